@@ -1,0 +1,111 @@
+/**
+ * `edgelm inspect [model]`: what a model is, what it would weigh at other
+ * precisions, and whether it fits in this machine's memory at a context size.
+ */
+import type { Command } from "commander";
+import { checkLoadableFile } from "../engine/load-safety.js";
+import { GGML_TYPE, ggmlTypeInfo } from "../gguf/ggml-types.js";
+import { readGguf } from "../gguf/gguf-reader.js";
+import { summarizeGguf } from "../gguf/gguf-summary.js";
+import { estimateMemory, sizeAtType } from "../gguf/memory-estimate.js";
+import { readSystemMemory } from "../ops/system-memory.js";
+import { DEMO_NOTICE, resolveModel } from "../store/resolve-model.js";
+import { action, commandConfig, integerFlag } from "./cli-kit.js";
+import { formatBytes, formatCount, printTable } from "./format.js";
+
+interface InspectFlags {
+  model?: string;
+  ctx?: number;
+  parallel?: number;
+  json?: boolean;
+  config?: string;
+}
+
+export function registerInspect(program: Command): void {
+  program
+    .command("inspect")
+    .description("show a model's architecture, sizes at F16/Q8_0/Q4_0, and the memory it needs at a context size")
+    .argument("[model]", "model reference (default: the built-in demo model)")
+    .option("-m, --model <ref>", "model reference (same as the argument)")
+    .option("-c, --ctx <tokens>", "context size for the memory estimate (default: the model's, at most 4096)", integerFlag("--ctx", { min: 16, max: 1 << 24 }))
+    .option("--parallel <n>", "sequences served at once (multiplies the KV cache)", integerFlag("--parallel", { min: 1, max: 256 }), 1)
+    .option("--json", "print JSON")
+    .option("--config <file>", "config file")
+    .action(action(inspectCommand));
+}
+
+async function inspectCommand(modelArg: string | undefined, flags: InspectFlags): Promise<void> {
+  const config = commandConfig(flags);
+  const ref = flags.model ?? modelArg;
+  const resolved = await resolveModel(ref, config, { allowDownload: false });
+  if (resolved.source === "demo" && !flags.json) process.stderr.write(`${DEMO_NOTICE}\n`);
+  const file = readGguf(resolved.path);
+  checkLoadableFile(file, resolved.path);
+  const summary = summarizeGguf(file);
+  const contextSize = flags.ctx ?? Math.min(summary.contextLength ?? 4096, 4096);
+  const memory = estimateMemory(file, summary, contextSize, 512, flags.parallel ?? 1);
+  const system = readSystemMemory();
+  const sizes = Object.fromEntries(
+    (["F16", "Q8_0", "Q4_0"] as const).map((name) => [name, sizeAtType(file, ggmlTypeInfo(GGML_TYPE[name])!)]),
+  );
+  const fits = memory.totalBytes <= system.availableBytes;
+  const report = {
+    model: resolved.name,
+    path: resolved.path,
+    source: resolved.source,
+    file_size: file.fileSize,
+    gguf_version: file.version,
+    architecture: summary.architecture ?? null,
+    name: summary.name ?? null,
+    parameters: summary.parameterCount,
+    context_length: summary.contextLength ?? null,
+    embedding_length: summary.embeddingLength ?? null,
+    layers: summary.blockCount ?? null,
+    heads: summary.headCount ?? null,
+    kv_heads: summary.headCountKv ?? null,
+    vocab_size: summary.vocabSize ?? null,
+    chat_template: summary.chatTemplate !== undefined,
+    quantization: summary.predominantType,
+    tensor_types: summary.tensorTypes,
+    tensor_count: file.tensors.length,
+    size_at: sizes,
+    memory: {
+      context_size: contextSize,
+      parallel: flags.parallel ?? 1,
+      weights_bytes: memory.weightsBytes,
+      kv_cache_bytes: memory.kvCacheBytes,
+      compute_bytes: memory.computeBytes,
+      total_bytes: memory.totalBytes,
+    },
+    system: { total_bytes: system.totalBytes, available_bytes: system.availableBytes },
+    fits,
+  };
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    return;
+  }
+  const out = process.stdout;
+  out.write(`${resolved.name}  (${resolved.path})\n\n`);
+  printTable(out, [
+    ["architecture", summary.architecture ?? "?"],
+    ["parameters", formatCount(summary.parameterCount)],
+    ["file size", formatBytes(file.fileSize)],
+    ["quantization", summary.predominantType],
+    ["tensor types", Object.entries(summary.tensorTypes).map(([t, n]) => `${t} ×${n}`).join(", ")],
+    ["context length", String(summary.contextLength ?? "?")],
+    ["embedding / layers / heads", `${summary.embeddingLength ?? "?"} / ${summary.blockCount ?? "?"} / ${summary.headCount ?? "?"} (kv ${summary.headCountKv ?? "?"})`],
+    ["vocabulary", String(summary.vocabSize ?? "?")],
+    ["chat template", summary.chatTemplate !== undefined ? "yes" : "no (plain fallback)"],
+  ]);
+  out.write(`\nsize at other precisions (weights)\n`);
+  printTable(out, Object.entries(sizes).map(([t, b]) => [t, formatBytes(b)]));
+  out.write(`\nmemory at ${contextSize} tokens of context${(flags.parallel ?? 1) > 1 ? ` × ${flags.parallel} sequences` : ""} (estimate)\n`);
+  printTable(out, [
+    ["weights", formatBytes(memory.weightsBytes)],
+    ["KV cache (F16)", formatBytes(memory.kvCacheBytes)],
+    ["compute buffers", formatBytes(memory.computeBytes)],
+    ["total", formatBytes(memory.totalBytes)],
+    ["available here", formatBytes(system.availableBytes)],
+    ["fits", fits ? "yes" : "no — try a smaller --ctx or a lower precision (edgelm quantize)"],
+  ]);
+}

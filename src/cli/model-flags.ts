@@ -1,0 +1,34 @@
+/** Flags for commands that load a model: context, threads, engine. */
+import type { Command } from "commander";
+import type { ConfigInput } from "../config/schema.js";
+import { integerFlag } from "./cli-kit.js";
+
+export interface ModelFlagValues {
+  model?: string;
+  ctx?: number;
+  threads?: number;
+  promptThreads?: number;
+  config?: string;
+}
+
+export function addModelFlags(command: Command): Command {
+  return command
+    .option("-m, --model <ref>", "model: a path, hf:owner/repo/file.gguf, or a name such as smollm2:360m (default: the built-in demo)")
+    .option("-c, --ctx <tokens>", "context size in tokens (default: the model's, at most 4096)", integerFlag("--ctx", { min: 16, max: 1 << 20 }))
+    .option("--threads <n>", "decode threads (default: tuned by measurement)", integerFlag("--threads", { min: 1, max: 1024 }))
+    .option("--prompt-threads <n>", "prompt-processing threads (default: as --threads)", integerFlag("--prompt-threads", { min: 1, max: 1024 }))
+    .option("--config <file>", "config file (default: ./edgelm.yaml, then $EDGELM_HOME/config.yaml)");
+}
+
+/** The engine part of the config that these flags set. */
+export function engineFlags(values: ModelFlagValues): ConfigInput {
+  const engine: Record<string, unknown> = {};
+  if (values.ctx !== undefined) engine.context_size = values.ctx;
+  if (values.threads !== undefined || values.promptThreads !== undefined) {
+    engine.threads = {
+      ...(values.threads !== undefined ? { decode: values.threads } : {}),
+      ...(values.promptThreads !== undefined ? { prompt: values.promptThreads } : {}),
+    };
+  }
+  return Object.keys(engine).length > 0 ? ({ engine } as ConfigInput) : {};
+}

@@ -1,0 +1,36 @@
+/**
+ * The EDGELM_* environment variables and the config paths they set. The config
+ * loader is the only reader of the environment; everything else gets a Config.
+ */
+export interface EnvBinding {
+  name: string;
+  path: string[];
+  parse: (raw: string) => unknown;
+  description: string;
+}
+
+const text = (raw: string): string => raw;
+const list = (raw: string): string[] =>
+  raw
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+const integer = (raw: string): unknown => (/^-?\d+$/.test(raw.trim()) ? Number(raw) : raw);
+const threads = (raw: string): unknown => {
+  const value = integer(raw);
+  return { prompt: value, decode: value };
+};
+
+export const ENV_BINDINGS: EnvBinding[] = [
+  { name: "EDGELM_HOME", path: ["home"], parse: text, description: "model store and caches (default ~/.edgelm)" },
+  { name: "EDGELM_LOG_LEVEL", path: ["log_level"], parse: text, description: "error | warn | info | debug" },
+  { name: "EDGELM_LOG_FORMAT", path: ["log_format"], parse: text, description: "text | json" },
+  { name: "EDGELM_HF_ENDPOINT", path: ["hf_endpoint"], parse: text, description: "Hugging Face hub or mirror base URL" },
+  { name: "EDGELM_SYSFS_ROOT", path: ["sysfs_root"], parse: text, description: "root for power sensor files (default /sys)" },
+  { name: "EDGELM_ENGINE", path: ["engine", "backend"], parse: text, description: "auto | node-llama-cpp | llama-server" },
+  { name: "EDGELM_THREADS", path: ["engine", "threads"], parse: threads, description: "threads for prompt and decode" },
+  { name: "EDGELM_LLAMA_SERVER", path: ["engine", "llama_server"], parse: text, description: "llama-server binary" },
+  { name: "EDGELM_HOST", path: ["server", "host"], parse: text, description: "gateway bind address" },
+  { name: "EDGELM_PORT", path: ["server", "port"], parse: integer, description: "gateway port" },
+  { name: "EDGELM_API_KEYS", path: ["server", "api_keys"], parse: list, description: "comma-separated gateway API keys" },
+];

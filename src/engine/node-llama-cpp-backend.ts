@@ -1,0 +1,537 @@
+/**
+ * The node-llama-cpp backend: llama.cpp in this process. The only module that
+ * imports node-llama-cpp; everything it returns is in the engine's own types.
+ */
+import { statSync } from "node:fs";
+import { basename } from "node:path";
+import {
+  getLlama,
+  LlamaGrammarEvaluationState,
+  LlamaLogLevel,
+  LlamaText,
+  resolveChatWrapper,
+  TokenBias,
+  type ChatHistoryItem,
+  type ChatWrapper,
+  type Llama,
+  type LlamaContext,
+  type LlamaContextSequence,
+  type LlamaEmbeddingContext,
+  type LlamaGrammar,
+  type LlamaModel,
+  type Token,
+} from "node-llama-cpp";
+import { EdgeError, toEdgeError } from "../errors.js";
+import { logger } from "../log.js";
+import { renderFallbackChat, FALLBACK_CHAT_STOPS } from "./fallback-chat-template.js";
+import { StopMatcher } from "./stop-matcher.js";
+import { makeTimings, PushTokenStream } from "./token-stream.js";
+import {
+  DEFAULT_SAMPLING,
+  type ChatMessage,
+  type EmbeddingResult,
+  type EngineBackend,
+  type FinishReason,
+  type GenerateRequest,
+  type GeneratedChunk,
+  type GenerationResult,
+  type LoadedModel,
+  type LoadOptions,
+  type ModelInfo,
+  type ResponseFormat,
+  type ThreadSetting,
+  type TokenLogprob,
+  type TokenStream,
+} from "./types.js";
+import { summarizeGguf } from "../gguf/gguf-summary.js";
+import { readGguf } from "../gguf/gguf-reader.js";
+
+export interface NodeLlamaCppOptions {
+  /** "auto" uses a GPU when node-llama-cpp finds one; false forces CPU. Default false. */
+  gpu?: "auto" | false;
+}
+
+let runtime: Promise<Llama> | undefined;
+let runtimeGpu: "auto" | false | undefined;
+
+/** The shared llama.cpp runtime. Never compiles anything: prebuilt binaries or a build made by `edgelm engine build`. */
+function getRuntime(gpu: "auto" | false): Promise<Llama> {
+  if (runtime && runtimeGpu === gpu) return runtime;
+  runtimeGpu = gpu;
+  runtime = getLlama({
+    gpu,
+    build: "never",
+    // maxThreads 0: every context uses exactly the threads it asks for.
+    maxThreads: 0,
+    logLevel: LlamaLogLevel.warn,
+    logger: (level, message) => {
+      const text = message.trim();
+      if (!text) return;
+      if (level === LlamaLogLevel.error || level === LlamaLogLevel.fatal) logger.warn(`llama.cpp: ${text}`);
+      else logger.debug(`llama.cpp: ${text}`);
+    },
+  }).catch((error: unknown) => {
+    runtime = undefined;
+    throw new EdgeError("model_load_failed", `cannot start llama.cpp: ${error instanceof Error ? error.message : String(error)}`);
+  });
+  return runtime;
+}
+
+export class NodeLlamaCppBackend implements EngineBackend {
+  readonly name = "node-llama-cpp";
+  constructor(private readonly options: NodeLlamaCppOptions = {}) {}
+
+  async load(options: LoadOptions): Promise<LoadedModel> {
+    const gguf = readGguf(options.path);
+    const summary = summarizeGguf(gguf);
+    const llama = await getRuntime(this.options.gpu ?? false);
+    const threads = resolveThreads(options.threads, llama.cpuMathCores);
+    let model: LlamaModel;
+    try {
+      model = await llama.loadModel({
+        modelPath: options.path,
+        gpuLayers: this.options.gpu === "auto" ? "auto" : 0,
+        // Mean pooling for embeddings when the model declares none (generation is unaffected).
+        ...(summary.poolingType === undefined && summary.architecture
+          ? { metadataOverrides: { [summary.architecture]: { pooling_type: 1 } } as never }
+          : {}),
+        ...(options.signal ? { loadSignal: options.signal } : {}),
+      });
+    } catch (error) {
+      throw classifyLoadError(error, options.path);
+    }
+    const trainContextSize = model.trainContextSize;
+    const contextSize = Math.max(16, Math.min(options.contextSize ?? Math.min(trainContextSize, 4096), trainContextSize));
+    const parallel = Math.max(1, options.parallel ?? 1);
+    let context: LlamaContext;
+    try {
+      context = await model.createContext({
+        contextSize,
+        sequences: parallel,
+        threads: { ideal: threads.decode, min: threads.decode },
+        batchSize: Math.max(parallel, Math.min(options.batchSize ?? 512, contextSize * parallel)),
+        failedCreationRemedy: false,
+        ...(options.signal ? { createSignal: options.signal } : {}),
+      });
+    } catch (error) {
+      await model.dispose();
+      throw new EdgeError("model_load_failed", `cannot create a context of ${contextSize} tokens × ${parallel}: ${errorText(error)}`);
+    }
+    const info: ModelInfo = {
+      name: options.name ?? basename(options.path),
+      path: options.path,
+      architecture: summary.architecture ?? "unknown",
+      // llama.cpp rounds the allocation up (to 256); the limit users asked for is what we enforce.
+      contextSize: Math.min(contextSize, context.contextSize),
+      trainContextSize,
+      vocabSize: summary.vocabSize ?? 0,
+      embeddingSize: model.embeddingVectorSize,
+      parameterCount: summary.parameterCount,
+      fileSize: statSync(options.path).size,
+      quantization: summary.predominantType,
+      hasChatTemplate: summary.chatTemplate !== undefined,
+      parallel,
+      backend: this.name,
+      threads,
+    };
+    return new NodeLlamaCppModel(llama, model, context, info, summary.chatTemplate !== undefined);
+  }
+}
+
+function resolveThreads(requested: Partial<ThreadSetting> | undefined, cores: number): ThreadSetting {
+  const fallback = Math.max(1, cores);
+  const decode = requested?.decode ?? requested?.prompt ?? fallback;
+  const prompt = requested?.prompt ?? decode;
+  for (const [name, value] of Object.entries({ prompt, decode })) {
+    if (!Number.isInteger(value) || value < 1) throw new EdgeError("usage", `${name} threads must be a positive integer, got ${value}`);
+  }
+  return { prompt, decode };
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function classifyLoadError(error: unknown, path: string): EdgeError {
+  const text = errorText(error);
+  if (/unknown model architecture|unsupported model architecture/i.test(text)) {
+    return new EdgeError("unsupported_model", `${path}: llama.cpp does not support this model's architecture (${text})`);
+  }
+  return new EdgeError("model_load_failed", `${path}: llama.cpp could not load the model: ${text}`);
+}
+
+interface Slot {
+  sequence: LlamaContextSequence;
+  busy: boolean;
+}
+
+class NodeLlamaCppModel implements LoadedModel {
+  private readonly slots: Slot[];
+  private readonly waiters: Array<{ resolve: (slot: Slot) => void; reject: (e: unknown) => void; signal?: AbortSignal }> = [];
+  private readonly chatWrapper: ChatWrapper | undefined;
+  private readonly grammars = new Map<string, Promise<LlamaGrammar>>();
+  private embeddingContext: Promise<LlamaEmbeddingContext> | undefined;
+  private disposed = false;
+
+  constructor(
+    private readonly llama: Llama,
+    private readonly model: LlamaModel,
+    private readonly context: LlamaContext,
+    readonly info: ModelInfo,
+    hasTemplate: boolean,
+  ) {
+    this.slots = [];
+    for (let i = 0; i < info.parallel; i++) this.slots.push({ sequence: context.getSequence(), busy: false });
+    this.chatWrapper = hasTemplate ? resolveChatWrapper(model, { fallbackToOtherWrappersOnJinjaError: true }) ?? undefined : undefined;
+  }
+
+  get activeSequences(): number {
+    return this.slots.filter((s) => s.busy).length;
+  }
+
+  async tokenize(text: string, options: { addBos?: boolean } = {}): Promise<number[]> {
+    return this.tokenizeSync(text, options.addBos ?? false);
+  }
+
+  private tokenizeSync(text: string, addBos: boolean): Token[] {
+    const tokens = this.model.tokenize(text, true);
+    const bos = this.model.tokens.bos;
+    if (addBos && bos != null && this.model.tokens.shouldPrependBosToken && tokens[0] !== bos) return [bos, ...tokens];
+    return tokens;
+  }
+
+  async detokenize(tokens: number[]): Promise<string> {
+    return this.model.detokenize(tokens as Token[], false);
+  }
+
+  async renderChat(messages: ChatMessage[]): Promise<string> {
+    return this.chatPrompt(messages).text.toString();
+  }
+
+  private chatPrompt(messages: ChatMessage[]): { text: LlamaText; stops: string[] } {
+    if (!this.chatWrapper) {
+      return { text: LlamaText(renderFallbackChat(messages)), stops: [...FALLBACK_CHAT_STOPS] };
+    }
+    const history: ChatHistoryItem[] = [];
+    for (const message of messages) {
+      if (message.role === "system") history.push({ type: "system", text: message.content });
+      else if (message.role === "assistant") history.push({ type: "model", response: [message.content] });
+      else history.push({ type: "user", text: message.content });
+    }
+    history.push({ type: "model", response: [] });
+    const state = this.chatWrapper.generateContextState({ chatHistory: history });
+    const stops: string[] = [];
+    for (const trigger of state.stopGenerationTriggers) {
+      const plain = trigger.values.every((v) => typeof v === "string");
+      if (plain) {
+        const text = trigger.toString();
+        if (text.trim().length > 0) stops.push(text);
+      }
+    }
+    return { text: state.contextText, stops };
+  }
+
+  private promptTokens(request: GenerateRequest): { tokens: Token[]; stops: string[] } {
+    if (request.messages && request.messages.length > 0) {
+      const { text, stops } = this.chatPrompt(request.messages);
+      return { tokens: text.tokenize(this.model.tokenizer), stops };
+    }
+    return { tokens: this.tokenizeSync(request.prompt ?? "", request.addBos ?? true), stops: [] };
+  }
+
+  private async grammarFor(format: ResponseFormat | undefined): Promise<LlamaGrammar | undefined> {
+    if (!format || format.type === "text") return undefined;
+    const key = JSON.stringify(format);
+    let grammar = this.grammars.get(key);
+    if (!grammar) {
+      grammar = (async () => {
+        try {
+          if (format.type === "json_object") return await this.llama.getGrammarFor("json");
+          if (format.type === "grammar") return await this.llama.createGrammar({ grammar: format.gbnf });
+          return await this.llama.createGrammarForJsonSchema(format.schema as never);
+        } catch (error) {
+          throw new EdgeError("invalid_request", `response_format: cannot turn the schema into a grammar: ${errorText(error)}`, {
+            param: "response_format",
+          });
+        }
+      })();
+      grammar.catch(() => this.grammars.delete(key));
+      this.grammars.set(key, grammar);
+    }
+    return grammar;
+  }
+
+  /** Takes the free slot whose cached tokens share the longest prefix with the prompt. */
+  private acquireSlot(tokens: Token[], signal?: AbortSignal): Promise<Slot> {
+    const free = this.slots.filter((s) => !s.busy);
+    if (free.length > 0) {
+      let best = free[0]!;
+      let bestLength = -1;
+      for (const slot of free) {
+        const length = slot.sequence.compareContextTokens(tokens).firstDifferentIndex;
+        if (length > bestLength) {
+          best = slot;
+          bestLength = length;
+        }
+      }
+      best.busy = true;
+      return Promise.resolve(best);
+    }
+    return new Promise<Slot>((resolve, reject) => {
+      const waiter = { resolve, reject, ...(signal ? { signal } : {}) };
+      this.waiters.push(waiter);
+      signal?.addEventListener(
+        "abort",
+        () => {
+          const at = this.waiters.indexOf(waiter);
+          if (at !== -1) {
+            this.waiters.splice(at, 1);
+            reject(new EdgeError("aborted", "the request was cancelled while waiting for a free sequence"));
+          }
+        },
+        { once: true },
+      );
+    });
+  }
+
+  private releaseSlot(slot: Slot): void {
+    const next = this.waiters.shift();
+    if (next) next.resolve(slot);
+    else slot.busy = false;
+  }
+
+  async generate(request: GenerateRequest, signal?: AbortSignal): Promise<TokenStream> {
+    if (this.disposed) throw new EdgeError("model_not_ready", `model ${this.info.name} is unloaded`);
+    const startedAt = performance.now();
+    const { tokens: promptTokens, stops: templateStops } = this.promptTokens(request);
+    const contextSize = this.info.contextSize;
+    if (promptTokens.length === 0) throw new EdgeError("invalid_request", "the prompt is empty", { param: "prompt" });
+    if (promptTokens.length >= contextSize) {
+      throw new EdgeError(
+        "context_overflow",
+        `the prompt is ${promptTokens.length} tokens but the context holds ${contextSize} (at least one token must be left to generate)`,
+        { details: { promptTokens: promptTokens.length, contextSize } },
+      );
+    }
+    const room = contextSize - promptTokens.length;
+    const requested = request.maxTokens ?? -1;
+    if (!Number.isInteger(requested) || (requested < 1 && requested !== -1)) {
+      throw new EdgeError("invalid_request", `max tokens must be a positive integer or -1, got ${requested}`, { param: "max_tokens" });
+    }
+    const maxTokens = requested === -1 ? room : Math.min(requested, room);
+    const grammar = await this.grammarFor(request.responseFormat);
+    if (signal?.aborted) throw new EdgeError("aborted", "the request was cancelled");
+    const slot = await this.acquireSlot(promptTokens, signal);
+
+    const controller = new AbortController();
+    const onAbort = (): void => controller.abort();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const stream = new PushTokenStream(() => controller.abort());
+    const stops = [...(request.stop ?? []), ...templateStops];
+    void this.run(slot, request, promptTokens, maxTokens, stops, grammar, controller.signal, stream, startedAt).then((outcome) => {
+      signal?.removeEventListener("abort", onAbort);
+      // Free the slot before the caller learns the result, so a follow-up request finds it free.
+      this.releaseSlot(slot);
+      if (outcome.ok) stream.end(outcome.result);
+      else stream.fail(outcome.error);
+    });
+    return stream;
+  }
+
+  private async run(
+    slot: Slot,
+    request: GenerateRequest,
+    promptTokens: Token[],
+    maxTokens: number,
+    stops: string[],
+    grammar: LlamaGrammar | undefined,
+    signal: AbortSignal,
+    stream: PushTokenStream,
+    startedAt: number,
+  ): Promise<{ ok: true; result: GenerationResult } | { ok: false; error: EdgeError }> {
+    const sequence = slot.sequence;
+    const matcher = new StopMatcher(stops);
+    const generated: Token[] = [];
+    let text = "";
+    let finishReason: FinishReason = "stop";
+    let stoppedBy: string | undefined;
+    let firstTokenAt: number | undefined;
+    let cached = 0;
+    try {
+      // Reuse the cached prefix; always evaluate at least one token to get logits.
+      cached = Math.min(sequence.compareContextTokens(promptTokens).firstDifferentIndex, promptTokens.length - 1);
+      if (sequence.nextTokenIndex > cached) {
+        await sequence.eraseContextTokenRanges([{ start: cached, end: sequence.nextTokenIndex }]);
+      }
+      const wantLogprobs = (request.logprobs ?? 0) > 0;
+      const evaluation = sequence.evaluateWithMetadata(
+        promptTokens.slice(cached),
+        { confidence: wantLogprobs, probabilities: wantLogprobs },
+        this.evaluateOptions(request, generated, grammar),
+      );
+      let pending: Token[] = [];
+      for await (const output of evaluation) {
+        if (signal.aborted) {
+          finishReason = "abort";
+          break;
+        }
+        const token = output.token;
+        firstTokenAt ??= performance.now();
+        generated.push(token);
+        pending.push(token);
+        // Hold back tokens until they decode to whole characters.
+        const piece = this.model.detokenize(pending, false, generated.slice(Math.max(0, generated.length - pending.length - 4), generated.length - pending.length));
+        const chunk: GeneratedChunk = { text: "", tokens: [] };
+        if (wantLogprobs) chunk.logprobs = [this.logprobEntry(token, output as { confidence?: number; probabilities?: Map<Token, number> }, request.logprobs!)];
+        if (!piece.endsWith("\uFFFD")) {
+          chunk.tokens = pending;
+          pending = [];
+          const { emit, stop } = matcher.push(piece);
+          chunk.text = emit;
+          if (stop !== undefined) {
+            stoppedBy = stop;
+            text += emit;
+            stream.push(chunk);
+            break;
+          }
+        }
+        text += chunk.text;
+        if (chunk.text.length > 0 || chunk.logprobs) stream.push(chunk);
+        if (generated.length >= maxTokens) {
+          finishReason = "length";
+          break;
+        }
+      }
+      if (signal.aborted && stoppedBy === undefined) finishReason = "abort";
+      if (stoppedBy === undefined && finishReason !== "abort") {
+        const rest = matcher.flush();
+        if (rest) {
+          text += rest;
+          stream.push({ text: rest, tokens: [] });
+        }
+      }
+      const endedAt = performance.now();
+      return {
+        ok: true,
+        result: {
+        text,
+        finishReason,
+        ...(stoppedBy !== undefined ? { stoppedBy } : {}),
+        timings: makeTimings({
+          startedAt,
+          firstTokenAt,
+          promptDoneAt: firstTokenAt,
+          endedAt,
+          promptTokens: promptTokens.length,
+          cachedPromptTokens: cached,
+          completionTokens: generated.length,
+        }),
+        },
+      };
+    } catch (error) {
+      // A failed evaluation leaves the sequence in an unknown state: start it fresh next time.
+      await sequence.clearHistory().catch(() => {});
+      return { ok: false, error: toEdgeError(error, "generation failed") };
+    }
+  }
+
+  private evaluateOptions(request: GenerateRequest, generated: Token[], grammar: LlamaGrammar | undefined) {
+    const temperature = request.temperature ?? DEFAULT_SAMPLING.temperature;
+    const repeatPenalty = request.repeatPenalty ?? 1;
+    const frequencyPenalty = request.frequencyPenalty ?? 0;
+    const presencePenalty = request.presencePenalty ?? 0;
+    const lastN = request.repeatLastN ?? DEFAULT_SAMPLING.repeatLastN;
+    const usePenalty = repeatPenalty !== 1 || frequencyPenalty !== 0 || presencePenalty !== 0;
+    let tokenBias: TokenBias | undefined;
+    if (request.logitBias && Object.keys(request.logitBias).length > 0) {
+      tokenBias = new TokenBias(this.model.tokenizer);
+      for (const [id, bias] of Object.entries(request.logitBias)) {
+        tokenBias.set(Number(id) as Token, bias <= -100 ? "never" : { logit: bias });
+      }
+    }
+    return {
+      temperature,
+      topK: request.topK ?? DEFAULT_SAMPLING.topK,
+      topP: request.topP ?? DEFAULT_SAMPLING.topP,
+      minP: request.minP ?? DEFAULT_SAMPLING.minP,
+      ...(request.seed !== undefined ? { seed: request.seed } : {}),
+      ...(usePenalty
+        ? {
+            repeatPenalty: {
+              punishTokens: () => generated.slice(-lastN),
+              maxPunishTokens: lastN,
+              penalty: repeatPenalty,
+              frequencyPenalty,
+              presencePenalty,
+            },
+          }
+        : {}),
+      ...(tokenBias ? { tokenBias } : {}),
+      ...(grammar ? { grammarEvaluationState: new LlamaGrammarEvaluationState({ model: this.model, grammar }) } : {}),
+    };
+  }
+
+  private logprobEntry(
+    token: Token,
+    output: { confidence?: number; probabilities?: Map<Token, number> },
+    topN: number,
+  ): TokenLogprob & { top: TokenLogprob[] } {
+    const top: TokenLogprob[] = [];
+    if (output.probabilities) {
+      for (const [id, p] of output.probabilities) {
+        if (top.length >= topN || p <= 0) break;
+        top.push({ id, token: this.model.detokenize([id], true), logprob: Math.log(p) });
+      }
+    }
+    const p = output.confidence ?? output.probabilities?.get(token) ?? 0;
+    return { id: token, token: this.model.detokenize([token], true), logprob: Math.log(p), top };
+  }
+
+  async embed(inputs: string[], signal?: AbortSignal): Promise<EmbeddingResult> {
+    if (this.disposed) throw new EdgeError("model_not_ready", `model ${this.info.name} is unloaded`);
+    this.embeddingContext ??= this.model
+      .createEmbeddingContext({ contextSize: this.info.contextSize, threads: this.info.threads.prompt })
+      .catch((error: unknown) => {
+        this.embeddingContext = undefined;
+        throw new EdgeError("model_load_failed", `cannot create an embedding context: ${errorText(error)}`);
+      });
+    const context = await this.embeddingContext;
+    const vectors: number[][] = [];
+    let promptTokens = 0;
+    for (const input of inputs) {
+      if (signal?.aborted) throw new EdgeError("aborted", "the request was cancelled");
+      const tokens = this.tokenizeSync(input, true);
+      if (tokens.length >= this.info.contextSize) {
+        throw new EdgeError("context_overflow", `an input is ${tokens.length} tokens but the context holds ${this.info.contextSize}`, {
+          details: { promptTokens: tokens.length, contextSize: this.info.contextSize },
+        });
+      }
+      promptTokens += tokens.length;
+      const embedding = await context.getEmbeddingFor(tokens);
+      vectors.push(normalize(embedding.vector));
+    }
+    return { vectors, promptTokens };
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const waiter of this.waiters.splice(0)) waiter.reject(new EdgeError("model_not_ready", `model ${this.info.name} was unloaded`));
+    const embedding = this.embeddingContext;
+    this.embeddingContext = undefined;
+    if (embedding) await embedding.then((c) => c.dispose()).catch(() => {});
+    await this.context.dispose().catch(() => {});
+    await this.model.dispose().catch(() => {});
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.dispose();
+  }
+}
+
+function normalize(vector: readonly number[]): number[] {
+  let sum = 0;
+  for (const v of vector) sum += v * v;
+  const norm = Math.sqrt(sum) || 1;
+  return vector.map((v) => v / norm);
+}

@@ -1,0 +1,196 @@
+/**
+ * The engine contract: what every inference backend (node-llama-cpp in-process,
+ * llama.cpp's server as a runner process, a runner child over IPC) offers.
+ * Domain types only — no backend's types and no wire formats leak through here.
+ */
+
+export type Role = "system" | "user" | "assistant" | "tool";
+
+export interface ChatMessage {
+  role: Role;
+  content: string;
+}
+
+/** Sampling settings. Absent fields take the documented defaults in {@link DEFAULT_SAMPLING}. */
+export interface SamplingOptions {
+  /** 0 = greedy (argmax). Default 0.8. */
+  temperature?: number;
+  /** 0 disables. Default 40. */
+  topK?: number;
+  /** 1 disables. Default 0.95. */
+  topP?: number;
+  /** 0 disables. Default 0.05. */
+  minP?: number;
+  /** Multiplicative repeat penalty over recent tokens; 1 disables. Default 1.1. */
+  repeatPenalty?: number;
+  /** How many recent tokens the penalties look at. Default 64. */
+  repeatLastN?: number;
+  /** OpenAI-style additive penalties; 0 disables. Default 0. */
+  frequencyPenalty?: number;
+  presencePenalty?: number;
+  /** Fixed seed for reproducible sampling; random when absent. */
+  seed?: number;
+  /** Token id → additive logit bias; -Infinity (or <= -100) bans a token. */
+  logitBias?: Record<number, number>;
+}
+
+export const DEFAULT_SAMPLING = {
+  temperature: 0.8,
+  topK: 40,
+  topP: 0.95,
+  minP: 0.05,
+  repeatPenalty: 1.1,
+  repeatLastN: 64,
+  frequencyPenalty: 0,
+  presencePenalty: 0,
+} as const;
+
+/** Output constraint: free text, any JSON object, or JSON matching a schema. */
+export type ResponseFormat =
+  | { type: "text" }
+  | { type: "json_object" }
+  | { type: "json_schema"; schema: Record<string, unknown>; name?: string }
+  | { type: "grammar"; gbnf: string };
+
+export interface GenerateRequest extends SamplingOptions {
+  /** A raw prompt (completion), or chat messages (the model's chat template applies). */
+  prompt?: string;
+  messages?: ChatMessage[];
+  /** Maximum tokens to generate; -1 = until EOS or the context is full. Default -1. */
+  maxTokens?: number;
+  stop?: string[];
+  responseFormat?: ResponseFormat;
+  /** Return the log-probability of each generated token and this many alternatives (0–20). */
+  logprobs?: number;
+  /** Add BOS and special-token parsing for raw prompts. Default true. */
+  addBos?: boolean;
+}
+
+export interface TokenLogprob {
+  token: string;
+  id: number;
+  logprob: number;
+}
+
+/** One generated piece of text, streamed as soon as it is final (stop strings resolved). */
+export interface GeneratedChunk {
+  text: string;
+  /** Token ids in this chunk (may be empty when text was held back and released). */
+  tokens: number[];
+  /** Per-token log-probabilities, when requested. */
+  logprobs?: Array<TokenLogprob & { top: TokenLogprob[] }>;
+}
+
+export type FinishReason = "stop" | "length" | "abort";
+
+/** Timings of one request, in milliseconds unless named otherwise. */
+export interface Timings {
+  /** From the call until the first generated token was known. */
+  timeToFirstTokenMs: number;
+  /** Prompt evaluation time (part of the time to first token). */
+  promptMs: number;
+  /** From the first to the last generated token. */
+  decodeMs: number;
+  totalMs: number;
+  promptTokens: number;
+  /** Prompt tokens reused from the sequence's cache (not evaluated again). */
+  cachedPromptTokens: number;
+  completionTokens: number;
+  /** Mean time between generated tokens (decodeMs / (completionTokens - 1)). */
+  perTokenMs: number;
+  /** completionTokens per second of decode time. */
+  decodeTokensPerSecond: number;
+  /** Prompt tokens per second of prompt time. */
+  promptTokensPerSecond: number;
+}
+
+export interface GenerationResult {
+  text: string;
+  finishReason: FinishReason;
+  /** The stop string that ended generation, when one did. */
+  stoppedBy?: string;
+  timings: Timings;
+}
+
+/**
+ * A stream of generated chunks; `result` settles once the stream ends
+ * (also when it ends by abort, with finishReason "abort").
+ */
+export interface TokenStream extends AsyncIterable<GeneratedChunk> {
+  readonly result: Promise<GenerationResult>;
+}
+
+export interface ModelInfo {
+  /** Display name (store name or file name). */
+  name: string;
+  path: string;
+  architecture: string;
+  /** Context size the runtime context was created with. */
+  contextSize: number;
+  trainContextSize: number;
+  vocabSize: number;
+  embeddingSize: number;
+  parameterCount: number;
+  fileSize: number;
+  /** Predominant weight type, e.g. "Q8_0". */
+  quantization: string;
+  hasChatTemplate: boolean;
+  /** Parallel sequences (slots) the loaded model serves at once. */
+  parallel: number;
+  backend: string;
+  threads: ThreadSetting;
+}
+
+export interface ThreadSetting {
+  /** Threads used while evaluating prompts (batches). */
+  prompt: number;
+  /** Threads used while decoding (one token per step). */
+  decode: number;
+}
+
+export interface LoadOptions {
+  path: string;
+  name?: string;
+  /** Context tokens per sequence. Default: min(train context, 4096). */
+  contextSize?: number;
+  /** Parallel sequences (slots). Default 1. */
+  parallel?: number;
+  /** Threads; default: the tuned choice for this model and machine, else all cores. */
+  threads?: Partial<ThreadSetting>;
+  /** Prompt batch size. Default 512. */
+  batchSize?: number;
+  /** Load for embeddings as well as generation. */
+  embeddings?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface EmbeddingResult {
+  vectors: number[][];
+  promptTokens: number;
+}
+
+/** A model loaded by some backend, ready to generate. */
+export interface LoadedModel extends AsyncDisposable {
+  readonly info: ModelInfo;
+  /**
+   * Starts a generation once a sequence is free. Rejects before any token with an
+   * EdgeError for bad input (context_overflow, invalid_request) so a server can
+   * still answer with a status; later failures surface through the stream.
+   */
+  generate(request: GenerateRequest, signal?: AbortSignal): Promise<TokenStream>;
+  /** Mean-pooled (or the model's pooling), L2-normalised embeddings. */
+  embed(inputs: string[], signal?: AbortSignal): Promise<EmbeddingResult>;
+  tokenize(text: string, options?: { addBos?: boolean }): Promise<number[]>;
+  detokenize(tokens: number[]): Promise<string>;
+  /** The prompt text the model's chat template (or the fallback) makes of messages. */
+  renderChat(messages: ChatMessage[]): Promise<string>;
+  /** Slots currently generating. */
+  readonly activeSequences: number;
+  dispose(): Promise<void>;
+}
+
+/** A backend knows how to load models. */
+export interface EngineBackend {
+  readonly name: string;
+  load(options: LoadOptions): Promise<LoadedModel>;
+}

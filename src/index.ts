@@ -1,0 +1,15 @@
+/**
+ * edgelm's public library API: what the CLI uses and what applications import.
+ */
+export { EdgeError, isEdgeError, toEdgeError, ERROR_CODES, type ErrorCode } from "./errors.js";
+export { loadConfig, checkConfig, type LoadConfigOptions } from "./config/load-config.js";
+export type { Config, ConfigInput } from "./config/schema.js";
+export { openModel, openResolvedModel, type OpenedModel, type OpenModelOptions } from "./engine/open-model.js";
+export { NodeLlamaCppBackend } from "./engine/node-llama-cpp-backend.js";
+export type * from "./engine/types.js";
+export { resolveModel, demoModel, type ResolvedModel } from "./store/resolve-model.js";
+export { parseModelRef, type ModelRef } from "./store/model-ref.js";
+export { readGguf, parseGguf, type GgufFile, type GgufTensorInfo } from "./gguf/gguf-reader.js";
+export { writeGguf, encodeGguf, type GgufDocument, type GgufTensorSpec } from "./gguf/gguf-writer.js";
+export { summarizeGguf, type GgufSummary } from "./gguf/gguf-summary.js";
+export { DEMO_MODEL_PATH, DEMO_MODEL_SHA256 } from "./demo/demo-model-file.js";

@@ -1,0 +1,57 @@
+/** Shared test fixtures: the test model, temp homes, and running the CLI as a user would. */
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The repository root (tests run from dist/test/). */
+export const REPO_ROOT = resolve(fileURLToPath(new URL("../../", import.meta.url)));
+
+/** stories260K: EDGELM_TEST_MODEL, else ../shared/models/stories260K.gguf beside the repository. */
+export const TEST_MODEL = process.env.EDGELM_TEST_MODEL ?? resolve(REPO_ROOT, "../shared/models/stories260K.gguf");
+
+export const SHARED_FIXTURES = resolve(REPO_ROOT, "../shared/fixtures");
+
+export const CLI = join(REPO_ROOT, "dist/src/cli/main.js");
+
+/** A fresh EDGELM_HOME, removed by the returned cleanup. */
+export function tempHome(): { home: string; cleanup: () => void } {
+  const home = mkdtempSync(join(tmpdir(), "edgelm-test-"));
+  return { home, cleanup: () => rmSync(home, { recursive: true, force: true }) };
+}
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `edgelm <args>` in a child process with a private EDGELM_HOME; stdin is closed (or `input`). */
+export function runCli(
+  args: string[],
+  options: { env?: Record<string, string>; input?: string; cwd?: string; timeoutMs?: number } = {},
+): Promise<CliResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: options.cwd ?? REPO_ROOT,
+      env: { ...process.env, EDGELM_LOG_LEVEL: "warn", ...options.env },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`edgelm ${args.join(" ")} did not finish in ${options.timeoutMs ?? 60_000} ms\nstderr: ${stderr}`));
+    }, options.timeoutMs ?? 60_000);
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      resolvePromise({ code, signal, stdout, stderr });
+    });
+    child.stdin.end(options.input ?? "");
+  });
+}
