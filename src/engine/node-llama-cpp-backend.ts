@@ -30,6 +30,7 @@ import {
   DEFAULT_SAMPLING,
   type ChatMessage,
   type EmbeddingResult,
+  type EmbedOptions,
   type EngineBackend,
   type FinishReason,
   type GenerateRequest,
@@ -304,7 +305,7 @@ class NodeLlamaCppModel implements LoadedModel {
     if (this.disposed) throw new EdgeError("model_not_ready", `model ${this.info.name} is unloaded`);
     const startedAt = performance.now();
     const { tokens: promptTokens, stops: templateStops } = this.promptTokens(request);
-    const contextSize = this.info.contextSize;
+    const contextSize = Math.min(this.info.contextSize, request.contextSize ?? Infinity);
     if (promptTokens.length === 0) throw new EdgeError("invalid_request", "the prompt is empty", { param: "prompt" });
     if (promptTokens.length >= contextSize) {
       throw new EdgeError(
@@ -327,7 +328,9 @@ class NodeLlamaCppModel implements LoadedModel {
     const onAbort = (): void => controller.abort();
     signal?.addEventListener("abort", onAbort, { once: true });
     const stream = new PushTokenStream(() => controller.abort());
-    const stops = [...(request.stop ?? []), ...templateStops];
+    // JSON grammars end in a run of newlines the model cannot leave; their trigger ends generation there.
+    const grammarStops = (grammar?.stopGenerationTriggers ?? []).map((t) => t.toString()).filter((t) => t.length > 0);
+    const stops = [...(request.stop ?? []), ...templateStops, ...grammarStops];
     void this.run(slot, request, promptTokens, maxTokens, stops, grammar, controller.signal, stream, startedAt).then((outcome) => {
       signal?.removeEventListener("abort", onAbort);
       // Free the slot before the caller learns the result, so a follow-up request finds it free.
@@ -487,7 +490,7 @@ class NodeLlamaCppModel implements LoadedModel {
     return { id: token, token: this.model.detokenize([token], true), logprob: Math.log(p), top };
   }
 
-  async embed(inputs: string[], signal?: AbortSignal): Promise<EmbeddingResult> {
+  async embed(inputs: string[], signal?: AbortSignal, options: EmbedOptions = {}): Promise<EmbeddingResult> {
     if (this.disposed) throw new EdgeError("model_not_ready", `model ${this.info.name} is unloaded`);
     this.embeddingContext ??= this.model
       .createEmbeddingContext({ contextSize: this.info.contextSize, threads: this.info.threads.prompt })
@@ -500,7 +503,8 @@ class NodeLlamaCppModel implements LoadedModel {
     let promptTokens = 0;
     for (const input of inputs) {
       if (signal?.aborted) throw new EdgeError("aborted", "the request was cancelled");
-      const tokens = this.tokenizeSync(input, true);
+      let tokens = this.tokenizeSync(input, true);
+      if (options.truncate && tokens.length >= this.info.contextSize) tokens = tokens.slice(0, this.info.contextSize - 1);
       if (tokens.length >= this.info.contextSize) {
         throw new EdgeError("context_overflow", `an input is ${tokens.length} tokens but the context holds ${this.info.contextSize}`, {
           details: { promptTokens: tokens.length, contextSize: this.info.contextSize },

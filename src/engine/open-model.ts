@@ -3,6 +3,7 @@
  * check its GGUF header, then hand it to a backend.
  */
 import type { Config } from "../config/schema.js";
+import { summarizeGguf, type GgufSummary } from "../gguf/gguf-summary.js";
 import { resolveModel, type ResolvedModel, type ResolveOptions } from "../store/resolve-model.js";
 import { verifyModel, type VerificationResult } from "../trust/verify-model.js";
 import { checkLoadable } from "./load-safety.js";
@@ -18,14 +19,30 @@ export interface OpenedModel {
   loadMs: number;
 }
 
+/** A model file that passed the trust rules and the load-safety check, not loaded yet. */
+export interface PreparedModel {
+  resolved: ResolvedModel;
+  verification: VerificationResult;
+  summary: GgufSummary;
+}
+
+/**
+ * The trust rules before any backend (in-process or a runner process) sees a
+ * file: verify it, then check its GGUF header for what would crash llama.cpp.
+ */
+export async function prepareModel(resolved: ResolvedModel, config: Config): Promise<PreparedModel> {
+  const verification = await verifyModel(resolved, config);
+  const file = checkLoadable(resolved.path);
+  return { resolved, verification, summary: summarizeGguf(file) };
+}
+
 export async function openModel(ref: string | undefined, config: Config, options: OpenModelOptions = {}): Promise<OpenedModel> {
   const resolved = await resolveModel(ref, config, options);
   return openResolvedModel(resolved, config, options);
 }
 
 export async function openResolvedModel(resolved: ResolvedModel, config: Config, options: OpenModelOptions = {}): Promise<OpenedModel> {
-  const verification = await verifyModel(resolved, config);
-  checkLoadable(resolved.path);
+  const { verification } = await prepareModel(resolved, config);
   const backend = selectBackend(config);
   const started = performance.now();
   const threads = options.threads ?? config.engine.threads;

@@ -64,6 +64,16 @@ export interface GenerateRequest extends SamplingOptions {
   logprobs?: number;
   /** Add BOS and special-token parsing for raw prompts. Default true. */
   addBos?: boolean;
+  /**
+   * Caps this request's context (prompt + generated tokens) below the loaded
+   * context, e.g. Ollama's `num_ctx`; it can never raise it. Default: the loaded context.
+   */
+  contextSize?: number;
+}
+
+export interface EmbedOptions {
+  /** Cut inputs longer than the context to fit (Ollama's default) instead of failing with context_overflow. Default false. */
+  truncate?: boolean;
 }
 
 export interface TokenLogprob {
@@ -179,7 +189,7 @@ export interface LoadedModel extends AsyncDisposable {
    */
   generate(request: GenerateRequest, signal?: AbortSignal): Promise<TokenStream>;
   /** Mean-pooled (or the model's pooling), L2-normalised embeddings. */
-  embed(inputs: string[], signal?: AbortSignal): Promise<EmbeddingResult>;
+  embed(inputs: string[], signal?: AbortSignal, options?: EmbedOptions): Promise<EmbeddingResult>;
   tokenize(text: string, options?: { addBos?: boolean }): Promise<number[]>;
   detokenize(tokens: number[]): Promise<string>;
   /** The prompt text the model's chat template (or the fallback) makes of messages. */

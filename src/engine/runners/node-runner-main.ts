@@ -1,0 +1,147 @@
+/**
+ * Entry point of a node-llama-cpp runner process, forked by ChildProcessRunner.
+ * It hosts one LoadedModel and speaks runner-protocol.ts over the IPC channel.
+ * A native crash or an OOM here ends this process only; the gateway restarts it.
+ */
+import { EdgeError, toEdgeError } from "../../errors.js";
+import { setLogLevel } from "../../log.js";
+import { NodeLlamaCppBackend } from "../node-llama-cpp-backend.js";
+import type { GenerateRequest, LoadedModel } from "../types.js";
+import type { FromRunner, RunnerCall, RunnerEvent, RunnerHealthReply, ToRunner } from "./runner-protocol.js";
+
+const send = process.send?.bind(process);
+if (!send) {
+  process.stderr.write("edgelm: the runner is started by `edgelm serve`, not by hand\n");
+  process.exit(2);
+}
+
+const startedAt = performance.now();
+let model: LoadedModel | undefined;
+const running = new Map<number, AbortController>();
+const outbox: RunnerEvent[] = [];
+let flushScheduled = false;
+let messagesSent = 0;
+let eventsSent = 0;
+// One embedding context per model: embed calls run one after another.
+let embedQueue: Promise<unknown> = Promise.resolve();
+
+function post(message: FromRunner, then?: () => void): void {
+  send!(message, undefined, undefined, then ? () => then() : undefined);
+}
+
+/**
+ * Queues an event; everything queued in one event-loop turn leaves as one
+ * message. setImmediate runs after the turn's promise callbacks, so the tokens
+ * of all sequences decoded in one batch share a message, while a lone stream's
+ * token still leaves within the same turn it was made in.
+ */
+function emit(event: RunnerEvent): void {
+  outbox.push(event);
+  if (!flushScheduled) {
+    flushScheduled = true;
+    setImmediate(flush);
+  }
+}
+
+function flush(): void {
+  flushScheduled = false;
+  if (outbox.length === 0) return;
+  const events = outbox.splice(0);
+  messagesSent++;
+  eventsSent += events.length;
+  post({ t: "batch", events });
+}
+
+async function generate(id: number, request: GenerateRequest): Promise<void> {
+  const controller = new AbortController();
+  running.set(id, controller);
+  try {
+    if (!model) throw new EdgeError("model_not_ready", "the runner has not loaded its model");
+    const stream = await model.generate(request, controller.signal);
+    emit({ t: "accepted", id });
+    for await (const chunk of stream) emit({ t: "chunk", id, chunk });
+    emit({ t: "end", id, result: await stream.result });
+  } catch (error) {
+    emit({ t: "fail", id, error: toEdgeError(error, "generation failed").toJSON() });
+  } finally {
+    running.delete(id);
+  }
+}
+
+async function answer(id: number, call: RunnerCall): Promise<void> {
+  try {
+    if (!model) throw new EdgeError("model_not_ready", "the runner has not loaded its model");
+    const loaded = model;
+    let value: unknown;
+    switch (call.method) {
+      case "embed": {
+        const next = embedQueue.then(() => loaded.embed(call.inputs, undefined, call.options));
+        embedQueue = next.catch(() => {});
+        value = await next;
+        break;
+      }
+      case "tokenize":
+        value = await loaded.tokenize(call.text, call.addBos === undefined ? {} : { addBos: call.addBos });
+        break;
+      case "detokenize":
+        value = await loaded.detokenize(call.tokens);
+        break;
+      case "renderChat":
+        value = await loaded.renderChat(call.messages);
+        break;
+      case "health": {
+        const reply: RunnerHealthReply = {
+          activeSequences: loaded.activeSequences,
+          rssBytes: process.memoryUsage.rss(),
+          uptimeMs: performance.now() - startedAt,
+          messagesSent,
+          eventsSent,
+        };
+        value = reply;
+        break;
+      }
+    }
+    emit({ t: "reply", id, value });
+  } catch (error) {
+    emit({ t: "reply-error", id, error: toEdgeError(error).toJSON() });
+  }
+}
+
+async function shutdown(): Promise<void> {
+  for (const controller of running.values()) controller.abort();
+  await model?.dispose().catch(() => {});
+  flush();
+  process.exit(0);
+}
+
+process.on("message", (message: ToRunner) => {
+  switch (message.t) {
+    case "generate":
+      void generate(message.id, message.request);
+      break;
+    case "cancel":
+      running.get(message.id)?.abort();
+      break;
+    case "call":
+      void answer(message.id, message.call);
+      break;
+    case "load":
+      setLogLevel(message.spec.logLevel ?? "warn");
+      new NodeLlamaCppBackend({ gpu: message.spec.gpu ?? false })
+        .load(message.spec)
+        .then((loaded) => {
+          model = loaded;
+          post({ t: "ready", info: loaded.info });
+        })
+        .catch((error: unknown) => {
+          post({ t: "load-failed", error: toEdgeError(error, "cannot load the model").toJSON() }, () => process.exit(3));
+        });
+      break;
+    case "shutdown":
+      void shutdown();
+      break;
+  }
+});
+
+// The gateway is gone (it crashed or was killed): never linger as an orphan holding memory.
+process.on("disconnect", () => process.exit(0));
