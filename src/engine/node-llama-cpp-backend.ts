@@ -320,6 +320,12 @@ class NodeLlamaCppModel implements LoadedModel {
       throw new EdgeError("invalid_request", `max tokens must be a positive integer or -1, got ${requested}`, { param: "max_tokens" });
     }
     const maxTokens = requested === -1 ? room : Math.min(requested, room);
+    for (const id of Object.keys(request.logitBias ?? {})) {
+      // node-llama-cpp ignores biases on end-of-generation tokens; refusing is better than silently ignoring.
+      if (this.model.isEogToken(Number(id) as Token)) {
+        throw new EdgeError("unsupported", `logit_bias: token ${id} ends the generation and cannot be biased by this engine`, { param: "logit_bias" });
+      }
+    }
     const grammar = await this.grammarFor(request.responseFormat);
     if (signal?.aborted) throw new EdgeError("aborted", "the request was cancelled");
     const slot = await this.acquireSlot(promptTokens, signal);
@@ -385,7 +391,10 @@ class NodeLlamaCppModel implements LoadedModel {
         // Hold back tokens until they decode to whole characters.
         const piece = this.model.detokenize(pending, false, generated.slice(Math.max(0, generated.length - pending.length - 4), generated.length - pending.length));
         const chunk: GeneratedChunk = { text: "", tokens: [] };
-        if (wantLogprobs) chunk.logprobs = [this.logprobEntry(token, output as { confidence?: number; probabilities?: Map<Token, number> }, request.logprobs!)];
+        if (wantLogprobs) {
+          const before = generated.slice(Math.max(0, generated.length - 5), generated.length - 1);
+          chunk.logprobs = [this.logprobEntry(token, output as { confidence?: number; probabilities?: Map<Token, number> }, request.logprobs!, before)];
+        }
         if (!piece.endsWith("\uFFFD")) {
           chunk.tokens = pending;
           pending = [];
@@ -474,20 +483,23 @@ class NodeLlamaCppModel implements LoadedModel {
     };
   }
 
+  /** A token's log-probability and the top alternatives; token texts are decoded after `before` so leading spaces survive. */
   private logprobEntry(
     token: Token,
     output: { confidence?: number; probabilities?: Map<Token, number> },
     topN: number,
+    before: Token[],
   ): TokenLogprob & { top: TokenLogprob[] } {
+    const text = (id: Token): string => this.model.detokenize([id], true, before);
     const top: TokenLogprob[] = [];
     if (output.probabilities) {
       for (const [id, p] of output.probabilities) {
         if (top.length >= topN || p <= 0) break;
-        top.push({ id, token: this.model.detokenize([id], true), logprob: Math.log(p) });
+        top.push({ id, token: text(id), logprob: Math.log(p) });
       }
     }
     const p = output.confidence ?? output.probabilities?.get(token) ?? 0;
-    return { id: token, token: this.model.detokenize([token], true), logprob: Math.log(p), top };
+    return { id: token, token: text(token), logprob: Math.log(p), top };
   }
 
   async embed(inputs: string[], signal?: AbortSignal, options: EmbedOptions = {}): Promise<EmbeddingResult> {

@@ -16,6 +16,9 @@ import type { FromRunner, RunnerCall, RunnerEvent, RunnerHealthReply, ToRunner }
 
 const RUNNER_MAIN = fileURLToPath(new URL("./node-runner-main.js", import.meta.url));
 
+/** How long a cancelled stream waits for the runner to confirm before it ends without it, in ms. */
+const CANCEL_GRACE_MS = 2000;
+
 export interface ChildProcessRunnerOptions {
   /** How long loading may take before the runner is killed, in ms. Default 120000. */
   startTimeoutMs?: number;
@@ -144,14 +147,36 @@ export class ChildProcessRunner implements Runner {
     if (signal?.aborted) return Promise.reject(abortError(signal));
     const id = this.nextId++;
     return new Promise<TokenStream>((resolve, reject) => {
-      const onAbort = (): void => this.post({ t: "cancel", id });
+      let graceTimer: NodeJS.Timeout | undefined;
+      // A cancelled request never waits on a runner that does not answer (hung, stopped): it ends
+      // here at once if not yet accepted, else once the runner confirms or the grace period is over.
+      const onAbort = (): void => {
+        this.post({ t: "cancel", id });
+        const pending = this.generations.get(id);
+        if (!pending) return;
+        if (!pending.stream) {
+          this.generations.delete(id);
+          pending.cleanup();
+          pending.reject(abortError(signal!));
+          return;
+        }
+        graceTimer = setTimeout(() => {
+          if (this.generations.get(id) !== pending) return;
+          this.generations.delete(id);
+          pending.cleanup();
+          pending.stream?.fail(abortError(signal!));
+        }, CANCEL_GRACE_MS);
+      };
       signal?.addEventListener("abort", onAbort, { once: true });
       this.generations.set(id, {
         stream: undefined,
         resolve,
         reject,
         signal,
-        cleanup: () => signal?.removeEventListener("abort", onAbort),
+        cleanup: () => {
+          clearTimeout(graceTimer);
+          signal?.removeEventListener("abort", onAbort);
+        },
       });
       this.post({ t: "generate", id, request });
     });
