@@ -46,8 +46,10 @@ function tryCreate(path: string): boolean {
 export interface LockOptions {
   /** How long to wait for a live owner to let go, in ms (default 30 000; 0 = fail at once). */
   waitMs?: number;
-  /** What the lock protects, for the error message. */
+  /** What the lock protects, for the error message ("the model store" → "the model store is in use by …"). */
   what: string;
+  /** The error's start instead, e.g. "hf:… is being downloaded" (→ "… by another edgelm process"). */
+  busy?: string;
 }
 
 /** A held lock; `release()` removes the file (idempotent). */
@@ -79,7 +81,7 @@ export async function acquireLock(path: string, options: LockOptions): Promise<H
       continue;
     }
     if (Date.now() >= deadline) {
-      throw new EdgeError("model_not_ready", `${options.what} is in use by another edgelm process (pid ${owner}); try again when it has finished`, {
+      throw new EdgeError("model_not_ready", `${options.busy ?? `${options.what} is in use`} by another edgelm process (pid ${owner}); try again when it has finished`, {
         details: { lock: path, pid: owner },
       });
     }

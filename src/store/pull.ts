@@ -126,7 +126,7 @@ async function pullHubFile(
   const key = partialKey(file);
   const partial = key ? join(store.paths.downloads, `${key}.partial`) : store.tempPath();
   const lockPath = key ? join(store.paths.downloads, `${key}.lock`) : `${partial}.lock`;
-  return withLock(lockPath, { what: `the download of ${canonical}`, waitMs: 0 }, async () => {
+  return withLock(lockPath, { what: `the download of ${canonical}`, busy: `${canonical} is being downloaded`, waitMs: 0 }, async () => {
     const bar = new ProgressLine(options.progress, `pulling ${label}`, file.size);
     let result;
     try {

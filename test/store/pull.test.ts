@@ -192,6 +192,22 @@ describe("edgelm pull against a hub-like server on 127.0.0.1", () => {
     assert.match(hub.requests.filter((q) => q.server === "cdn")[1]!.range ?? "", /^bytes=\d+-$/);
   });
 
+  it("a second pull of a file being downloaded stops with a clear line instead of writing into the same partial file", async () => {
+    config("store:\n  download_retries: 0\n  stall_timeout_ms: 4000\n");
+    hub.faults.stallAfterBytes = 100_000;
+    hub.faults.stallTimes = 1;
+    const first = runCli(["pull", HF_REF], { env });
+    const lock = join(home, "downloads", `${MODEL_SHA}.lock`);
+    for (let i = 0; i < 500 && !existsSync(lock); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(existsSync(lock), "the first pull holds the download lock");
+    const second = await runCli(["pull", HF_REF], { env });
+    assert.equal(second.code, 6, second.stderr);
+    assert.match(second.stderr, /hf:edge-test\/Stories-GGUF\/stories260K-F32\.gguf@main is being downloaded by another edgelm process \(pid \d+\); try again when it has finished/);
+    oneLine(second.stderr);
+    assert.equal((await first).code, 7, "the first one stalls out");
+    assert.ok(!existsSync(lock), "and lets go of the lock");
+  });
+
   it("a file that does not match the advertised SHA-256 is deleted and the pull fails with both hashes", async () => {
     const advertised = sha256(Buffer.from("something else"));
     hub.add({ owner: OWNER, repo: REPO, file: "tampered.gguf", content: MODEL, advertisedSha256: advertised });
