@@ -13,11 +13,13 @@ import { chmodSync, readdirSync, readFileSync, rmdirSync, statSync, unlinkSync }
 import { mkdir, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import type { Config } from "../config/schema.js";
+import { DEMO_MODEL_NAME } from "../demo/demo-model.js";
 import { EdgeError, isEdgeError, toEdgeError } from "../errors.js";
 import { readGguf } from "../gguf/gguf-reader.js";
 import { summarizeGguf } from "../gguf/gguf-summary.js";
 import { logger } from "../log.js";
 import { sha256File } from "../trust/file-hash.js";
+import { VerifiedHashCache } from "../trust/verified-hash-cache.js";
 import { commitFile, siblingTempPath, writeFileAtomic } from "./atomic-write.js";
 import { copyWithSha256 } from "./hashing-copy.js";
 import { processAlive, withLock } from "./lock-file.js";
@@ -357,6 +359,9 @@ export class ModelStore {
 
   private async writeEntry(files: ManifestFile[], staged: readonly StagedFile[], facts: EntryFacts): Promise<AddResult> {
     const where = formatStoreName(facts.name);
+    if (facts.name.name === DEMO_MODEL_NAME) {
+      throw new EdgeError("usage", `"${DEMO_MODEL_NAME}" is the built-in demo model's name; choose another`, { param: "--name" });
+    }
     checkManifestFiles(files, where);
     return withLock(this.paths.lock, { what: "the model store" }, async () => {
       let existing: StoreEntry | undefined;
@@ -501,15 +506,23 @@ export class ModelStore {
     for (const file of staged) await rm(file.tempPath, { force: true });
   }
 
-  /** Renames staged files to their blob names (read-only: a blob never changes). */
+  /**
+   * Renames staged files to their blob names (read-only: a blob never changes)
+   * and records their hashes — computed as the bytes were written — in the
+   * verified-hash cache, so the first load need not read them again.
+   */
   private async commitBlobs(staged: readonly StagedFile[]): Promise<void> {
+    const cache = new VerifiedHashCache(this.paths.cache);
     for (const file of staged) {
+      const blob = this.blobPath(file.sha256);
       try {
         chmodSync(file.tempPath, 0o444);
       } catch (error) {
         throw toEdgeError(error, `cannot commit ${file.tempPath}`);
       }
-      await commitFile(file.tempPath, this.blobPath(file.sha256));
+      await commitFile(file.tempPath, blob);
+      const stat = statSync(blob, { bigint: true });
+      if (stat.size === BigInt(file.size)) await cache.record(blob, stat, file.sha256);
     }
   }
 

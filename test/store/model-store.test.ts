@@ -141,6 +141,7 @@ describe("ModelStore", () => {
     await rejectsWith(store.add(join(work, "adapter.gguf")), "unsupported", /is a LoRA adapter, not a model/);
     await rejectsWith(store.add(TEST_MODEL, { name: "../evil" }), "usage", /not a valid model name/);
     await rejectsWith(store.add(TEST_MODEL, { name: "hf:x/y/z.gguf" }), "usage");
+    await rejectsWith(store.add(TEST_MODEL, { name: "demo:2" }), "usage", /built-in demo model's name/);
     assert.deepEqual(store.list(), []);
     assert.deepEqual(blobs(), [], "nothing half-added");
     assert.deepEqual(existsSync(store.paths.tmp) ? readdirSync(store.paths.tmp) : [], [], "no temp files left");
