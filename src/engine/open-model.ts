@@ -5,7 +5,7 @@
 import type { Config } from "../config/schema.js";
 import { summarizeGguf, type GgufSummary } from "../gguf/gguf-summary.js";
 import { resolveModel, type ResolvedModel, type ResolveOptions } from "../store/resolve-model.js";
-import { verifyModel, type VerificationResult } from "../trust/verify-model.js";
+import { verifyModel, type VerificationResult, type VerifyOptions } from "../trust/verify-model.js";
 import { checkLoadable } from "./load-safety.js";
 import { selectBackend } from "./select-backend.js";
 import type { LoadedModel, LoadOptions } from "./types.js";
@@ -30,8 +30,8 @@ export interface PreparedModel {
  * The trust rules before any backend (in-process or a runner process) sees a
  * file: verify it, then check its GGUF header for what would crash llama.cpp.
  */
-export async function prepareModel(resolved: ResolvedModel, config: Config): Promise<PreparedModel> {
-  const verification = await verifyModel(resolved, config);
+export async function prepareModel(resolved: ResolvedModel, config: Config, options: VerifyOptions = {}): Promise<PreparedModel> {
+  const verification = await verifyModel(resolved, config, options);
   const file = checkLoadable(resolved.path);
   return { resolved, verification, summary: summarizeGguf(file) };
 }
@@ -42,7 +42,7 @@ export async function openModel(ref: string | undefined, config: Config, options
 }
 
 export async function openResolvedModel(resolved: ResolvedModel, config: Config, options: OpenModelOptions = {}): Promise<OpenedModel> {
-  const { verification } = await prepareModel(resolved, config);
+  const { verification } = await prepareModel(resolved, config, options.progress ? { progress: options.progress } : {});
   const backend = selectBackend(config);
   const started = performance.now();
   const threads = options.threads ?? config.engine.threads;
