@@ -9,7 +9,7 @@
 import { statSync } from "node:fs";
 import type { Config } from "../config/schema.js";
 import { prepareModel, type PreparedModel } from "../engine/open-model.js";
-import type { Runner, RunnerExit, RunnerFactory } from "../engine/runner.js";
+import type { Runner, RunnerExit, RunnerFactory, RunnerHealth } from "../engine/runner.js";
 import type { EmbeddingResult, EmbedOptions, GeneratedChunk, GenerateRequest, ThreadSetting, TokenStream } from "../engine/types.js";
 import { EdgeError, toEdgeError, type ErrorCode } from "../errors.js";
 import { logger, type LogLevel } from "../log.js";
@@ -107,6 +107,8 @@ export class ModelPool implements ServedModel {
   readonly name: string;
   private spec: ServedModelSpec;
   private prepared: PreparedModel | undefined;
+  /** Size and mtime of the served file, read when it was verified (describe() is on every request's path). */
+  private file: { size: number; modifiedAt: Date } | undefined;
   private readonly entries: RunnerEntry[] = [];
   /** Runners still loading (close() stops them too). */
   private readonly launching = new Set<Runner>();
@@ -145,7 +147,7 @@ export class ModelPool implements ServedModel {
    */
   async start(): Promise<void> {
     try {
-      this.prepared = await this.prepare(this.spec.ref);
+      this.usePrepared(await this.prepare(this.spec.ref));
     } catch (error) {
       this.fail(error);
       return;
@@ -200,17 +202,6 @@ export class ModelPool implements ServedModel {
   describe(): ServedModelStatus {
     const prepared = this.prepared;
     const ready = this.entries.find((e) => e.active && e.runner.state === "ready");
-    let modifiedAt: Date | undefined;
-    let fileSize = 0;
-    if (prepared) {
-      try {
-        const stat = statSync(prepared.resolved.path);
-        modifiedAt = stat.mtime;
-        fileSize = stat.size;
-      } catch {
-        // The file vanished after loading; the runner still holds it.
-      }
-    }
     const runners: RunnerStatus[] = this.entries.map((e) => ({
       id: e.runner.id,
       pid: e.runner.pid,
@@ -233,8 +224,8 @@ export class ModelPool implements ServedModel {
       hashVerified: prepared?.verification.hashVerified ?? false,
       summary: prepared?.summary,
       info: ready?.runner.info,
-      fileSize,
-      modifiedAt,
+      fileSize: this.file?.size ?? 0,
+      modifiedAt: this.file?.modifiedAt,
       parallel: this.spec.parallel,
       runners,
       queue: { waiting: this.queue.waiting, limit: this.queue.maxWaiting, inFlight, capacity: this.capacity() },
@@ -273,6 +264,22 @@ export class ModelPool implements ServedModel {
     await this.stopEntry(entry);
   }
 
+  /**
+   * Asks every serving runner how it is (IPC round trip, memory, activity).
+   * A runner that does not answer within `timeoutMs` (default 1000) is reported with ok: false.
+   */
+  async health(timeoutMs = 1000): Promise<Array<{ id: string } & (RunnerHealth | { ok: false; error: string })>> {
+    return Promise.all(
+      this.servingEntries().map(async (e) => {
+        try {
+          return { id: e.runner.id, ...(await e.runner.health(timeoutMs)) };
+        } catch (error) {
+          return { id: e.runner.id, ok: false as const, error: toEdgeError(error).message };
+        }
+      }),
+    );
+  }
+
   /** Changes how many requests may wait beyond the slots. */
   setQueueLimit(limit: number): void {
     this.queue.setLimit(limit);
@@ -295,6 +302,16 @@ export class ModelPool implements ServedModel {
   }
 
   // --- internals -----------------------------------------------------------
+
+  private usePrepared(prepared: PreparedModel): void {
+    this.prepared = prepared;
+    try {
+      const stat = statSync(prepared.resolved.path);
+      this.file = { size: stat.size, modifiedAt: stat.mtime };
+    } catch {
+      this.file = undefined;
+    }
+  }
 
   private async prepare(ref: string): Promise<PreparedModel> {
     const resolve = this.options.resolve ?? ((r: string) => resolveModel(r, this.options.config, { allowDownload: false }));
@@ -451,7 +468,7 @@ export class ModelPool implements ServedModel {
         await entry.runner.dispose();
         return;
       }
-      this.prepared = prepared;
+      this.usePrepared(prepared);
       this.activate(entry);
     } catch (error) {
       const edge = toEdgeError(error);
@@ -542,7 +559,7 @@ export class ModelPool implements ServedModel {
 
   private commitSwap(next: ServedModelSpec, prepared: PreparedModel, fresh: RunnerEntry[]): void {
     this.spec = { ...next, runners: fresh.length };
-    this.prepared = prepared;
+    this.usePrepared(prepared);
     this.failure = undefined;
     this.crashes = 0;
     for (const e of fresh) this.activate(e);

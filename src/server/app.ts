@@ -84,7 +84,7 @@ export function createApp(gateway: Gateway, options: AppOptions): FastifyInstanc
     return { status: "ok" };
   });
   app.get("/ready", async (request, reply) => {
-    const models = gateway.models().map((m) => ({ name: m.name, state: m.state, ...(m.reason ? { reason: m.reason } : {}) }));
+    const models = await gateway.readiness();
     const ready = !gateway.closing && models.length > 0 && models.every((m) => m.state === "ready");
     const status = ready ? 200 : 503;
     scopeOf(request, "ready").end({ status });

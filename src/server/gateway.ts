@@ -17,7 +17,7 @@ import type { RunnerFactory } from "../engine/runner.js";
 import { ChildProcessRunnerFactory } from "../engine/runners/child-process-runner.js";
 import { closestMatch } from "../store/model-ref.js";
 import { EdgeError } from "../errors.js";
-import { isLogLevelEnabled, type LogLevel } from "../log.js";
+import { isLogLevelEnabled, logger, type LogLevel } from "../log.js";
 import { GatewayEvents } from "../scheduler/gateway-events.js";
 import { ModelPool, type ModelChange, type ServedModelSpec, type SwapOptions } from "../scheduler/model-pool.js";
 import type { RunnerStatus, ServedModel, ServedModelStatus } from "../scheduler/served-model.js";
@@ -64,6 +64,11 @@ export class Gateway {
       options.runnerFactory ??
       new ChildProcessRunnerFactory({ startTimeoutMs: config.server.runner_start_timeout_ms });
     for (const spec of specs) this.pools.set(spec.name, this.makePool(spec));
+    if (isLogLevelEnabled("debug")) {
+      this.events.on("request:end", (e) =>
+        logger.debug(`${e.route} ${e.model || "-"} ${e.status}${e.errorCode ? ` ${e.errorCode}` : ""} ${e.completionTokens} tokens ${Math.round(e.durationMs)} ms`),
+      );
+    }
     this.app = createApp(this, {
       dialects: options.dialects ?? [openAiDialect, ollamaDialect],
       apiKeys: config.server.api_keys,
@@ -123,6 +128,22 @@ export class Gateway {
   /** Every served model's status. */
   models(): ServedModelStatus[] {
     return [...this.pools.values()].map((p) => p.describe());
+  }
+
+  /**
+   * Every model's state for readiness probes; a ready model whose runners do not
+   * answer a health call within a second is reported "unresponsive".
+   */
+  async readiness(): Promise<Array<{ name: string; state: string; reason?: string }>> {
+    return Promise.all(
+      [...this.pools.values()].map(async (pool) => {
+        const status = pool.describe();
+        if (status.state !== "ready") return { name: status.name, state: status.state, ...(status.reason ? { reason: status.reason } : {}) };
+        const silent = (await pool.health()).filter((h) => !h.ok);
+        if (silent.length === 0) return { name: status.name, state: "ready" };
+        return { name: status.name, state: "unresponsive", reason: `runner ${silent.map((h) => h.id).join(", ")} did not answer a health check` };
+      }),
+    );
   }
 
   /** The local pool behind a served model (operations, diagnostics). */

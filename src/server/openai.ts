@@ -23,6 +23,7 @@ import {
   type CompletionBody,
 } from "./openai-schemas.js";
 import { samplerSeed, stopList } from "./request-fields.js";
+import { jsonTemplate } from "./json-template.js";
 import { parseBody } from "./request-validation.js";
 import { SseWriter } from "./sse-writer.js";
 
@@ -367,10 +368,16 @@ function chatStreamFormat(writer: SseWriter, meta: ResponseMeta, includeUsage: b
     roleSent = true;
     return value;
   };
+  // The frame of a plain text chunk, serialized once (this runs for every token).
+  const textFrame = jsonTemplate((content) => frame([{ index: 0, delta: { content }, logprobs: null, finish_reason: null }]));
   return {
     chunk(chunk) {
       const withLogprobs = topLogprobs !== undefined && chunk.logprobs !== undefined;
       if (chunk.text.length === 0 && !withLogprobs) return;
+      if (roleSent && !withLogprobs) {
+        writer.json(textFrame(chunk.text));
+        return;
+      }
       writer.data(
         frame([
           {
@@ -412,6 +419,7 @@ function completionStreamFormat(
     choices: [{ index: 0, text, logprobs, finish_reason: finishReason }],
     ...(includeUsage ? { usage: null } : {}),
   });
+  const textFrame = jsonTemplate((text) => frame(text, null, null));
   const flushEcho = (): void => {
     if (pendingEcho.length > 0) writer.data(frame(pendingEcho, null, null));
     pendingEcho = "";
@@ -421,7 +429,12 @@ function completionStreamFormat(
       const withLogprobs = topLogprobs !== undefined && chunk.logprobs !== undefined;
       if (chunk.text.length === 0 && !withLogprobs) return;
       flushEcho();
-      const logprobs = withLogprobs ? completionLogprobs([chunk], topLogprobs, offset) : null;
+      if (!withLogprobs) {
+        offset += chunk.text.length;
+        writer.json(textFrame(chunk.text));
+        return;
+      }
+      const logprobs = completionLogprobs([chunk], topLogprobs, offset);
       offset += chunk.text.length;
       writer.data(frame(chunk.text, logprobs, null));
     },

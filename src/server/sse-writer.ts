@@ -18,6 +18,11 @@ export class SseWriter extends StreamWriter {
     this.write(`data: ${JSON.stringify(value)}\n\n`);
   }
 
+  /** An event whose data is already JSON text. */
+  json(text: string): void {
+    this.write(`data: ${text}\n\n`);
+  }
+
   /** An in-band failure after the headers went out; clients such as the `openai` package raise it. */
   error(value: unknown): void {
     this.write(`event: error\ndata: ${JSON.stringify(value)}\n\n`);

@@ -81,6 +81,10 @@ describe("admission, cancellation and auth", () => {
       assert.ok(Number(ollama.headers.get("retry-after")) >= 1);
       assert.match(((await ollama.json()) as { error: string }).error, /is busy/);
       assert.ok(Date.now() - started < 2000, "a full queue answers at once");
+      // A runner that does not answer makes the gateway not ready.
+      const ready = await fetch(`${fixture.url}/ready`);
+      assert.equal(ready.status, 503);
+      assert.equal(((await ready.json()) as any).models[0].state, "unresponsive");
       process.kill(pid, "SIGCONT");
       const [a, b] = await Promise.all([first, second]);
       assert.equal(a.choices[0]!.finish_reason, "length");
