@@ -107,57 +107,34 @@ function register(app: FastifyInstance, gateway: Gateway): void {
     return showResponse(status);
   });
 
-  app.post("/api/generate", async (request, reply) => {
-    const scope = scopeOf(request, "ollama.generate");
-    const body = parseBody(ollamaGenerateSchema, request.body);
-    const model = gateway.lookup(body.model);
-    const status = model.describe();
-    const generate = generateRequest(body, status);
-    scope.begin(model.name, body.stream !== false, timeoutMs);
-    if (!generate) return loadResponse(scope, body.model, model.name, gateway, false);
-    const stream = await model.generate(generate, scope);
-    if (body.stream !== false) {
-      const writer = new NdjsonWriter(reply.raw);
-      await streamGeneration(reply, scope, stream, writer, ndjsonFormat(writer, body.model, "generate", scope, stream, body.logprobs === true, body.top_logprobs), ollamaDialect);
-      return reply;
-    }
-    const collected = await collectGeneration(scope, stream);
-    endCollected(scope, stream, collected);
-    return {
-      model: body.model,
-      created_at: new Date().toISOString(),
-      response: collected.result.text,
-      done: true,
-      ...finalStats(collected.result, scope, stream),
-      ...(body.logprobs ? { logprobs: collected.chunks.flatMap((c) => logprobEntries(c, body.top_logprobs ?? 0)) } : {}),
-    };
-  });
-
-  app.post("/api/chat", async (request, reply) => {
-    const scope = scopeOf(request, "ollama.chat");
-    const body = parseBody(ollamaChatSchema, request.body);
-    const model = gateway.lookup(body.model);
-    const status = model.describe();
-    const generate = chatRequest(body, status);
-    scope.begin(model.name, body.stream !== false, timeoutMs);
-    if (!generate) return loadResponse(scope, body.model, model.name, gateway, true);
-    const stream = await model.generate(generate, scope);
-    if (body.stream !== false) {
-      const writer = new NdjsonWriter(reply.raw);
-      await streamGeneration(reply, scope, stream, writer, ndjsonFormat(writer, body.model, "chat", scope, stream, body.logprobs === true, body.top_logprobs), ollamaDialect);
-      return reply;
-    }
-    const collected = await collectGeneration(scope, stream);
-    endCollected(scope, stream, collected);
-    return {
-      model: body.model,
-      created_at: new Date().toISOString(),
-      message: { role: "assistant", content: collected.result.text },
-      done: true,
-      ...finalStats(collected.result, scope, stream),
-      ...(body.logprobs ? { logprobs: collected.chunks.flatMap((c) => logprobEntries(c, body.top_logprobs ?? 0)) } : {}),
-    };
-  });
+  for (const kind of ["generate", "chat"] as const) {
+    app.post(`/api/${kind}`, async (request, reply) => {
+      const scope = scopeOf(request, `ollama.${kind}`);
+      const body = kind === "chat" ? parseBody(ollamaChatSchema, request.body) : parseBody(ollamaGenerateSchema, request.body);
+      const model = gateway.lookup(body.model);
+      const status = model.describe();
+      const generate = kind === "chat" ? chatRequest(body as OllamaChatBody, status) : generateRequest(body as OllamaGenerateBody, status);
+      scope.begin(model.name, body.stream !== false, timeoutMs);
+      if (!generate) return loadResponse(scope, body.model, model.name, gateway, kind === "chat");
+      const stream = await model.generate(generate, scope);
+      if (body.stream !== false) {
+        const writer = new NdjsonWriter(reply.raw);
+        const format = ndjsonFormat(writer, body.model, kind, scope, stream, body.logprobs === true, body.top_logprobs);
+        await streamGeneration(reply, scope, stream, writer, format, ollamaDialect);
+        return reply;
+      }
+      const collected = await collectGeneration(scope, stream);
+      endCollected(scope, stream, collected);
+      return {
+        model: body.model,
+        created_at: new Date().toISOString(),
+        ...(kind === "chat" ? { message: { role: "assistant", content: collected.result.text } } : { response: collected.result.text }),
+        done: true,
+        ...finalStats(collected.result, scope, stream),
+        ...(body.logprobs ? { logprobs: collected.chunks.flatMap((c) => logprobEntries(c, body.top_logprobs ?? 0)) } : {}),
+      };
+    });
+  }
 
   app.post("/api/embed", async (request) => {
     const scope = scopeOf(request, "ollama.embed");

@@ -139,12 +139,8 @@ export class ChildProcessRunner implements Runner {
   }
 
   generate(request: GenerateRequest, signal?: AbortSignal): Promise<TokenStream> {
-    try {
-      this.assertReady();
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    if (signal?.aborted) return Promise.reject(abortError(signal));
+    const refused = this.refusal(signal);
+    if (refused) return Promise.reject(refused);
     const id = this.nextId++;
     return new Promise<TokenStream>((resolve, reject) => {
       let graceTimer: NodeJS.Timeout | undefined;
@@ -241,19 +237,17 @@ export class ChildProcessRunner implements Runner {
     await this.dispose();
   }
 
-  private assertReady(): void {
+  /** Why new work cannot start now (not ready, crashed, or already cancelled), if it cannot. */
+  private refusal(signal: AbortSignal | undefined): EdgeError | undefined {
     if (this.currentState !== "ready") {
-      throw this.exited?.error ?? new EdgeError("model_not_ready", `runner ${this.id} is ${this.currentState}`);
+      return this.exited?.error ?? new EdgeError("model_not_ready", `runner ${this.id} is ${this.currentState}`);
     }
+    return signal?.aborted ? abortError(signal) : undefined;
   }
 
   private call(call: RunnerCall, signal?: AbortSignal): Promise<unknown> {
-    try {
-      this.assertReady();
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    if (signal?.aborted) return Promise.reject(abortError(signal));
+    const refused = this.refusal(signal);
+    if (refused) return Promise.reject(refused);
     const id = this.nextId++;
     return new Promise<unknown>((resolve, reject) => {
       const onAbort = (): void => {
