@@ -9,8 +9,10 @@
  *   plus the IPC layer alone (a runner process driven directly, no HTTP) and,
  *   when LLAMA_SERVER=path is set, the same workload against llama.cpp's server.
  *
- * Usage: node dist/bench/gateway.js [--model path.gguf]... [--rounds 7] [--tokens 256] [--json out.json]
+ * Usage: node dist/bench/gateway.js [--model path.gguf]... [--rounds 7] [--tokens 256] [--threads 1]
+ *          [--synth-360m] [--json out.json]
  * Default model: stories260K (EDGELM_TEST_MODEL or ../shared/models/stories260K.gguf).
+ * --synth-360m also benches a 360M-shaped Q8_0 model made with `edgelm synth` (48 tokens, 3 rounds).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -39,6 +41,8 @@ interface Trial {
 interface Target {
   name: string;
   trial(prompt: string, maxTokens: number): Promise<Trial>;
+  /** Cumulative CPU milliseconds of the processes doing this target's work, by role. */
+  cpu(): Record<string, number>;
 }
 
 // --- arguments ---------------------------------------------------------------
@@ -48,6 +52,8 @@ function parseArgs(argv: string[]) {
   let rounds = 7;
   let tokens = 256;
   let json: string | undefined;
+  let threads = 1;
+  let synth = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const value = (): string => {
@@ -59,18 +65,21 @@ function parseArgs(argv: string[]) {
     else if (arg === "--rounds") rounds = Number(value());
     else if (arg === "--tokens") tokens = Number(value());
     else if (arg === "--json") json = value();
+    else if (arg === "--threads") threads = Number(value());
+    else if (arg === "--synth-360m") synth = true;
     else throw new Error(`unknown argument ${arg}`);
   }
   if (models.length === 0) models.push(process.env.EDGELM_TEST_MODEL ?? resolve(REPO, "../shared/models/stories260K.gguf"));
-  return { models, rounds, tokens, json };
+  return { models, rounds, tokens, json, threads, synth };
 }
 
 // --- targets ------------------------------------------------------------------
 
 /** Drives a LoadedModel (in process, or a runner process over IPC) and times it the way a client would. */
-function engineTarget(name: string, model: LoadedModel): Target {
+function engineTarget(name: string, model: LoadedModel, cpu: () => Record<string, number>): Target {
   return {
     name,
+    cpu,
     async trial(prompt, maxTokens) {
       const start = performance.now();
       const stream = await model.generate({ prompt, maxTokens, temperature: 0 });
@@ -91,10 +100,11 @@ function engineTarget(name: string, model: LoadedModel): Target {
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
 /** Streams /v1/completions over HTTP with a minimal client (node:http, hand-parsed SSE). */
-function httpTarget(name: string, baseUrl: string, model: string): Target {
+function httpTarget(name: string, baseUrl: string, model: string, cpu: () => Record<string, number>): Target {
   const url = new URL("/v1/completions", baseUrl);
   return {
     name,
+    cpu,
     trial(prompt, maxTokens) {
       const body = JSON.stringify({ model, prompt, max_tokens: maxTokens, temperature: 0, stream: true, stream_options: { include_usage: true } });
       return new Promise<Trial>((resolvePromise, reject) => {
@@ -147,10 +157,10 @@ function httpTarget(name: string, baseUrl: string, model: string): Target {
 // --- processes ----------------------------------------------------------------
 
 /** `edgelm serve` in its own process, as users run it. */
-async function startGateway(modelPath: string, home: string): Promise<{ child: ChildProcess; url: string; runnerPid: number }> {
+async function startGateway(modelPath: string, home: string, threads: number): Promise<{ child: ChildProcess; url: string; runnerPid: number }> {
   const child = spawn(
     process.execPath,
-    [CLI, "serve", "--port", "0", "--model", `bench=${modelPath}`, "--threads", "1", "--prompt-threads", "1", "--parallel", String(SLOTS), "--ctx", String(CONTEXT), "--queue", "256"],
+    [CLI, "serve", "--port", "0", "--model", `bench=${modelPath}`, "--threads", String(threads), "--prompt-threads", String(threads), "--parallel", String(SLOTS), "--ctx", String(CONTEXT), "--queue", "256"],
     { env: { ...process.env, EDGELM_HOME: home, EDGELM_LOG_LEVEL: "warn" }, stdio: ["ignore", "pipe", "inherit"] },
   );
   const url = await new Promise<string>((resolvePromise, reject) => {
@@ -168,9 +178,9 @@ async function startGateway(modelPath: string, home: string): Promise<{ child: C
 }
 
 /** llama.cpp's server on the same file with the same slots and threads. */
-async function startLlamaServer(binary: string, modelPath: string): Promise<{ child: ChildProcess; url: string }> {
+async function startLlamaServer(binary: string, modelPath: string, threads: number): Promise<{ child: ChildProcess; url: string }> {
   const port = 20000 + Math.floor(Math.random() * 20000);
-  const child = spawn(binary, ["-m", modelPath, "--host", "127.0.0.1", "--port", String(port), "-t", "1", "-np", String(SLOTS), "-c", String(CONTEXT * SLOTS), "-cb"], {
+  const child = spawn(binary, ["-m", modelPath, "--host", "127.0.0.1", "--port", String(port), "-t", String(threads), "-np", String(SLOTS), "-c", String(CONTEXT * SLOTS), "-cb"], {
     stdio: ["ignore", "ignore", "ignore"],
   });
   const url = `http://127.0.0.1:${port}`;
@@ -184,6 +194,19 @@ async function startLlamaServer(binary: string, modelPath: string): Promise<{ ch
     if (Date.now() > deadline || child.exitCode !== null) throw new Error("llama-server did not start");
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+/** CPU time (user + system, all threads) of a process, in ms. */
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // utime and stime are fields 14 and 15 of /proc/<pid>/stat, in clock ticks (100 per second on Linux).
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
+function selfCpuMs(): number {
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1000;
 }
 
 function rssMiB(pid: number): number {
@@ -216,35 +239,40 @@ function table(title: string, header: string[], rows: string[][]): void {
 
 // --- the benchmark ----------------------------------------------------------------
 
-async function benchModel(modelPath: string, rounds: number, maxTokens: number): Promise<Record<string, unknown>> {
+async function benchModel(modelPath: string, rounds: number, maxTokens: number, threads: number): Promise<Record<string, unknown>> {
   const home = mkdtempSync(join(tmpdir(), "edgelm-bench-"));
-  const loadOptions = { path: modelPath, parallel: SLOTS, contextSize: CONTEXT, threads: { decode: 1, prompt: 1 } };
+  const loadOptions = { path: modelPath, parallel: SLOTS, contextSize: CONTEXT, threads: { decode: threads, prompt: threads } };
   const inProcess = await new NodeLlamaCppBackend().load(loadOptions);
   const runner = new ChildProcessRunner({ ...loadOptions, name: "bench" });
   await runner.start();
-  const gateway = await startGateway(modelPath, home);
+  const gateway = await startGateway(modelPath, home, threads);
   const targets: Target[] = [
-    engineTarget("in-process engine", inProcess),
-    engineTarget("runner over IPC", runner),
-    httpTarget("gateway (HTTP)", gateway.url, "bench"),
+    engineTarget("in-process engine", inProcess, () => ({ engine: selfCpuMs() })),
+    engineTarget("runner over IPC", runner, () => ({ runner: cpuMs(runner.pid!), client: selfCpuMs() })),
+    httpTarget("gateway (HTTP)", gateway.url, "bench", () => ({ runner: cpuMs(gateway.runnerPid), gateway: cpuMs(gateway.child.pid!), client: selfCpuMs() })),
   ];
   let llama: { child: ChildProcess; url: string } | undefined;
   if (process.env.LLAMA_SERVER) {
-    llama = await startLlamaServer(process.env.LLAMA_SERVER, modelPath);
-    targets.push(httpTarget("llama-server", llama.url, "bench"));
+    llama = await startLlamaServer(process.env.LLAMA_SERVER, modelPath, threads);
+    const server = llama.child;
+    targets.push(httpTarget("llama-server", llama.url, "bench", () => ({ server: cpuMs(server.pid!), client: selfCpuMs() })));
   }
   try {
     process.stderr.write(`${basename(modelPath)}: warming up\n`);
     for (const target of targets) for (let i = 0; i < 3; i++) await target.trial(PROMPTS[i % PROMPTS.length]!, 32);
 
     // (a) and (b): one client, interleaved rounds.
-    const single = new Map<string, { rate: number[]; decodeRate: number[]; ttft: number[] }>();
-    for (const t of targets) single.set(t.name, { rate: [], decodeRate: [], ttft: [] });
+    const single = new Map<string, { rate: number[]; decodeRate: number[]; ttft: number[]; cpu: Record<string, number>; tokens: number }>();
+    for (const t of targets) single.set(t.name, { rate: [], decodeRate: [], ttft: [], cpu: {}, tokens: 0 });
     for (let round = 0; round < rounds; round++) {
       process.stderr.write(`  concurrency 1, round ${round + 1}/${rounds}\n`);
       for (const target of rotate(targets, round)) {
         const s = single.get(target.name)!;
+        const cpuBefore = target.cpu();
         const trial = await target.trial(PROMPTS[round % PROMPTS.length]!, maxTokens);
+        const cpuAfter = target.cpu();
+        for (const [role, ms] of Object.entries(cpuAfter)) s.cpu[role] = (s.cpu[role] ?? 0) + ms - cpuBefore[role]!;
+        s.tokens += trial.tokens;
         s.rate.push((trial.tokens * 1000) / trial.totalMs);
         s.decodeRate.push(((trial.tokens - 1) * 1000) / trial.decodeMs);
         for (let i = 0; i < 5; i++) s.ttft.push((await target.trial(PROMPTS[(round + i) % PROMPTS.length]!, 2)).ttftMs);
@@ -293,13 +321,22 @@ async function benchModel(modelPath: string, rounds: number, maxTokens: number):
       ["target", "tokens/s", "× in-process", "decode tokens/s", "× in-process", "TTFT ms", "TTFT − in-process ms"],
       rows,
     );
+    const roles = ["engine", "runner", "gateway", "server", "client"];
+    table(
+      "CPU time per generated token, one client (µs; all threads of each process; clock ticks are 10 ms, so short runs are coarse)",
+      ["target", ...roles],
+      targets.map((t) => {
+        const s = single.get(t.name)!;
+        return [t.name, ...roles.map((r) => (s.cpu[r] === undefined ? "" : fmt((s.cpu[r] * 1000) / s.tokens, 0)))];
+      }),
+    );
     const aggRows = targets.map((t) => {
       const byC = aggregate.get(t.name)!;
       const one = median(byC.get(1)!);
       return [t.name, ...concurrency.map((c) => fmt(median(byC.get(c)!))), fmt(median(byC.get(4)!) / one, 2), fmt(median(byC.get(16)!) / one, 2)];
     });
     table(
-      `aggregate tokens/s, ${SLOTS} slots in one context, 1 decode thread (medians)`,
+      `aggregate tokens/s, ${SLOTS} slots in one context, ${threads} thread${threads === 1 ? "" : "s"} (medians)`,
       ["target", "c=1", "c=4", "c=16", "c=4 / c=1", "c=16 / c=1"],
       aggRows,
     );
@@ -333,7 +370,17 @@ async function benchModel(modelPath: string, rounds: number, maxTokens: number):
       model: modelPath,
       rounds,
       maxTokens,
-      single: Object.fromEntries([...single].map(([k, v]) => [k, { tokensPerSecond: median(v.rate), decodeTokensPerSecond: median(v.decodeRate), ttftMs: median(v.ttft) }])),
+      single: Object.fromEntries(
+        [...single].map(([k, v]) => [
+          k,
+          {
+            tokensPerSecond: median(v.rate),
+            decodeTokensPerSecond: median(v.decodeRate),
+            ttftMs: median(v.ttft),
+            cpuMicrosecondsPerToken: Object.fromEntries(Object.entries(v.cpu).map(([role, ms]) => [role, (ms * 1000) / v.tokens])),
+          },
+        ]),
+      ),
       aggregate: Object.fromEntries([...aggregate].map(([k, v]) => [k, Object.fromEntries([...v].map(([c, r]) => [c, median(r)]))])),
       ipc: { roundTripMs: median(pings), eventsPerMessage: events / Math.max(1, messages) },
       rssMiB: { gateway: gatewayRss, runner: runnerRss },
@@ -350,15 +397,18 @@ async function benchModel(modelPath: string, rounds: number, maxTokens: number):
 
 const args = parseArgs(process.argv.slice(2));
 const results = [];
-for (const model of args.models) results.push(await benchModel(model, args.rounds, args.tokens));
-agent.destroy();
-const help = spawn(process.execPath, [CLI, "synth", "--help"], { stdio: "ignore" });
-const synthAvailable = (await new Promise<number | null>((r) => help.on("exit", r))) === 0;
-if (!args.models.some((m) => !/stories260K/.test(m))) {
-  process.stdout.write(
-    synthAvailable
-      ? "\n360M Q8_0 shape: make one with `edgelm synth` and pass it with --model <file.gguf>.\n"
-      : "\n360M Q8_0 synthetic model: skipped — `edgelm synth` is not in this build; pass --model <file.gguf> to bench one.\n",
-  );
+for (const model of args.models) results.push(await benchModel(model, args.rounds, args.tokens, args.threads));
+if (args.synth) {
+  const dir = mkdtempSync(join(tmpdir(), "edgelm-bench-synth-"));
+  const file = join(dir, "synthetic-360m-q8_0.gguf");
+  process.stderr.write("writing a 360M-shaped Q8_0 model with `edgelm synth`\n");
+  const synth = spawn(process.execPath, [CLI, "synth", "--shape", "360m", "--type", "q8_0", "-o", file], { stdio: ["ignore", "ignore", "inherit"] });
+  const code = await new Promise<number | null>((r) => synth.on("exit", r));
+  if (code !== 0) process.stdout.write("\n360M Q8_0 synthetic model: skipped — `edgelm synth` failed or is not in this build.\n");
+  else results.push(await benchModel(file, 3, Math.min(args.tokens, 48), args.threads));
+  rmSync(dir, { recursive: true, force: true });
+} else {
+  process.stdout.write("\n360M Q8_0 synthetic model: not run (add --synth-360m).\n");
 }
+agent.destroy();
 if (args.json) writeFileSync(args.json, `${JSON.stringify(results, null, 2)}\n`);

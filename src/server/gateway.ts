@@ -88,7 +88,16 @@ export class Gateway {
    * Resolves with the base URL.
    */
   async listen(): Promise<string> {
-    await this.app.listen({ host: this.config.server.host, port: this.config.server.port });
+    const { host, port } = this.config.server;
+    try {
+      await this.app.listen({ host, port });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "EADDRINUSE") throw new EdgeError("usage", `${host}:${port} is already in use; choose another port with --port`, { param: "port" });
+      if (code === "EACCES") throw new EdgeError("usage", `binding ${host}:${port} is not permitted; use a port above 1023`, { param: "port" });
+      if (code === "EADDRNOTAVAIL" || code === "ENOTFOUND") throw new EdgeError("usage", `cannot bind ${host}: no such address on this machine`, { param: "host" });
+      throw error;
+    }
     this.listening = true;
     for (const [name, pool] of this.pools) if (!this.starts.has(name)) this.starts.set(name, pool.start());
     return this.url;

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { writeFileSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import OpenAI from "openai";
@@ -120,6 +121,13 @@ describe("edgelm serve", () => {
       const missing = await runCli(["serve", "--model", "./nothere.gguf"], { env: { EDGELM_HOME: home } });
       assert.equal(missing.code, 3);
       assert.match(missing.stderr, /^edgelm: model file .*nothere\.gguf does not exist\n$/);
+      const blocker = createServer();
+      await new Promise<void>((r) => blocker.listen(0, "127.0.0.1", r));
+      const taken = (blocker.address() as AddressInfo).port;
+      const busy = await runCli(["serve", "--port", String(taken)], { env: { EDGELM_HOME: home } });
+      blocker.close();
+      assert.equal(busy.code, 2);
+      assert.match(busy.stderr, new RegExp(`127\\.0\\.0\\.1:${taken} is already in use; choose another port with --port`));
       const twice = await runCli(["serve", "--model", "demo", "--model", "demo"], { env: { EDGELM_HOME: home } });
       assert.equal(twice.code, 2);
       assert.match(twice.stderr, /two models would be served as "demo"/);
