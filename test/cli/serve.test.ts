@@ -53,7 +53,7 @@ describe("edgelm serve", () => {
     const { home, cleanup } = tempHome();
     try {
       const config = join(home, "edgelm.yaml");
-      writeFileSync(config, "server:\n  shutdown_grace_s: 1\n  parallel: 2\nengine:\n  threads:\n    decode: 1\n");
+      writeFileSync(config, "server:\n  shutdown_grace_s: 3\n  parallel: 2\nengine:\n  threads:\n    decode: 1\n");
       const served = await serve(["--config", config, "--model", `stories=${TEST_MODEL}`, "--model", "demo", "--host", "0.0.0.0"], { EDGELM_HOME: home }, 2);
       assert.match(served.stderr(), /binding 0\.0\.0\.0 without API keys/);
       assert.match(served.stdout(), /stories {2}ready {2}node-llama-cpp, 1 runner × 2 slots/);

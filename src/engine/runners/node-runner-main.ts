@@ -29,30 +29,35 @@ function post(message: FromRunner, then?: () => void): void {
   send!(message, undefined, undefined, then ? () => then() : undefined);
 }
 
-/** Shortest time between two IPC messages, in ms (see emit). */
+/** Shortest time between two IPC messages carrying only follow-up tokens, in ms (see emit). */
 const FLUSH_INTERVAL_MS = 1;
 let lastFlush = -Infinity;
+let flushTimer: NodeJS.Timeout | undefined;
 
 /**
  * Queues an event. Events leave in batches: everything queued in one
  * event-loop turn shares a message (setImmediate runs after the turn's promise
- * callbacks, so the tokens of all sequences decoded in one step go together),
- * and events arriving within FLUSH_INTERVAL_MS of the last message wait for the
- * interval to end. A pipe write costs tens of microseconds on a small board:
- * at thousands of tokens/s a message per token would cost a large share of
- * the runner's time, while at tens of tokens/s every token still leaves at once.
+ * callbacks, so the tokens of all sequences decoded in one step go together).
+ * Follow-up tokens (`urgent` false) arriving within FLUSH_INTERVAL_MS of the
+ * last message wait for the interval to end: a pipe write costs tens of
+ * microseconds on a small board, a large share of a token at thousands of
+ * tokens/s, while at tens of tokens/s every token still leaves at once.
+ * Everything a client waits on — acceptance, first tokens, ends, replies — is urgent.
  */
-function emit(event: RunnerEvent): void {
+function emit(event: RunnerEvent, urgent = true): void {
   outbox.push(event);
-  if (flushScheduled) return;
+  if (flushScheduled && !(urgent && flushTimer)) return;
+  clearTimeout(flushTimer);
+  flushTimer = undefined;
   flushScheduled = true;
-  const wait = lastFlush + FLUSH_INTERVAL_MS - performance.now();
-  if (wait > 0) setTimeout(flush, wait);
+  const wait = urgent ? 0 : lastFlush + FLUSH_INTERVAL_MS - performance.now();
+  if (wait > 0) flushTimer = setTimeout(flush, wait);
   else setImmediate(flush);
 }
 
 function flush(): void {
   flushScheduled = false;
+  flushTimer = undefined;
   if (outbox.length === 0) return;
   const events = outbox.splice(0);
   messagesSent++;
@@ -67,8 +72,17 @@ async function generate(id: number, request: GenerateRequest): Promise<void> {
   try {
     if (!model) throw new EdgeError("model_not_ready", "the runner has not loaded its model");
     const stream = await model.generate(request, controller.signal);
-    emit({ t: "accepted", id });
-    for await (const chunk of stream) emit({ t: "chunk", id, chunk });
+    // "accepted" travels with the first chunk (or the end): the gateway sends nothing to its
+    // client before the first token anyway, and one message less is one wake-up less on the way.
+    let accepted = false;
+    let first = true;
+    for await (const chunk of stream) {
+      if (!accepted) emit({ t: "accepted", id }, false);
+      accepted = true;
+      emit({ t: "chunk", id, chunk }, first);
+      if (chunk.text.length > 0) first = false;
+    }
+    if (!accepted) emit({ t: "accepted", id }, false);
     emit({ t: "end", id, result: await stream.result });
   } catch (error) {
     emit({ t: "fail", id, error: toEdgeError(error, "generation failed").toJSON() });

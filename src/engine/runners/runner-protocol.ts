@@ -25,7 +25,7 @@ export type ToRunner =
   | { t: "shutdown" };
 
 export type RunnerEvent =
-  /** The engine accepted the request (prompt checked, a sequence taken); chunks follow. */
+  /** The engine accepted the request (prompt checked, a sequence taken); sent with the first chunk or the end. */
   | { t: "accepted"; id: number }
   | { t: "chunk"; id: number; chunk: GeneratedChunk }
   | { t: "end"; id: number; result: GenerationResult }
