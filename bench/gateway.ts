@@ -223,6 +223,16 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+/** Median of the per-round ratios a[i] / b[i] (rounds ran side by side, under the same load). */
+function pairedRatio(a: number[], b: number[]): number {
+  return median(a.map((v, i) => v / b[i]!));
+}
+
+/** Median of the per-round differences a[i] - b[i]. */
+function pairedDifference(a: number[], b: number[]): number {
+  return median(a.map((v, i) => v - b[i]!));
+}
+
 function rotate<T>(items: T[], by: number): T[] {
   const k = by % items.length;
   return [...items.slice(k), ...items.slice(0, k)];
@@ -262,8 +272,9 @@ async function benchModel(modelPath: string, rounds: number, maxTokens: number, 
     for (const target of targets) for (let i = 0; i < 3; i++) await target.trial(PROMPTS[i % PROMPTS.length]!, 32);
 
     // (a) and (b): one client, interleaved rounds.
-    const single = new Map<string, { rate: number[]; decodeRate: number[]; ttft: number[]; cpu: Record<string, number>; tokens: number }>();
-    for (const t of targets) single.set(t.name, { rate: [], decodeRate: [], ttft: [], cpu: {}, tokens: 0 });
+    // One value per round per target, so rounds pair up: ratios are taken within a round (same load), then medianed.
+    const single = new Map<string, { rate: number[]; decodeRate: number[]; ttft: number[]; ttftRound: number[]; cpu: Record<string, number>; tokens: number }>();
+    for (const t of targets) single.set(t.name, { rate: [], decodeRate: [], ttft: [], ttftRound: [], cpu: {}, tokens: 0 });
     for (let round = 0; round < rounds; round++) {
       process.stderr.write(`  concurrency 1, round ${round + 1}/${rounds}\n`);
       for (const target of rotate(targets, round)) {
@@ -275,7 +286,10 @@ async function benchModel(modelPath: string, rounds: number, maxTokens: number, 
         s.tokens += trial.tokens;
         s.rate.push((trial.tokens * 1000) / trial.totalMs);
         s.decodeRate.push(((trial.tokens - 1) * 1000) / trial.decodeMs);
-        for (let i = 0; i < 5; i++) s.ttft.push((await target.trial(PROMPTS[(round + i) % PROMPTS.length]!, 2)).ttftMs);
+        const ttfts: number[] = [];
+        for (let i = 0; i < 5; i++) ttfts.push((await target.trial(PROMPTS[(round + i) % PROMPTS.length]!, 2)).ttftMs);
+        s.ttft.push(...ttfts);
+        s.ttftRound.push(median(ttfts));
       }
     }
 
@@ -309,15 +323,15 @@ async function benchModel(modelPath: string, rounds: number, maxTokens: number, 
       return [
         t.name,
         fmt(median(s.rate)),
-        fmt(median(s.rate) / median(base.rate), 3),
+        fmt(pairedRatio(s.rate, base.rate), 3),
         fmt(median(s.decodeRate)),
-        fmt(median(s.decodeRate) / median(base.decodeRate), 3),
+        fmt(pairedRatio(s.decodeRate, base.decodeRate), 3),
         fmt(median(s.ttft), 2),
-        fmt(median(s.ttft) - median(base.ttft), 2),
+        fmt(pairedDifference(s.ttftRound, base.ttftRound), 2),
       ];
     });
     table(
-      `${basename(modelPath)} — one client, ${maxTokens} tokens per request, medians of ${rounds} interleaved rounds (TTFT: ${rounds * 5} requests of 2 tokens)`,
+      `${basename(modelPath)} — one client, ${maxTokens} tokens per request, ${rounds} interleaved rounds (TTFT: 5 requests of 2 tokens per round); values are medians, ratios and differences are medians of per-round pairs`,
       ["target", "tokens/s", "× in-process", "decode tokens/s", "× in-process", "TTFT ms", "TTFT − in-process ms"],
       rows,
     );
@@ -332,8 +346,7 @@ async function benchModel(modelPath: string, rounds: number, maxTokens: number, 
     );
     const aggRows = targets.map((t) => {
       const byC = aggregate.get(t.name)!;
-      const one = median(byC.get(1)!);
-      return [t.name, ...concurrency.map((c) => fmt(median(byC.get(c)!))), fmt(median(byC.get(4)!) / one, 2), fmt(median(byC.get(16)!) / one, 2)];
+      return [t.name, ...concurrency.map((c) => fmt(median(byC.get(c)!))), fmt(pairedRatio(byC.get(4)!, byC.get(1)!), 2), fmt(pairedRatio(byC.get(16)!, byC.get(1)!), 2)];
     });
     table(
       `aggregate tokens/s, ${SLOTS} slots in one context, ${threads} thread${threads === 1 ? "" : "s"} (medians)`,
@@ -342,15 +355,15 @@ async function benchModel(modelPath: string, rounds: number, maxTokens: number, 
     );
     const gatewayAgg = aggregate.get("gateway (HTTP)")!;
     const inAgg = aggregate.get("in-process engine")!;
-    table("gateway over in-process engine, aggregate tokens/s", ["concurrency", "ratio"], concurrency.map((c) => [`c=${c}`, fmt(median(gatewayAgg.get(c)!) / median(inAgg.get(c)!), 3)]));
+    table("gateway over in-process engine, aggregate tokens/s", ["concurrency", "ratio"], concurrency.map((c) => [`c=${c}`, fmt(pairedRatio(gatewayAgg.get(c)!, inAgg.get(c)!), 3)]));
     const messages = healthAfter.messagesSent - healthBefore.messagesSent;
     const events = healthAfter.eventsSent - healthBefore.eventsSent;
     table("IPC (runner process ⇄ gateway)", ["measure", "value"], [
       ["round trip (health call), median ms", fmt(median(pings), 3)],
       ["round trip p95 ms", fmt([...pings].sort((a, b) => a - b)[Math.floor(pings.length * 0.95)]!, 3)],
       ["events per message during the concurrency runs", fmt(events / Math.max(1, messages), 2)],
-      ["runner over IPC × in-process, 1 client (tokens/s)", fmt(median(single.get("runner over IPC")!.rate) / median(base.rate), 3)],
-      ["runner over IPC − in-process TTFT ms", fmt(median(single.get("runner over IPC")!.ttft) - median(base.ttft), 2)],
+      ["runner over IPC × in-process, 1 client (tokens/s)", fmt(pairedRatio(single.get("runner over IPC")!.rate, base.rate), 3)],
+      ["runner over IPC − in-process TTFT ms", fmt(pairedDifference(single.get("runner over IPC")!.ttftRound, base.ttftRound), 2)],
     ]);
     table("resident memory (MiB)", ["process", "RSS"], [
       ["gateway (edgelm serve, no model)", fmt(gatewayRss)],
@@ -362,8 +375,8 @@ async function benchModel(modelPath: string, rounds: number, maxTokens: number, 
       const ls = single.get("llama-server")!;
       const lsAgg = aggregate.get("llama-server")!;
       table("gateway over llama-server", ["measure", "ratio"], [
-        ["tokens/s, 1 client", fmt(median(single.get("gateway (HTTP)")!.rate) / median(ls.rate), 3)],
-        ...concurrency.map((c) => [`aggregate tokens/s, c=${c}`, fmt(median(gatewayAgg.get(c)!) / median(lsAgg.get(c)!), 3)]),
+        ["tokens/s, 1 client", fmt(pairedRatio(single.get("gateway (HTTP)")!.rate, ls.rate), 3)],
+        ...concurrency.map((c) => [`aggregate tokens/s, c=${c}`, fmt(pairedRatio(gatewayAgg.get(c)!, lsAgg.get(c)!), 3)]),
       ]);
     }
     return {
@@ -382,7 +395,18 @@ async function benchModel(modelPath: string, rounds: number, maxTokens: number, 
         ]),
       ),
       aggregate: Object.fromEntries([...aggregate].map(([k, v]) => [k, Object.fromEntries([...v].map(([c, r]) => [c, median(r)]))])),
-      ipc: { roundTripMs: median(pings), eventsPerMessage: events / Math.max(1, messages) },
+      gatewayOverInProcess: {
+        tokensPerSecond: pairedRatio(single.get("gateway (HTTP)")!.rate, base.rate),
+        ttftOverheadMs: pairedDifference(single.get("gateway (HTTP)")!.ttftRound, base.ttftRound),
+        aggregate: Object.fromEntries(concurrency.map((c) => [c, pairedRatio(gatewayAgg.get(c)!, inAgg.get(c)!)])),
+        fourClientsOverOne: pairedRatio(gatewayAgg.get(4)!, gatewayAgg.get(1)!),
+      },
+      ipc: {
+        roundTripMs: median(pings),
+        eventsPerMessage: events / Math.max(1, messages),
+        runnerOverInProcess: pairedRatio(single.get("runner over IPC")!.rate, base.rate),
+        ttftOverheadMs: pairedDifference(single.get("runner over IPC")!.ttftRound, base.ttftRound),
+      },
       rssMiB: { gateway: gatewayRss, runner: runnerRss },
     };
   } finally {

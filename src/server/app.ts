@@ -73,6 +73,12 @@ export function createApp(gateway: Gateway, options: AppOptions): FastifyInstanc
     }
   });
 
+  // Every response that Fastify sends reports its end (handlers report first, with token counts; ending twice is a no-op).
+  app.addHook("onResponse", (request, reply, done) => {
+    scopes.get(request.raw)?.end({ status: reply.statusCode });
+    done();
+  });
+
   app.setErrorHandler((error, request, reply) => sendError(request, reply, toHttpError(error, options.bodyLimitBytes), dialectFor(request.url)));
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split("?")[0];

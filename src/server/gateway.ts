@@ -270,8 +270,13 @@ export class Gateway {
     });
     const deadline = setTimeout(cancelAll, graceMs);
     // A client that stops reading must not hold the shutdown: after the deadline and a little more, drop the connections.
-    const force = setTimeout(() => this.app.server.closeAllConnections(), graceMs + 2000);
-    await idle;
+    let forced!: () => void;
+    const forcedClose = new Promise<void>((resolve) => (forced = resolve));
+    const force = setTimeout(() => {
+      this.app.server.closeAllConnections();
+      forced();
+    }, graceMs + 2000);
+    await Promise.race([idle, forcedClose]);
     clearTimeout(deadline);
     // Keep-alive connections whose last response just ended are idle now.
     this.app.server.closeIdleConnections();
