@@ -269,13 +269,13 @@ export class Gateway {
       if (this.active.size === 0) resolve();
     });
     const deadline = setTimeout(cancelAll, graceMs);
-    // A client that stops reading must not hold the shutdown: after the deadline and a little more, drop the connections.
+    // A client that stops reading must not hold the shutdown: after the deadline and a little more (past the runners' 1 s cancel grace), drop the connections.
     let forced!: () => void;
     const forcedClose = new Promise<void>((resolve) => (forced = resolve));
     const force = setTimeout(() => {
       this.app.server.closeAllConnections();
       forced();
-    }, graceMs + 2000);
+    }, graceMs + 3000);
     await Promise.race([idle, forcedClose]);
     clearTimeout(deadline);
     // Keep-alive connections whose last response just ended are idle now.

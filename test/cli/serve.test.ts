@@ -53,7 +53,7 @@ describe("edgelm serve", () => {
     const { home, cleanup } = tempHome();
     try {
       const config = join(home, "edgelm.yaml");
-      writeFileSync(config, "server:\n  shutdown_grace_s: 3\n  parallel: 2\nengine:\n  threads:\n    decode: 1\n");
+      writeFileSync(config, "server:\n  shutdown_grace_s: 1\n  parallel: 2\nengine:\n  threads:\n    decode: 1\n");
       const served = await serve(["--config", config, "--model", `stories=${TEST_MODEL}`, "--model", "demo", "--host", "0.0.0.0"], { EDGELM_HOME: home }, 2);
       assert.match(served.stderr(), /binding 0\.0\.0\.0 without API keys/);
       assert.match(served.stdout(), /stories {2}ready {2}node-llama-cpp, 1 runner × 2 slots/);
@@ -63,27 +63,35 @@ describe("edgelm serve", () => {
       const models = await openai.models.list();
       assert.deepEqual(models.data.map((m) => m.id).sort(), ["demo", "stories"]);
 
-      // A long stream (the demo model under a JSON grammar fills its 2048-token context) and a short one.
-      const endless = { model: "demo", prompt: "Once", temperature: 0, response_format: { type: "json_object" }, stream: true as const };
+      // A long stream, held open by freezing its runner (the demo model's); and a short one on the other model.
+      const endless = { model: "demo", prompt: "Once upon a time", temperature: 0, response_format: { type: "json_object" }, stream: true as const };
       const long = await openai.completions.create(endless);
-      const longDone = (async () => {
-        let text = "";
-        try {
-          for await (const chunk of long) text += chunk.choices[0]?.text ?? "";
-          return { text, error: undefined as unknown };
-        } catch (error) {
-          return { text, error };
-        }
-      })();
-      const short = openai.completions.create({ model: "stories", prompt: "Once upon a time", max_tokens: 64, temperature: 0 });
-      await new Promise((r) => setTimeout(r, 100));
-      served.child.kill("SIGTERM");
-      const shortResult = await short;
-      assert.equal(shortResult.usage!.completion_tokens, 64);
-      const longResult = await longDone;
-      assert.ok(longResult.text.length > 0);
-      assert.ok(longResult.error instanceof OpenAI.APIError, String(longResult.error));
-      assert.match((longResult.error as Error).message, /shutting down/);
+      const iterator = long[Symbol.asyncIterator]();
+      let text = ((await iterator.next()).value as OpenAI.Completion).choices[0]!.text;
+      const ps = (await (await fetch(`${url}/api/ps`)).json()) as any;
+      const demoRunner: number = ps.models.find((m: any) => m.name === "demo:latest").edgelm.runners[0].pid;
+      process.kill(demoRunner, "SIGSTOP");
+      try {
+        const short = openai.completions.create({ model: "stories", prompt: "Once upon a time", max_tokens: 64, temperature: 0 });
+        await new Promise((r) => setTimeout(r, 50));
+        served.child.kill("SIGTERM");
+        const shortResult = await short;
+        assert.equal(shortResult.usage!.completion_tokens, 64);
+        // The long one is cancelled at the deadline (1 s) and told why.
+        await assert.rejects(
+          (async () => {
+            for (;;) {
+              const next = await iterator.next();
+              if (next.done) break;
+              text += next.value.choices[0]!.text;
+            }
+          })(),
+          (e: unknown) => e instanceof OpenAI.APIError && /shutting down/.test(e.message),
+        );
+        assert.ok(text.length > 0);
+      } finally {
+        process.kill(demoRunner, "SIGCONT");
+      }
       const { code, signal } = await served.exited;
       assert.equal(signal, null);
       assert.equal(code, 0, served.stderr());

@@ -17,7 +17,7 @@ import type { FromRunner, RunnerCall, RunnerEvent, RunnerHealthReply, ToRunner }
 const RUNNER_MAIN = fileURLToPath(new URL("./node-runner-main.js", import.meta.url));
 
 /** How long a cancelled stream waits for the runner to confirm before it ends without it, in ms. */
-const CANCEL_GRACE_MS = 2000;
+const CANCEL_GRACE_MS = 1000;
 
 export interface ChildProcessRunnerOptions {
   /** How long loading may take before the runner is killed, in ms. Default 120000. */
