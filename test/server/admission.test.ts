@@ -62,8 +62,8 @@ describe("admission, cancellation and auth", () => {
     // A frozen runner holds its one slot: the first request runs (forever), the second waits, the third finds the line full.
     process.kill(pid, "SIGSTOP");
     try {
-      const first = openai.completions.create({ model: "demo", prompt: "Once upon a time", max_tokens: 5 });
-      const second = openai.completions.create({ model: "demo", prompt: "Once upon a time", max_tokens: 5 });
+      const first = openai.completions.create({ model: "demo", prompt: "Once upon a time", max_tokens: 5, temperature: 0 });
+      const second = openai.completions.create({ model: "demo", prompt: "Once upon a time", max_tokens: 5, temperature: 0 });
       await waitFor(() => fixture.gateway.pool("demo").describe().queue.waiting === 1, 5000, "one waiting request");
       const started = Date.now();
       await assert.rejects(openai.completions.create({ model: "demo", prompt: "x", max_tokens: 5 }), (e: unknown) => {
@@ -119,7 +119,7 @@ describe("admission, cancellation and auth", () => {
       assert.equal(fixture.gateway.pool("demo").describe().queue.inFlight, 0);
     }
     // The one slot is free: the next request runs at once.
-    const next = await openai.completions.create({ model: "demo", prompt: "Once", max_tokens: 3 });
+    const next = await openai.completions.create({ model: "demo", prompt: "Once", max_tokens: 3, temperature: 0 });
     assert.equal(next.usage!.completion_tokens, 3);
   });
 });
@@ -151,8 +151,8 @@ describe("per-request timeout", () => {
     try {
       const started = Date.now();
       const results = await Promise.allSettled([
-        openai.completions.create({ model: "demo", prompt: "Once", max_tokens: 5 }),
-        openai.completions.create({ model: "demo", prompt: "Once", max_tokens: 5 }),
+        openai.completions.create({ model: "demo", prompt: "Once", max_tokens: 5, temperature: 0 }),
+        openai.completions.create({ model: "demo", prompt: "Once", max_tokens: 5, temperature: 0 }),
       ]);
       for (const r of results) {
         assert.equal(r.status, "rejected");
@@ -164,7 +164,7 @@ describe("per-request timeout", () => {
     } finally {
       process.kill(pid, "SIGCONT");
     }
-    const ok = await openai.completions.create({ model: "demo", prompt: "Once", max_tokens: 3 });
+    const ok = await openai.completions.create({ model: "demo", prompt: "Once", max_tokens: 3, temperature: 0 });
     assert.equal(ok.usage!.completion_tokens, 3);
   });
 });

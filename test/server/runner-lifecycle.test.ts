@@ -46,7 +46,7 @@ describe("runner crashes", () => {
     );
     assert.ok(chunks >= 5);
     // The next request waits for the restart instead of failing.
-    const next = await openai.completions.create({ model: "demo", prompt: "Once upon a time", max_tokens: 5 });
+    const next = await openai.completions.create({ model: "demo", prompt: "Once upon a time", max_tokens: 5, temperature: 0 });
     assert.equal(next.usage!.completion_tokens, 5);
     assert.notEqual(runner().pid, victim.pid);
     assert.deepEqual(
@@ -81,7 +81,7 @@ describe("runner crashes", () => {
       })(),
       /stopped unexpectedly \(killed by SIGKILL\)/,
     );
-    const again = await ollama.generate({ model: "demo", prompt: "Once upon a time", stream: false, options: { num_predict: 4 } });
+    const again = await ollama.generate({ model: "demo", prompt: "Once upon a time", stream: false, options: { num_predict: 4, temperature: 0 } });
     assert.equal(again.eval_count, 4);
   });
 });
@@ -110,6 +110,20 @@ describe("serving while changing: swap, add and remove runners", () => {
     assert.equal(status.runners.length, 1);
     assert.equal(status.queue.capacity, 2);
     await assert.rejects(fixture.gateway.removeRunner("stories"), (e: unknown) => isEdgeError(e) && /last runner/.test(e.message));
+  });
+
+  it("swaps drain-first: the request in flight finishes, the one waiting is served by the new runner", async () => {
+    const admitted = new Promise<void>((resolve) => fixture.gateway.events.once("request:admitted", () => resolve()));
+    const inFlight = openai.completions.create({ model: "stories", prompt: "Once upon a time", max_tokens: 256, temperature: 0 });
+    await admitted;
+    const swapped = fixture.gateway.swapModel("stories", { ref: TEST_MODEL, parallel: 3 }, { mode: "drain-first" });
+    const waiting = openai.completions.create({ model: "stories", prompt: "Once", max_tokens: 4, temperature: 0 });
+    assert.equal((await inFlight).usage!.completion_tokens, 256);
+    await swapped;
+    assert.equal((await waiting).usage!.completion_tokens, 4);
+    const status = fixture.gateway.pool("stories").describe();
+    assert.equal(status.queue.capacity, 3);
+    assert.equal(status.runners.length, 1);
   });
 
   it("swaps the model with zero failed requests while 4 clients stream", async () => {
@@ -150,6 +164,18 @@ describe("serving while changing: swap, add and remove runners", () => {
     // The model answers as the demo model now.
     const r = await openai.completions.create({ model: "stories", prompt: "Once upon a time", max_tokens: 8, temperature: 0 });
     assert.equal(r.model, "stories");
+  });
+
+  it("adds and removes whole models while serving", async () => {
+    const status = await fixture.gateway.addModel(demoModel({ name: "extra", parallel: 1 }));
+    assert.equal(status.state, "ready");
+    const r = await openai.completions.create({ model: "extra", prompt: "Once", max_tokens: 2 });
+    assert.equal(r.usage!.completion_tokens, 2);
+    await assert.rejects(fixture.gateway.addModel(demoModel({ name: "extra" })), (e: unknown) => isEdgeError(e) && /already served/.test(e.message));
+    fixture.gateway.setQueueLimit("extra", 0);
+    assert.equal(fixture.gateway.pool("extra").describe().queue.limit, 0);
+    await fixture.gateway.removeModel("extra");
+    await assert.rejects(openai.completions.create({ model: "extra", prompt: "Once", max_tokens: 2 }), (e: unknown) => e instanceof OpenAI.NotFoundError);
   });
 
   it("keeps serving the old model when the new file is refused", async () => {
