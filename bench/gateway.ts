@@ -105,53 +105,63 @@ function httpTarget(name: string, baseUrl: string, model: string, cpu: () => Rec
   return {
     name,
     cpu,
-    trial(prompt, maxTokens) {
-      const body = JSON.stringify({ model, prompt, max_tokens: maxTokens, temperature: 0, stream: true, stream_options: { include_usage: true } });
-      return new Promise<Trial>((resolvePromise, reject) => {
-        const start = performance.now();
-        let first: number | undefined;
-        let last = start;
-        let tokens = 0;
-        let events = 0;
-        let buffer = "";
-        const req = httpRequest(
-          url,
-          { method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
-          (res) => {
-            if (res.statusCode !== 200) {
-              reject(new Error(`${name}: HTTP ${res.statusCode}`));
-              res.resume();
-              return;
-            }
-            res.setEncoding("utf8");
-            res.on("data", (data: string) => {
-              buffer += data;
-              let at: number;
-              while ((at = buffer.indexOf("\n\n")) !== -1) {
-                const event = buffer.slice(0, at);
-                buffer = buffer.slice(at + 2);
-                if (!event.startsWith("data: ") || event === "data: [DONE]") continue;
-                const parsed = JSON.parse(event.slice(6)) as { choices?: Array<{ text?: string }>; usage?: { completion_tokens: number } | null };
-                if (parsed.usage) tokens = parsed.usage.completion_tokens;
-                if (parsed.choices?.[0]?.text) {
-                  events++;
-                  last = performance.now();
-                  first ??= last;
-                }
-              }
-            });
-            res.on("end", () => {
-              const end = performance.now();
-              resolvePromise({ ttftMs: (first ?? end) - start, tokens: tokens || events, decodeMs: last - (first ?? last), totalMs: end - start });
-            });
-            res.on("error", reject);
-          },
-        );
-        req.on("error", reject);
-        req.end(body);
-      });
+    async trial(prompt, maxTokens) {
+      // A keep-alive socket the server has just closed fails at once; one retry on a fresh socket is enough.
+      try {
+        return await streamOnce(prompt, maxTokens);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "ECONNRESET") throw error;
+        return streamOnce(prompt, maxTokens);
+      }
     },
   };
+
+  function streamOnce(prompt: string, maxTokens: number): Promise<Trial> {
+    const body = JSON.stringify({ model, prompt, max_tokens: maxTokens, temperature: 0, stream: true, stream_options: { include_usage: true } });
+    return new Promise<Trial>((resolvePromise, reject) => {
+      const start = performance.now();
+      let first: number | undefined;
+      let last = start;
+      let tokens = 0;
+      let events = 0;
+      let buffer = "";
+      const req = httpRequest(
+        url,
+        { method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
+        (res) => {
+          if (res.statusCode !== 200) {
+            reject(new Error(`${name}: HTTP ${res.statusCode}`));
+            res.resume();
+            return;
+          }
+          res.setEncoding("utf8");
+          res.on("data", (data: string) => {
+            buffer += data;
+            let at: number;
+            while ((at = buffer.indexOf("\n\n")) !== -1) {
+              const event = buffer.slice(0, at);
+              buffer = buffer.slice(at + 2);
+              if (!event.startsWith("data: ") || event === "data: [DONE]") continue;
+              const parsed = JSON.parse(event.slice(6)) as { choices?: Array<{ text?: string }>; usage?: { completion_tokens: number } | null };
+              if (parsed.usage) tokens = parsed.usage.completion_tokens;
+              if (parsed.choices?.[0]?.text) {
+                events++;
+                last = performance.now();
+                first ??= last;
+              }
+            }
+          });
+          res.on("end", () => {
+            const end = performance.now();
+            resolvePromise({ ttftMs: (first ?? end) - start, tokens: tokens || events, decodeMs: last - (first ?? last), totalMs: end - start });
+          });
+          res.on("error", reject);
+        },
+      );
+      req.on("error", reject);
+      req.end(body);
+    });
+  }
 }
 
 // --- processes ----------------------------------------------------------------

@@ -27,4 +27,4 @@ export { GatewayEvents, type GatewayEventMap, type ModelState } from "./schedule
 export type { ServedModel, ServedModelStatus, ServedStream, RequestContext, RunnerStatus } from "./scheduler/served-model.js";
 export type { Runner, RunnerFactory, RunnerSpec, RunnerExit, RunnerHealth, RunnerState } from "./engine/runner.js";
 export { ChildProcessRunner, ChildProcessRunnerFactory } from "./engine/runners/child-process-runner.js";
-export { prepareModel, type PreparedModel } from "./engine/open-model.js";
+export { prepareModel, type PreparedModel } from "./engine/prepare-model.js";

@@ -3,12 +3,12 @@
  * check its GGUF header, then hand it to a backend.
  */
 import type { Config } from "../config/schema.js";
-import { summarizeGguf, type GgufSummary } from "../gguf/gguf-summary.js";
 import { resolveModel, type ResolvedModel, type ResolveOptions } from "../store/resolve-model.js";
-import { verifyModel, type VerificationResult, type VerifyOptions } from "../trust/verify-model.js";
-import { checkLoadable } from "./load-safety.js";
-import { selectBackend } from "./select-backend.js";
+import type { VerificationResult } from "../trust/verify-model.js";
+import { prepareModel } from "./prepare-model.js";
 import type { LoadedModel, LoadOptions } from "./types.js";
+
+export { prepareModel, type PreparedModel } from "./prepare-model.js";
 
 export interface OpenModelOptions extends Omit<LoadOptions, "path" | "name">, ResolveOptions {}
 
@@ -19,23 +19,6 @@ export interface OpenedModel {
   loadMs: number;
 }
 
-/** A model file that passed the trust rules and the load-safety check, not loaded yet. */
-export interface PreparedModel {
-  resolved: ResolvedModel;
-  verification: VerificationResult;
-  summary: GgufSummary;
-}
-
-/**
- * The trust rules before any backend (in-process or a runner process) sees a
- * file: verify it, then check its GGUF header for what would crash llama.cpp.
- */
-export async function prepareModel(resolved: ResolvedModel, config: Config, options: VerifyOptions = {}): Promise<PreparedModel> {
-  const verification = await verifyModel(resolved, config, options);
-  const file = checkLoadable(resolved.path);
-  return { resolved, verification, summary: summarizeGguf(file) };
-}
-
 export async function openModel(ref: string | undefined, config: Config, options: OpenModelOptions = {}): Promise<OpenedModel> {
   const resolved = await resolveModel(ref, config, options);
   return openResolvedModel(resolved, config, options);
@@ -43,6 +26,8 @@ export async function openModel(ref: string | undefined, config: Config, options
 
 export async function openResolvedModel(resolved: ResolvedModel, config: Config, options: OpenModelOptions = {}): Promise<OpenedModel> {
   const { verification } = await prepareModel(resolved, config, options.progress ? { progress: options.progress } : {});
+  // Loaded on first use: commands that never load a model in this process (serve) do not pay for llama.cpp's bindings.
+  const { selectBackend } = await import("./select-backend.js");
   const backend = selectBackend(config);
   const started = performance.now();
   const threads = options.threads ?? config.engine.threads;

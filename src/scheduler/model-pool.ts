@@ -8,7 +8,7 @@
  */
 import { statSync } from "node:fs";
 import type { Config } from "../config/schema.js";
-import { prepareModel, type PreparedModel } from "../engine/open-model.js";
+import { prepareModel, type PreparedModel } from "../engine/prepare-model.js";
 import type { Runner, RunnerExit, RunnerFactory, RunnerHealth } from "../engine/runner.js";
 import type { EmbeddingResult, EmbedOptions, GeneratedChunk, GenerateRequest, ThreadSetting, TokenStream } from "../engine/types.js";
 import { EdgeError, toEdgeError, type ErrorCode } from "../errors.js";
