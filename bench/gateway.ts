@@ -6,8 +6,8 @@
  *   (b) time to first token: gateway minus in-process engine
  *   (c) aggregate tokens/s with 1, 4 and 16 concurrent clients
  *   (d) resident memory of the gateway process beside its runner's
- *   plus the IPC layer alone (a runner process driven directly, no HTTP) and,
- *   when LLAMA_SERVER=path is set, the same workload against llama.cpp's server.
+ *   plus the IPC layer alone (a runner process driven directly, no HTTP) and, when
+ *   llama-server is on PATH or LLAMA_SERVER=path is set, the same workload against it.
  *
  * Usage: node dist/bench/gateway.js [--model path.gguf]... [--rounds 7] [--tokens 256] [--threads 1]
  *          [--synth-360m] [--json out.json]
@@ -15,10 +15,10 @@
  * --synth-360m also benches a 360M-shaped Q8_0 model made with `edgelm synth` (48 tokens, 3 rounds).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Agent, request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
-import { basename, join, resolve } from "node:path";
+import { basename, delimiter, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { NodeLlamaCppBackend } from "../src/engine/node-llama-cpp-backend.js";
 import { ChildProcessRunner } from "../src/engine/runners/child-process-runner.js";
@@ -187,6 +187,21 @@ async function startGateway(modelPath: string, home: string, threads: number): P
   return { child, url, runnerPid: ps.models[0]!.edgelm.runners[0]!.pid };
 }
 
+/** The reference llama-server: LLAMA_SERVER, else one on PATH. */
+function llamaServerBinary(): string | undefined {
+  if (process.env.LLAMA_SERVER) return process.env.LLAMA_SERVER;
+  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+    const candidate = join(dir, "llama-server");
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
 /** llama.cpp's server on the same file with the same slots and threads. */
 async function startLlamaServer(binary: string, modelPath: string, threads: number): Promise<{ child: ChildProcess; url: string }> {
   const port = 20000 + Math.floor(Math.random() * 20000);
@@ -272,8 +287,9 @@ async function benchModel(modelPath: string, rounds: number, maxTokens: number, 
     httpTarget("gateway (HTTP)", gateway.url, "bench", () => ({ runner: cpuMs(gateway.runnerPid), gateway: cpuMs(gateway.child.pid!), client: selfCpuMs() })),
   ];
   let llama: { child: ChildProcess; url: string } | undefined;
-  if (process.env.LLAMA_SERVER) {
-    llama = await startLlamaServer(process.env.LLAMA_SERVER, modelPath, threads);
+  const llamaServer = llamaServerBinary();
+  if (llamaServer) {
+    llama = await startLlamaServer(llamaServer, modelPath, threads);
     const server = llama.child;
     targets.push(httpTarget("llama-server", llama.url, "bench", () => ({ server: cpuMs(server.pid!), client: selfCpuMs() })));
   }
@@ -380,7 +396,7 @@ async function benchModel(modelPath: string, rounds: number, maxTokens: number, 
       ["its runner (model + context)", fmt(runnerRss)],
       ["gateway / runner", fmt(gatewayRss / runnerRss, 2)],
     ]);
-    if (!llama) process.stdout.write("\nllama-server: skipped (set LLAMA_SERVER=/path/to/llama-server to compare)\n");
+    if (!llama) process.stdout.write("\nllama-server: skipped (none on PATH; set LLAMA_SERVER=/path/to/llama-server to compare)\n");
     else {
       const ls = single.get("llama-server")!;
       const lsAgg = aggregate.get("llama-server")!;
