@@ -41,6 +41,8 @@ export function createApp(gateway: Gateway, options: AppOptions): FastifyInstanc
     // The gateway answers in the dialect's shape while it closes (see the onRequest hook).
     return503OnClosing: false,
     keepAliveTimeout: 72_000,
+    // A client gets a minute to send its request (headers and body); responses may stream for longer.
+    requestTimeout: 60_000,
     routerOptions: { ignoreTrailingSlash: true },
   });
   const keys = new ApiKeyCheck(options.apiKeys);
