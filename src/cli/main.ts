@@ -5,6 +5,7 @@ import { Command, CommanderError } from "commander";
 import { reportCliError } from "./cli-kit.js";
 import { registerConfig } from "./config-command.js";
 import { registerInspect } from "./inspect.js";
+import { registerQuantize } from "./quantize.js";
 import { registerRun } from "./run.js";
 import { registerSynth } from "./synth.js";
 
@@ -21,6 +22,7 @@ registerRun(program);
 registerInspect(program);
 registerConfig(program);
 registerSynth(program);
+registerQuantize(program);
 
 try {
   await program.parseAsync(process.argv);

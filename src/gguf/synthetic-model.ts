@@ -17,16 +17,16 @@
  *   needs a few MB of memory, not 14 GB. Same shape, type and seed → same bytes.
  */
 import { EdgeError } from "../errors.js";
-import { GGML_TYPE, ggmlTypeInfo, LLAMA_FILE_TYPE, type GgmlTypeInfo } from "./ggml-types.js";
+import { GGML_TYPE, ggmlTypeInfo, type GgmlTypeInfo } from "./ggml-types.js";
 import { GgufValueType, type TypedGgufValue } from "./gguf-values.js";
 import { writeGguf, type GgufDocument, type GgufTensorSpec } from "./gguf-writer.js";
 import { f32ToF16Bits } from "./half-float.js";
-import { planTensorTypes, quantTarget, type QuantTargetName } from "./quant/tensor-type-plan.js";
+import { planTensorTypes, QUANT_TARGETS, quantTarget, type QuantTargetName } from "./quant/tensor-type-plan.js";
 import { MIN_SYNTHETIC_VOCAB, syntheticParameterCount, type SyntheticShape } from "./synthetic-shape.js";
 
-/** Weight types `edgelm synth --type` writes. */
-export const SYNTHETIC_TYPES = ["f16", "q8_0", "q6_k", "q5_1", "q5_0", "q4_k", "q4_1", "q4_0"] as const;
-export type SyntheticType = (typeof SYNTHETIC_TYPES)[number];
+/** Weight types `edgelm synth --type` writes: the quantizer's targets. */
+export const SYNTHETIC_TYPES = Object.keys(QUANT_TARGETS) as QuantTargetName[];
+export type SyntheticType = QuantTargetName;
 
 export interface SyntheticModelOptions {
   shape: SyntheticShape;
@@ -180,8 +180,6 @@ const u32 = (value: number): TypedGgufValue => ({ type: GgufValueType.UINT32, va
 const f32 = (value: number): TypedGgufValue => ({ type: GgufValueType.FLOAT32, value });
 const str = (value: string): TypedGgufValue => ({ type: GgufValueType.STRING, value });
 
-const FILE_TYPE_OF_F16 = LLAMA_FILE_TYPE.MOSTLY_F16!;
-
 /** The tensors of a llama model of this shape, in file order, with their F16/F32 types. */
 function llamaTensorLayout(shape: SyntheticShape): Array<{ name: string; dims: number[] }> {
   const headDim = shape.embedding / shape.heads;
@@ -215,13 +213,9 @@ export function buildSyntheticModel(options: SyntheticModelOptions): GgufDocumen
   const F32 = ggmlTypeInfo(GGML_TYPE.F32)!;
   const F16 = ggmlTypeInfo(GGML_TYPE.F16)!;
   const layout = llamaTensorLayout(shape).map((t) => ({ ...t, type: t.dims.length === 1 ? F32 : F16 }));
-  let fileType = FILE_TYPE_OF_F16;
-  let types = layout.map((t) => t.type);
-  if (typeName !== "f16") {
-    const target = quantTarget(typeName as QuantTargetName);
-    fileType = target.fileType;
-    types = planTensorTypes(layout, target).map((p) => p.to);
-  }
+  const target = quantTarget(typeName);
+  const fileType = target.fileType;
+  const types = planTensorTypes(layout, target).map((p) => p.to);
   const headDim = shape.embedding / shape.heads;
   const vocab = syntheticVocabulary(shape.vocab);
   const description = shape.basedOn ? `the ${shape.basedOn} shape` : "a custom shape";

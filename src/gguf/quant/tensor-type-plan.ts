@@ -6,6 +6,7 @@
  *
  * - Only 2-D (and higher) tensors whose name ends in "weight" are quantized;
  *   norms, biases and other 1-D tensors keep their type.
+ * - For F16 (a conversion, not a quantization) that is the only rule.
  * - The output matrix (and token_embd when the embeddings are tied) gets Q6_K
  *   for 4- and 5-bit targets, as llama.cpp's default mixes do, unless
  *   `outputType` says otherwise.
@@ -16,8 +17,9 @@
 import { EdgeError } from "../../errors.js";
 import { GGML_TYPE, ggmlTypeByName, ggmlTypeInfo, LLAMA_FILE_TYPE, type GgmlTypeInfo } from "../ggml-types.js";
 
-/** The quantization targets `edgelm quantize --type` accepts. */
+/** The targets `edgelm quantize --type` accepts (f16: a plain conversion, no K-quant or output rules). */
 export const QUANT_TARGETS = {
+  f16: { type: GGML_TYPE.F16, fileType: LLAMA_FILE_TYPE.MOSTLY_F16!, label: "F16" },
   q8_0: { type: GGML_TYPE.Q8_0, fileType: LLAMA_FILE_TYPE.MOSTLY_Q8_0!, label: "Q8_0" },
   q6_k: { type: GGML_TYPE.Q6_K, fileType: LLAMA_FILE_TYPE.MOSTLY_Q6_K!, label: "Q6_K" },
   q5_1: { type: GGML_TYPE.Q5_1, fileType: LLAMA_FILE_TYPE.MOSTLY_Q5_1!, label: "Q5_1" },
@@ -148,6 +150,7 @@ export function planTensorTypes(tensors: readonly TensorTypeInput[], target: Qua
   return tensors.map((tensor) => {
     const base = { name: tensor.name, dims: tensor.dims, from: tensor.type };
     if (!isQuantizableWeight(tensor)) return { ...base, to: tensor.type, reason: "kept" as const };
+    if (target.type.blockSize === 1) return { ...base, to: target.type, reason: "target" as const };
     let wanted = target.type;
     let reason: PlanReason = "target";
     const isOutput = tensor.name === "output.weight" || (tied && tensor.name === "token_embd.weight");
