@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { reportCliError } from "./cli-kit.js";
 import { registerConfig } from "./config-command.js";
+import { registerEval } from "./eval.js";
 import { registerInspect } from "./inspect.js";
 import { registerQuantize } from "./quantize.js";
 import { registerRun } from "./run.js";
@@ -23,6 +24,7 @@ registerInspect(program);
 registerConfig(program);
 registerSynth(program);
 registerQuantize(program);
+registerEval(program);
 
 try {
   await program.parseAsync(process.argv);
