@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { copyFileSync, existsSync, readdirSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -82,6 +83,33 @@ describe("quantizeModel", () => {
       if (name === "q8_0" || name === "f16") assert.equal(text, reference, `${name} keeps the greedy story`);
     }
     noLeftovers();
+  });
+
+  it("writes the same tensors, types and bytes as llama.cpp's llama-quantize", async () => {
+    // Digests of (name, type, data) of every tensor in the files llama-quantize (built from the
+    // llama.cpp source node-llama-cpp 3.21.1 bundles) writes for stories260K; Q6_K falls back to
+    // Q8_0 everywhere (rows of 64 < 256), so it is byte-identical to Q8_0.
+    const llamaQuantize: Record<string, string> = {
+      q8_0: "093b7ae74694c7c89d63430ced8c2f9d",
+      q4_0: "a4eeedbe9a7f366fd93aa88a07c702f9",
+      q4_1: "0f161ec87b1f3720c20cb3517613e931",
+      q5_0: "1d9992e77adf67ad8a018df3867341a7",
+      q5_1: "9a5235598274546d3d47d3784362890d",
+      q4_k: "33a03c2d31af744ab62b4b86a2e4d70b",
+      q6_k: "093b7ae74694c7c89d63430ced8c2f9d",
+    };
+    for (const [name, expected] of Object.entries(llamaQuantize)) {
+      const path = out(`stories-${name}.gguf`);
+      const file = readGguf(path);
+      const bytes = readFileSync(path);
+      const hash = createHash("sha256");
+      // llama-quantize writes tensors by layer, then name; the digest goes by name.
+      for (const t of [...file.tensors].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+        hash.update(`${t.name}:${t.type.name};`);
+        hash.update(bytes.subarray(t.fileOffset, t.fileOffset + t.byteSize));
+      }
+      assert.equal(hash.digest("hex").slice(0, 32), expected, name);
+    }
   });
 
   it("writes exactly the sizes inspect predicts (one rule set)", async () => {

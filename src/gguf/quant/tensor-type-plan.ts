@@ -136,9 +136,16 @@ function fitRow(rowLength: number, wanted: GgmlTypeInfo): GgmlTypeInfo {
   return type(GGML_TYPE.F16);
 }
 
+/** The layer of a "blk.N." tensor, -1 for the others. */
+function layerOf(name: string): number {
+  const match = /^blk\.(\d+)\./.exec(name);
+  return match ? Number(match[1]) : -1;
+}
+
 /**
- * Plans the type of every tensor for `target`. Tensors are visited in file
- * order, as llama.cpp does (its layer counters depend on that order).
+ * Plans the type of every tensor for `target`, returned in the input's order.
+ * The layer counters of the K-quant mix count tensors in llama.cpp's order
+ * (by layer number, then by name), whatever order the file has.
  */
 export function planTensorTypes(tensors: readonly TensorTypeInput[], target: QuantTarget, options: PlanOptions = {}): PlannedTensor[] {
   const tied = !tensors.some((t) => t.name === "output.weight");
@@ -147,10 +154,21 @@ export function planTensorTypes(tensors: readonly TensorTypeInput[], target: Qua
   let attnVIndex = 0;
   let ffnDownIndex = 0;
   const mix = target.name === "q4_k";
-  return tensors.map((tensor) => {
+  const order = tensors
+    .map((t, i) => ({ i, layer: layerOf(t.name), name: t.name }))
+    .sort((a, b) => a.layer - b.layer || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const planned: PlannedTensor[] = new Array(tensors.length);
+  for (const { i } of order) {
+    const tensor = tensors[i]!;
     const base = { name: tensor.name, dims: tensor.dims, from: tensor.type };
-    if (!isQuantizableWeight(tensor)) return { ...base, to: tensor.type, reason: "kept" as const };
-    if (target.type.blockSize === 1) return { ...base, to: target.type, reason: "target" as const };
+    if (!isQuantizableWeight(tensor)) {
+      planned[i] = { ...base, to: tensor.type, reason: "kept" };
+      continue;
+    }
+    if (target.type.blockSize === 1) {
+      planned[i] = { ...base, to: target.type, reason: "target" };
+      continue;
+    }
     let wanted = target.type;
     let reason: PlanReason = "target";
     const isOutput = tensor.name === "output.weight" || (tied && tensor.name === "token_embd.weight");
@@ -173,9 +191,9 @@ export function planTensorTypes(tensors: readonly TensorTypeInput[], target: Qua
       ffnDownIndex++;
     }
     const to = fitRow(tensor.dims[0]!, wanted);
-    if (to.id !== wanted.id) return { ...base, to, reason: "fallback" as const, wanted };
-    return { ...base, to, reason };
-  });
+    planned[i] = to.id !== wanted.id ? { ...base, to, reason: "fallback", wanted } : { ...base, to, reason };
+  }
+  return planned;
 }
 
 /** Data bytes of a planned tensor. */
