@@ -8,10 +8,10 @@
  *
  *   node dist/bench/quantize-speed.js [--shape 1.1b] [--type q8_0] [--runs 3] [--workers 1,2] [--dir DIR] [--json FILE]
  */
-import { execFileSync, spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createReadStream, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -48,13 +48,12 @@ function runChild(args: string[]): Promise<RunResult> {
 /** llama-quantize, timed from outside; its peak RSS from /usr/bin/time when present. */
 function runLlamaQuantize(binary: string, input: string, output: string, type: string): RunResult {
   const started = performance.now();
+  const args = [input, output, type === "q4_k" ? "Q4_K_M" : type.toUpperCase(), "2"];
   const useTime = existsSync("/usr/bin/time");
-  const args = [input, output, type.toUpperCase(), "1"];
-  const stderr = useTime
-    ? execFileSync("/usr/bin/time", ["-f", "maxrss=%M", binary, ...args], { stdio: ["ignore", "ignore", "pipe"] }).toString()
-    : (execFileSync(binary, args, { stdio: ["ignore", "ignore", "ignore"] }), "");
+  const result = useTime ? spawnSync("/usr/bin/time", ["-f", "maxrss=%M", binary, ...args]) : spawnSync(binary, args);
+  if (result.status !== 0) throw new Error(`llama-quantize exited with ${result.status}: ${result.stderr?.toString().slice(-500)}`);
   const seconds = (performance.now() - started) / 1000;
-  const rss = /maxrss=(\d+)/.exec(stderr);
+  const rss = /maxrss=(\d+)/.exec(result.stderr?.toString() ?? "");
   return { seconds, peakRssBytes: rss ? Number(rss[1]) * 1024 : Number.NaN };
 }
 
@@ -146,8 +145,13 @@ async function main(): Promise<void> {
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
   for (const row of [header, ...table]) console.log(row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join("  "));
   console.log(`\nedgelm outputs identical across worker counts: ${identical ? "yes" : "NO"}`);
+  const [load1, load5] = loadavg();
+  console.log(`machine: ${availableParallelism()} CPUs, load average ${load1!.toFixed(1)} (1 min) / ${load5!.toFixed(1)} (5 min) at the end — a load above the CPU count means these figures are contended`);
   if (values.json) {
-    writeFileSync(values.json, JSON.stringify({ shape: shape.name, type: target.label, inputBytes, largestTensorBytes: largest.byteSize, rssTargetBytes: rssTarget, runs, rows, identical }, null, 2));
+    writeFileSync(
+      values.json,
+      JSON.stringify({ shape: shape.name, type: target.label, inputBytes, largestTensorBytes: largest.byteSize, rssTargetBytes: rssTarget, runs, rows, identical, loadavg: loadavg() }, null, 2),
+    );
   }
   if (!values.dir) rmSync(dir, { recursive: true, force: true });
 }

@@ -22,7 +22,7 @@ const GROUP_MAX_EPS = fr(1e-15);
 /**
  * Fits x[offset..offset+n) as scale·L − theMin with L in 0..nmax, minimising
  * the weighted squared error over a sweep of nstep+1 candidate scales.
- * Writes the levels to L and returns [scale, theMin].
+ * Writes the levels to L and [scale, theMin] to result.
  */
 function makeQkx2Quants(
   n: number,
@@ -33,10 +33,12 @@ function makeQkx2Quants(
   L: Uint8Array,
   lOffset: number,
   laux: Uint8Array,
+  shifted: Float32Array,
   rmin: number,
   rdelta: number,
   nstep: number,
-): [number, number] {
+  result: Float32Array,
+): void {
   let min = x[offset]!;
   let max = x[offset]!;
   let sumW = weights[0]!;
@@ -52,16 +54,20 @@ function makeQkx2Quants(
   if (min > 0) min = 0;
   if (max === min) {
     for (let i = 0; i < n; i++) L[lOffset + i] = 0;
-    return [0, -min];
+    result[0] = 0;
+    result[1] = -min;
+    return;
   }
+  // x - min, reused by every candidate until a better minimum is found.
+  for (let i = 0; i < n; i++) shifted[i] = x[offset + i]! - min;
   let iscale = fr(nmax / fr(max - min));
   let scale = fr(1 / iscale);
   let bestError = 0;
   for (let i = 0; i < n; i++) {
-    const v = x[offset + i]!;
-    const l = Math.max(0, Math.min(nmax, nearestInt(fr(iscale * fr(v - min)))));
+    let l = nearestInt(fr(iscale * shifted[i]!));
+    l = l < 0 ? 0 : l > nmax ? nmax : l;
     L[lOffset + i] = l;
-    let diff = fr(fr(fr(scale * l) + min) - v);
+    let diff = fr(fr(fr(scale * l) + min) - x[offset + i]!);
     diff = fr(diff * diff);
     bestError = fr(bestError + fr(weights[i]! * diff));
   }
@@ -71,13 +77,13 @@ function makeQkx2Quants(
     let sumL2 = 0;
     let sumXL = 0;
     for (let i = 0; i < n; i++) {
-      const v = x[offset + i]!;
-      const l = Math.max(0, Math.min(nmax, nearestInt(fr(iscale * fr(v - min)))));
+      let l = nearestInt(fr(iscale * shifted[i]!));
+      l = l < 0 ? 0 : l > nmax ? nmax : l;
       laux[i] = l;
       const wl = fr(weights[i]! * l);
       sumL = fr(sumL + wl);
       sumL2 = fr(sumL2 + fr(wl * l));
-      sumXL = fr(sumXL + fr(wl * v));
+      sumXL = fr(sumXL + fr(wl * x[offset + i]!));
     }
     const D = fr(fr(sumW * sumL2) - fr(sumL * sumL));
     if (D > 0) {
@@ -97,11 +103,15 @@ function makeQkx2Quants(
         for (let i = 0; i < n; i++) L[lOffset + i] = laux[i]!;
         bestError = curError;
         scale = thisScale;
-        min = thisMin;
+        if (thisMin !== min) {
+          min = thisMin;
+          for (let i = 0; i < n; i++) shifted[i] = x[offset + i]! - min;
+        }
       }
     }
   }
-  return [scale, -min];
+  result[0] = scale;
+  result[1] = -min;
 }
 
 /** Reads the j-th 6-bit scale and min of a Q4_K block (ggml's get_scale_min_k4). */
@@ -116,6 +126,8 @@ export function quantizeQ4_K(x: Float32Array, out: Uint8Array): void {
   const weights = new Float32Array(32);
   const mins = new Float32Array(8);
   const scales = new Float32Array(8);
+  const shifted = new Float32Array(32);
+  const fit = new Float32Array(2);
   for (let base = 0, o = 0; base < x.length; base += QK_K, o += 144) {
     let maxScale = 0;
     let maxMin = 0;
@@ -125,9 +137,9 @@ export function quantizeQ4_K(x: Float32Array, out: Uint8Array): void {
       for (let l = 0; l < 32; l++) sumX2 = fr(sumX2 + fr(x[at + l]! * x[at + l]!));
       const avX = fr(Math.sqrt(fr(sumX2 / 32)));
       for (let l = 0; l < 32; l++) weights[l] = avX + Math.abs(x[at + l]!);
-      const [scale, min] = makeQkx2Quants(32, 15, x, at, weights, L, 32 * j, laux, -1, fr(0.1), 20);
-      scales[j] = scale;
-      mins[j] = min;
+      makeQkx2Quants(32, 15, x, at, weights, L, 32 * j, laux, shifted, -1, fr(0.1), 20, fit);
+      scales[j] = fit[0]!;
+      mins[j] = fit[1]!;
       if (scales[j]! > maxScale) maxScale = scales[j]!;
       if (mins[j]! > maxMin) maxMin = mins[j]!;
     }

@@ -14,7 +14,7 @@
  * Every function takes `x.length` a multiple of 32 and an output of exactly
  * the blocks' size.
  */
-import { FLT_MAX, fr, readF16, roundHalfAway, writeF16 } from "./float32-ops.js";
+import { FLT_MAX, fr, readF16, writeF16 } from "./float32-ops.js";
 
 const QK = 32;
 
@@ -28,7 +28,11 @@ export function quantizeQ8_0(x: Float32Array, out: Uint8Array): void {
     const d = fr(amax / 127);
     const id = d !== 0 ? fr(1 / d) : 0;
     writeF16(out, o, d);
-    for (let j = 0; j < QK; j++) out[o + 2 + j] = roundHalfAway(fr(x[block + j]! * id)) & 0xff;
+    for (let j = 0; j < QK; j++) {
+      // roundf: |v| ≤ 127, so v ± 0.5 is exact in a double and truncation finishes the rounding.
+      const v = fr(x[block + j]! * id);
+      out[o + 2 + j] = (v < 0 ? v - 0.5 : v + 0.5) | 0;
+    }
   }
 }
 
