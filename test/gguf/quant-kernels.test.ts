@@ -114,11 +114,10 @@ describe("block encodings, computed by hand from ggml's reference algorithm", ()
   });
 });
 
-/** A deterministic mix of block kinds: small Gaussians, uniform, zeros, outliers, many ties, tiny, one-signed. */
-function mixedInput(n: number): Float32Array {
-  const x = new Float32Array(n);
-  let s = 0x2545f491;
-  const next = (): number => {
+/** Uniform numbers in [0, 1) from xorshift32: the same sequence everywhere (the reference digests depend on it). */
+function uniform(seed: number): () => number {
+  let s = seed;
+  return () => {
     s ^= s << 13;
     s >>>= 0;
     s ^= s >>> 17;
@@ -126,6 +125,12 @@ function mixedInput(n: number): Float32Array {
     s >>>= 0;
     return s / 4294967296;
   };
+}
+
+/** A deterministic mix of block kinds: small Gaussians, uniform, zeros, outliers, many ties, tiny, one-signed. */
+function mixedInput(n: number): Float32Array {
+  const x = new Float32Array(n);
+  const next = uniform(0x2545f491);
   for (let b = 0; b < n; b += 256) {
     const kind = (b / 256) % 8;
     for (let i = b; i < b + 256; i++) {
@@ -173,15 +178,7 @@ describe("agreement with llama.cpp's own reference quantizers", () => {
 
 describe("dequantize(quantize(x)) error", () => {
   function gaussian(n: number, seed: number): Float32Array {
-    let s = seed;
-    const next = (): number => {
-      s ^= s << 13;
-      s >>>= 0;
-      s ^= s >>> 17;
-      s ^= s << 5;
-      s >>>= 0;
-      return s / 4294967296;
-    };
+    const next = uniform(seed);
     const x = new Float32Array(n);
     for (let i = 0; i < n; i++) x[i] = Math.sqrt(-2 * Math.log(next() + 1e-9)) * Math.cos(2 * Math.PI * next());
     return x;

@@ -83,7 +83,11 @@ export function dequantizeQ4_0(bytes: Uint8Array, y: Float32Array): void {
   }
 }
 
-function minMax(x: Float32Array, block: number): [number, number] {
+/**
+ * The affine types' block header: d = (max − min)/levels and m = min as F16 at
+ * `o` and `o + 2`. Returns min and 1/d (0 when d is 0), which the quants use.
+ */
+function writeAffineHeader(x: Float32Array, block: number, levels: number, out: Uint8Array, o: number): [min: number, id: number] {
   let min = FLT_MAX;
   let max = -FLT_MAX;
   for (let j = 0; j < QK; j++) {
@@ -91,16 +95,15 @@ function minMax(x: Float32Array, block: number): [number, number] {
     if (v < min) min = v;
     if (v > max) max = v;
   }
-  return [min, max];
+  const d = fr(fr(max - min) / levels);
+  writeF16(out, o, d);
+  writeF16(out, o + 2, min);
+  return [min, d !== 0 ? fr(1 / d) : 0];
 }
 
 export function quantizeQ4_1(x: Float32Array, out: Uint8Array): void {
   for (let block = 0, o = 0; block < x.length; block += QK, o += 20) {
-    const [min, max] = minMax(x, block);
-    const d = fr(fr(max - min) / 15);
-    const id = d !== 0 ? fr(1 / d) : 0;
-    writeF16(out, o, d);
-    writeF16(out, o + 2, min);
+    const [min, id] = writeAffineHeader(x, block, 15, out, o);
     for (let j = 0; j < 16; j++) {
       const q0 = Math.min(15, Math.trunc(fr(fr(fr(x[block + j]! - min) * id) + 0.5)));
       const q1 = Math.min(15, Math.trunc(fr(fr(fr(x[block + 16 + j]! - min) * id) + 0.5)));
@@ -168,11 +171,7 @@ export function dequantizeQ5_0(bytes: Uint8Array, y: Float32Array): void {
 export function quantizeQ5_1(x: Float32Array, out: Uint8Array): void {
   const values = new Uint8Array(QK);
   for (let block = 0, o = 0; block < x.length; block += QK, o += 24) {
-    const [min, max] = minMax(x, block);
-    const d = fr(fr(max - min) / 31);
-    const id = d !== 0 ? fr(1 / d) : 0;
-    writeF16(out, o, d);
-    writeF16(out, o + 2, min);
+    const [min, id] = writeAffineHeader(x, block, 31, out, o);
     // (uint8_t)(x + 0.5f) with no clamp, as the reference does; the Uint8Array keeps the low byte.
     for (let j = 0; j < QK; j++) values[j] = Math.trunc(fr(fr(fr(x[block + j]! - min) * id) + 0.5));
     pack5(values, out, o + 4, o + 8);
