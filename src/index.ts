@@ -13,3 +13,9 @@ export { readGguf, parseGguf, type GgufFile, type GgufTensorInfo } from "./gguf/
 export { writeGguf, encodeGguf, type GgufDocument, type GgufTensorSpec } from "./gguf/gguf-writer.js";
 export { summarizeGguf, type GgufSummary } from "./gguf/gguf-summary.js";
 export { DEMO_MODEL_PATH, DEMO_MODEL_SHA256 } from "./demo/demo-model-file.js";
+export { quantizeModel, type QuantizeOptions, type QuantizeReport } from "./gguf/quant/quantize-model.js";
+export { planTensorTypes, quantTarget, QUANT_TARGETS, type QuantTargetName, type PlannedTensor } from "./gguf/quant/tensor-type-plan.js";
+export { encodeTensor, decodeTensor } from "./gguf/quant/tensor-codec.js";
+export { writeSyntheticModel, buildSyntheticModel, type SyntheticModelOptions } from "./gguf/synthetic-model.js";
+export { parseSyntheticShape, SYNTHETIC_SHAPES, type SyntheticShape } from "./gguf/synthetic-shape.js";
+export { evaluateText, type EvaluateTextOptions, type TextEvaluation } from "./quality/evaluate-text.js";

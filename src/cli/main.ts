@@ -12,6 +12,12 @@ import { registerSynth } from "./synth.js";
 
 const packageJson = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
 
+// A reader that stops early (`edgelm inspect | head -1`) is not an error: stop quietly.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code === "EPIPE") process.exit(process.exitCode ?? 0);
+  throw error;
+});
+
 const program = new Command("edgelm")
   .description("Run and serve small language models on edge hardware.")
   .version(packageJson.version, "-V, --version")
