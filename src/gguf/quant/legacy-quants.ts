@@ -14,7 +14,16 @@
  * Every function takes `x.length` a multiple of 32 and an output of exactly
  * the blocks' size.
  */
-import { FLT_MAX, fr, readF16, writeF16 } from "./float32-ops.js";
+import { readF16, writeF16 } from "./f16-fields.js";
+
+// Float32 arithmetic in JavaScript doubles: every intermediate result goes through
+// Math.fround. One double operation on float32 inputs rounded to float32 is exactly the
+// float32 operation, so the bits equal the C code's compiled without FMA contraction
+// (x86-64's baseline, which ggml-base is built for). A module-local alias: V8 inlines it
+// more readily than an imported one.
+const fr = Math.fround;
+/** C's FLT_MAX. */
+const FLT_MAX = 3.4028234663852886e38;
 
 const QK = 32;
 
