@@ -5,7 +5,10 @@ import { Command, CommanderError } from "commander";
 import { reportCliError } from "./cli-kit.js";
 import { registerConfig } from "./config-command.js";
 import { registerInspect } from "./inspect.js";
+import { registerKeygen } from "./keygen.js";
 import { registerRun } from "./run.js";
+import { registerSign } from "./sign.js";
+import { registerVerify } from "./verify.js";
 
 const packageJson = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
 
@@ -19,6 +22,9 @@ const program = new Command("edgelm")
 registerRun(program);
 registerInspect(program);
 registerConfig(program);
+registerKeygen(program);
+registerSign(program);
+registerVerify(program);
 
 try {
   await program.parseAsync(process.argv);

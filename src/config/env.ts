@@ -16,6 +16,7 @@ const list = (raw: string): string[] =>
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
 const integer = (raw: string): unknown => (/^-?\d+$/.test(raw.trim()) ? Number(raw) : raw);
+const boolean = (raw: string): unknown => (/^(1|true|yes|on)$/i.test(raw.trim()) ? true : /^(0|false|no|off)$/i.test(raw.trim()) ? false : raw);
 const threads = (raw: string): unknown => {
   const value = integer(raw);
   return { prompt: value, decode: value };
@@ -33,4 +34,5 @@ export const ENV_BINDINGS: EnvBinding[] = [
   { name: "EDGELM_HOST", path: ["server", "host"], parse: text, description: "gateway bind address" },
   { name: "EDGELM_PORT", path: ["server", "port"], parse: integer, description: "gateway port" },
   { name: "EDGELM_API_KEYS", path: ["server", "api_keys"], parse: list, description: "comma-separated gateway API keys" },
+  { name: "EDGELM_REQUIRE_SIGNATURE", path: ["trust", "require_signature"], parse: boolean, description: "refuse models without a trusted signature (true|false)" },
 ];

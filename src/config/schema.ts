@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { engineSection } from "./sections/engine.js";
 import { serverSection } from "./sections/server.js";
+import { trustSection } from "./sections/trust.js";
 
 export const configSchema = z
   .object({
@@ -18,6 +19,7 @@ export const configSchema = z
     sysfs_root: z.string().default("/sys"),
     engine: engineSection,
     server: serverSection,
+    trust: trustSection,
   })
   .strict();
 

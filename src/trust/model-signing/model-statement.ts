@@ -132,8 +132,9 @@ export interface StatementInput {
 
 /**
  * The payload bytes `edgelm sign` signs: the statement as the reference
- * implementation lays it out (2-space indented JSON, keys in its order,
- * resources sorted by path, no trailing newline).
+ * implementation lays it out (2-space indented JSON; keys in the order its
+ * v1.0 releases and golden test payloads use — v1.1 writes the predicate's
+ * keys in hash order; resources sorted by path; no trailing newline).
  */
 export function encodeModelStatement(input: StatementInput): Buffer {
   const resources = [...input.resources].sort((a, b) => compareResourceNames(a.name, b.name));
@@ -145,7 +146,7 @@ export function encodeModelStatement(input: StatementInput): Buffer {
     predicateType: MODEL_SIGNING_PREDICATE_TYPE,
     predicate: {
       serialization,
-      resources: resources.map((r) => ({ name: r.name, algorithm: "sha256", digest: r.sha256 })),
+      resources: resources.map((r) => ({ algorithm: "sha256", digest: r.sha256, name: r.name })),
     },
   };
   return Buffer.from(asciiJson(JSON.stringify(statement, null, 2)), "utf8");
