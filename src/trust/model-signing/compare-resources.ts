@@ -47,7 +47,8 @@ function list(names: string[], limit = 5): string {
 export function assertResourcesMatch(signed: readonly ModelResource[], actual: readonly ModelResource[], model: string): void {
   const diff = diffResources(signed, actual);
   const parts: string[] = [];
-  for (const c of diff.changed.slice(0, 3)) parts.push(`${c.name} changed (signed sha256 ${c.expected}, now ${c.actual})`);
+  // A single-file model's one resource is ".": say "the file" instead.
+  for (const c of diff.changed.slice(0, 3)) parts.push(`${c.name === "." ? "the file" : c.name} changed (signed sha256 ${c.expected}, now ${c.actual})`);
   if (diff.changed.length > 3) parts.push(`${diff.changed.length - 3} more files changed`);
   if (diff.extra.length > 0) parts.push(`${list(diff.extra)} ${diff.extra.length === 1 ? "is" : "are"} not covered by the signature (added after signing?)`);
   if (diff.missing.length > 0) parts.push(`${list(diff.missing)} ${diff.missing.length === 1 ? "is" : "are"} signed but missing`);

@@ -9,6 +9,7 @@ import { stat } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { EdgeError } from "../../errors.js";
 import { writeFileAtomic } from "../write-file-atomic.js";
+import { oneLineDn } from "./distinguished-name.js";
 import { dssePreAuthEncoding } from "./dsse-pae.js";
 import { ecdsaSign, publicKeyHint, samePublicKey } from "./ec-keys.js";
 import { hashModelFiles } from "./hash-model-files.js";
@@ -67,7 +68,7 @@ export async function signModel(modelPath: string, options: SignModelOptions): P
   const signaturePath = resolve(options.signaturePath ?? (await defaultSignaturePath(root)));
   const publicKey = createPublicKey(options.privateKey);
   if (options.certificate && !samePublicKey(options.certificate.publicKey, publicKey)) {
-    throw new EdgeError("invalid_request", `the certificate ${options.certificate.subject} is not for this private key`, { param: "--cert" });
+    throw new EdgeError("invalid_request", `the certificate ${oneLineDn(options.certificate.subject)} is not for this private key`, { param: "--cert" });
   }
   const info = await stat(root).catch(() => undefined);
   const isFolder = info?.isDirectory() === true;
@@ -97,6 +98,6 @@ export async function signModel(modelPath: string, options: SignModelOptions): P
     rootDigest: rootDigestOf(hashed.resources.map((r) => r.sha256)),
     resources: hashed.resources,
     ignorePaths,
-    signedBy: options.certificate ? options.certificate.subject : publicKeyHint(publicKey),
+    signedBy: options.certificate ? oneLineDn(options.certificate.subject) : publicKeyHint(publicKey),
   };
 }

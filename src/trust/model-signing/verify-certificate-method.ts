@@ -7,6 +7,7 @@
  */
 import { X509Certificate } from "node:crypto";
 import { EdgeError } from "../../errors.js";
+import { oneLineDn } from "./distinguished-name.js";
 import { dssePreAuthEncoding } from "./dsse-pae.js";
 import { ecCurveOf, ecdsaVerify } from "./ec-keys.js";
 import type { SignatureBundle } from "./signature-bundle.js";
@@ -21,7 +22,7 @@ function keyUsageOf(certificate: X509Certificate): KeyUsage | undefined {
   try {
     return certificateKeyUsage(certificate.raw);
   } catch {
-    throw new EdgeError("signature_invalid", `certificate ${certificate.subject} in model.sig has malformed extensions`);
+    throw new EdgeError("signature_invalid", `certificate ${oneLineDn(certificate.subject)} in model.sig has malformed extensions`);
   }
 }
 
@@ -56,7 +57,7 @@ export function verifyCertificateMethod(bundle: SignatureBundle, roots: readonly
   const [leaf, ...intermediates] = bundle.material.certificates.map(parseCertificate);
   const signer = leaf!;
   if (roots.length === 0) {
-    throw new EdgeError("untrusted_signer", `model.sig is signed with certificate ${signer.subject}, but no trusted root CA was given (--root-ca, or trust.root_cas)`);
+    throw new EdgeError("untrusted_signer", `model.sig is signed with certificate ${oneLineDn(signer.subject)}, but no trusted root CA was given (--root-ca, or trust.root_cas)`);
   }
   const time = Date.parse(signer.validFrom);
   let current = signer;
@@ -71,25 +72,25 @@ export function verifyCertificateMethod(bundle: SignatureBundle, roots: readonly
   if (!root) {
     throw new EdgeError(
       "untrusted_signer",
-      `model.sig's certificate ${signer.subject} (issued by ${current.issuer}) does not chain to a trusted root CA (trusted: ${roots.map((r) => `${r.certificate.subject} from ${r.source}`).join(", ")})`,
-      { details: { subject: signer.subject, issuer: signer.issuer } },
+      `model.sig's certificate ${oneLineDn(signer.subject)} (issued by ${oneLineDn(current.issuer)}) does not chain to a trusted root CA (trusted: ${roots.map((r) => `${oneLineDn(r.certificate.subject)} from ${r.source}`).join(", ")})`,
+      { details: { subject: oneLineDn(signer.subject), issuer: oneLineDn(signer.issuer) } },
     );
   }
   const usage = keyUsageOf(signer);
   const ekus = signer.keyUsage ?? [];
   if (!(usage?.digitalSignature || ekus.includes(CODE_SIGNING_EKU))) {
-    throw new EdgeError("untrusted_signer", `model.sig's certificate ${signer.subject} is not allowed to sign (it needs KeyUsage digitalSignature or ExtendedKeyUsage codeSigning)`);
+    throw new EdgeError("untrusted_signer", `model.sig's certificate ${oneLineDn(signer.subject)} is not allowed to sign (it needs KeyUsage digitalSignature or ExtendedKeyUsage codeSigning)`);
   }
-  const curve = ecCurveOf(signer.publicKey, `the key of certificate ${signer.subject}`);
+  const curve = ecCurveOf(signer.publicKey, `the key of certificate ${oneLineDn(signer.subject)}`);
   if (!ecdsaVerify(signer.publicKey, dssePreAuthEncoding(bundle.payloadType, bundle.payload), bundle.signature)) {
-    throw new EdgeError("signature_invalid", `model.sig's signature does not verify with certificate ${signer.subject}: the signature or its signed payload was altered`);
+    throw new EdgeError("signature_invalid", `model.sig's signature does not verify with certificate ${oneLineDn(signer.subject)}: the signature or its signed payload was altered`);
   }
   return {
     method: "certificate",
-    subject: signer.subject,
-    issuer: signer.issuer,
+    subject: oneLineDn(signer.subject),
+    issuer: oneLineDn(signer.issuer),
     fingerprint256: signer.fingerprint256,
-    root: root.certificate.subject,
+    root: oneLineDn(root.certificate.subject),
     curve,
   };
 }
