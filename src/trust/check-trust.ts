@@ -131,7 +131,11 @@ async function outcomeFor(subject: TrustSubject, config: Config, options: CheckT
   }
   if (!found) return unsigned();
   try {
-    const verified = await verifyModelSignature(found.bytes, found.content, options.anchors ?? trustAnchorsFromConfig(config), options);
+    const known = subject.sha256 !== undefined ? new Map([[path, subject.sha256]]) : undefined;
+    const verified = await verifyModelSignature(found.bytes, found.content, options.anchors ?? trustAnchorsFromConfig(config), {
+      ...options,
+      ...(known ? { knownDigests: known } : {}),
+    });
     if (found.member !== undefined && !verified.resources.some((r) => r.name === found.member)) {
       return { status: "unsigned", summary: `unsigned (${found.path} signs its folder but leaves out ${found.member})` };
     }

@@ -74,6 +74,13 @@ describe("trust policy (checkTrust)", () => {
     }
   });
 
+  it("reuses the digest the load path already computed instead of reading the file again", async () => {
+    const dir = await signedFolder("known-digest", keys.trusted.privatePem);
+    const config = configWith(home, { require_signature: true, keys: [trustedPub] });
+    const path = join(dir, "weights.gguf");
+    await refuses(checkTrust({ kind: "path", path, sha256: "ab".repeat(32) }, config), "integrity_mismatch", new RegExp(`weights\\.gguf changed \\(signed sha256 [0-9a-f]{64}, now ${"ab".repeat(32)}\\)`));
+  });
+
   it("an untrusted signer is refused under require_signature and reported without it", async () => {
     const dir = await signedFolder("untrusted", keys.other.privatePem);
     const path = join(dir, "weights.gguf");

@@ -19,6 +19,8 @@ export interface HashModelOptions {
   allowSymlinks?: boolean;
   /** Called after each file with its name and size in bytes. */
   onFile?: (name: string, bytes: number) => void;
+  /** SHA-256 already computed for some files (absolute path → hex), e.g. by the load path moments before. */
+  knownDigests?: ReadonlyMap<string, string>;
 }
 
 export interface HashedModel {
@@ -59,8 +61,9 @@ export async function hashModelFiles(modelPath: string, options: HashModelOption
     throw toEdgeError(error, `cannot read model ${root}`);
   }
   const name = basename(root);
+  const digestOf = async (path: string) => options.knownDigests?.get(path) ?? (await sha256File(path));
   if (info.isFile()) {
-    const sha256 = await sha256File(root);
+    const sha256 = await digestOf(root);
     options.onFile?.(".", info.size);
     return { path: root, kind: "file", name, resources: [{ name: ".", sha256 }] };
   }
@@ -85,7 +88,7 @@ export async function hashModelFiles(modelPath: string, options: HashModelOption
       }
       if (entryInfo.isDirectory()) await walk(full, rel);
       else if (entryInfo.isFile()) {
-        resources.push({ name: rel, sha256: await sha256File(full) });
+        resources.push({ name: rel, sha256: await digestOf(full) });
         options.onFile?.(rel, entryInfo.size);
       } else throw specialFile(full);
     }

@@ -30,6 +30,8 @@ export interface VerifyModelSignatureOptions {
   ignorePaths?: readonly string[];
   /** Progress while hashing: each file's name and size in bytes. */
   onFile?: (name: string, bytes: number) => void;
+  /** Digests already computed (absolute path → hex SHA-256); those files are not read again. */
+  knownDigests?: ReadonlyMap<string, string>;
 }
 
 export interface VerifiedModel {
@@ -99,6 +101,7 @@ export async function verifyModelSignature(
       ignorePaths,
       allowSymlinks: serialization.allowSymlinks,
       ...(options.onFile ? { onFile: options.onFile } : {}),
+      ...(options.knownDigests ? { knownDigests: options.knownDigests } : {}),
     });
     if (singleFile !== (hashed.kind === "file")) {
       throw new EdgeError(
