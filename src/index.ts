@@ -13,3 +13,8 @@ export { readGguf, parseGguf, type GgufFile, type GgufTensorInfo } from "./gguf/
 export { writeGguf, encodeGguf, type GgufDocument, type GgufTensorSpec } from "./gguf/gguf-writer.js";
 export { summarizeGguf, type GgufSummary } from "./gguf/gguf-summary.js";
 export { DEMO_MODEL_PATH, DEMO_MODEL_SHA256 } from "./demo/demo-model-file.js";
+export { checkTrust, type TrustOutcome, type TrustSubject, type TrustStatus } from "./trust/check-trust.js";
+export { verifyModelSignature, type ModelContent, type VerifiedModel } from "./trust/model-signing/verify-model-signature.js";
+export { signModel, type SignModelOptions, type SignedModel } from "./trust/model-signing/sign-model.js";
+export { loadTrustAnchors, type TrustAnchors } from "./trust/model-signing/trust-anchors.js";
+export { generateEcKeyPair, publicKeyHint } from "./trust/model-signing/ec-keys.js";

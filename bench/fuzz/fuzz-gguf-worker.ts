@@ -4,7 +4,7 @@
  * replace the worker. Every `fileEvery`-th case is also read from a temp file
  * through readGguf, which must agree with the in-memory parse.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parentPort, workerData } from "node:worker_threads";
@@ -13,7 +13,6 @@ import { isEdgeError } from "../../src/errors.js";
 import { readGguf } from "../../src/gguf/gguf-reader.js";
 import { classifyGguf, type GgufCaseOutcome } from "./classify-gguf.js";
 import { ggufMutations } from "./gguf-mutator.js";
-import { readFileSync } from "node:fs";
 
 export interface FuzzWorkerInput {
   modelPath: string;
