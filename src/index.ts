@@ -13,6 +13,16 @@ export { readGguf, parseGguf, type GgufFile, type GgufTensorInfo } from "./gguf/
 export { writeGguf, encodeGguf, type GgufDocument, type GgufTensorSpec } from "./gguf/gguf-writer.js";
 export { summarizeGguf, type GgufSummary } from "./gguf/gguf-summary.js";
 export { DEMO_MODEL_PATH, DEMO_MODEL_SHA256 } from "./demo/demo-model-file.js";
+export { ModelStore, findInStore, storeNames, entryForSigning, resolvedFromEntry, type StoreEntry, type StoreFile } from "./store/model-store.js";
+export type { Manifest, ManifestFile, FileRole } from "./store/manifest.js";
+export { pullHfModel, pullCatalogEntry, type PullResult, type PullOptions } from "./store/pull.js";
+export { CATALOG, findInCatalog, type CatalogEntry } from "./store/catalog.js";
+export { verifyModel, type VerificationResult } from "./trust/verify-model.js";
+export { checkTrust, type TrustOutcome, type TrustSubject, type TrustStatus } from "./trust/check-trust.js";
+export { verifyModelSignature, type ModelContent, type VerifiedModel } from "./trust/model-signing/verify-model-signature.js";
+export { signModel, type SignModelOptions, type SignedModel } from "./trust/model-signing/sign-model.js";
+export { loadTrustAnchors, type TrustAnchors } from "./trust/model-signing/trust-anchors.js";
+export { generateEcKeyPair, publicKeyHint } from "./trust/model-signing/ec-keys.js";
 export { quantizeModel, type QuantizeOptions, type QuantizeReport } from "./gguf/quant/quantize-model.js";
 export { planTensorTypes, quantTarget, QUANT_TARGETS, type QuantTargetName, type PlannedTensor } from "./gguf/quant/tensor-type-plan.js";
 export { encodeTensor, decodeTensor } from "./gguf/quant/tensor-codec.js";

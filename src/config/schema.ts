@@ -5,6 +5,8 @@
 import { z } from "zod";
 import { engineSection } from "./sections/engine.js";
 import { serverSection } from "./sections/server.js";
+import { storeSection } from "./sections/store.js";
+import { trustSection } from "./sections/trust.js";
 
 export const configSchema = z
   .object({
@@ -18,6 +20,8 @@ export const configSchema = z
     sysfs_root: z.string().default("/sys"),
     engine: engineSection,
     server: serverSection,
+    store: storeSection,
+    trust: trustSection,
   })
   .strict();
 
