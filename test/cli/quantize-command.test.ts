@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { after, before, describe, it } from "node:test";
@@ -49,6 +49,43 @@ describe("edgelm quantize (CLI)", () => {
     assert.equal(up.code, 2);
     assert.match(up.stderr, /already quantized to Q4_0/);
     oneLine(up.stderr);
+  });
+
+  it("adds a name:tag output to the store as a variant of its source, signed with trust.local_key when set", async () => {
+    const store = { EDGELM_HOME: join(home, "store-home") };
+    assert.equal((await runCli(["add", TEST_MODEL, "--name", "stories:f32"], { env: store })).code, 0);
+    const unsigned = await runCli(["quantize", "stories:f32", "stories:q4_0", "-t", "q4_0"], { env: store });
+    assert.equal(unsigned.code, 0, unsigned.stderr);
+    assert.match(unsigned.stdout, /^added stories:q4_0 \(Q4_0\) to the store, a variant of stories:f32, unsigned/);
+    // A key pair and a config naming it: the next variant is signed and its signature verifies.
+    assert.equal((await runCli(["keygen", "-o", join(store.EDGELM_HOME, "keys")], { env: store })).code, 0);
+    writeFileSync(join(store.EDGELM_HOME, "config.yaml"), `trust:\n  local_key: ${join(store.EDGELM_HOME, "keys", "private.pem")}\n`);
+    const signed = await runCli(["quantize", "stories:f32", "stories:q8_0", "-t", "q8_0", "--json"], { env: store });
+    assert.equal(signed.code, 0, signed.stderr);
+    const added = JSON.parse(signed.stdout).store as Record<string, unknown>;
+    assert.deepEqual([added.reference, added.variant_of, added.signed], ["stories:q8_0", "stories:f32", true]);
+    const list = JSON.parse((await runCli(["list", "--json"], { env: store })).stdout) as Array<Record<string, unknown>>;
+    const byRef = new Map(list.map((e) => [e.reference, e]));
+    assert.equal(byRef.get("stories:q4_0")!.variant_of, "stories:f32");
+    assert.equal(byRef.get("stories:q4_0")!.quantization, "Q4_0");
+    assert.equal(byRef.get("stories:q4_0")!.signed, false);
+    assert.equal(byRef.get("stories:q8_0")!.signed, true);
+    assert.match(String(byRef.get("stories:q8_0")!.signature), /^signed by key/);
+    const run = await runCli(["run", "stories:q8_0", "Once upon a time", "-n", "12", "-t", "0", "--json"], { env: store });
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(JSON.parse(run.stdout).text, /Lily|girl|there was/);
+    // Refused before any work: an existing name, a source outside the store, the source itself.
+    const again = await runCli(["quantize", "stories:f32", "stories:q4_0", "-t", "q4_0"], { env: store });
+    assert.equal(again.code, 2);
+    assert.match(again.stderr, /stories:q4_0 is already in the store; choose another tag or pass --force/);
+    assert.equal((await runCli(["quantize", "stories:f32", "stories:q4_0", "-t", "q4_1", "--force"], { env: store })).code, 0);
+    const outside = await runCli(["quantize", TEST_MODEL, "stories:q5_0", "-t", "q5_0"], { env: store });
+    assert.equal(outside.code, 2);
+    assert.match(outside.stderr, /stories260K is not in the store, so stories:q5_0 cannot be recorded as its variant/);
+    const itself = await runCli(["quantize", "stories:f32", "stories:f32", "-t", "q8_0"], { env: store });
+    assert.equal(itself.code, 2);
+    assert.match(itself.stderr, /stories:f32 is the model being quantized/);
+    assert.deepEqual(readdirSync(join(store.EDGELM_HOME, "tmp")), [], "no temp files left in the store");
   });
 
   const failures: Array<[string, string[], number, RegExp]> = [
