@@ -4,12 +4,13 @@
  */
 import type { Command } from "commander";
 import { checkLoadableFile } from "../engine/load-safety.js";
-import { GGML_TYPE, ggmlTypeInfo } from "../gguf/ggml-types.js";
 import { readGguf } from "../gguf/gguf-reader.js";
 import { summarizeGguf } from "../gguf/gguf-summary.js";
-import { estimateMemory, sizeAtType } from "../gguf/memory-estimate.js";
+import { estimateMemory, sizeAtTarget } from "../gguf/memory-estimate.js";
 import { readSystemMemory } from "../ops/system-memory.js";
 import { DEMO_NOTICE, resolveModel } from "../store/resolve-model.js";
+import { checkTrust } from "../trust/check-trust.js";
+import { trustSubjectFor } from "../trust/trust-subject.js";
 import { verifyModel } from "../trust/verify-model.js";
 import { action, commandConfig, integerFlag } from "./cli-kit.js";
 import { formatBytes, formatCount, printTable } from "./format.js";
@@ -44,6 +45,7 @@ async function inspectCommand(modelArg: string | undefined, flags: InspectFlags)
   const resolved = await resolveModel(ref, config, progress);
   if (resolved.source === "demo" && !flags.json) process.stderr.write(`${DEMO_NOTICE}\n`);
   const verification = await verifyModel(resolved, config, progress);
+  const trust = await checkTrust(trustSubjectFor(resolved, verification), config);
   const file = readGguf(resolved.path);
   checkLoadableFile(file, resolved.path);
   const summary = summarizeGguf(file);
@@ -51,7 +53,7 @@ async function inspectCommand(modelArg: string | undefined, flags: InspectFlags)
   const memory = estimateMemory(file, summary, contextSize, 512, flags.parallel ?? 1);
   const system = readSystemMemory();
   const sizes = Object.fromEntries(
-    (["F16", "Q8_0", "Q4_0"] as const).map((name) => [name, sizeAtType(file, ggmlTypeInfo(GGML_TYPE[name])!)]),
+    (["F16", "Q8_0", "Q4_0"] as const).map((name) => [name, sizeAtTarget(file, name.toLowerCase() as "f16" | "q8_0" | "q4_0")]),
   );
   const fits = memory.totalBytes <= system.availableBytes;
   const report = {
@@ -86,6 +88,7 @@ async function inspectCommand(modelArg: string | undefined, flags: InspectFlags)
     },
     system: { total_bytes: system.totalBytes, available_bytes: system.availableBytes },
     fits,
+    trust: { status: trust.status, summary: trust.summary },
   };
   if (flags.json) {
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
@@ -103,6 +106,7 @@ async function inspectCommand(modelArg: string | undefined, flags: InspectFlags)
     ["embedding / layers / heads", `${summary.embeddingLength ?? "?"} / ${summary.blockCount ?? "?"} / ${summary.headCount ?? "?"} (kv ${summary.headCountKv ?? "?"})`],
     ["vocabulary", String(summary.vocabSize ?? "?")],
     ["chat template", summary.chatTemplate !== undefined ? "yes" : "no (plain fallback)"],
+    ["signature", trust.summary],
   ]);
   out.write(`\nsize at other precisions (weights)\n`);
   printTable(out, Object.entries(sizes).map(([t, b]) => [t, formatBytes(b)]));

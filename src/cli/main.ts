@@ -5,14 +5,19 @@ import { Command, CommanderError } from "commander";
 import { reportCliError } from "./cli-kit.js";
 import { registerAdd } from "./add.js";
 import { registerConfig } from "./config-command.js";
+import { registerEval } from "./eval.js";
 import { registerExport } from "./export.js";
 import { registerInspect } from "./inspect.js";
 import { registerList } from "./list.js";
 import { registerPull } from "./pull.js";
+import { registerQuantize } from "./quantize.js";
 import { registerRm } from "./rm.js";
 import { registerRun } from "./run.js";
 import { registerServe } from "./serve.js";
 import { registerSynth } from "./synth.js";
+import { registerKeygen } from "./keygen.js";
+import { registerSign } from "./sign.js";
+import { registerVerify } from "./verify.js";
 
 const packageJson = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
 
@@ -38,6 +43,11 @@ registerList(program);
 registerRm(program);
 registerExport(program);
 registerSynth(program);
+registerKeygen(program);
+registerSign(program);
+registerVerify(program);
+registerQuantize(program);
+registerEval(program);
 registerServe(program);
 
 try {

@@ -105,8 +105,9 @@ function describeModel(model: ServedModelStatus): string {
   const info = model.info;
   const runners = model.runners.filter((r) => !r.draining);
   const hash = model.sha256 ? `sha256 ${model.sha256.slice(0, 12)}… ${model.hashVerified ? "verified" : "(no recorded hash to check)"}` : "";
+  const trust = model.trust ? `, ${model.trust.summary}` : "";
   return (
     `  ${model.name}  ready  ${runners[0]?.backend ?? ""}, ${runners.length} runner${runners.length === 1 ? "" : "s"} × ${model.parallel} slots, ` +
-    `ctx ${info?.contextSize ?? "?"}, ${model.summary?.predominantType ?? ""}, ${hash}  (${model.path})`
+    `ctx ${info?.contextSize ?? "?"}, ${model.summary?.predominantType ?? ""}, ${hash}${trust}  (${model.path})`
   );
 }

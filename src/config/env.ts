@@ -41,4 +41,5 @@ export const ENV_BINDINGS: EnvBinding[] = [
   { name: "EDGELM_API_KEYS", path: ["server", "api_keys"], parse: list, description: "comma-separated gateway API keys" },
   { name: "EDGELM_REVERIFY", path: ["store", "reverify"], parse: flag, description: "re-hash model files on every load (1/0)" },
   { name: "EDGELM_HF_TOKEN", path: ["store", "hf_token"], parse: text, description: "bearer token for the hub or mirror" },
+  { name: "EDGELM_REQUIRE_SIGNATURE", path: ["trust", "require_signature"], parse: flag, description: "refuse models without a trusted signature (true|false)" },
 ];

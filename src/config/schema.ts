@@ -6,6 +6,7 @@ import { z } from "zod";
 import { engineSection } from "./sections/engine.js";
 import { serverSection } from "./sections/server.js";
 import { storeSection } from "./sections/store.js";
+import { trustSection } from "./sections/trust.js";
 
 export const configSchema = z
   .object({
@@ -20,6 +21,7 @@ export const configSchema = z
     engine: engineSection,
     server: serverSection,
     store: storeSection,
+    trust: trustSection,
   })
   .strict();
 

@@ -4,6 +4,7 @@
  */
 import type { Config } from "../config/schema.js";
 import { resolveModel, type ResolvedModel, type ResolveOptions } from "../store/resolve-model.js";
+import type { TrustOutcome } from "../trust/check-trust.js";
 import type { VerificationResult } from "../trust/verify-model.js";
 import { prepareModel } from "./prepare-model.js";
 import type { LoadedModel, LoadOptions } from "./types.js";
@@ -16,6 +17,7 @@ export interface OpenedModel {
   model: LoadedModel;
   resolved: ResolvedModel;
   verification: VerificationResult;
+  trust: TrustOutcome;
   loadMs: number;
 }
 
@@ -25,7 +27,7 @@ export async function openModel(ref: string | undefined, config: Config, options
 }
 
 export async function openResolvedModel(resolved: ResolvedModel, config: Config, options: OpenModelOptions = {}): Promise<OpenedModel> {
-  const { verification } = await prepareModel(resolved, config, options.progress ? { progress: options.progress } : {});
+  const { verification, trust } = await prepareModel(resolved, config, options.progress ? { progress: options.progress } : {});
   // Loaded on first use: commands that never load a model in this process (serve) do not pay for llama.cpp's bindings.
   const { selectBackend } = await import("./select-backend.js");
   const backend = selectBackend(config);
@@ -39,5 +41,5 @@ export async function openResolvedModel(resolved: ResolvedModel, config: Config,
     ...(threads ? { threads } : {}),
     ...(contextSize !== undefined ? { contextSize } : {}),
   });
-  return { model, resolved, verification, loadMs: performance.now() - started };
+  return { model, resolved, verification, trust, loadMs: performance.now() - started };
 }

@@ -222,6 +222,7 @@ export class ModelPool implements ServedModel {
       ...(reason !== undefined ? { reason } : {}),
       sha256: prepared?.verification.sha256,
       hashVerified: prepared?.verification.hashVerified ?? false,
+      trust: prepared ? { status: prepared.trust.status, summary: prepared.trust.summary } : undefined,
       summary: prepared?.summary,
       info: ready?.runner.info,
       fileSize: this.file?.size ?? 0,

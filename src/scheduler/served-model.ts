@@ -55,6 +55,8 @@ export interface ServedModelStatus {
   /** Verification of the file now served. */
   sha256: string | undefined;
   hashVerified: boolean;
+  /** What the trust policy found (pinned, signed, unsigned), with a one-line summary. */
+  trust: { status: string; summary: string } | undefined;
   /** Facts from the GGUF header (available before any runner is up). */
   summary: GgufSummary | undefined;
   /** The runtime's view (context size, threads, ...) once a runner is up. */

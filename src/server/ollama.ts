@@ -84,12 +84,13 @@ function register(app: FastifyInstance, gateway: Gateway): void {
         expires_at: NEVER_EXPIRES,
         size_vram: 0,
         context_length: m.info?.contextSize ?? 0,
-        // edgelm's own facts: which backend, which runners, and whether the file's hash was verified.
+        // edgelm's own facts: which backend, which runners, whether the file's hash was verified and what vouches for it.
         edgelm: {
           state: m.state,
           backend: m.runners[0]?.backend ?? "",
           parallel: m.parallel,
           hash_verified: m.hashVerified,
+          trust: m.trust?.status ?? "unknown",
           runners: m.runners.map((r) => ({ id: r.id, pid: r.pid, state: r.state, in_flight: r.inFlight, draining: r.draining })),
         },
       }));
