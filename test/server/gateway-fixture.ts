@@ -23,11 +23,11 @@ export function demoModel(overrides: Partial<ServedModelSpec> = {}): ServedModel
 }
 
 export async function startGateway(
-  options: { models?: ServedModelSpec[]; server?: NonNullable<ConfigInput["server"]>; waitReady?: boolean } = {},
+  options: { models?: ServedModelSpec[]; server?: NonNullable<ConfigInput["server"]>; config?: ConfigInput; waitReady?: boolean } = {},
 ): Promise<GatewayFixture> {
   const { home, cleanup } = tempHome();
   const { config } = loadConfig({
-    flags: { server: { port: 0, restart_delay_ms: 50, ...options.server } },
+    flags: { ...options.config, server: { port: 0, restart_delay_ms: 50, ...options.server } },
     env: { EDGELM_HOME: home },
   });
   const gateway = await Gateway.create(config, { models: options.models ?? [storiesModel(), demoModel()] });

@@ -230,6 +230,25 @@ describe("models that fail verification", () => {
     assert.equal(ok.status, 200);
   });
 
+  it("are refused by the trust policy before any runner starts, when it requires signatures", async () => {
+    const strict = await startGateway({ models: [demoModel(), { name: "unsigned", ref: TEST_MODEL, parallel: 1 }], config: { trust: { require_signature: true } } });
+    try {
+      const unsigned = strict.gateway.pool("unsigned").describe();
+      assert.equal(unsigned.state, "failed");
+      assert.equal(unsigned.runners.length, 0);
+      assert.match(unsigned.reason!, /unsigned and trust\.require_signature is on/);
+      // The demo model is vouched for by its pinned hash.
+      const demo = strict.gateway.pool("demo").describe();
+      assert.equal(demo.state, "ready");
+      assert.equal(demo.trust?.status, "pinned");
+      const r = await fetch(`${strict.url}/api/generate`, { method: "POST", body: JSON.stringify({ model: "unsigned", prompt: "x" }) });
+      assert.equal(r.status, 503);
+      assert.match(((await r.json()) as { error: string }).error, /require_signature/);
+    } finally {
+      await strict.close();
+    }
+  });
+
   it("is verified before any runner loads it: a hash mismatch starts no process", async () => {
     const { home, cleanup: done } = tempHome();
     try {
