@@ -103,7 +103,10 @@ describe("OpenAI API through the official client", () => {
     assert.match(response.headers.get("content-type")!, /^text\/event-stream/);
     const body = await response.text();
     assert.ok(body.trimEnd().endsWith("data: [DONE]"), body);
-    assert.equal(body.split("\n\n").filter((e) => e.startsWith("data: {")).length, 5);
+    const events = body.split("\n\n").filter((e) => e.startsWith("data: {")).map((e) => JSON.parse(e.slice(6)) as OpenAI.Completion);
+    const whole = await client.completions.create({ model: "stories", prompt: "Once upon a time", max_tokens: 4, temperature: 0 });
+    assert.equal(events.map((e) => e.choices[0]!.text).join(""), whole.choices[0]!.text);
+    assert.equal(events.at(-1)!.choices[0]!.finish_reason, "length");
   });
 
   it("completes raw prompts, streamed or not, with stop strings and echo", async () => {

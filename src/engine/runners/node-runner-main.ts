@@ -29,8 +29,8 @@ function post(message: FromRunner, then?: () => void): void {
   send!(message, undefined, undefined, then ? () => then() : undefined);
 }
 
-/** Shortest time between two IPC messages carrying only follow-up tokens, in ms (see emit). */
-const FLUSH_INTERVAL_MS = 1;
+/** Shortest time between two IPC messages carrying only follow-up tokens, in ms (see emit); the HTTP side writes at the same pace. */
+const FLUSH_INTERVAL_MS = 2;
 let lastFlush = -Infinity;
 let flushTimer: NodeJS.Timeout | undefined;
 
@@ -59,11 +59,42 @@ function flush(): void {
   flushScheduled = false;
   flushTimer = undefined;
   if (outbox.length === 0) return;
-  const events = outbox.splice(0);
+  const events = mergeChunks(outbox.splice(0));
   messagesSent++;
   eventsSent += events.length;
   lastFlush = performance.now();
   post({ t: "batch", events });
+}
+
+/**
+ * Joins consecutive chunks of one stream in a batch into one chunk (text,
+ * tokens and log-probabilities concatenated): the gateway then handles, and
+ * its client receives, one piece per message instead of one per token.
+ */
+function mergeChunks(events: RunnerEvent[]): RunnerEvent[] {
+  const out: RunnerEvent[] = [];
+  const open = new Map<number, number>();
+  for (const event of events) {
+    if (event.t !== "chunk") {
+      open.delete(event.id);
+      out.push(event);
+      continue;
+    }
+    const at = open.get(event.id);
+    if (at === undefined) {
+      open.set(event.id, out.length);
+      out.push(event);
+      continue;
+    }
+    const previous = (out[at] as Extract<RunnerEvent, { t: "chunk" }>).chunk;
+    const logprobs = previous.logprobs || event.chunk.logprobs ? [...(previous.logprobs ?? []), ...(event.chunk.logprobs ?? [])] : undefined;
+    out[at] = {
+      t: "chunk",
+      id: event.id,
+      chunk: { text: previous.text + event.chunk.text, tokens: [...previous.tokens, ...event.chunk.tokens], ...(logprobs ? { logprobs } : {}) },
+    };
+  }
+  return out;
 }
 
 async function generate(id: number, request: GenerateRequest): Promise<void> {
