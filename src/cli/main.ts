@@ -6,6 +6,7 @@ import { reportCliError } from "./cli-kit.js";
 import { registerConfig } from "./config-command.js";
 import { registerInspect } from "./inspect.js";
 import { registerRun } from "./run.js";
+import { registerBench } from "./bench.js";
 
 const packageJson = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
 
@@ -19,6 +20,7 @@ const program = new Command("edgelm")
 registerRun(program);
 registerInspect(program);
 registerConfig(program);
+registerBench(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -64,6 +64,10 @@ export interface GenerateRequest extends SamplingOptions {
   logprobs?: number;
   /** Add BOS and special-token parsing for raw prompts. Default true. */
   addBos?: boolean;
+  /** Reuse the longest cached prefix of the prompt (as llama-server's `cache_prompt`). Default true. */
+  cachePrompt?: boolean;
+  /** Keep generating past end-of-text tokens (benchmarks want fixed lengths). Default false. */
+  ignoreEos?: boolean;
 }
 
 export interface TokenLogprob {
@@ -138,7 +142,11 @@ export interface ModelInfo {
   /** Parallel sequences (slots) the loaded model serves at once. */
   parallel: number;
   backend: string;
+  /** Which build of the backend runs it, e.g. "node-llama-cpp 3.21.1 prebuilt (llama.cpp v0.4.0)". */
+  engineBuild: string;
   threads: ThreadSetting;
+  /** Whether prompt and decode really run with their own thread counts (else `threads.decode` serves both). */
+  threadsPerPhase: boolean;
 }
 
 export interface ThreadSetting {
@@ -186,6 +194,12 @@ export interface LoadedModel extends AsyncDisposable {
   renderChat(messages: ChatMessage[]): Promise<string>;
   /** Slots currently generating. */
   readonly activeSequences: number;
+  /**
+   * Changes the thread counts of a loaded model, from the next batch on (thread
+   * tuning measures candidates this way). Absent on backends that fix threads
+   * when they start (a runner process).
+   */
+  setThreads?(threads: ThreadSetting): void;
   dispose(): Promise<void>;
 }
 
