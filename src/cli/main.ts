@@ -7,6 +7,7 @@ import { registerConfig } from "./config-command.js";
 import { registerInspect } from "./inspect.js";
 import { registerRun } from "./run.js";
 import { registerBench } from "./bench.js";
+import { registerEngine } from "./engine.js";
 
 const packageJson = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
 
@@ -21,6 +22,7 @@ registerRun(program);
 registerInspect(program);
 registerConfig(program);
 registerBench(program);
+registerEngine(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -25,6 +25,7 @@ import {
 import { EdgeError, toEdgeError } from "../errors.js";
 import { logger } from "../log.js";
 import { renderFallbackChat, FALLBACK_CHAT_STOPS } from "./fallback-chat-template.js";
+import { LOCAL_BUILD_CMAKE_OPTIONS } from "./local-build-profile.js";
 import { StopMatcher } from "./stop-matcher.js";
 import { makeTimings, PushTokenStream } from "./token-stream.js";
 import {
@@ -57,13 +58,6 @@ export interface NodeLlamaCppOptions {
    */
   build?: "auto" | "prebuilt" | "local";
 }
-
-/**
- * CMake options of edgelm's on-device node-llama-cpp build. node-llama-cpp files a
- * build made with custom options under its own folder name, so asking for these
- * options finds that build, and asking for none finds the prebuilt binaries.
- */
-export const LOCAL_BUILD_CMAKE_OPTIONS: Readonly<Record<string, string>> = { GGML_NATIVE: "ON", GGML_OPENMP: "ON" };
 
 interface Runtime {
   llama: Llama;
