@@ -22,7 +22,7 @@ import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { findLocalNodeLlamaCppBuild } from "../src/engine/engine-build.js";
+import { findLocalNodeLlamaCppBuild } from "../src/engine/local-build-profile.js";
 import { cloneLlamaCpp, cmakeBuild, llamaCppBundleCommit } from "../src/engine/llama-cpp-source.js";
 import { NodeLlamaCppBackend } from "../src/engine/node-llama-cpp-backend.js";
 import { applyThreadTuning, benchmarkPrompt, machineIdentity, median, threadCandidates, timeRequest } from "../src/engine/thread-tuning.js";

@@ -11,7 +11,7 @@ import { machineIdentity, threadCandidates, type ThreadTuning } from "../engine/
 import { DEMO_NOTICE, resolveModel } from "../store/resolve-model.js";
 import { action, commandConfig, integerFlag } from "./cli-kit.js";
 import { formatBytes, formatCount, printTable } from "./format.js";
-import { addModelFlags, engineFlags, type ModelFlagValues } from "./model-flags.js";
+import { addModelFlags, engineFlags, threadTuningNotice, type ModelFlagValues } from "./model-flags.js";
 
 interface BenchFlags extends ModelFlagValues {
   promptTokens?: number;
@@ -55,7 +55,7 @@ async function benchCommand(modelArg: string | undefined, flags: BenchFlags): Pr
   const { model, loadMs, threadTuning } = await openResolvedModel(resolved, config, {
     parallel: 1,
     ...(flags.retune ? { retuneThreads: true } : {}),
-    ...(tty ? { onThreadTuning: () => process.stderr.write("measuring the best thread counts for this model on this machine (once)…\n") } : {}),
+    ...threadTuningNotice(tty),
   });
   try {
     const source: ThreadChoiceSource = config.engine.threads

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { EdgeError } from "../errors.js";
 import { checkBuildTools, cloneLlamaCpp, cmakeBuild, llamaCppBundleCommit, nodeLlamaCppDirectory, runCommand } from "./llama-cpp-source.js";
-import { LOCAL_BUILD_CMAKE_OPTIONS, PERSISTENT_THREADPOOL_PATCH } from "./local-build-profile.js";
+import { findLocalNodeLlamaCppBuild, LOCAL_BUILD_CMAKE_OPTIONS, PERSISTENT_THREADPOOL_PATCH } from "./local-build-profile.js";
 
 export type EngineKind = "llama-server" | "node-llama-cpp";
 
@@ -108,31 +108,6 @@ function describeOptions(options: Readonly<Record<string, string>>): string {
   return Object.entries(options)
     .map(([k, v]) => `${k}=${v}`)
     .join(" ");
-}
-
-/** node-llama-cpp's build folder holding edgelm's on-device build, when there is one. */
-export function findLocalNodeLlamaCppBuild(): { folder: string; cmakeOptions: Record<string, string> } | undefined {
-  const root = join(nodeLlamaCppDirectory(), "llama", "localBuilds");
-  let folders: string[];
-  try {
-    folders = readdirSync(root);
-  } catch {
-    return undefined;
-  }
-  for (const name of folders) {
-    const folder = join(root, name);
-    if (!existsSync(join(folder, "buildDone.status"))) continue;
-    const metadata = join(folder, "Release", "_nlcBuildMetadata.json");
-    try {
-      const data = JSON.parse(readFileSync(metadata, "utf8")) as { buildOptions?: { customCmakeOptions?: Record<string, string> } };
-      const custom = data.buildOptions?.customCmakeOptions ?? {};
-      const wanted = Object.entries(LOCAL_BUILD_CMAKE_OPTIONS);
-      if (wanted.every(([k, v]) => custom[k] === v) && Object.keys(custom).length === wanted.length) return { folder, cmakeOptions: custom };
-    } catch {
-      // not one of ours, or unfinished
-    }
-  }
-  return undefined;
 }
 
 export interface EngineEntry {

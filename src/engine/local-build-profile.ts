@@ -10,7 +10,10 @@
  * folder, so asking for exactly these options finds this build, and asking for
  * none finds the prebuilt binaries: the choice stays explicit.
  */
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { nodeLlamaCppDirectory } from "./llama-cpp-source.js";
 
 export const LOCAL_BUILD_CMAKE_OPTIONS: Readonly<Record<string, string>> = {
   GGML_NATIVE: "ON",
@@ -21,3 +24,33 @@ export const LOCAL_BUILD_CMAKE_OPTIONS: Readonly<Record<string, string>> = {
 
 /** The llama.cpp patch applied before compiling (a few lines in llama-context.cpp/.h). */
 export const PERSISTENT_THREADPOOL_PATCH = fileURLToPath(new URL("../../../assets/patches/llama-persistent-threadpool.diff", import.meta.url));
+
+/**
+ * node-llama-cpp's build folder holding edgelm's on-device build, when there is a
+ * finished one (a build in progress has no buildDone.status yet: looking only at
+ * files keeps other commands from waiting on its lock).
+ */
+export function findLocalNodeLlamaCppBuild(): { folder: string; cmakeOptions: Record<string, string> } | undefined {
+  const root = join(nodeLlamaCppDirectory(), "llama", "localBuilds");
+  let folders: string[];
+  try {
+    folders = readdirSync(root);
+  } catch {
+    return undefined;
+  }
+  for (const name of folders) {
+    const folder = join(root, name);
+    if (!existsSync(join(folder, "buildDone.status"))) continue;
+    const metadata = join(folder, "Release", "_nlcBuildMetadata.json");
+    try {
+      const data = JSON.parse(readFileSync(metadata, "utf8")) as { buildOptions?: { customCmakeOptions?: Record<string, string> } };
+      const custom = data.buildOptions?.customCmakeOptions ?? {};
+      const wanted = Object.entries(LOCAL_BUILD_CMAKE_OPTIONS);
+      if (wanted.every(([k, v]) => custom[k] === v) && Object.keys(custom).length === wanted.length) return { folder, cmakeOptions: custom };
+    } catch {
+      // not one of ours, or unfinished
+    }
+  }
+  return undefined;
+}
+

@@ -25,7 +25,7 @@ import {
 import { EdgeError, toEdgeError } from "../errors.js";
 import { logger } from "../log.js";
 import { renderFallbackChat, FALLBACK_CHAT_STOPS } from "./fallback-chat-template.js";
-import { LOCAL_BUILD_CMAKE_OPTIONS } from "./local-build-profile.js";
+import { findLocalNodeLlamaCppBuild, LOCAL_BUILD_CMAKE_OPTIONS } from "./local-build-profile.js";
 import { StopMatcher } from "./stop-matcher.js";
 import { makeTimings, PushTokenStream } from "./token-stream.js";
 import {
@@ -103,7 +103,7 @@ function getRuntime(gpu: "auto" | false, build: "auto" | "prebuilt" | "local"): 
   if (runtime) return runtime;
   runtime = (async () => {
     let llama: Llama | undefined;
-    if (build !== "prebuilt") {
+    if (build === "local" || (build === "auto" && findLocalNodeLlamaCppBuild())) {
       try {
         llama = await loadLlama(gpu, true);
       } catch (error) {

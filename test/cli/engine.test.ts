@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { after, before, describe, it } from "node:test";
-import { findLocalNodeLlamaCppBuild } from "../../src/engine/engine-build.js";
+import { findLocalNodeLlamaCppBuild } from "../../src/engine/local-build-profile.js";
 import { runCli, tempHome } from "../helpers.js";
 
 describe("edgelm engine (CLI, end to end)", () => {
