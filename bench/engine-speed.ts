@@ -236,7 +236,10 @@ async function main(): Promise<void> {
     prompt ||= ready.prompt;
     engines.push({ build, engineBuild: ready.engineBuild, tuned: ready.tuned, tuningCached: ready.tuningCached });
     for (const n of candidates) contenders.push({ name: `edgelm ${build}`, threads: { prompt: n, decode: n }, samples: [], run: () => w.measure({ prompt: n, decode: n }, gen) });
-    contenders.push({ name: `edgelm ${build} tuned`, threads: ready.tuned, samples: [], run: () => w.measure(ready.tuned, gen) });
+    // The tuned setting is measured as its own contender only when no fixed count is the same configuration.
+    if (!candidates.some((n) => ready.tuned.prompt === n && ready.tuned.decode === n)) {
+      contenders.push({ name: `edgelm ${build} tuned`, threads: ready.tuned, samples: [], run: () => w.measure(ready.tuned, gen) });
+    }
   }
   const tools = await ensureLlamaCppTools(values.cache, values["build-llama-cpp"]);
   if (tools.bench) {
@@ -275,7 +278,9 @@ async function main(): Promise<void> {
   const best = (name: string, key: "decodeMedian" | "promptMedian") =>
     Math.max(0, ...summary.filter((s) => s.name === name).map((s) => s[key] ?? 0)) || null;
   const ratios = engines.map((e) => {
-    const tuned = summary.find((s) => s.name === `edgelm ${e.build} tuned`)!;
+    const same = (t: ThreadSetting) => t.prompt === e.tuned.prompt && t.decode === e.tuned.decode;
+    const tuned =
+      summary.find((s) => s.name === `edgelm ${e.build} tuned`) ?? summary.find((s) => s.name === `edgelm ${e.build}` && same(s.threads))!;
     const r = (ref: number | null) => (ref && tuned.decodeMedian ? Math.round((tuned.decodeMedian / ref) * 1000) / 1000 : null);
     return { build: e.build, tunedDecode: tuned.decodeMedian, vsLlamaBenchBest: r(best("llama-bench", "decodeMedian")), vsLlamaServerBest: r(best("llama-server", "decodeMedian")) };
   });
@@ -285,7 +290,10 @@ async function main(): Promise<void> {
   for (const e of engines) process.stdout.write(`edgelm ${e.build}: ${e.engineBuild}; tuned prompt/decode threads ${e.tuned.prompt}/${e.tuned.decode}${e.tuningCached ? " (cached)" : " (measured now)"}\n`);
   process.stdout.write("\n");
   const rows = [["contender", "threads p/d", "decode tok/s (median)", "decode raw", "prompt tok/s (median)"]];
-  for (const s of summary) rows.push([s.name, `${s.threads.prompt}/${s.threads.decode}`, fmt(s.decodeMedian), s.decode.map(fmt).join(" "), fmt(s.promptMedian)]);
+  for (const s of summary) {
+    const tunedHere = engines.some((e) => s.name === `edgelm ${e.build}` && s.threads.prompt === e.tuned.prompt && s.threads.decode === e.tuned.decode);
+    rows.push([`${s.name}${tunedHere ? " (= tuned)" : ""}`, `${s.threads.prompt}/${s.threads.decode}`, fmt(s.decodeMedian), s.decode.map(fmt).join(" "), fmt(s.promptMedian)]);
+  }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const r of rows) process.stdout.write(`  ${r.map((c, i) => c.padEnd(widths[i]!)).join("  ")}\n`);
   process.stdout.write("\n");

@@ -115,7 +115,7 @@ function printReport(report: BenchmarkReport & { loadMs: number; threadTuning: T
   if (report.fixed.length > 0) {
     out.write(`\nthread settings (medians of interleaved runs)\n`);
     const rows = [["setting", "threads", "decode tok/s", "prompt tok/s", "TTFT p50", "per-token p50"]];
-    for (const r of [t, ...report.fixed]) {
+    for (const r of [t, ...report.fixed.filter((f) => f.label !== t.label)]) {
       rows.push([r.label, pair(r.threads), fixed1(r.decodeTokensPerSecond), fixed1(r.promptTokensPerSecond), ms(r.timeToFirstTokenMs.p50), ms(r.perTokenMs.p50)]);
     }
     printTable(out, rows);

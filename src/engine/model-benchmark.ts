@@ -91,10 +91,18 @@ export async function benchmarkModel(model: LoadedModel, options: BenchmarkOptio
   const generatedTokens = Math.min(options.generatedTokens ?? 64, Math.max(1, model.info.contextSize - promptTokens - 8));
   const rounds = Math.max(1, options.rounds ?? 3);
   const canSwitch = typeof model.setThreads === "function" && model.info.threadsPerPhase;
-  const settings: Setting[] = [{ label: "tuned", threads: options.threads, runs: [], gaps: [] }];
+  const tunedSetting: Setting = { label: "tuned", threads: options.threads, runs: [], gaps: [] };
+  const settings: Setting[] = [tunedSetting];
+  const fixedSettings: Setting[] = [];
   if (canSwitch) {
     for (const n of [...new Set(options.threadCounts ?? [])].sort((a, b) => a - b)) {
-      settings.push({ label: `fixed ${n}`, threads: { prompt: n, decode: n }, runs: [], gaps: [] });
+      // A fixed count equal to the tuned setting is the same configuration: it is measured
+      // once, and the tuned figures are its figures (twice the samples, no noise between them).
+      const same = options.threads.prompt === n && options.threads.decode === n;
+      if (same) tunedSetting.label = `tuned = fixed ${n}`;
+      const setting = same ? tunedSetting : { label: `fixed ${n}`, threads: { prompt: n, decode: n }, runs: [], gaps: [] };
+      if (!same) settings.push(setting);
+      fixedSettings.push(setting);
     }
   }
   const apply = (threads: ThreadSetting): void => {
@@ -120,13 +128,13 @@ export async function benchmarkModel(model: LoadedModel, options: BenchmarkOptio
     const order = round % 2 === 1 ? rotated.reverse() : rotated;
     for (const setting of order) {
       apply(setting.threads);
-      const measurePower = sampler !== undefined && setting === settings[0];
+      const measurePower = sampler !== undefined && setting === tunedSetting;
       if (measurePower) sampler.start();
       const run = await timeRequest(model, prompt, generatedTokens, {
         ...signalOption,
-        ...(deadlineMs !== undefined && setting !== settings[0] ? { deadlineMs } : {}),
+        ...(deadlineMs !== undefined && setting !== tunedSetting ? { deadlineMs } : {}),
       });
-      if (setting === settings[0] && deadlineMs === undefined) deadlineMs = Math.max(3_000, 10 * run.timings.totalMs);
+      if (setting === tunedSetting && deadlineMs === undefined) deadlineMs = Math.max(3_000, 10 * run.timings.totalMs);
       if (measurePower) {
         const measured = sampler.stop();
         if (measured) energy.push(measured);
@@ -146,9 +154,9 @@ export async function benchmarkModel(model: LoadedModel, options: BenchmarkOptio
   }
   apply(options.threads);
 
-  const results = settings.map(summarize);
-  const tuned = { ...results[0]!, source: options.threadSource };
-  const fixed = results.slice(1);
+  const summaries = new Map(settings.map((setting) => [setting, summarize(setting)]));
+  const tuned = { ...summaries.get(tunedSetting)!, source: options.threadSource };
+  const fixed = fixedSettings.map((setting) => summaries.get(setting)!);
   const best = (rate: (r: SettingResult) => number | null) => {
     let top: { threads: number; tokensPerSecond: number } | null = null;
     for (const r of fixed) {

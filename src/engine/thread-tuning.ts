@@ -206,11 +206,12 @@ export async function calibrateThreads(model: LoadedModel, options: CalibrateOpt
       if (!out.decode.has(t)) r.decodeSamples.push(decodeRate(run));
     }
     if (round === 0 && rounds > 1) {
-      // A candidate far behind the best after one round will not win: stop measuring it for that phase.
+      // A candidate far behind the best after one round (under a third of it: one noisy sample
+        // must not decide) will not win: stop measuring it for that phase.
       for (const phase of ["prompt", "decode"] as const) {
         const rate = (r: ThreadCandidateResult): number => median(phase === "prompt" ? r.promptSamples : r.decodeSamples) ?? 0;
         const best = Math.max(...[...results.values()].map(rate));
-        for (const r of results.values()) if (rate(r) < 0.6 * best) out[phase].add(r.threads);
+        for (const r of results.values()) if (rate(r) < 0.35 * best) out[phase].add(r.threads);
       }
     }
   }
