@@ -6,7 +6,7 @@
  * machines are noisy: medians of interleaved runs; every raw figure is in the JSON).
  *
  *   node dist/bench/engine-speed.js --model /path/to/360m-q8_0.gguf [--rounds 5]
- *     [--prompt 128] [--gen 64] [--threads 1,2] [--builds prebuilt,local]
+ *     [--prompt 128] [--gen 64] [--threads 1,2] [--builds prebuilt,local[,cmake:{"GGML_NATIVE":"ON"}]]
  *     [--build-llama-cpp] [--cache DIR] [--out results.json]
  *
  * llama-bench / llama-server: $LLAMA_BENCH / $LLAMA_SERVER, else
@@ -38,11 +38,15 @@ interface Sample {
 // ---------------------------------------------------------------------------------------------
 // Worker: one edgelm engine build with the model loaded, measuring on request (stdin/stdout JSON lines).
 
-async function worker(build: "prebuilt" | "local", modelPath: string, home: string, candidates: number[], promptTokens: number): Promise<void> {
+async function worker(build: string, modelPath: string, home: string, candidates: number[], promptTokens: number): Promise<void> {
   const send = (message: unknown): void => void process.stdout.write(`${JSON.stringify(message)}\n`);
   let model: LoadedModel;
   try {
-    model = await new NodeLlamaCppBackend({ build }).load({ path: modelPath, contextSize: 1024, parallel: 1 });
+    // "prebuilt", "local", or "cmake:{...}" for a node-llama-cpp build made with those CMake options.
+    const backend = build.startsWith("cmake:")
+      ? new NodeLlamaCppBackend({ cmakeOptions: JSON.parse(build.slice("cmake:".length)) as Record<string, string> })
+      : new NodeLlamaCppBackend({ build: build as "prebuilt" | "local" });
+    model = await backend.load({ path: modelPath, contextSize: 1024, parallel: 1 });
   } catch (error) {
     send({ error: (error as Error).message });
     return;
@@ -210,7 +214,7 @@ async function main(): Promise<void> {
   const promptTokens = Number(values.prompt);
   const gen = Number(values.gen);
   const model = resolve(values.model ?? resolve(fileURLToPath(new URL("../../../shared/models/stories260K.gguf", import.meta.url))));
-  if (values.worker) return worker(values.worker as "prebuilt" | "local", model, values.home!, candidates, promptTokens);
+  if (values.worker) return worker(values.worker, model, values.home!, candidates, promptTokens);
   if (!values.model) process.stderr.write(`no --model given: using ${model} (the issue's target shape is the 360M Q8_0 model)\n`);
   const rounds = Number(values.rounds);
   const home = values.home ?? mkdtempSync(join(tmpdir(), "edgelm-bench-home-"));
@@ -220,7 +224,13 @@ async function main(): Promise<void> {
   const servers: LlamaServer[] = [];
   let prompt = "";
   const engines: Array<{ build: string; engineBuild: string; tuned: ThreadSetting; tuningCached: boolean }> = [];
-  for (const build of values.builds.split(",")) {
+  // Builds are comma-separated; a "cmake:{json}" entry (which may contain commas) ends the list.
+  const cmakeAt = values.builds.indexOf("cmake:");
+  const buildList = [
+    ...(cmakeAt === -1 ? values.builds : values.builds.slice(0, cmakeAt)).split(",").filter(Boolean),
+    ...(cmakeAt === -1 ? [] : [values.builds.slice(cmakeAt)]),
+  ];
+  for (const build of buildList) {
     if (build === "local" && !findLocalNodeLlamaCppBuild()) {
       process.stderr.write("no on-device node-llama-cpp build (edgelm engine build --backend node-llama-cpp): skipping it\n");
       continue;

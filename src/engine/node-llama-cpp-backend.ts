@@ -57,6 +57,12 @@ export interface NodeLlamaCppOptions {
    * or "auto" (local when it exists, else prebuilt). Default "auto".
    */
   build?: "auto" | "prebuilt" | "local";
+  /**
+   * Load exactly the local node-llama-cpp build made with these CMake options
+   * (`npx node-llama-cpp source build` with NODE_LLAMA_CPP_CMAKE_OPTION_*), instead
+   * of `build`: for comparing builds in benchmarks.
+   */
+  cmakeOptions?: Record<string, string>;
 }
 
 interface Runtime {
@@ -73,12 +79,12 @@ function llamaLogger(level: LlamaLogLevel, message: string): void {
   else logger.debug(`llama.cpp: ${text}`);
 }
 
-async function loadLlama(gpu: "auto" | false, local: boolean): Promise<Llama> {
+async function loadLlama(gpu: "auto" | false, localOptions: Readonly<Record<string, string>> | undefined): Promise<Llama> {
   return getLlama({
     gpu,
     // Never compile in the middle of a command: prebuilt binaries or a build made by `edgelm engine build`.
     build: "never",
-    ...(local ? { cmakeOptions: { ...LOCAL_BUILD_CMAKE_OPTIONS }, usePrebuiltBinaries: false } : {}),
+    ...(localOptions ? { cmakeOptions: { ...localOptions }, usePrebuiltBinaries: false } : {}),
     progressLogs: false,
     // maxThreads 0: every context uses exactly the threads it asks for.
     maxThreads: 0,
@@ -97,15 +103,17 @@ async function describeBuild(llama: Llama): Promise<string> {
 }
 
 /** The shared llama.cpp runtime for a GPU and build choice. Never compiles anything. */
-function getRuntime(gpu: "auto" | false, build: "auto" | "prebuilt" | "local"): Promise<Runtime> {
-  const key = `${gpu}:${build}`;
+function getRuntime(gpu: "auto" | false, build: "auto" | "prebuilt" | "local", cmakeOptions?: Record<string, string>): Promise<Runtime> {
+  const key = `${gpu}:${build}:${JSON.stringify(cmakeOptions ?? null)}`;
   let runtime = runtimes.get(key);
   if (runtime) return runtime;
   runtime = (async () => {
     let llama: Llama | undefined;
-    if (build === "local" || (build === "auto" && findLocalNodeLlamaCppBuild())) {
+    if (cmakeOptions) {
+      llama = await loadLlama(gpu, cmakeOptions);
+    } else if (build === "local" || (build === "auto" && findLocalNodeLlamaCppBuild())) {
       try {
-        llama = await loadLlama(gpu, true);
+        llama = await loadLlama(gpu, LOCAL_BUILD_CMAKE_OPTIONS);
       } catch (error) {
         if (build === "local") {
           throw new EdgeError(
@@ -115,7 +123,7 @@ function getRuntime(gpu: "auto" | false, build: "auto" | "prebuilt" | "local"): 
         }
       }
     }
-    llama ??= await loadLlama(gpu, false);
+    llama ??= await loadLlama(gpu, undefined);
     return { llama, build: await describeBuild(llama) };
   })().catch((error: unknown) => {
     runtimes.delete(key);
@@ -171,7 +179,7 @@ export class NodeLlamaCppBackend implements EngineBackend {
   async load(options: LoadOptions): Promise<LoadedModel> {
     const gguf = readGguf(options.path);
     const summary = summarizeGguf(gguf);
-    const { llama, build } = await getRuntime(this.options.gpu ?? false, this.options.build ?? "auto");
+    const { llama, build } = await getRuntime(this.options.gpu ?? false, this.options.build ?? "auto", this.options.cmakeOptions);
     const threads = resolveThreads(options.threads, llama.cpuMathCores);
     let model: LlamaModel;
     try {
