@@ -18,6 +18,8 @@ import { registerSynth } from "./synth.js";
 import { registerKeygen } from "./keygen.js";
 import { registerSign } from "./sign.js";
 import { registerVerify } from "./verify.js";
+import { registerBench } from "./bench.js";
+import { registerEngine } from "./engine.js";
 
 const packageJson = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
 
@@ -49,6 +51,8 @@ registerVerify(program);
 registerQuantize(program);
 registerEval(program);
 registerServe(program);
+registerBench(program);
+registerEngine(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -69,6 +69,10 @@ export interface GenerateRequest extends SamplingOptions {
    * context, e.g. Ollama's `num_ctx`; it can never raise it. Default: the loaded context.
    */
   contextSize?: number;
+  /** Reuse the longest cached prefix of the prompt (as llama-server's `cache_prompt`). Default true. */
+  cachePrompt?: boolean;
+  /** Keep generating past end-of-text tokens (benchmarks want fixed lengths). Default false. */
+  ignoreEos?: boolean;
 }
 
 export interface EmbedOptions {
@@ -148,7 +152,11 @@ export interface ModelInfo {
   /** Parallel sequences (slots) the loaded model serves at once. */
   parallel: number;
   backend: string;
+  /** Which build of the backend runs it, e.g. "node-llama-cpp 3.21.1 prebuilt (llama.cpp v0.4.0)". */
+  engineBuild: string;
   threads: ThreadSetting;
+  /** Whether prompt and decode really run with their own thread counts (else `threads.decode` serves both). */
+  threadsPerPhase: boolean;
 }
 
 export interface ThreadSetting {
@@ -204,6 +212,12 @@ export interface LoadedModel extends AsyncDisposable {
   nextTokenLogprobs?(tokens: number[], signal?: AbortSignal): AsyncIterable<Float32Array>;
   /** Slots currently generating. */
   readonly activeSequences: number;
+  /**
+   * Changes the thread counts of a loaded model, from the next batch on (thread
+   * tuning measures candidates this way). Absent on backends that fix threads
+   * when they start (a runner process).
+   */
+  setThreads?(threads: ThreadSetting): void;
   dispose(): Promise<void>;
 }
 
