@@ -10,6 +10,8 @@ import { printTable } from "./format.js";
 interface BuildFlags {
   backend: EngineKind;
   jobs?: number;
+  rebuild?: boolean;
+  keepSources?: boolean;
   config?: string;
 }
 
@@ -25,6 +27,8 @@ export function registerEngine(program: Command): void {
     .description("compile an engine from the llama.cpp source node-llama-cpp ships (no download; takes minutes)")
     .option("--backend <name>", "llama-server (the native runner) or node-llama-cpp (an optimised in-process build)", backendName, "llama-server")
     .option("-j, --jobs <n>", "parallel compile jobs for llama-server (default 2)", integerFlag("--jobs", { min: 1, max: 256 }))
+    .option("--rebuild", "build llama-server again even when this llama.cpp version is already built")
+    .option("--keep-sources", "keep the llama.cpp source and object files of a llama-server build (about 300 MB)")
     .option("--config <file>", "config file")
     .action(action(buildCommand));
   engine
@@ -65,6 +69,8 @@ async function buildCommand(flags: BuildFlags): Promise<void> {
     backend: flags.backend,
     home: config.home,
     ...(flags.jobs !== undefined ? { jobs: flags.jobs } : {}),
+    ...(flags.rebuild ? { rebuild: true } : {}),
+    ...(flags.keepSources ? { keepSources: true } : {}),
     ...(tty
       ? {
           onLine: (line: string) => {

@@ -8,9 +8,9 @@
  * And what is built or installed (`edgelm engine list`).
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { arch, platform } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { EdgeError } from "../errors.js";
 import { checkBuildTools, cloneLlamaCpp, cmakeBuild, llamaCppBundleCommit, nodeLlamaCppDirectory, runCommand } from "./llama-cpp-source.js";
@@ -24,6 +24,10 @@ export interface EngineBuildOptions {
   home: string;
   /** Parallel compile jobs for llama-server (default 2); node-llama-cpp picks its own (one per core up to 4). */
   jobs?: number;
+  /** Build llama-server again even when a finished build for this llama.cpp commit exists. Default false. */
+  rebuild?: boolean;
+  /** Keep the llama.cpp source and object files after a llama-server build (for rebuilding by hand). Default false. */
+  keepSources?: boolean;
   /** Each line of compiler output (for a progress display). */
   onLine?: (line: string) => void;
   signal?: AbortSignal;
@@ -52,19 +56,117 @@ export function llamaServerBuildDirectory(home: string, commit = llamaCppBundleC
   return join(home, "engines", `llama.cpp-${commit.slice(0, 12)}`);
 }
 
+/**
+ * CMake options for llama-server on the device: native CPU flags, OpenMP (a
+ * persistent thread pool: no thread creation per token), one static binary,
+ * nothing that needs the network (no web UI download, no HTTPS, no curl).
+ */
+export const LLAMA_SERVER_CMAKE_OPTIONS: Readonly<Record<string, string>> = {
+  GGML_NATIVE: "ON",
+  GGML_OPENMP: "ON",
+  GGML_CCACHE: "OFF",
+  BUILD_SHARED_LIBS: "OFF",
+  LLAMA_CURL: "OFF",
+  LLAMA_OPENSSL: "OFF",
+  LLAMA_BUILD_TESTS: "OFF",
+  LLAMA_BUILD_EXAMPLES: "OFF",
+  LLAMA_BUILD_TOOLS: "ON",
+  LLAMA_BUILD_SERVER: "ON",
+  LLAMA_BUILD_UI: "OFF",
+  LLAMA_USE_PREBUILT_UI: "OFF",
+};
+
+/** What engine.json in a llama-server build folder records (written last: a folder without it is unfinished). */
+export interface LlamaServerBuildRecord {
+  backend: "llama-server";
+  binary: string;
+  commit: string;
+  version: string;
+  openmp: boolean;
+  cmakeOptions: Record<string, string>;
+  builtAt: string;
+  seconds: number;
+}
+
 async function buildLlamaServer(options: EngineBuildOptions): Promise<{ path: string; description: string }> {
   const commit = llamaCppBundleCommit();
   const dir = llamaServerBuildDirectory(options.home, commit);
+  const record = readLlamaServerBuild(dir);
+  if (record && !options.rebuild) return { path: record.binary, description: `${describeLlamaServerBuild(record)} (already built; --rebuild to build again)` };
+  const started = performance.now();
   const run = { ...(options.onLine ? { onLine: options.onLine } : {}), ...(options.signal ? { signal: options.signal } : {}) };
+  rmSync(join(dir, "engine.json"), { force: true });
   await cloneLlamaCpp(join(dir, "src"), run);
-  const cmakeOptions = { GGML_NATIVE: "ON", LLAMA_CURL: "OFF", LLAMA_BUILD_TESTS: "OFF", LLAMA_BUILD_EXAMPLES: "OFF" };
-  await cmakeBuild({ ...run, sourceDir: join(dir, "src"), buildDir: join(dir, "build"), targets: ["llama-server"], cmakeOptions, jobs: options.jobs ?? 2 });
-  const binary = join(dir, "build", "bin", "llama-server");
-  const version = spawnSync(binary, ["--version"], { encoding: "utf8", timeout: 30_000 });
+  const cmakeOptions = { ...LLAMA_SERVER_CMAKE_OPTIONS };
+  const buildDir = join(dir, "build");
+  await cmakeBuild({ ...run, sourceDir: join(dir, "src"), buildDir, targets: ["llama-server"], cmakeOptions, jobs: options.jobs ?? 2 });
+  // OpenMP is asked for; whether CMake found it (libgomp comes with g++) is in its cache.
+  const openmp = /^GGML_OPENMP_ENABLED:INTERNAL=ON$/m.test(readFileSync(join(buildDir, "CMakeCache.txt"), "utf8"));
+  const built = join(buildDir, "bin", "llama-server");
+  const version = spawnSync(built, ["--version"], { encoding: "utf8", timeout: 30_000 });
   if (version.status !== 0) throw new EdgeError("internal", `the new llama-server does not run: ${(version.stderr || version.stdout || "").trim()}`);
-  const description = `llama-server, llama.cpp ${commit.slice(0, 12)} (native, OpenMP)`;
-  writeFileSync(join(dir, "engine.json"), `${JSON.stringify({ backend: "llama-server", binary, commit, cmakeOptions, builtAt: new Date().toISOString() }, null, 2)}\n`);
-  return { path: binary, description };
+  // Keep the one static binary; the source and object files (about 300 MB) are not needed to run it.
+  const binary = join(dir, "bin", "llama-server");
+  mkdirSync(dirname(binary), { recursive: true });
+  copyFileSync(built, binary);
+  chmodSync(binary, 0o755);
+  if (!options.keepSources) {
+    rmSync(join(dir, "src"), { recursive: true, force: true });
+    rmSync(buildDir, { recursive: true, force: true });
+  }
+  const done: LlamaServerBuildRecord = {
+    backend: "llama-server",
+    binary,
+    commit,
+    version: firstLine(`${version.stdout}${version.stderr}`),
+    openmp,
+    cmakeOptions,
+    builtAt: new Date().toISOString(),
+    seconds: Math.round((performance.now() - started) / 1000),
+  };
+  writeFileSync(join(dir, "engine.json"), `${JSON.stringify(done, null, 2)}\n`);
+  return { path: binary, description: describeLlamaServerBuild(done) };
+}
+
+function firstLine(text: string): string {
+  return text.split("\n").map((l) => l.trim()).find((l) => l.length > 0) ?? "";
+}
+
+/** The finished build recorded in `dir`/engine.json, if there is one and its binary exists. */
+export function readLlamaServerBuild(dir: string): LlamaServerBuildRecord | undefined {
+  try {
+    const record = JSON.parse(readFileSync(join(dir, "engine.json"), "utf8")) as LlamaServerBuildRecord;
+    if (record.backend !== "llama-server" || typeof record.binary !== "string" || !existsSync(record.binary)) return undefined;
+    return record;
+  } catch {
+    return undefined;
+  }
+}
+
+function describeLlamaServerBuild(record: LlamaServerBuildRecord): string {
+  return `llama-server, llama.cpp ${record.commit.slice(0, 12)} (native, ${record.openmp ? "OpenMP" : "no OpenMP: libgomp was not found"})`;
+}
+
+/**
+ * The newest finished llama-server build under EDGELM_HOME/engines: the one for
+ * the bundled llama.cpp commit when it exists, else the most recently built.
+ */
+export function findBuiltLlamaServer(home: string): LlamaServerBuildRecord | undefined {
+  const engines = join(home, "engines");
+  let dirs: string[];
+  try {
+    dirs = readdirSync(engines).filter((d) => d.startsWith("llama.cpp-"));
+  } catch {
+    return undefined;
+  }
+  const records = dirs.map((d) => readLlamaServerBuild(join(engines, d))).filter((r): r is LlamaServerBuildRecord => r !== undefined);
+  let bundled: string | undefined;
+  try {
+    bundled = llamaCppBundleCommit();
+  } catch {
+    bundled = undefined;
+  }
+  return records.find((r) => r.commit === bundled) ?? records.sort((a, b) => b.builtAt.localeCompare(a.builtAt))[0];
 }
 
 async function buildNodeLlamaCpp(options: EngineBuildOptions): Promise<{ path: string; description: string }> {
@@ -153,8 +255,12 @@ export function listEngines(home: string, configuredLlamaServer?: string): Engin
     // none built
   }
   for (const dir of dirs.sort()) {
-    const binary = join(engines, dir, "build", "bin", "llama-server");
-    entries.push({ backend: "llama-server", kind: "built", description: `llama-server, ${dir}`, path: binary, available: existsSync(binary) });
+    const record = readLlamaServerBuild(join(engines, dir));
+    entries.push(
+      record
+        ? { backend: "llama-server", kind: "built", description: describeLlamaServerBuild(record), path: record.binary, available: true }
+        : { backend: "llama-server", kind: "unfinished build", description: `llama-server, ${dir} (no engine.json: the build did not finish; run \`edgelm engine build\` again)`, path: null, available: false },
+    );
   }
   if (configuredLlamaServer) {
     entries.push({
