@@ -9,11 +9,7 @@ import {
   getModuleVersion,
   LlamaGrammarEvaluationState,
   LlamaLogLevel,
-  LlamaText,
-  resolveChatWrapper,
   TokenBias,
-  type ChatHistoryItem,
-  type ChatWrapper,
   type Llama,
   type LlamaContext,
   type LlamaContextSequence,
@@ -24,7 +20,7 @@ import {
 } from "node-llama-cpp";
 import { EdgeError, toEdgeError } from "../errors.js";
 import { logger } from "../log.js";
-import { renderFallbackChat, FALLBACK_CHAT_STOPS } from "./fallback-chat-template.js";
+import { ChatTemplate, withSingleBos } from "./chat-template.js";
 import { findLocalNodeLlamaCppBuild, LOCAL_BUILD_CMAKE_OPTIONS } from "./local-build-profile.js";
 import { StopMatcher } from "./stop-matcher.js";
 import { makeTimings, PushTokenStream } from "./token-stream.js";
@@ -233,7 +229,7 @@ export class NodeLlamaCppBackend implements EngineBackend {
       threads,
       threadsPerPhase,
     };
-    return new NodeLlamaCppModel(llama, model, context, info, summary.chatTemplate !== undefined);
+    return new NodeLlamaCppModel(llama, model, context, info, ChatTemplate.fromMetadata(gguf.metadata, info.name));
   }
 }
 
@@ -267,7 +263,6 @@ interface Slot {
 class NodeLlamaCppModel implements LoadedModel {
   private readonly slots: Slot[];
   private readonly waiters: Array<{ resolve: (slot: Slot) => void; reject: (e: unknown) => void; signal?: AbortSignal }> = [];
-  private readonly chatWrapper: ChatWrapper | undefined;
   private readonly grammars = new Map<string, Promise<LlamaGrammar>>();
   private embeddingContext: Promise<LlamaEmbeddingContext> | undefined;
   private disposed = false;
@@ -277,11 +272,10 @@ class NodeLlamaCppModel implements LoadedModel {
     private readonly model: LlamaModel,
     private readonly context: LlamaContext,
     readonly info: ModelInfo,
-    hasTemplate: boolean,
+    private readonly chatTemplate: ChatTemplate,
   ) {
     this.slots = [];
     for (let i = 0; i < info.parallel; i++) this.slots.push({ sequence: context.getSequence(), busy: false });
-    this.chatWrapper = hasTemplate ? resolveChatWrapper(model, { fallbackToOtherWrappersOnJinjaError: true }) ?? undefined : undefined;
   }
 
   get activeSequences(): number {
@@ -311,36 +305,15 @@ class NodeLlamaCppModel implements LoadedModel {
   }
 
   async renderChat(messages: ChatMessage[]): Promise<string> {
-    return this.chatPrompt(messages).text.toString();
-  }
-
-  private chatPrompt(messages: ChatMessage[]): { text: LlamaText; stops: string[] } {
-    if (!this.chatWrapper) {
-      return { text: LlamaText(renderFallbackChat(messages)), stops: [...FALLBACK_CHAT_STOPS] };
-    }
-    const history: ChatHistoryItem[] = [];
-    for (const message of messages) {
-      if (message.role === "system") history.push({ type: "system", text: message.content });
-      else if (message.role === "assistant") history.push({ type: "model", response: [message.content] });
-      else history.push({ type: "user", text: message.content });
-    }
-    history.push({ type: "model", response: [] });
-    const state = this.chatWrapper.generateContextState({ chatHistory: history });
-    const stops: string[] = [];
-    for (const trigger of state.stopGenerationTriggers) {
-      const plain = trigger.values.every((v) => typeof v === "string");
-      if (plain) {
-        const text = trigger.toString();
-        if (text.trim().length > 0) stops.push(text);
-      }
-    }
-    return { text: state.contextText, stops };
+    return this.chatTemplate.render(messages).text;
   }
 
   private promptTokens(request: GenerateRequest): { tokens: Token[]; stops: string[] } {
     if (request.messages && request.messages.length > 0) {
-      const { text, stops } = this.chatPrompt(request.messages);
-      return { tokens: text.tokenize(this.model.tokenizer), stops };
+      // Templating happens in chat-template.ts, the same for every backend (see there).
+      const { text, stops } = this.chatTemplate.render(request.messages);
+      const bos = this.model.tokens.bos ?? undefined;
+      return { tokens: withSingleBos(this.tokenizeSync(text, true), bos ?? undefined) as Token[], stops };
     }
     return { tokens: this.tokenizeSync(request.prompt ?? "", request.addBos ?? true), stops: [] };
   }
