@@ -55,3 +55,22 @@ export function runCli(
     child.stdin.end(options.input ?? "");
   });
 }
+
+/**
+ * The llama-server binary the native-backend tests run: EDGELM_TEST_LLAMA_SERVER
+ * (`.ci/run` builds one with `edgelm engine build` into a cache outside the clone
+ * and sets it), else a finished build in that cache ($HOME/.cache/edgelm-ci).
+ * Throws with what to do when there is none: these tests never skip.
+ */
+export async function testLlamaServer(): Promise<string> {
+  const fromEnv = process.env.EDGELM_TEST_LLAMA_SERVER;
+  if (fromEnv) return fromEnv;
+  const { findBuiltLlamaServer } = await import("../src/engine/engine-build.js");
+  const { homedir } = await import("node:os");
+  const built = findBuiltLlamaServer(join(homedir(), ".cache", "edgelm-ci"));
+  if (built) return built.binary;
+  throw new Error(
+    "no llama-server for the native-backend tests: run .ci/run, or build one with " +
+      "`EDGELM_HOME=$HOME/.cache/edgelm-ci node dist/src/cli/main.js engine build`, or set EDGELM_TEST_LLAMA_SERVER to a llama-server binary",
+  );
+}

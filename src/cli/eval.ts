@@ -12,7 +12,7 @@ import { evaluateText, type TextEvaluation } from "../quality/evaluate-text.js";
 import { resolveModel } from "../store/resolve-model.js";
 import { action, commandConfig, integerFlag, usageError } from "./cli-kit.js";
 import { printTable } from "./format.js";
-import { engineFlags, type ModelFlagValues } from "./model-flags.js";
+import { addEngineFlags, engineFlags, type ModelFlagValues } from "./model-flags.js";
 import { ProgressBar } from "./progress-bar.js";
 
 interface EvalFlags extends ModelFlagValues {
@@ -24,7 +24,7 @@ interface EvalFlags extends ModelFlagValues {
 }
 
 export function registerEval(program: Command): void {
-  program
+  const command = program
     .command("eval")
     .description("measure a model on a text: perplexity, and KL divergence / top-1 agreement against a reference model")
     .argument("<model>", "the model to evaluate (a path or a model reference)")
@@ -34,8 +34,8 @@ export function registerEval(program: Command): void {
     .option("--max-tokens <n>", "score at most this many tokens", integerFlag("--max-tokens", { min: 1 }))
     .option("--threads <n>", "threads", integerFlag("--threads", { min: 1, max: 1024 }))
     .option("--json", "print JSON")
-    .option("--config <file>", "config file")
-    .action(action(evalCommand));
+    .option("--config <file>", "config file");
+  addEngineFlags(command).action(action(evalCommand));
 }
 
 async function readText(path: string): Promise<string> {
@@ -50,7 +50,12 @@ async function readText(path: string): Promise<string> {
 }
 
 async function evalCommand(modelRef: string, flags: EvalFlags): Promise<void> {
-  const config = commandConfig(flags, engineFlags(flags));
+  const loaded = commandConfig(flags, engineFlags(flags));
+  // Scoring needs every next-token distribution, which only the in-process engine exposes.
+  if (loaded.engine.backend === "llama-server") {
+    throw usageError("eval needs full next-token distributions, which the llama-server engine does not expose; use --engine node-llama-cpp (or auto)", "engine");
+  }
+  const config = { ...loaded, engine: { ...loaded.engine, backend: "node-llama-cpp" as const } };
   const text = await readText(flags.text);
   const resolved = await resolveModel(modelRef, config, { allowDownload: false });
   const referenceResolved = flags.reference !== undefined ? await resolveModel(flags.reference, config, { allowDownload: false }) : undefined;

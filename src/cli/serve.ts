@@ -6,11 +6,13 @@ import type { Command } from "commander";
 import type { ConfigInput } from "../config/schema.js";
 import { logger } from "../log.js";
 import { DEMO_NOTICE } from "../store/resolve-model.js";
+import { chooseEngine, describeEngine } from "../engine/engine-choice.js";
+import { selectRunnerFactory } from "../engine/select-runner-factory.js";
 import { Gateway } from "../server/gateway.js";
 import { parseModelFlag, planServedModels } from "../server/served-model-specs.js";
 import type { ServedModelStatus } from "../scheduler/served-model.js";
 import { action, collect, commandConfig, integerFlag } from "./cli-kit.js";
-import { engineFlags, type ModelFlagValues } from "./model-flags.js";
+import { addEngineFlags, engineFlags, type ModelFlagValues } from "./model-flags.js";
 
 interface ServeFlags extends Omit<ModelFlagValues, "model"> {
   model?: string[];
@@ -22,7 +24,7 @@ interface ServeFlags extends Omit<ModelFlagValues, "model"> {
 }
 
 export function registerServe(program: Command): void {
-  program
+  const command = program
     .command("serve")
     .description("serve models over OpenAI- and Ollama-compatible HTTP APIs")
     .option("-m, --model <ref>", "a model to serve: <ref> or <name>=<ref> (repeatable; default: server.models, else the built-in demo)", collect)
@@ -34,8 +36,8 @@ export function registerServe(program: Command): void {
     .option("-c, --ctx <tokens>", "context size per sequence (default: the model's, at most 4096)", integerFlag("--ctx", { min: 16, max: 1 << 20 }))
     .option("--threads <n>", "decode threads per runner (default: tuned by measurement)", integerFlag("--threads", { min: 1, max: 1024 }))
     .option("--prompt-threads <n>", "prompt-processing threads per runner (default: as --threads)", integerFlag("--prompt-threads", { min: 1, max: 1024 }))
-    .option("--config <file>", "config file (default: ./edgelm.yaml, then $EDGELM_HOME/config.yaml)")
-    .action(action(serveCommand));
+    .option("--config <file>", "config file (default: ./edgelm.yaml, then $EDGELM_HOME/config.yaml)");
+  addEngineFlags(command).action(action(serveCommand));
 }
 
 function serverFlags(flags: ServeFlags): ConfigInput {
@@ -63,9 +65,11 @@ async function serveCommand(flags: ServeFlags): Promise<void> {
       `binding ${config.server.host} without API keys: anyone who can reach this address can use the models; set --api-key or server.api_keys`,
     );
   }
-  const gateway = new Gateway(config, plan.specs);
+  const choice = await chooseEngine(config);
+  const gateway = await Gateway.create(config, { models: plan.specs, runnerFactory: await selectRunnerFactory(config, choice) });
   const url = await gateway.listen();
   process.stdout.write(`edgelm gateway listening on ${url} (OpenAI: ${url}/v1, Ollama: ${url}/api)\n`);
+  process.stdout.write(`engine: ${describeEngine(choice)}\n`);
 
   let signals = 0;
   const stopped = new Promise<void>((resolve) => {

@@ -40,7 +40,7 @@ export async function openResolvedModel(resolved: ResolvedModel, config: Config,
   const { verification, trust } = await prepareModel(resolved, config, options.progress ? { progress: options.progress } : {});
   // Loaded on first use: commands that never load a model in this process (serve) do not pay for llama.cpp's bindings.
   const { selectBackend } = await import("./select-backend.js");
-  const backend = selectBackend(config);
+  const backend = await selectBackend(config);
   const started = performance.now();
   const threads = options.threads ?? config.engine.threads;
   const contextSize = options.contextSize ?? config.engine.context_size;

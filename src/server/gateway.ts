@@ -15,6 +15,7 @@ import type { FastifyInstance } from "fastify";
 import type { Config } from "../config/schema.js";
 import type { RunnerFactory } from "../engine/runner.js";
 import { ChildProcessRunnerFactory } from "../engine/runners/child-process-runner.js";
+import { selectRunnerFactory } from "../engine/select-runner-factory.js";
 import { closestMatch } from "../store/model-ref.js";
 import { EdgeError } from "../errors.js";
 import { isLogLevelEnabled, logger, type LogLevel } from "../log.js";
@@ -31,7 +32,7 @@ import type { RequestScope } from "./request-scope.js";
 export interface GatewayOptions {
   /** Models to serve; default: config.server.models, else the built-in demo model. */
   models?: ServedModelSpec[];
-  /** How runner processes are made; default node-llama-cpp children. */
+  /** How runner processes are made; default (Gateway.create): by engine.backend, see engine-choice.ts; the constructor defaults to node-llama-cpp children. */
   runnerFactory?: RunnerFactory;
   /** API dialects; default OpenAI then Ollama. */
   dialects?: ApiDialect[];
@@ -79,7 +80,9 @@ export class Gateway {
   /** A gateway for `config` (models from options, else the config, else the demo model). Not listening yet. */
   static async create(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
     const specs = options.models ?? (await planServedModels(config)).specs;
-    return new Gateway(config, specs, options);
+    // The engine (engine.backend: auto picks llama-server when one is built or configured).
+    const runnerFactory = options.runnerFactory ?? (await selectRunnerFactory(config));
+    return new Gateway(config, specs, { ...options, runnerFactory });
   }
 
   /**
