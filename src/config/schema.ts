@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { engineSection } from "./sections/engine.js";
+import { routerSection } from "./sections/router.js";
 import { serverSection } from "./sections/server.js";
 
 export const configSchema = z
@@ -18,6 +19,7 @@ export const configSchema = z
     sysfs_root: z.string().default("/sys"),
     engine: engineSection,
     server: serverSection,
+    router: routerSection,
   })
   .strict();
 
