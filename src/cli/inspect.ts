@@ -4,12 +4,14 @@
  */
 import type { Command } from "commander";
 import { checkLoadableFile } from "../engine/load-safety.js";
-import { GGML_TYPE, ggmlTypeInfo } from "../gguf/ggml-types.js";
 import { readGguf } from "../gguf/gguf-reader.js";
 import { summarizeGguf } from "../gguf/gguf-summary.js";
-import { estimateMemory, sizeAtType } from "../gguf/memory-estimate.js";
+import { estimateMemory, sizeAtTarget } from "../gguf/memory-estimate.js";
 import { readSystemMemory } from "../ops/system-memory.js";
 import { DEMO_NOTICE, resolveModel } from "../store/resolve-model.js";
+import { checkTrust } from "../trust/check-trust.js";
+import { trustSubjectFor } from "../trust/trust-subject.js";
+import { verifyModel } from "../trust/verify-model.js";
 import { action, commandConfig, integerFlag } from "./cli-kit.js";
 import { formatBytes, formatCount, printTable } from "./format.js";
 
@@ -18,6 +20,7 @@ interface InspectFlags {
   ctx?: number;
   parallel?: number;
   json?: boolean;
+  reverify?: boolean;
   config?: string;
 }
 
@@ -30,15 +33,19 @@ export function registerInspect(program: Command): void {
     .option("-c, --ctx <tokens>", "context size for the memory estimate (default: the model's, at most 4096)", integerFlag("--ctx", { min: 16, max: 1 << 24 }))
     .option("--parallel <n>", "sequences served at once (multiplies the KV cache)", integerFlag("--parallel", { min: 1, max: 256 }), 1)
     .option("--json", "print JSON")
+    .option("--reverify", "re-hash the model files even when the verified-hash cache vouches for them")
     .option("--config <file>", "config file")
     .action(action(inspectCommand));
 }
 
 async function inspectCommand(modelArg: string | undefined, flags: InspectFlags): Promise<void> {
-  const config = commandConfig(flags);
+  const config = commandConfig(flags, flags.reverify ? { store: { reverify: true } } : {});
   const ref = flags.model ?? modelArg;
-  const resolved = await resolveModel(ref, config, { allowDownload: false });
+  const progress = process.stderr.isTTY && !flags.json ? { progress: process.stderr } : {};
+  const resolved = await resolveModel(ref, config, progress);
   if (resolved.source === "demo" && !flags.json) process.stderr.write(`${DEMO_NOTICE}\n`);
+  const verification = await verifyModel(resolved, config, progress);
+  const trust = await checkTrust(trustSubjectFor(resolved, verification), config);
   const file = readGguf(resolved.path);
   checkLoadableFile(file, resolved.path);
   const summary = summarizeGguf(file);
@@ -46,13 +53,15 @@ async function inspectCommand(modelArg: string | undefined, flags: InspectFlags)
   const memory = estimateMemory(file, summary, contextSize, 512, flags.parallel ?? 1);
   const system = readSystemMemory();
   const sizes = Object.fromEntries(
-    (["F16", "Q8_0", "Q4_0"] as const).map((name) => [name, sizeAtType(file, ggmlTypeInfo(GGML_TYPE[name])!)]),
+    (["F16", "Q8_0", "Q4_0"] as const).map((name) => [name, sizeAtTarget(file, name.toLowerCase() as "f16" | "q8_0" | "q4_0")]),
   );
   const fits = memory.totalBytes <= system.availableBytes;
   const report = {
     model: resolved.name,
     path: resolved.path,
     source: resolved.source,
+    sha256: verification.sha256,
+    hash_verified: verification.hashVerified,
     file_size: file.fileSize,
     gguf_version: file.version,
     architecture: summary.architecture ?? null,
@@ -79,6 +88,7 @@ async function inspectCommand(modelArg: string | undefined, flags: InspectFlags)
     },
     system: { total_bytes: system.totalBytes, available_bytes: system.availableBytes },
     fits,
+    trust: { status: trust.status, summary: trust.summary },
   };
   if (flags.json) {
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
@@ -96,6 +106,7 @@ async function inspectCommand(modelArg: string | undefined, flags: InspectFlags)
     ["embedding / layers / heads", `${summary.embeddingLength ?? "?"} / ${summary.blockCount ?? "?"} / ${summary.headCount ?? "?"} (kv ${summary.headCountKv ?? "?"})`],
     ["vocabulary", String(summary.vocabSize ?? "?")],
     ["chat template", summary.chatTemplate !== undefined ? "yes" : "no (plain fallback)"],
+    ["signature", trust.summary],
   ]);
   out.write(`\nsize at other precisions (weights)\n`);
   printTable(out, Object.entries(sizes).map(([t, b]) => [t, formatBytes(b)]));

@@ -3,11 +3,31 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { reportCliError } from "./cli-kit.js";
+import { registerAdd } from "./add.js";
 import { registerConfig } from "./config-command.js";
+import { registerEval } from "./eval.js";
+import { registerExport } from "./export.js";
 import { registerInspect } from "./inspect.js";
+import { registerList } from "./list.js";
+import { registerPull } from "./pull.js";
+import { registerQuantize } from "./quantize.js";
+import { registerRm } from "./rm.js";
 import { registerRun } from "./run.js";
+import { registerServe } from "./serve.js";
+import { registerSynth } from "./synth.js";
+import { registerKeygen } from "./keygen.js";
+import { registerSign } from "./sign.js";
+import { registerVerify } from "./verify.js";
+import { registerBench } from "./bench.js";
+import { registerEngine } from "./engine.js";
 
 const packageJson = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
+
+// `edgelm list | head` closes the pipe early: that is the reader's choice, not an error.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code === "EPIPE") process.exit(0);
+  throw error;
+});
 
 const program = new Command("edgelm")
   .description("Run and serve small language models on edge hardware.")
@@ -19,6 +39,20 @@ const program = new Command("edgelm")
 registerRun(program);
 registerInspect(program);
 registerConfig(program);
+registerPull(program);
+registerAdd(program);
+registerList(program);
+registerRm(program);
+registerExport(program);
+registerSynth(program);
+registerKeygen(program);
+registerSign(program);
+registerVerify(program);
+registerQuantize(program);
+registerEval(program);
+registerServe(program);
+registerBench(program);
+registerEngine(program);
 
 try {
   await program.parseAsync(process.argv);

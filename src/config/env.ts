@@ -16,6 +16,12 @@ const list = (raw: string): string[] =>
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
 const integer = (raw: string): unknown => (/^-?\d+$/.test(raw.trim()) ? Number(raw) : raw);
+const flag = (raw: string): unknown => {
+  const value = raw.trim().toLowerCase();
+  if (["1", "true", "yes", "on"].includes(value)) return true;
+  if (["0", "false", "no", "off"].includes(value)) return false;
+  return raw; // the schema reports it
+};
 const threads = (raw: string): unknown => {
   const value = integer(raw);
   return { prompt: value, decode: value };
@@ -30,7 +36,12 @@ export const ENV_BINDINGS: EnvBinding[] = [
   { name: "EDGELM_ENGINE", path: ["engine", "backend"], parse: text, description: "auto | node-llama-cpp | llama-server" },
   { name: "EDGELM_THREADS", path: ["engine", "threads"], parse: threads, description: "threads for prompt and decode" },
   { name: "EDGELM_LLAMA_SERVER", path: ["engine", "llama_server"], parse: text, description: "llama-server binary" },
+  { name: "EDGELM_TUNE_THREADS", path: ["engine", "tune_threads"], parse: flag, description: "measure thread counts per model (1/0)" },
+  { name: "EDGELM_NODE_LLAMA_CPP_BUILD", path: ["engine", "node_llama_cpp_build"], parse: text, description: "auto | prebuilt | local" },
   { name: "EDGELM_HOST", path: ["server", "host"], parse: text, description: "gateway bind address" },
   { name: "EDGELM_PORT", path: ["server", "port"], parse: integer, description: "gateway port" },
   { name: "EDGELM_API_KEYS", path: ["server", "api_keys"], parse: list, description: "comma-separated gateway API keys" },
+  { name: "EDGELM_REVERIFY", path: ["store", "reverify"], parse: flag, description: "re-hash model files on every load (1/0)" },
+  { name: "EDGELM_HF_TOKEN", path: ["store", "hf_token"], parse: text, description: "bearer token for the hub or mirror" },
+  { name: "EDGELM_REQUIRE_SIGNATURE", path: ["trust", "require_signature"], parse: flag, description: "refuse models without a trusted signature (true|false)" },
 ];

@@ -6,6 +6,8 @@ import { z } from "zod";
 import { engineSection } from "./sections/engine.js";
 import { routerSection } from "./sections/router.js";
 import { serverSection } from "./sections/server.js";
+import { storeSection } from "./sections/store.js";
+import { trustSection } from "./sections/trust.js";
 
 export const configSchema = z
   .object({
@@ -20,6 +22,8 @@ export const configSchema = z
     engine: engineSection,
     server: serverSection,
     router: routerSection,
+    store: storeSection,
+    trust: trustSection,
   })
   .strict();
 
