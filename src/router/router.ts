@@ -24,6 +24,9 @@ export interface LocalTarget {
   contextSize: number;
 }
 
+/** Local failures that send a request on to peers, then the cloud. */
+const OVERFLOW_CODES: ReadonlySet<string> = new Set(["queue_full", "model_not_ready"]);
+
 export interface RoutedResult {
   stream: TokenStream;
   route: RouteTarget;
@@ -194,11 +197,12 @@ export class Router {
       try {
         return await this.runLocal(route, request, local, context, reason, isPrivate);
       } catch (error) {
-        if (!isEdgeError(error) || error.code !== "queue_full" || isPrivate) throw error;
-        failures.push("local queue full");
+        // Overflow: the local queue is full, or the local model cannot serve right now (loading, restarting).
+        if (!isEdgeError(error) || !OVERFLOW_CODES.has(error.code) || isPrivate) throw error;
+        failures.push(error.code === "queue_full" ? "local queue full" : `local model not ready (${error.message})`);
         for (const kind of route.overflow) {
           const served = await this.tryRemotes(kind, request, context, failures);
-          if (served) return { ...served, reason: `overflow: local queue full` };
+          if (served) return { ...served, reason: `overflow: ${failures[0]}` };
         }
         throw error;
       }
