@@ -4,6 +4,7 @@
  */
 import { InvalidArgumentError, type Command } from "commander";
 import { buildEngine, listEngines, type EngineKind } from "../engine/engine-build.js";
+import { llamaServerCandidate } from "../engine/engine-choice.js";
 import { action, commandConfig, integerFlag } from "./cli-kit.js";
 import { printTable } from "./format.js";
 
@@ -43,8 +44,14 @@ export function registerEngine(program: Command): void {
         const preference = config.engine.node_llama_cpp_build;
         const local = entries.find((e) => e.backend === "node-llama-cpp" && e.kind === "local build")!;
         const inUse = preference === "prebuilt" || (preference === "auto" && !local.available) ? "prebuilt" : "local build";
+        // What engine.backend picks (without running any binary; serve and run check it with --version).
+        const candidate = llamaServerCandidate(config);
+        const backend = config.engine.backend === "auto" ? (candidate ? "llama-server" : "node-llama-cpp") : config.engine.backend;
+        const llamaServer = backend === "llama-server" ? (candidate?.path ?? null) : null;
         if (flags.json) {
-          process.stdout.write(`${JSON.stringify({ engines: entries, node_llama_cpp_build: preference, node_llama_cpp_in_use: inUse }, null, 2)}\n`);
+          process.stdout.write(
+            `${JSON.stringify({ engines: entries, backend: config.engine.backend, backend_in_use: backend, llama_server: llamaServer, node_llama_cpp_build: preference, node_llama_cpp_in_use: inUse }, null, 2)}\n`,
+          );
           return;
         }
         const rows = [["backend", "kind", "available", "engine"]];
@@ -54,6 +61,9 @@ export function registerEngine(program: Command): void {
         }
         printTable(process.stdout, rows, "");
         process.stdout.write(`\nnode-llama-cpp build: ${preference} (engine.node_llama_cpp_build / EDGELM_NODE_LLAMA_CPP_BUILD)\n`);
+        process.stdout.write(
+          `engine: ${config.engine.backend} → ${backend}${llamaServer ? ` (${llamaServer})` : backend === "llama-server" ? " (none built or configured: run `edgelm engine build`)" : ""} (engine.backend / --engine / EDGELM_ENGINE)\n`,
+        );
       }),
     );
 }

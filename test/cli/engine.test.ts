@@ -14,9 +14,13 @@ describe("edgelm engine (CLI, end to end)", () => {
   after(() => cleanup());
 
   it("lists the prebuilt node-llama-cpp binaries, the on-device build, and llama-server builds in EDGELM_HOME", async () => {
-    const fake = join(home, "engines", "llama.cpp-0123456789ab", "build", "bin");
-    mkdirSync(fake, { recursive: true });
-    writeFileSync(join(fake, "llama-server"), "");
+    const finished = join(home, "engines", "llama.cpp-0123456789ab");
+    mkdirSync(join(finished, "bin"), { recursive: true });
+    writeFileSync(join(finished, "bin", "llama-server"), "");
+    const record = { backend: "llama-server", binary: join(finished, "bin", "llama-server"), commit: "0123456789abcdef", version: "1", openmp: true, cmakeOptions: {}, builtAt: "2026-01-01T00:00:00.000Z", seconds: 1 };
+    writeFileSync(join(finished, "engine.json"), JSON.stringify(record));
+    // A build that did not finish (no engine.json) is listed as such and never used.
+    mkdirSync(join(home, "engines", "llama.cpp-fedcba987654", "build", "bin"), { recursive: true });
     const r = await runCli(["engine", "list", "--json"], { env: { EDGELM_HOME: home } });
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout);
@@ -26,12 +30,25 @@ describe("edgelm engine (CLI, end to end)", () => {
     assert.match(prebuilt.description, /node-llama-cpp 3\.21\.1 prebuilt/);
     const local = out.engines.find((e: { kind: string }) => e.kind === "local build");
     assert.equal(local.available, findLocalNodeLlamaCppBuild() !== undefined);
-    const server = out.engines.find((e: { backend: string }) => e.backend === "llama-server");
-    assert.equal(server.kind, "built");
+    const server = out.engines.find((e: { kind: string }) => e.kind === "built");
+    assert.equal(server.backend, "llama-server");
     assert.equal(server.available, true);
-    assert.equal(server.path, join(fake, "llama-server"));
+    assert.equal(server.path, record.binary);
+    assert.match(server.description, /llama\.cpp 0123456789ab \(native, OpenMP\)/);
+    const unfinished = out.engines.find((e: { kind: string }) => e.kind === "unfinished build");
+    assert.equal(unfinished.available, false);
+    assert.equal(out.backend, "auto");
+    assert.equal(out.backend_in_use, "llama-server");
+    assert.equal(out.llama_server, record.binary);
     assert.equal(out.node_llama_cpp_build, "auto");
     assert.equal(out.node_llama_cpp_in_use, local.available ? "local build" : "prebuilt");
+
+    const configured = await runCli(["engine", "list"], { env: { EDGELM_HOME: home, EDGELM_LLAMA_SERVER: "/opt/llama/llama-server" } });
+    assert.equal(configured.code, 0, configured.stderr);
+    assert.match(configured.stdout, /llama-server\s+configured\s+no\s+llama-server from engine\.llama_server {2}\/opt\/llama\/llama-server/);
+    assert.match(configured.stdout, /engine: auto → llama-server \(\/opt\/llama\/llama-server\)/);
+    const node = await runCli(["engine", "list"], { env: { EDGELM_HOME: home, EDGELM_ENGINE: "node-llama-cpp" } });
+    assert.match(node.stdout, /engine: node-llama-cpp → node-llama-cpp/);
 
     const pinned = await runCli(["engine", "list"], { env: { EDGELM_HOME: home, EDGELM_NODE_LLAMA_CPP_BUILD: "prebuilt" } });
     assert.equal(pinned.code, 0, pinned.stderr);

@@ -91,7 +91,7 @@ function run(path: string, args: string[], source: string, timeoutMs: number): P
       if (!error) return resolvePromise(output);
       const failure = error as NodeJS.ErrnoException & { killed?: boolean; signal?: string | null; code?: unknown };
       if (failure.killed) {
-        return reject(new EdgeError("invalid_config", `${source}: ${path} ${args[0]} did not finish within ${Math.round(timeoutMs / 1000)} s; is it a working llama-server?`));
+        return reject(new EdgeError("invalid_config", `${source}: ${path} ${args[0]} did not finish within ${timeoutMs >= 1000 ? `${Math.round(timeoutMs / 1000)} s` : `${timeoutMs} ms`}; is it a working llama-server?`));
       }
       const how = failure.signal ? `was killed by ${failure.signal}` : typeof failure.code === "number" ? `exited with code ${failure.code}` : failure.message;
       reject(new EdgeError("invalid_config", `${source}: ${path} ${args[0]} ${how}: ${snippet(output)}`));

@@ -47,6 +47,9 @@ interface InFlight {
 
 let runnerCount = 0;
 
+/** A chat parser that accepts any text (llama.cpp's serialized PEG arena: one epsilon rule). */
+export const EMPTY_CHAT_PARSER = { chat_parser: JSON.stringify({ parsers: [{ type: "epsilon" }], rules: {}, root: 0 }) };
+
 export class LlamaServerRunner implements Runner {
   readonly id: string;
   readonly backend = "llama-server";
@@ -61,6 +64,8 @@ export class LlamaServerRunner implements Runner {
   /** Context tokens of each llama-server slot (may exceed what we enforce, info.contextSize). */
   private slotContext = 0;
   private eogTokens: Promise<Set<number>> | undefined;
+  /** Fields every /completion body carries (see probeCompletion). */
+  private completionExtras: Record<string, unknown> = {};
   private readonly inFlight = new Set<InFlight>();
   private readonly calls = new Set<AbortController>();
   private readonly exitListeners = new Set<(exit: RunnerExit) => void>();
@@ -126,6 +131,7 @@ export class LlamaServerRunner implements Runner {
       await main.start();
       const props = await main.call<{ total_slots?: number; default_generation_settings?: { n_ctx?: number } }>("GET", "/props");
       this.slotContext = props.default_generation_settings?.n_ctx ?? contextSize;
+      await this.probeCompletion(main);
       this.loadedInfo = {
         name,
         path: this.spec.path,
@@ -163,7 +169,7 @@ export class LlamaServerRunner implements Runner {
     if (!Number.isInteger(requested) || (requested < 1 && requested !== -1)) {
       throw new EdgeError("invalid_request", `max tokens must be a positive integer or -1, got ${requested}`, { param: "max_tokens" });
     }
-    if (request.logitBias) await this.refuseEndOfTextBias(request.logitBias, signal);
+    if (request.logitBias) await this.refuseEndOfTextBias(request.logitBias);
     const prompt = await this.completionPrompt(request, requested, signal);
 
     const controller = new AbortController();
@@ -177,7 +183,7 @@ export class LlamaServerRunner implements Runner {
     };
     let sse: SseStream;
     try {
-      sse = await main.stream("/completion", completionBody(request, prompt), controller.signal);
+      sse = await main.stream("/completion", { ...completionBody(request, prompt), ...this.completionExtras }, controller.signal);
     } catch (error) {
       release();
       throw await this.translate(error, signal, info.contextSize);
@@ -279,17 +285,37 @@ export class LlamaServerRunner implements Runner {
   }
 
   /**
+   * One generated token at start, to learn two things about this llama-server:
+   * - whether it takes an empty `chat_parser`. Its /completion endpoint runs the
+   *   text generated so far through a chat-message parser after every token, and
+   *   fails the whole request when that text is not valid UTF-8 (random-weight
+   *   models, byte-level vocabularies); the parsed message is not part of
+   *   /completion's answer, so an empty parser changes nothing we read;
+   * - the model's end-of-generation tokens (what `ignore_eos` bans), for the logit-bias rule below.
+   */
+  private async probeCompletion(main: LlamaServerProcess): Promise<void> {
+    type Reply = { generation_settings?: { logit_bias?: Array<{ token: number }> } };
+    const body = { prompt: " ", n_predict: 1, ignore_eos: true, cache_prompt: false };
+    let reply: Reply;
+    try {
+      reply = await main.call<Reply>("POST", "/completion", { ...body, ...EMPTY_CHAT_PARSER });
+      this.completionExtras = EMPTY_CHAT_PARSER;
+    } catch (error) {
+      if (!(error instanceof LlamaServerHttpError) || error.status !== 400) throw error;
+      reply = await main.call<Reply>("POST", "/completion", body);
+      this.completionExtras = {};
+    }
+    this.eogTokens = Promise.resolve(new Set((reply.generation_settings?.logit_bias ?? []).map((b) => b.token)));
+  }
+
+  /**
    * As the node-llama-cpp backend: a bias on an end-of-generation token is refused
    * (that engine cannot apply one), so a request means the same on both backends.
    * The model's end-of-generation tokens are what llama-server bans for `ignore_eos`.
    */
-  private async refuseEndOfTextBias(bias: Record<number, number>, signal: AbortSignal | undefined): Promise<void> {
+  private async refuseEndOfTextBias(bias: Record<number, number>): Promise<void> {
     if (Object.keys(bias).length === 0) return;
-    this.eogTokens ??= this.main!
-      .call<{ generation_settings?: { logit_bias?: Array<{ token: number }> } }>("POST", "/completion", { prompt: " ", n_predict: 1, ignore_eos: true, cache_prompt: false }, signal)
-      .then((r) => new Set((r.generation_settings?.logit_bias ?? []).map((b) => b.token)));
-    this.eogTokens.catch(() => (this.eogTokens = undefined));
-    const eog = await this.eogTokens;
+    const eog = (await this.eogTokens) ?? new Set<number>();
     for (const id of Object.keys(bias)) {
       if (eog.has(Number(id))) {
         throw new EdgeError("unsupported", `logit_bias: token ${id} ends the generation and cannot be biased by this engine`, { param: "logit_bias" });

@@ -1,0 +1,44 @@
+/** Test data: stories260K re-written with a ChatML chat template in its metadata (weights unchanged). */
+import { openSync, readSync, closeSync } from "node:fs";
+import { join } from "node:path";
+import { readGguf } from "../../src/gguf/gguf-reader.js";
+import { writeGguf } from "../../src/gguf/gguf-writer.js";
+import { GgufValueType, type GgufScalar, type TypedGgufValue } from "../../src/gguf/gguf-values.js";
+import { TEST_MODEL } from "../helpers.js";
+
+export const CHATML_TEMPLATE =
+  "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}{% endfor %}" +
+  "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+
+/** Writes `dir`/`name` (stories260K with a chat template, and any metadata overrides) and returns its path. */
+export async function writeTemplatedStories(
+  dir: string,
+  template = CHATML_TEMPLATE,
+  overrides: Record<string, string> = {},
+  name = "stories-chatml.gguf",
+): Promise<string> {
+  const source = readGguf(TEST_MODEL);
+  const metadata = new Map<string, TypedGgufValue>();
+  for (const [key, value] of Object.entries(source.metadata)) {
+    const wire = source.metadataTypes.get(key)!;
+    metadata.set(
+      key,
+      (wire.type === GgufValueType.ARRAY ? { type: wire.type, itemType: wire.itemType!, value: value as GgufScalar[] } : { type: wire.type, value }) as TypedGgufValue,
+    );
+  }
+  metadata.set("tokenizer.chat_template", { type: GgufValueType.STRING, value: template });
+  for (const [key, value] of Object.entries(overrides)) metadata.set(key, { type: GgufValueType.STRING, value });
+  const fd = openSync(TEST_MODEL, "r");
+  try {
+    const tensors = source.tensors.map((t) => {
+      const data = new Uint8Array(t.byteSize);
+      readSync(fd, data, 0, t.byteSize, t.fileOffset);
+      return { name: t.name, dims: t.dims, type: t.type, data };
+    });
+    const path = join(dir, name);
+    await writeGguf(path, { metadata, tensors });
+    return path;
+  } finally {
+    closeSync(fd);
+  }
+}
