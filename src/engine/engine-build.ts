@@ -118,7 +118,7 @@ async function buildLlamaServer(options: EngineBuildOptions): Promise<{ path: st
     backend: "llama-server",
     binary,
     commit,
-    version: firstLine(`${version.stdout}${version.stderr}`),
+    version: /version:\s*(.+)/.exec(`${version.stdout}${version.stderr}`)?.[1]?.trim() ?? firstLine(`${version.stdout}${version.stderr}`),
     openmp,
     cmakeOptions,
     builtAt: new Date().toISOString(),

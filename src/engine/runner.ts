@@ -3,7 +3,8 @@
  * gateway. A Runner is a LoadedModel (generate, embed, tokenize, info, dispose)
  * plus what a supervisor needs: start, health, and an exit notification.
  * Implementations: the node-llama-cpp child process (runners/child-process-runner.ts)
- * and, later, llama.cpp's own server. One contract test suite runs against each.
+ * and llama.cpp's own server (llama-server/llama-server-runner.ts). One contract
+ * test suite runs against each.
  */
 import type { EdgeError } from "../errors.js";
 import type { LoadedModel, LoadOptions, ModelInfo } from "./types.js";
@@ -63,6 +64,12 @@ export interface Runner extends LoadedModel {
   onExit(listener: (exit: RunnerExit) => void): () => void;
   /** Sends a signal to the process (tests, hung runners). */
   kill(signal?: NodeJS.Signals): void;
+  /**
+   * The engine's own Prometheus exposition, when it has one (llama-server's
+   * `/metrics`: tokens, slots, KV cache), for the metrics layer to re-export
+   * under edgelm's names. Absent on node-llama-cpp runners.
+   */
+  metricsText?(timeoutMs?: number): Promise<string>;
 }
 
 /** Makes runners of one kind; the gateway holds one per backend. */

@@ -81,6 +81,14 @@ export function chunkFromEvent(event: Record<string, unknown>): GeneratedChunk |
   return chunk;
 }
 
+/** Consecutive chunks of one stream as one (text, tokens and log-probabilities concatenated); undefined for none. */
+export function joinChunks(chunks: GeneratedChunk[]): GeneratedChunk | undefined {
+  if (chunks.length <= 1) return chunks[0];
+  const joined: GeneratedChunk = { text: chunks.map((c) => c.text).join(""), tokens: chunks.flatMap((c) => c.tokens) };
+  if (chunks.some((c) => c.logprobs)) joined.logprobs = chunks.flatMap((c) => c.logprobs ?? []);
+  return joined;
+}
+
 function logprobOf(p: { id: number; token: string; logprob: number }): TokenLogprob {
   return { id: p.id, token: p.token, logprob: p.logprob };
 }

@@ -312,33 +312,42 @@ function errorBody(parsed: unknown, text: string): LlamaServerHttpError["body"] 
 
 /**
  * The events of one llama-server SSE response (`data: {json}` blocks), as an
- * async iterable; `close()` drops the connection, which makes llama-server
- * cancel the task and free its slot.
+ * async iterable of batches: every event that arrived in one read comes in one
+ * batch, so a consumer handles (and forwards) a burst of tokens once.
+ * `close()` drops the connection, which makes llama-server cancel the task and
+ * free its slot.
  */
-export class SseStream implements AsyncIterable<Record<string, unknown>> {
+export class SseStream implements AsyncIterable<Array<Record<string, unknown>>> {
   constructor(private readonly response: IncomingMessage) {}
 
   close(): void {
     this.response.destroy();
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<Record<string, unknown>> {
+  async *[Symbol.asyncIterator](): AsyncIterator<Array<Record<string, unknown>>> {
     let buffer = "";
     this.response.setEncoding("utf8");
     for await (const piece of this.response as AsyncIterable<string>) {
       buffer += piece;
+      const batch: Array<Record<string, unknown>> = [];
+      let done = false;
       let end: number;
-      while ((end = buffer.indexOf("\n\n")) !== -1) {
+      while (!done && (end = buffer.indexOf("\n\n")) !== -1) {
         const block = buffer.slice(0, end);
         buffer = buffer.slice(end + 2);
         for (const line of block.split("\n")) {
           if (!line.startsWith("data: ")) continue; // comments (": ping") and other fields
           const data = line.slice(6);
-          if (data === "[DONE]") return;
+          if (data === "[DONE]") {
+            done = true;
+            break;
+          }
           const event = parseJson(data);
-          if (event && typeof event === "object") yield event as Record<string, unknown>;
+          if (event && typeof event === "object") batch.push(event as Record<string, unknown>);
         }
       }
+      if (batch.length > 0) yield batch;
+      if (done) return;
     }
     if (!this.response.complete) throw new Error("the stream was cut off");
   }

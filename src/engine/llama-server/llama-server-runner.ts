@@ -23,7 +23,7 @@ import { ChatTemplate } from "../chat-template.js";
 import type { Runner, RunnerExit, RunnerFactory, RunnerHealth, RunnerSpec, RunnerState } from "../runner.js";
 import { PushTokenStream } from "../token-stream.js";
 import type { ChatMessage, EmbeddingResult, EmbedOptions, EngineBackend, GenerateRequest, LoadedModel, LoadOptions, ModelInfo, ThreadSetting, TokenStream } from "../types.js";
-import { chunkFromEvent, completionBody, finishReasonOf, refusalError, timingsOf, type CompletionPrompt } from "./completion-body.js";
+import { chunkFromEvent, completionBody, finishReasonOf, joinChunks, refusalError, timingsOf, type CompletionPrompt } from "./completion-body.js";
 import { inspectLlamaServer, type LlamaServerBinary } from "./llama-server-binary.js";
 import { describeExit, LlamaServerHttpError, LlamaServerProcess, type ProcessExit, type SseStream } from "./llama-server-process.js";
 
@@ -203,19 +203,26 @@ export class LlamaServerRunner implements Runner {
     let firstTokenAt: number | undefined;
     let final: Record<string, unknown> | undefined;
     try {
-      for await (const event of sse) {
-        if (event.error) throw refusalError(500, event.error as LlamaServerHttpError["body"], this.info.contextSize);
-        const chunk = chunkFromEvent(event);
+      for await (const batch of sse) {
+        // The tokens of one read leave as one chunk: one wake-up and one write downstream per burst.
+        const chunks = [];
+        for (const event of batch) {
+          if (event.error) throw refusalError(500, event.error as LlamaServerHttpError["body"], this.info.contextSize);
+          const chunk = chunkFromEvent(event);
+          if (chunk) chunks.push(chunk);
+          if (event.stop === true) {
+            final = event;
+            break;
+          }
+        }
+        const chunk = joinChunks(chunks);
         if (chunk) {
           firstTokenAt ??= performance.now();
           text += chunk.text;
           completionTokens += chunk.tokens.length;
           stream.push(chunk);
         }
-        if (event.stop === true) {
-          final = event;
-          break;
-        }
+        if (final) break;
       }
       if (!final && !signal.aborted) throw new EdgeError("internal", "llama-server ended the stream without a final event");
     } catch (error) {
