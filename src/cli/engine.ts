@@ -3,7 +3,7 @@
  * source node-llama-cpp ships, and what is built or configured.
  */
 import { InvalidArgumentError, type Command } from "commander";
-import { buildEngine, listEngines, type EngineKind } from "../engine/engine-build.js";
+import { buildEngine, listEngines, llamaServerBuildDirectory, readLlamaServerBuild, type EngineKind } from "../engine/engine-build.js";
 import { llamaServerCandidate } from "../engine/engine-choice.js";
 import { action, commandConfig, integerFlag } from "./cli-kit.js";
 import { printTable } from "./format.js";
@@ -71,6 +71,11 @@ export function registerEngine(program: Command): void {
 async function buildCommand(flags: BuildFlags): Promise<void> {
   const config = commandConfig(flags, {}, "warn");
   const tty = process.stderr.isTTY === true;
+  const existing = flags.backend === "llama-server" && !flags.rebuild ? readLlamaServerBuild(llamaServerBuildDirectory(config.home)) : undefined;
+  if (existing) {
+    process.stdout.write(`llama-server for this llama.cpp version is already built (--rebuild to build it again)\n  ${existing.binary}\n`);
+    return;
+  }
   process.stderr.write(
     `building ${flags.backend} from the bundled llama.cpp source; this takes several minutes (about 7–15 on 2 cores)…\n`,
   );

@@ -4,6 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { after, before, describe, it } from "node:test";
+import { llamaServerBuildDirectory } from "../../src/engine/engine-build.js";
+import { llamaCppBundleCommit } from "../../src/engine/llama-cpp-source.js";
 import { findLocalNodeLlamaCppBuild } from "../../src/engine/local-build-profile.js";
 import { runCli, tempHome } from "../helpers.js";
 
@@ -64,6 +66,31 @@ describe("edgelm engine (CLI, end to end)", () => {
     const r = await runCli(["engine", "build", "--backend", "node-llama-cpp"], { env: { EDGELM_HOME: home, PATH: bin } });
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /needs cmake, which was not found on PATH; install it \(Debian \/ Raspberry Pi OS: sudo apt-get install cmake\)/);
+  });
+
+  it("returns at once when llama-server for the bundled llama.cpp version is built, and names a missing compiler", async () => {
+    const { home: built, cleanup: done } = tempHome();
+    try {
+      const dir = llamaServerBuildDirectory(built);
+      mkdirSync(join(dir, "bin"), { recursive: true });
+      const binary = join(dir, "bin", "llama-server");
+      writeFileSync(binary, "");
+      writeFileSync(join(dir, "engine.json"), JSON.stringify({ backend: "llama-server", binary, commit: llamaCppBundleCommit(), version: "1", openmp: true, cmakeOptions: {}, builtAt: new Date().toISOString(), seconds: 1 }));
+      const r = await runCli(["engine", "build"], { env: { EDGELM_HOME: built } });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /already built \(--rebuild to build it again\)\n {2}.*llama-server/);
+      // Without a C++ compiler on PATH (git and cmake only), --rebuild stops before any work and says what to install.
+      const bin = mkdtempSync(join(tmpdir(), "edgelm-path-"));
+      for (const tool of ["git", "cmake"]) {
+        const found = spawnSync("sh", ["-c", `command -v ${tool}`], { encoding: "utf8" }).stdout.trim();
+        symlinkSync(found, join(bin, tool));
+      }
+      const noCompiler = await runCli(["engine", "build", "--rebuild"], { env: { EDGELM_HOME: built, PATH: bin } });
+      assert.equal(noCompiler.code, 2, noCompiler.stderr);
+      assert.match(noCompiler.stderr, /needs a C\+\+ compiler \(c\+\+\), which was not found on PATH; install it \(Debian \/ Raspberry Pi OS: sudo apt-get install g\+\+\)/);
+    } finally {
+      done();
+    }
   });
 
   it("rejects an unknown backend and bad --jobs with a usage error", async () => {
