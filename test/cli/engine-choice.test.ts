@@ -1,7 +1,7 @@
 /** Choosing the engine from the command line, the environment and EDGELM_HOME, end to end. */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import OpenAI from "openai";
@@ -99,4 +99,42 @@ describe("edgelm --engine (CLI, end to end)", () => {
     assert.equal(await exited, 0, stderr);
     assert.match(stdout, /edgelm gateway stopped/);
   });
+
+  it("a gateway killed outright leaves no llama-server behind", async () => {
+    const child = spawn(process.execPath, [CLI, "serve", "--port", "0", "-m", `stories=${TEST_MODEL}`, "--engine", "llama-server", "--llama-server", binary, "--threads", "1"], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env(), EDGELM_LOG_LEVEL: "warn" },
+    });
+    let stdout = "";
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`serve did not start: ${stdout}`)), 60_000);
+      child.stdout.on("data", (d: Buffer) => {
+        stdout += d.toString();
+        if (/^ {2}stories {2}ready/m.test(stdout)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    const url = /listening on (http:\/\/\S+)/.exec(stdout)![1]!;
+    const ps = (await (await fetch(`${url}/api/ps`)).json()) as { models: Array<{ edgelm: { runners: Array<{ pid: number }> } }> };
+    const runnerPid = ps.models[0]!.edgelm.runners[0]!.pid;
+    assert.ok(alive(runnerPid));
+    child.kill("SIGKILL");
+    const deadline = Date.now() + 5000;
+    while (alive(runnerPid)) {
+      assert.ok(Date.now() < deadline, `llama-server ${runnerPid} outlived its gateway`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  });
 });
+
+/** A process that runs (a zombie waiting to be reaped by whoever adopted it counts as gone). */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
+  }
+}

@@ -10,7 +10,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Agent, request as httpRequest, type IncomingMessage } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -59,6 +59,40 @@ function deathSignalLauncher(): string[] {
   return pdeathsig;
 }
 
+const FOLDER_PREFIX = "edgelm-llama-";
+let swept = false;
+
+/** Removes, once per process, the private folders of runners whose gateway process is gone. */
+function sweepStaleFolders(): void {
+  if (swept) return;
+  swept = true;
+  let names: string[];
+  try {
+    names = readdirSync(tmpdir()).filter((n) => n.startsWith(FOLDER_PREFIX));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const folder = join(tmpdir(), name);
+    try {
+      const owner = Number(readFileSync(join(folder, "owner"), "utf8"));
+      if (!Number.isInteger(owner) || owner <= 0 || processAlive(owner)) continue;
+      rmSync(folder, { recursive: true, force: true });
+    } catch {
+      // not ours, or already gone
+    }
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
 /** A port nobody listens on right now (for builds without Unix socket support). */
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -85,7 +119,10 @@ export class LlamaServerProcess {
   readonly startedAt = performance.now();
 
   constructor(private readonly options: LlamaServerProcessOptions) {
-    this.folder = mkdtempSync(join(tmpdir(), "edgelm-llama-"));
+    sweepStaleFolders();
+    this.folder = mkdtempSync(join(tmpdir(), FOLDER_PREFIX));
+    // Whose folder this is: a gateway killed outright cannot remove it; the next one does (sweepStaleFolders).
+    writeFileSync(join(this.folder, "owner"), `${process.pid}\n`);
     this.exited = new Promise((resolve) => (this.resolveExited = resolve));
   }
 
