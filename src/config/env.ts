@@ -21,6 +21,12 @@ const threads = (raw: string): unknown => {
   return { prompt: value, decode: value };
 };
 
+const flag = (raw: string): unknown => {
+  if (/^(1|true|yes|on)$/i.test(raw.trim())) return true;
+  if (/^(0|false|no|off)$/i.test(raw.trim())) return false;
+  return raw;
+};
+
 export const ENV_BINDINGS: EnvBinding[] = [
   { name: "EDGELM_HOME", path: ["home"], parse: text, description: "model store and caches (default ~/.edgelm)" },
   { name: "EDGELM_LOG_LEVEL", path: ["log_level"], parse: text, description: "error | warn | info | debug" },
@@ -33,4 +39,7 @@ export const ENV_BINDINGS: EnvBinding[] = [
   { name: "EDGELM_HOST", path: ["server", "host"], parse: text, description: "gateway bind address" },
   { name: "EDGELM_PORT", path: ["server", "port"], parse: integer, description: "gateway port" },
   { name: "EDGELM_API_KEYS", path: ["server", "api_keys"], parse: list, description: "comma-separated gateway API keys" },
+  { name: "EDGELM_METRICS_PUBLIC", path: ["metrics", "public"], parse: flag, description: "serve /metrics without the API key" },
+  { name: "EDGELM_POLICIES_DRY_RUN", path: ["policies", "dry_run"], parse: flag, description: "policies log what they would do, do nothing" },
+  { name: "EDGELM_ALERTMANAGER_URL", path: ["policies", "alerts", "alertmanager"], parse: list, description: "comma-separated Alertmanager base URLs" },
 ];

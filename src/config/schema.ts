@@ -4,6 +4,8 @@
  */
 import { z } from "zod";
 import { engineSection } from "./sections/engine.js";
+import { metricsSection } from "./sections/metrics.js";
+import { policiesSection } from "./sections/policies.js";
 import { serverSection } from "./sections/server.js";
 
 export const configSchema = z
@@ -18,6 +20,8 @@ export const configSchema = z
     sysfs_root: z.string().default("/sys"),
     engine: engineSection,
     server: serverSection,
+    metrics: metricsSection,
+    policies: policiesSection,
   })
   .strict();
 
