@@ -23,7 +23,7 @@ export interface ServedModelView {
   parallel: number;
   fileSize: number;
   summary?: { predominantType: string } | undefined;
-  info?: { quantization: string; threads: { prompt: number; decode: number } } | undefined;
+  info?: { quantization: string; contextSize: number; threads: { prompt: number; decode: number } } | undefined;
   runners: RunnerView[];
   queue: { waiting: number; inFlight: number; capacity: number };
 }
