@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   invalid_gguf: { status: 422, exit: 3 },
   unsupported_model: { status: 422, exit: 3 },
   model_load_failed: { status: 500, exit: 3 },
+  model_exists: { status: 409, exit: 3 },
   // trust
   integrity_mismatch: { status: 422, exit: 4 },
   signature_invalid: { status: 422, exit: 4 },

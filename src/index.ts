@@ -13,3 +13,8 @@ export { readGguf, parseGguf, type GgufFile, type GgufTensorInfo } from "./gguf/
 export { writeGguf, encodeGguf, type GgufDocument, type GgufTensorSpec } from "./gguf/gguf-writer.js";
 export { summarizeGguf, type GgufSummary } from "./gguf/gguf-summary.js";
 export { DEMO_MODEL_PATH, DEMO_MODEL_SHA256 } from "./demo/demo-model-file.js";
+export { ModelStore, findInStore, storeNames, entryForSigning, resolvedFromEntry, type StoreEntry, type StoreFile } from "./store/model-store.js";
+export type { Manifest, ManifestFile, FileRole } from "./store/manifest.js";
+export { pullHfModel, pullCatalogEntry, type PullResult, type PullOptions } from "./store/pull.js";
+export { CATALOG, findInCatalog, type CatalogEntry } from "./store/catalog.js";
+export { verifyModel, type VerificationResult } from "./trust/verify-model.js";

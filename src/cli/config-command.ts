@@ -30,7 +30,11 @@ export function registerConfig(program: Command): void {
         }
         const { config: effective, source } = loadConfig(flags.config ? { configPath: flags.config } : {});
         const keys = effective.server.api_keys.length;
-        const shown = { ...effective, server: { ...effective.server, api_keys: keys > 0 ? [`(${keys} keys hidden)`] : [] } };
+        const shown = {
+          ...effective,
+          server: { ...effective.server, api_keys: keys > 0 ? [`(${keys} keys hidden)`] : [] },
+          store: { ...effective.store, ...(effective.store.hf_token ? { hf_token: "(hidden)" } : {}) },
+        };
         process.stdout.write(`# ${source ?? "no config file"}\n${stringify(shown)}`);
       }),
     );

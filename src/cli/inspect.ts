@@ -10,6 +10,7 @@ import { summarizeGguf } from "../gguf/gguf-summary.js";
 import { estimateMemory, sizeAtType } from "../gguf/memory-estimate.js";
 import { readSystemMemory } from "../ops/system-memory.js";
 import { DEMO_NOTICE, resolveModel } from "../store/resolve-model.js";
+import { verifyModel } from "../trust/verify-model.js";
 import { action, commandConfig, integerFlag } from "./cli-kit.js";
 import { formatBytes, formatCount, printTable } from "./format.js";
 
@@ -18,6 +19,7 @@ interface InspectFlags {
   ctx?: number;
   parallel?: number;
   json?: boolean;
+  reverify?: boolean;
   config?: string;
 }
 
@@ -30,15 +32,18 @@ export function registerInspect(program: Command): void {
     .option("-c, --ctx <tokens>", "context size for the memory estimate (default: the model's, at most 4096)", integerFlag("--ctx", { min: 16, max: 1 << 24 }))
     .option("--parallel <n>", "sequences served at once (multiplies the KV cache)", integerFlag("--parallel", { min: 1, max: 256 }), 1)
     .option("--json", "print JSON")
+    .option("--reverify", "re-hash the model files even when the verified-hash cache vouches for them")
     .option("--config <file>", "config file")
     .action(action(inspectCommand));
 }
 
 async function inspectCommand(modelArg: string | undefined, flags: InspectFlags): Promise<void> {
-  const config = commandConfig(flags);
+  const config = commandConfig(flags, flags.reverify ? { store: { reverify: true } } : {});
   const ref = flags.model ?? modelArg;
-  const resolved = await resolveModel(ref, config, { allowDownload: false });
+  const progress = process.stderr.isTTY && !flags.json ? { progress: process.stderr } : {};
+  const resolved = await resolveModel(ref, config, progress);
   if (resolved.source === "demo" && !flags.json) process.stderr.write(`${DEMO_NOTICE}\n`);
+  const verification = await verifyModel(resolved, config, progress);
   const file = readGguf(resolved.path);
   checkLoadableFile(file, resolved.path);
   const summary = summarizeGguf(file);
@@ -53,6 +58,8 @@ async function inspectCommand(modelArg: string | undefined, flags: InspectFlags)
     model: resolved.name,
     path: resolved.path,
     source: resolved.source,
+    sha256: verification.sha256,
+    hash_verified: verification.hashVerified,
     file_size: file.fileSize,
     gguf_version: file.version,
     architecture: summary.architecture ?? null,

@@ -3,12 +3,23 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { reportCliError } from "./cli-kit.js";
+import { registerAdd } from "./add.js";
 import { registerConfig } from "./config-command.js";
+import { registerExport } from "./export.js";
 import { registerInspect } from "./inspect.js";
+import { registerList } from "./list.js";
+import { registerPull } from "./pull.js";
+import { registerRm } from "./rm.js";
 import { registerRun } from "./run.js";
 import { registerSynth } from "./synth.js";
 
 const packageJson = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
+
+// `edgelm list | head` closes the pipe early: that is the reader's choice, not an error.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code === "EPIPE") process.exit(0);
+  throw error;
+});
 
 const program = new Command("edgelm")
   .description("Run and serve small language models on edge hardware.")
@@ -20,6 +31,11 @@ const program = new Command("edgelm")
 registerRun(program);
 registerInspect(program);
 registerConfig(program);
+registerPull(program);
+registerAdd(program);
+registerList(program);
+registerRm(program);
+registerExport(program);
 registerSynth(program);
 
 try {

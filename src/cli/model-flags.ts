@@ -8,6 +8,7 @@ export interface ModelFlagValues {
   ctx?: number;
   threads?: number;
   promptThreads?: number;
+  reverify?: boolean;
   config?: string;
 }
 
@@ -17,10 +18,11 @@ export function addModelFlags(command: Command): Command {
     .option("-c, --ctx <tokens>", "context size in tokens (default: the model's, at most 4096)", integerFlag("--ctx", { min: 16, max: 1 << 20 }))
     .option("--threads <n>", "decode threads (default: tuned by measurement)", integerFlag("--threads", { min: 1, max: 1024 }))
     .option("--prompt-threads <n>", "prompt-processing threads (default: as --threads)", integerFlag("--prompt-threads", { min: 1, max: 1024 }))
+    .option("--reverify", "re-hash the model files even when the verified-hash cache vouches for them")
     .option("--config <file>", "config file (default: ./edgelm.yaml, then $EDGELM_HOME/config.yaml)");
 }
 
-/** The engine part of the config that these flags set. */
+/** The part of the config that these flags set (engine, and store.reverify). */
 export function engineFlags(values: ModelFlagValues): ConfigInput {
   const engine: Record<string, unknown> = {};
   if (values.ctx !== undefined) engine.context_size = values.ctx;
@@ -30,5 +32,7 @@ export function engineFlags(values: ModelFlagValues): ConfigInput {
       ...(values.promptThreads !== undefined ? { prompt: values.promptThreads } : {}),
     };
   }
-  return Object.keys(engine).length > 0 ? ({ engine } as ConfigInput) : {};
+  const flags: Record<string, unknown> = Object.keys(engine).length > 0 ? { engine } : {};
+  if (values.reverify) flags.store = { reverify: true };
+  return flags as ConfigInput;
 }

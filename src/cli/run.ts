@@ -56,7 +56,8 @@ async function runCommand(first: string | undefined, rest: string[], flags: RunF
   const config = commandConfig(flags, engineFlags(flags));
   const { model: ref, prompt: argPrompt } = await splitArguments(first, rest, flags, config);
   const sampling = samplingFromFlags(flags);
-  const resolved = await resolveModel(ref, config, { ...(process.stderr.isTTY ? { progress: process.stderr } : {}) });
+  const progress = process.stderr.isTTY ? { progress: process.stderr } : {};
+  const resolved = await resolveModel(ref, config, progress);
   const interactive = process.stdin.isTTY === true;
   let prompt = argPrompt;
   if (prompt === undefined && !interactive) prompt = (await readStdin()).replace(/\s+$/, "");
@@ -65,7 +66,7 @@ async function runCommand(first: string | undefined, rest: string[], flags: RunF
     throw usageError("no prompt given: pass one as an argument or pipe it on stdin", "prompt");
   }
   if (resolved.source === "demo") process.stderr.write(`${DEMO_NOTICE}\n`);
-  const { model, loadMs } = await openResolvedModel(resolved, config, { parallel: 1 });
+  const { model, loadMs } = await openResolvedModel(resolved, config, { parallel: 1, ...progress });
   const controller = new AbortController();
   const onSigint = (): void => {
     if (controller.signal.aborted) process.exit(130);

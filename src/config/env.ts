@@ -16,15 +16,15 @@ const list = (raw: string): string[] =>
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
 const integer = (raw: string): unknown => (/^-?\d+$/.test(raw.trim()) ? Number(raw) : raw);
+const flag = (raw: string): unknown => {
+  const value = raw.trim().toLowerCase();
+  if (["1", "true", "yes", "on"].includes(value)) return true;
+  if (["0", "false", "no", "off"].includes(value)) return false;
+  return raw; // the schema reports it
+};
 const threads = (raw: string): unknown => {
   const value = integer(raw);
   return { prompt: value, decode: value };
-};
-
-const flag = (raw: string): unknown => {
-  if (/^(1|true|yes|on)$/i.test(raw.trim())) return true;
-  if (/^(0|false|no|off)$/i.test(raw.trim())) return false;
-  return raw;
 };
 
 export const ENV_BINDINGS: EnvBinding[] = [
@@ -39,6 +39,8 @@ export const ENV_BINDINGS: EnvBinding[] = [
   { name: "EDGELM_HOST", path: ["server", "host"], parse: text, description: "gateway bind address" },
   { name: "EDGELM_PORT", path: ["server", "port"], parse: integer, description: "gateway port" },
   { name: "EDGELM_API_KEYS", path: ["server", "api_keys"], parse: list, description: "comma-separated gateway API keys" },
+  { name: "EDGELM_REVERIFY", path: ["store", "reverify"], parse: flag, description: "re-hash model files on every load (1/0)" },
+  { name: "EDGELM_HF_TOKEN", path: ["store", "hf_token"], parse: text, description: "bearer token for the hub or mirror" },
   { name: "EDGELM_METRICS_PUBLIC", path: ["metrics", "public"], parse: flag, description: "serve /metrics without the API key" },
   { name: "EDGELM_POLICIES_DRY_RUN", path: ["policies", "dry_run"], parse: flag, description: "policies log what they would do, do nothing" },
   { name: "EDGELM_ALERTMANAGER_URL", path: ["policies", "alerts", "alertmanager"], parse: list, description: "comma-separated Alertmanager base URLs" },

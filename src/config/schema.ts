@@ -7,6 +7,7 @@ import { engineSection } from "./sections/engine.js";
 import { metricsSection } from "./sections/metrics.js";
 import { policiesSection } from "./sections/policies.js";
 import { serverSection } from "./sections/server.js";
+import { storeSection } from "./sections/store.js";
 
 export const configSchema = z
   .object({
@@ -20,6 +21,7 @@ export const configSchema = z
     sysfs_root: z.string().default("/sys"),
     engine: engineSection,
     server: serverSection,
+    store: storeSection,
     metrics: metricsSection,
     policies: policiesSection,
   })

@@ -24,7 +24,7 @@ export async function openModel(ref: string | undefined, config: Config, options
 }
 
 export async function openResolvedModel(resolved: ResolvedModel, config: Config, options: OpenModelOptions = {}): Promise<OpenedModel> {
-  const verification = await verifyModel(resolved, config);
+  const verification = await verifyModel(resolved, config, options.progress ? { progress: options.progress } : {});
   checkLoadable(resolved.path);
   const backend = selectBackend(config);
   const started = performance.now();

@@ -67,6 +67,39 @@ function parseHfRef(ref: string): ModelRef {
   return { kind: "hf", owner: owner!, repo: repo!, file: path, revision };
 }
 
+/** The tag a name without one means. */
+export const DEFAULT_TAG = "latest";
+
+/** A store name, `name[:tag]`, split and lower-cased (tag defaults to `latest`). */
+export interface StoreName {
+  name: string;
+  tag: string;
+}
+
+/** `name:tag` as shown to users. */
+export function formatStoreName(value: StoreName): string {
+  return `${value.name}:${value.tag}`;
+}
+
+/**
+ * Parses a name to store a model under (`--name assistant:1`). Names are
+ * lower-case letters, digits, `.`, `_`, `-` with at most one `/`; tags the same
+ * without `/`. Anything path- or hf:-shaped is refused, so every store name
+ * resolves back to the store.
+ */
+export function parseStoreName(text: string, param = "--name"): StoreName {
+  const value = text.trim();
+  const ref = value.length === 0 || value.startsWith("hf:") || looksLikePath(value) ? undefined : parseModelRef(value);
+  if (ref === undefined || ref.kind !== "name") {
+    throw new EdgeError(
+      "usage",
+      `"${text}" is not a valid model name; use name[:tag] with letters, digits, ".", "_", "-" (e.g. assistant:1)`,
+      { param },
+    );
+  }
+  return { name: ref.name, tag: ref.tag ?? DEFAULT_TAG };
+}
+
 /** Levenshtein distance, for "did you mean" suggestions. */
 export function editDistance(a: string, b: string): number {
   const row = Array.from({ length: b.length + 1 }, (_, i) => i);

@@ -1,12 +1,630 @@
-/** The content-addressed model store under EDGELM_HOME. */
+/**
+ * The content-addressed model store under EDGELM_HOME: blobs named by their
+ * SHA-256 and manifests naming models (`name:tag`). See docs/store.md.
+ *
+ * Writing a blob: bytes are copied into tmp/ while hashed, fsynced, then
+ * renamed to blobs/sha256/<hash> — so a blob exists only once complete and its
+ * name is the hash of what was written. An interrupted write leaves at most a
+ * temp file in tmp/ (removed by the next writer once its owner is gone).
+ * Manifests are written atomically, under the store lock, after their blobs.
+ */
+import { randomBytes } from "node:crypto";
+import { chmodSync, readdirSync, readFileSync, rmdirSync, statSync, unlinkSync } from "node:fs";
+import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { basename, dirname, join, relative, resolve } from "node:path";
 import type { Config } from "../config/schema.js";
-import type { ModelRef } from "./model-ref.js";
+import { DEMO_MODEL_NAME } from "../demo/demo-model.js";
+import { EdgeError, isEdgeError, toEdgeError } from "../errors.js";
+import { readGguf } from "../gguf/gguf-reader.js";
+import { summarizeGguf } from "../gguf/gguf-summary.js";
+import { logger } from "../log.js";
+import { sha256File } from "../trust/file-hash.js";
+import { VerifiedHashCache } from "../trust/verified-hash-cache.js";
+import { commitFile, siblingTempPath, writeFileAtomic } from "./atomic-write.js";
+import { copyWithSha256 } from "./hashing-copy.js";
+import { processAlive, withLock } from "./lock-file.js";
+import {
+  checkManifestFiles,
+  MANIFEST_VERSION,
+  parseManifest,
+  serializeManifest,
+  SIGNATURE_FILE,
+  type Manifest,
+  type ManifestFile,
+  type ManifestSource,
+} from "./manifest.js";
+import { ggufRole, scanModelFolder, type SourceFile } from "./model-folder.js";
+import { closestMatch, DEFAULT_TAG, formatStoreName, parseStoreName, type ModelRef, type StoreName } from "./model-ref.js";
 import type { ResolvedModel } from "./resolve-model.js";
+import { blobPathIn, manifestPathIn, storePaths, type StorePaths } from "./store-paths.js";
 
-export function storeNames(_config: Config): string[] {
-  return [];
+/** A manifest file with the path of its blob on this machine. */
+export interface StoreFile extends ManifestFile {
+  path: string;
 }
 
-export function findInStore(_ref: Extract<ModelRef, { kind: "name" }>, _config: Config): ResolvedModel | undefined {
-  return undefined;
+/** One model in the store, as read from its manifest. */
+export interface StoreEntry {
+  /** `name:tag`. */
+  reference: string;
+  name: string;
+  tag: string;
+  manifest: Manifest;
+  manifestPath: string;
+  files: StoreFile[];
+  /** The GGUF to load. */
+  model: StoreFile;
+  /** The entry's `model.sig`, when it has one. */
+  signature: StoreFile | undefined;
+  /** Bytes of all files together. */
+  size: number;
+}
+
+export interface AddOptions {
+  /** `name[:tag]` to store under (default: the file or folder name, tag `latest`). */
+  name?: string;
+  /** A `model.sig` to keep with a single-file model (a folder brings its own). */
+  signature?: string;
+  /** Replace an entry of the same name that holds other files (default false). */
+  force?: boolean;
+}
+
+export interface VariantOptions {
+  /** Name of the new entry (e.g. the source's name). */
+  name: string;
+  /** Tag of the new entry (e.g. "360m-q4_0"). */
+  tag: string;
+  /** Predominant tensor type; default: read from the file. */
+  quantization?: string;
+  /** What made it, for the record (e.g. "edgelm quantize"). */
+  tool?: string;
+  /** A model.sig for the variant (e.g. signed with the device key). */
+  signature?: string;
+  /** Move the file into the store instead of copying it (same filesystem; falls back to a copy). Default false. */
+  move?: boolean;
+  /** Replace an existing entry of that name (default false). */
+  force?: boolean;
+}
+
+export interface AddResult {
+  entry: StoreEntry;
+  /** False when an entry with the same name and the same files already existed. */
+  created: boolean;
+}
+
+/** A file already hashed and sitting in a temp path on the store's filesystem, waiting to become a blob. */
+export interface StagedFile {
+  name: string;
+  role: ManifestFile["role"];
+  sha256: string;
+  size: number;
+  tempPath: string;
+}
+
+/** What a new manifest says besides its files. */
+export interface EntryFacts {
+  name: StoreName;
+  layout: Manifest["layout"];
+  source: ManifestSource;
+  quantization: string | null;
+  variantOf: string | null;
+  force?: boolean;
+}
+
+/** A readable file name for a model made from a path: lower case, only name characters. */
+export function defaultModelName(path: string): string {
+  const stem = basename(path).replace(/\.gguf$/i, "").toLowerCase();
+  const cleaned = stem.replace(/[^a-z0-9._-]+/g, "-").replace(/^[^a-z0-9]+/, "").replace(/-+$/, "");
+  return cleaned.length > 0 ? cleaned.slice(0, 100) : "model";
+}
+
+function predominantType(path: string): string {
+  return summarizeGguf(readGguf(path)).predominantType;
+}
+
+function sameFiles(a: readonly ManifestFile[], b: readonly ManifestFile[]): boolean {
+  const key = (files: readonly ManifestFile[]) =>
+    files
+      .map((f) => `${f.name}\0${f.role}\0${f.sha256}\0${f.size}`)
+      .sort()
+      .join("\n");
+  return key(a) === key(b);
+}
+
+export class ModelStore {
+  readonly paths: StorePaths;
+
+  /** @param home EDGELM_HOME (config.home). */
+  constructor(home: string) {
+    this.paths = storePaths(home);
+  }
+
+  static open(config: Config): ModelStore {
+    return new ModelStore(config.home);
+  }
+
+  blobPath(sha256: string): string {
+    return blobPathIn(this.paths, sha256);
+  }
+
+  // ── reading ────────────────────────────────────────────────────────────
+
+  /** Every entry, sorted by name and tag. A damaged manifest is skipped with a warning. */
+  list(): StoreEntry[] {
+    const entries: StoreEntry[] = [];
+    for (const path of this.manifestFiles()) {
+      try {
+        entries.push(this.readEntry(path));
+      } catch (error) {
+        logger.warn(isEdgeError(error) ? error.message : `cannot read manifest ${path}: ${String(error)}`);
+      }
+    }
+    return entries.sort((a, b) => a.name.localeCompare(b.name) || a.tag.localeCompare(b.tag));
+  }
+
+  /** The entry for `name[:tag]` (tag `latest` when absent), or undefined. A damaged manifest is an error. */
+  get(ref: string | StoreName): StoreEntry | undefined {
+    const name = typeof ref === "string" ? parseStoreName(ref, "model") : ref;
+    const path = manifestPathIn(this.paths, name.name, name.tag);
+    try {
+      statSync(path);
+    } catch {
+      return undefined;
+    }
+    return this.readEntry(path);
+  }
+
+  /** Like {@link get}, but an unknown name is a `model_not_found` error with the closest suggestion. */
+  require(ref: string): StoreEntry {
+    const entry = this.get(ref);
+    if (entry) return entry;
+    const names = this.list().map((e) => e.reference);
+    const suggestion = closestMatch(ref.includes(":") ? ref : `${ref}:${DEFAULT_TAG}`, names);
+    throw new EdgeError(
+      "model_not_found",
+      `no model "${ref}" in the store${suggestion ? `; did you mean "${suggestion}"?` : ""} (see \`edgelm list\`)`,
+      { param: "model", ...(suggestion ? { details: { suggestion } } : {}) },
+    );
+  }
+
+  /** The first entry whose manifest source matches, e.g. an earlier download of the same hf: file. */
+  findBySource(matches: (source: ManifestSource) => boolean): StoreEntry | undefined {
+    return this.list().find((entry) => matches(entry.manifest.source));
+  }
+
+  private manifestFiles(): string[] {
+    const out: string[] = [];
+    const walk = (dir: string, depth: number): void => {
+      let names: string[];
+      try {
+        names = readdirSync(dir);
+      } catch {
+        return;
+      }
+      for (const name of names) {
+        if (name.startsWith(".")) continue; // temp files of atomic writes
+        const path = join(dir, name);
+        if (name.endsWith(".json")) out.push(path);
+        else if (depth < 2) walk(path, depth + 1);
+      }
+    };
+    walk(this.paths.manifests, 0);
+    return out;
+  }
+
+  private readEntry(path: string): StoreEntry {
+    let text: string;
+    try {
+      text = readFileSync(path, "utf8");
+    } catch (error) {
+      throw toEdgeError(error, `cannot read manifest ${path}`);
+    }
+    const manifest = parseManifest(text, path);
+    const expected = manifestPathIn(this.paths, manifest.name, manifest.tag);
+    if (resolve(expected) !== resolve(path)) {
+      throw new EdgeError("io_error", `manifest ${path} names ${manifest.name}:${manifest.tag}, which belongs at ${relative(this.paths.home, expected)}`);
+    }
+    const files = manifest.files.map((f) => ({ ...f, path: this.blobPath(f.sha256) }));
+    return {
+      reference: formatStoreName(manifest),
+      name: manifest.name,
+      tag: manifest.tag,
+      manifest,
+      manifestPath: path,
+      files,
+      model: files.find((f) => f.role === "model")!,
+      signature: files.find((f) => f.role === "signature"),
+      size: files.reduce((sum, f) => sum + f.size, 0),
+    };
+  }
+
+  // ── writing ────────────────────────────────────────────────────────────
+
+  /**
+   * Imports a GGUF file or a model folder. Each file is copied into the store
+   * while hashed; the manifest lists them under their relative names. Adding
+   * the same files under the same name again is a no-op that also repairs
+   * damaged blobs; other files under a taken name need `force`.
+   */
+  async add(sourcePath: string, options: AddOptions = {}): Promise<AddResult> {
+    const path = resolve(sourcePath);
+    let info;
+    try {
+      info = await stat(path);
+    } catch (error) {
+      throw toEdgeError(error, `cannot add ${path}`);
+    }
+    let files: SourceFile[];
+    let layout: Manifest["layout"];
+    if (info.isDirectory()) {
+      if (options.signature !== undefined) {
+        throw new EdgeError("usage", `--signature is for a single file; put ${SIGNATURE_FILE} inside the folder instead`, { param: "--signature" });
+      }
+      files = await scanModelFolder(path);
+      layout = "folder";
+    } else if (info.isFile()) {
+      if (ggufRole(path) !== "model") {
+        throw new EdgeError("unsupported", `${path} is a LoRA adapter, not a model; add it in a folder together with its model`);
+      }
+      files = [{ name: basename(path), path, role: "model" }];
+      if (options.signature !== undefined) files.push({ name: SIGNATURE_FILE, path: resolve(options.signature), role: "signature" });
+      layout = "file";
+    } else {
+      throw new EdgeError("not_a_file", `${path} is neither a file nor a folder`);
+    }
+    const model = files.find((f) => f.role === "model")!;
+    const facts: EntryFacts = {
+      name: options.name !== undefined ? parseStoreName(options.name) : { name: defaultModelName(path), tag: DEFAULT_TAG },
+      layout,
+      source: { type: layout, path },
+      quantization: predominantType(model.path),
+      variantOf: null,
+      ...(options.force !== undefined ? { force: options.force } : {}),
+    };
+    return this.addFiles(files, facts);
+  }
+
+  /**
+   * Stores a model made from another entry (a quantized variant): its own
+   * entry and manifest, linked to the source by `variant_of`.
+   * @param sourceName `name[:tag]` of the entry it was made from (must exist).
+   * @param file the variant's GGUF file.
+   */
+  async addVariant(sourceName: string, file: string, options: VariantOptions): Promise<StoreEntry> {
+    const source = this.require(sourceName);
+    const path = resolve(file);
+    const facts: EntryFacts = {
+      name: parseStoreName(`${options.name}:${options.tag}`, "name"),
+      layout: "file",
+      source: { type: "variant", from: source.reference, ...(options.tool !== undefined ? { tool: options.tool } : {}) },
+      quantization: options.quantization ?? predominantType(path),
+      variantOf: source.reference,
+      ...(options.force !== undefined ? { force: options.force } : {}),
+    };
+    const modelName = `${defaultModelName(`${options.name.replace(/\//g, "-")}-${options.tag}`)}.gguf`;
+    const staged: StagedFile[] = [];
+    try {
+      staged.push(options.move ? await this.stageByMove(path, modelName) : await this.stageCopy({ name: modelName, path, role: "model" }));
+      if (options.signature !== undefined) {
+        staged.push(await this.stageCopy({ name: SIGNATURE_FILE, path: resolve(options.signature), role: "signature" }));
+      }
+      return (await this.commit(staged, facts)).entry;
+    } finally {
+      await this.discard(staged);
+    }
+  }
+
+  /** Adds or replaces the `model.sig` of an entry (e.g. after `edgelm sign`). */
+  async attachSignature(ref: string, signaturePath: string): Promise<StoreEntry> {
+    const entry = this.require(ref);
+    const staged: StagedFile[] = [];
+    try {
+      staged.push(await this.stageCopy({ name: SIGNATURE_FILE, path: resolve(signaturePath), role: "signature" }));
+      return await withLock(this.paths.lock, { what: "the model store" }, async () => {
+        const current = this.require(entry.reference);
+        const files = [...current.manifest.files.filter((f) => f.role !== "signature"), ...staged.map(toManifestFile)];
+        await this.commitBlobs(staged);
+        await this.writeManifest({ ...current.manifest, files });
+        this.collectGarbage();
+        return this.require(entry.reference);
+      });
+    } finally {
+      await this.discard(staged);
+    }
+  }
+
+  /** Copies source files into the store and writes the entry. */
+  async addFiles(files: readonly SourceFile[], facts: EntryFacts): Promise<AddResult> {
+    const staged: StagedFile[] = [];
+    try {
+      for (const file of files) staged.push(await this.stageCopy(file));
+      return await this.commit(staged, facts);
+    } finally {
+      await this.discard(staged);
+    }
+  }
+
+  /**
+   * Turns staged files into blobs and writes the manifest, under the store
+   * lock. The staged temp files are consumed (renamed) on success.
+   */
+  async commit(staged: readonly StagedFile[], facts: EntryFacts): Promise<AddResult> {
+    return this.writeEntry(staged.map(toManifestFile), staged, facts);
+  }
+
+  /** A new entry over the same blobs as `from` (e.g. a catalog name for a file already pulled by its hf: reference). */
+  async link(from: StoreEntry, facts: EntryFacts): Promise<AddResult> {
+    return this.writeEntry(from.manifest.files, [], facts);
+  }
+
+  private async writeEntry(files: ManifestFile[], staged: readonly StagedFile[], facts: EntryFacts): Promise<AddResult> {
+    const where = formatStoreName(facts.name);
+    if (facts.name.name === DEMO_MODEL_NAME) {
+      throw new EdgeError("usage", `"${DEMO_MODEL_NAME}" is the built-in demo model's name; choose another`, { param: "--name" });
+    }
+    checkManifestFiles(files, where);
+    return withLock(this.paths.lock, { what: "the model store" }, async () => {
+      let existing: StoreEntry | undefined;
+      try {
+        existing = this.get(facts.name);
+      } catch (error) {
+        if (!facts.force) throw error; // a damaged manifest is replaced only when asked
+      }
+      if (existing && sameFiles(existing.manifest.files, files)) {
+        await this.commitBlobs(staged); // same bytes: rewriting the blobs repairs a damaged one
+        return { entry: existing, created: false };
+      }
+      if (existing && !facts.force) {
+        throw new EdgeError("model_exists", `${where} already exists with other files; remove it first (edgelm rm ${where}) or pass --force`, {
+          param: "--name",
+        });
+      }
+      const manifest: Manifest = {
+        schema_version: MANIFEST_VERSION,
+        name: facts.name.name,
+        tag: facts.name.tag,
+        layout: facts.layout,
+        files,
+        quantization: facts.quantization,
+        variant_of: facts.variantOf,
+        source: facts.source,
+        created: new Date().toISOString(),
+      };
+      await this.commitBlobs(staged);
+      for (const file of files) {
+        try {
+          statSync(this.blobPath(file.sha256));
+        } catch {
+          throw new EdgeError("io_error", `cannot create ${where}: the blob of ${file.name} (${this.blobPath(file.sha256)}) is missing`);
+        }
+      }
+      await this.writeManifest(manifest);
+      if (existing) this.collectGarbage();
+      return { entry: this.get(facts.name)!, created: true };
+    });
+  }
+
+  /** Removes an entry and every blob no other entry uses. Returns the bytes freed. */
+  async remove(ref: string): Promise<{ entry: StoreEntry; freedBytes: number }> {
+    const entry = this.require(ref);
+    return withLock(this.paths.lock, { what: "the model store" }, async () => {
+      try {
+        unlinkSync(entry.manifestPath);
+      } catch (error) {
+        throw toEdgeError(error, `cannot remove ${entry.manifestPath}`);
+      }
+      // Drop an emptied owner directory (names like owner/model).
+      const parent = dirname(entry.manifestPath);
+      if (resolve(parent) !== resolve(this.paths.manifests)) {
+        try {
+          rmdirSync(parent);
+        } catch {
+          // not empty: other tags remain
+        }
+      }
+      return { entry, freedBytes: this.collectGarbage() };
+    });
+  }
+
+  /**
+   * Writes an entry's files under their manifest names (plus model.sig) into
+   * `folder`, ready to copy to another device. Each blob is re-hashed while
+   * copied; a damaged blob is an integrity error, not a bad export.
+   * @returns the paths written.
+   */
+  async export(ref: string, folder: string, options: { force?: boolean } = {}): Promise<string[]> {
+    const entry = this.require(ref);
+    const root = resolve(folder);
+    await mkdir(root, { recursive: true }).catch((error: unknown) => {
+      throw toEdgeError(error, `cannot create ${root}`);
+    });
+    const targets = entry.files.map((file) => ({ file, target: join(root, ...file.name.split("/")) }));
+    if (!options.force) {
+      for (const { target } of targets) {
+        if (await stat(target).then(() => true, () => false)) {
+          throw new EdgeError("model_exists", `${target} already exists; pass --force to overwrite, or export into an empty folder`);
+        }
+      }
+    }
+    const written: string[] = [];
+    for (const { file, target } of targets) {
+      await mkdir(dirname(target), { recursive: true });
+      const temp = siblingTempPath(target);
+      try {
+        const copy = await copyWithSha256(file.path, temp);
+        if (copy.sha256 !== file.sha256) {
+          throw new EdgeError(
+            "integrity_mismatch",
+            `${entry.reference}: ${file.name} (blob ${file.path}) does not match its manifest: expected sha256 ${file.sha256}, got ${copy.sha256}`,
+            { details: { file: file.name, path: file.path, expected: file.sha256, actual: copy.sha256 } },
+          );
+        }
+        await commitFile(temp, target);
+        written.push(target);
+      } catch (error) {
+        await rm(temp, { force: true });
+        throw toEdgeError(error, `cannot export ${file.name}`);
+      }
+    }
+    return written;
+  }
+
+  // ── internals ──────────────────────────────────────────────────────────
+
+  /** A fresh temp path in tmp/, named with our pid so a dead writer's leftovers can be told apart. */
+  tempPath(): string {
+    return join(this.paths.tmp, `${process.pid}-${randomBytes(6).toString("hex")}.part`);
+  }
+
+  private async stageCopy(file: SourceFile): Promise<StagedFile> {
+    await mkdir(this.paths.tmp, { recursive: true });
+    this.removeStaleTemps();
+    const tempPath = this.tempPath();
+    try {
+      const { sha256, size } = await copyWithSha256(file.path, tempPath);
+      return { name: file.name, role: file.role, sha256, size, tempPath };
+    } catch (error) {
+      await rm(tempPath, { force: true });
+      throw toEdgeError(error, `cannot copy ${file.path} into the store`);
+    }
+  }
+
+  private async stageByMove(path: string, name: string): Promise<StagedFile> {
+    await mkdir(this.paths.tmp, { recursive: true });
+    const tempPath = this.tempPath();
+    try {
+      await rename(path, tempPath);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "EXDEV") return this.stageCopy({ name, path, role: "model" });
+      throw toEdgeError(error, `cannot move ${path} into the store`);
+    }
+    const size = (await stat(tempPath)).size;
+    return { name, role: "model", sha256: await sha256File(tempPath), size, tempPath };
+  }
+
+  private async discard(staged: readonly StagedFile[]): Promise<void> {
+    for (const file of staged) await rm(file.tempPath, { force: true });
+  }
+
+  /**
+   * Renames staged files to their blob names (read-only: a blob never changes)
+   * and records their hashes — computed as the bytes were written — in the
+   * verified-hash cache, so the first load need not read them again.
+   */
+  private async commitBlobs(staged: readonly StagedFile[]): Promise<void> {
+    const cache = new VerifiedHashCache(this.paths.cache);
+    for (const file of staged) {
+      const blob = this.blobPath(file.sha256);
+      try {
+        chmodSync(file.tempPath, 0o444);
+      } catch (error) {
+        throw toEdgeError(error, `cannot commit ${file.tempPath}`);
+      }
+      await commitFile(file.tempPath, blob);
+      const stat = statSync(blob, { bigint: true });
+      if (stat.size === BigInt(file.size)) await cache.record(blob, stat, file.sha256);
+    }
+  }
+
+  private async writeManifest(manifest: Manifest): Promise<void> {
+    await writeFileAtomic(manifestPathIn(this.paths, manifest.name, manifest.tag), serializeManifest(manifest));
+  }
+
+  /** Deletes blobs no manifest lists (call under the store lock). Returns the bytes freed. */
+  private collectGarbage(): number {
+    const used = new Set<string>();
+    for (const path of this.manifestFiles()) {
+      try {
+        for (const file of this.readEntry(path).files) used.add(file.sha256);
+      } catch {
+        return 0; // a damaged manifest might name any blob: keep them all
+      }
+    }
+    let freed = 0;
+    let names: string[];
+    try {
+      names = readdirSync(this.paths.blobs);
+    } catch {
+      return 0;
+    }
+    for (const name of names) {
+      if (!/^[0-9a-f]{64}$/.test(name) || used.has(name)) continue;
+      const path = join(this.paths.blobs, name);
+      try {
+        freed += statSync(path).size;
+        unlinkSync(path);
+      } catch {
+        // already gone
+      }
+    }
+    return freed;
+  }
+
+  /** Removes temp files whose writer is no longer running (an interrupted add or pull). */
+  removeStaleTemps(): void {
+    let names: string[];
+    try {
+      names = readdirSync(this.paths.tmp);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const pid = Number.parseInt(name.split("-")[0] ?? "", 10);
+      if (Number.isInteger(pid) && pid !== process.pid && !processAlive(pid)) {
+        try {
+          unlinkSync(join(this.paths.tmp, name));
+        } catch {
+          // someone else cleaned it
+        }
+      }
+    }
+  }
+}
+
+function toManifestFile(file: StagedFile): ManifestFile {
+  return { name: file.name, role: file.role, sha256: file.sha256, size: file.size };
+}
+
+/** A store entry as a model to load: the model blob, with every file's manifest digest. */
+export function resolvedFromEntry(entry: StoreEntry): ResolvedModel {
+  return {
+    name: entry.reference,
+    path: entry.model.path,
+    source: "store",
+    expectedSha256: entry.model.sha256,
+    manifest: entry.manifest,
+    files: entry.files.map((f) => ({ name: f.name, role: f.role, sha256: f.sha256, size: f.size, path: f.path })),
+    ...(entry.signature ? { signaturePath: entry.signature.path } : {}),
+  };
+}
+
+/** Names in the store, for suggestions and for telling models from prompts (`name:tag`, and `name` for `latest`). */
+export function storeNames(config: Config): string[] {
+  const names: string[] = [];
+  for (const entry of ModelStore.open(config).list()) {
+    names.push(entry.reference);
+    if (entry.tag === DEFAULT_TAG) names.push(entry.name);
+  }
+  return names;
+}
+
+/** Looks a `name[:tag]` reference up in the store (tag `latest` when absent). */
+export function findInStore(ref: Extract<ModelRef, { kind: "name" }>, config: Config): ResolvedModel | undefined {
+  const entry = ModelStore.open(config).get({ name: ref.name, tag: ref.tag ?? DEFAULT_TAG });
+  return entry ? resolvedFromEntry(entry) : undefined;
+}
+
+/**
+ * What signature verification needs of an entry: its files with the digests
+ * its manifest records (no re-hashing), the layout (a single-file model is
+ * signed as resource "."), and its model.sig if any.
+ */
+export function entryForSigning(config: Config, ref: string): {
+  entry: StoreEntry;
+  layout: Manifest["layout"];
+  files: StoreFile[];
+  signature: StoreFile | undefined;
+} {
+  const entry = ModelStore.open(config).require(ref);
+  return { entry, layout: entry.manifest.layout, files: entry.files.filter((f) => f.role !== "signature"), signature: entry.signature };
 }

@@ -12,17 +12,35 @@ import { EdgeError } from "../errors.js";
 import { catalogNames, findInCatalog } from "./catalog.js";
 import { fetchHfModel, pullCatalogModel } from "./pull.js";
 import { closestMatch, parseModelRef, type ModelRef } from "./model-ref.js";
+import type { FileRole, Manifest } from "./manifest.js";
 import { findInStore, storeNames } from "./model-store.js";
 
 export type ModelSource = "demo" | "path" | "store" | "hf" | "catalog";
 
+/** One file of a store entry: its manifest digest and where its bytes are on this machine. */
+export interface ResolvedFile {
+  /** Name relative to the model root, as in the manifest (and in a signature). */
+  name: string;
+  role: FileRole;
+  sha256: string;
+  size: number;
+  /** Local path (a blob, for store entries). */
+  path: string;
+}
+
 export interface ResolvedModel {
-  /** Name to show and serve under. */
+  /** Name to show and serve under (`name:tag` for store entries). */
   name: string;
   path: string;
   source: ModelSource;
   /** The SHA-256 the file must have, when something vouches for it (a pin or a manifest). */
   expectedSha256?: string;
+  /** Store entries: the manifest that vouches for the files. */
+  manifest?: Manifest;
+  /** Store entries: every file (the model among them) with its manifest digest, checked on every load. */
+  files?: ResolvedFile[];
+  /** Store entries: the path of the entry's model.sig, when it has one. */
+  signaturePath?: string;
 }
 
 export const DEMO_NOTICE =
@@ -83,21 +101,13 @@ export async function resolveModel(text: string | undefined, config: Config, opt
       return { name: basename(path).replace(/\.gguf$/i, ""), path, source: "path" };
     }
     case "hf":
-      if (options.allowDownload === false) {
-        throw new EdgeError("model_not_found", `hf:${ref.owner}/${ref.repo}/${ref.file} is not downloaded; run \`edgelm pull\` first`);
-      }
-      return fetchHfModel(ref, config, options);
+      return fetchHfModel(ref, config, options); // from the store when downloaded before; else pulled unless allowDownload is false
     case "name": {
       if (ref.name === DEMO_MODEL_NAME && (ref.tag === undefined || ref.tag === "latest")) return demoModel();
       const stored = findInStore(ref, config);
       if (stored) return stored;
       const entry = findInCatalog(ref);
-      if (entry) {
-        if (options.allowDownload === false) {
-          throw new EdgeError("model_not_found", `${entry.name} is in the catalog but not pulled; run \`edgelm pull ${entry.name}\``);
-        }
-        return pullCatalogModel(entry, config, options);
-      }
+      if (entry) return pullCatalogModel(entry, config, options); // from the store when pulled before
       const full = ref.tag ? `${ref.name}:${ref.tag}` : ref.name;
       const suggestion = closestMatch(full, [DEMO_MODEL_NAME, ...knownNames(config)]);
       throw new EdgeError(

@@ -1,0 +1,69 @@
+/** `edgelm list`: the models in the local store. */
+import type { Command } from "commander";
+import type { StoreEntry } from "../store/model-store.js";
+import { ModelStore } from "../store/model-store.js";
+import { describeSignature, type SignatureStatus } from "../store/signature-status.js";
+import { action, commandConfig } from "./cli-kit.js";
+import { formatBytes, printTable } from "./format.js";
+
+interface ListFlags {
+  json?: boolean;
+  config?: string;
+}
+
+export function registerList(program: Command): void {
+  program
+    .command("list")
+    .alias("ls")
+    .description("list the models in the local store: name, tag, size, quantization, signature")
+    .option("--json", "print a JSON array")
+    .option("--config <file>", "config file")
+    .action(action(listCommand));
+}
+
+/** An entry as the JSON that list/add/pull print. */
+export function entryJson(entry: StoreEntry, signature: SignatureStatus) {
+  return {
+    name: entry.name,
+    tag: entry.tag,
+    reference: entry.reference,
+    size: entry.size,
+    quantization: entry.manifest.quantization,
+    signature: signature.text,
+    signed: signature.present,
+    variant_of: entry.manifest.variant_of,
+    source: entry.manifest.source,
+    created: entry.manifest.created,
+    sha256: entry.model.sha256,
+    files: entry.files.map((f) => ({ name: f.name, role: f.role, sha256: f.sha256, size: f.size })),
+  };
+}
+
+async function listCommand(flags: ListFlags): Promise<void> {
+  const config = commandConfig(flags);
+  const entries = ModelStore.open(config).list();
+  const rows = await Promise.all(entries.map(async (entry) => ({ entry, signature: await describeSignature(entry, config) })));
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify(rows.map((r) => entryJson(r.entry, r.signature)), null, 2)}\n`);
+    return;
+  }
+  if (rows.length === 0) {
+    process.stdout.write(`no models in the store (${config.home}); add one with \`edgelm add <file.gguf>\` or \`edgelm pull <name>\`\n`);
+    return;
+  }
+  printTable(
+    process.stdout,
+    [
+      ["NAME", "TAG", "SIZE", "QUANTIZATION", "SIGNATURE", "VARIANT OF"],
+      ...rows.map(({ entry, signature }) => [
+        entry.name,
+        entry.tag,
+        formatBytes(entry.size),
+        entry.manifest.quantization ?? "?",
+        signature.text,
+        entry.manifest.variant_of ?? "-",
+      ]),
+    ],
+    "",
+  );
+}

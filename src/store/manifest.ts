@@ -1,0 +1,112 @@
+/**
+ * A store manifest: the JSON file that names a model (`name:tag`) and lists
+ * its files — each with the SHA-256 of its bytes, its size and its role — plus
+ * where the model came from and, for a variant, the entry it was made from.
+ * Blobs hold the bytes; the manifest is what vouches for them.
+ */
+import { z } from "zod";
+import { EdgeError } from "../errors.js";
+
+/** What a file is for: the GGUF to load, its OpenSSF Model Signing `model.sig`, a LoRA adapter, or anything else a folder carried. */
+export const FILE_ROLES = ["model", "signature", "adapter", "other"] as const;
+export type FileRole = (typeof FILE_ROLES)[number];
+
+/** The name a signature file has in a model folder (OpenSSF Model Signing). */
+export const SIGNATURE_FILE = "model.sig";
+
+export const MANIFEST_VERSION = 1;
+
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lower-case hex digits");
+
+/** A path relative to the model root: `/`-separated, no empty, `.` or `..` segments. */
+const relativeName = z
+  .string()
+  .min(1)
+  .max(4096)
+  .refine((name) => isSafeRelativeName(name), "must be a relative path inside the model folder");
+
+export const manifestFileSchema = z
+  .object({
+    name: relativeName,
+    role: z.enum(FILE_ROLES),
+    sha256: sha256Hex,
+    size: z.number().int().min(0),
+  })
+  .strict();
+
+const manifestSourceSchema = z.discriminatedUnion("type", [
+  /** Imported with `edgelm add` from a file or a folder. */
+  z.object({ type: z.literal("file"), path: z.string() }).strict(),
+  z.object({ type: z.literal("folder"), path: z.string() }).strict(),
+  /** Downloaded from an hf: reference (`ref` is canonical: hf:owner/repo/file@revision). */
+  z
+    .object({ type: z.literal("hf"), ref: z.string(), url: z.string(), commit: z.string().optional() })
+    .strict(),
+  /** Downloaded for a catalog name; `ref` is the hf: reference it maps to. */
+  z
+    .object({ type: z.literal("catalog"), name: z.string(), ref: z.string(), url: z.string(), commit: z.string().optional() })
+    .strict(),
+  /** Made on this device from another entry (e.g. by `edgelm quantize`). */
+  z.object({ type: z.literal("variant"), from: z.string(), tool: z.string().optional() }).strict(),
+]);
+
+export const manifestSchema = z.looseObject({
+  schema_version: z.literal(MANIFEST_VERSION),
+  name: z.string().min(1),
+  tag: z.string().min(1),
+  /** `file`: the model is one file (a signature's resource is "."); `folder`: files keep their relative names. */
+  layout: z.enum(["file", "folder"]),
+  files: z.array(manifestFileSchema).min(1),
+  /** Predominant tensor type of the model file, e.g. "Q8_0" (from our GGUF reader). */
+  quantization: z.string().nullable(),
+  /** `name:tag` of the entry this one was derived from, or null. */
+  variant_of: z.string().nullable(),
+  source: manifestSourceSchema,
+  /** ISO 8601 time the entry was created. */
+  created: z.string(),
+});
+
+export type ManifestFile = z.infer<typeof manifestFileSchema>;
+export type ManifestSource = z.infer<typeof manifestSourceSchema>;
+export type Manifest = z.infer<typeof manifestSchema>;
+
+export function isSafeRelativeName(name: string): boolean {
+  if (name.startsWith("/") || name.includes("\\") || name.includes("\0")) return false;
+  return name.split("/").every((part) => part.length > 0 && part !== "." && part !== "..");
+}
+
+/** Checks a manifest read from disk; a damaged one is an error naming the file and the field. */
+export function parseManifest(text: string, where: string): Manifest {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    throw new EdgeError("io_error", `manifest ${where} is not valid JSON: ${(error as Error).message}`);
+  }
+  const result = manifestSchema.safeParse(data);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    throw new EdgeError("io_error", `manifest ${where} is invalid: ${issue.path.join(".") || "(top level)"}: ${issue.message}`);
+  }
+  checkManifestFiles(result.data.files, where);
+  return result.data;
+}
+
+/** Rules a file list must keep: unique names, exactly one model, a signature only as model.sig. */
+export function checkManifestFiles(files: readonly ManifestFile[], where: string): void {
+  const names = new Set<string>();
+  for (const file of files) {
+    if (names.has(file.name)) throw new EdgeError("io_error", `manifest ${where} lists ${file.name} twice`);
+    names.add(file.name);
+    if (file.role === "signature" && file.name !== SIGNATURE_FILE) {
+      throw new EdgeError("io_error", `manifest ${where}: a signature must be named ${SIGNATURE_FILE}, not ${file.name}`);
+    }
+  }
+  const models = files.filter((f) => f.role === "model").length;
+  if (models !== 1) throw new EdgeError("io_error", `manifest ${where} must list exactly one model file (found ${models})`);
+}
+
+/** Stable JSON for a manifest (two-space indent, trailing newline). */
+export function serializeManifest(manifest: Manifest): string {
+  return `${JSON.stringify(manifest, null, 2)}\n`;
+}
