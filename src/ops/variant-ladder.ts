@@ -5,6 +5,7 @@
  * is no store entry has no variants.
  */
 import { ggmlTypeByName } from "../gguf/ggml-types.js";
+import type { ModelStore } from "../store/model-store.js";
 import type { ModelVariant, VariantFinder } from "./policy-target.js";
 
 /** What the ladder needs to know of a store entry. */
@@ -66,4 +67,17 @@ export function lowerVariants(entries: readonly VariantEntry[], model: { ref: st
 /** A VariantFinder over entries read fresh at each call (the store may gain variants while serving). */
 export function variantFinder(list: () => readonly VariantEntry[]): VariantFinder {
   return { lowerVariants: (model) => lowerVariants(list(), model) };
+}
+
+/** The store's entries as the ladder sees them (read afresh at each call). */
+export function storeVariantFinder(store: Pick<ModelStore, "list">): VariantFinder {
+  return variantFinder(() =>
+    store.list().map((entry) => ({
+      reference: entry.reference,
+      path: entry.model.path,
+      quantization: entry.manifest.quantization,
+      variantOf: entry.manifest.variant_of,
+      sizeBytes: entry.model.size,
+    })),
+  );
 }
