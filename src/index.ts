@@ -18,3 +18,8 @@ export type { Manifest, ManifestFile, FileRole } from "./store/manifest.js";
 export { pullHfModel, pullCatalogEntry, type PullResult, type PullOptions } from "./store/pull.js";
 export { CATALOG, findInCatalog, type CatalogEntry } from "./store/catalog.js";
 export { verifyModel, type VerificationResult } from "./trust/verify-model.js";
+export { checkTrust, type TrustOutcome, type TrustSubject, type TrustStatus } from "./trust/check-trust.js";
+export { verifyModelSignature, type ModelContent, type VerifiedModel } from "./trust/model-signing/verify-model-signature.js";
+export { signModel, type SignModelOptions, type SignedModel } from "./trust/model-signing/sign-model.js";
+export { loadTrustAnchors, type TrustAnchors } from "./trust/model-signing/trust-anchors.js";
+export { generateEcKeyPair, publicKeyHint } from "./trust/model-signing/ec-keys.js";

@@ -10,6 +10,8 @@ import { summarizeGguf } from "../gguf/gguf-summary.js";
 import { estimateMemory, sizeAtType } from "../gguf/memory-estimate.js";
 import { readSystemMemory } from "../ops/system-memory.js";
 import { DEMO_NOTICE, resolveModel } from "../store/resolve-model.js";
+import { checkTrust } from "../trust/check-trust.js";
+import { trustSubjectFor } from "../trust/trust-subject.js";
 import { verifyModel } from "../trust/verify-model.js";
 import { action, commandConfig, integerFlag } from "./cli-kit.js";
 import { formatBytes, formatCount, printTable } from "./format.js";
@@ -44,6 +46,7 @@ async function inspectCommand(modelArg: string | undefined, flags: InspectFlags)
   const resolved = await resolveModel(ref, config, progress);
   if (resolved.source === "demo" && !flags.json) process.stderr.write(`${DEMO_NOTICE}\n`);
   const verification = await verifyModel(resolved, config, progress);
+  const trust = await checkTrust(trustSubjectFor(resolved, verification), config);
   const file = readGguf(resolved.path);
   checkLoadableFile(file, resolved.path);
   const summary = summarizeGguf(file);
@@ -86,6 +89,7 @@ async function inspectCommand(modelArg: string | undefined, flags: InspectFlags)
     },
     system: { total_bytes: system.totalBytes, available_bytes: system.availableBytes },
     fits,
+    trust: { status: trust.status, summary: trust.summary },
   };
   if (flags.json) {
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
@@ -103,6 +107,7 @@ async function inspectCommand(modelArg: string | undefined, flags: InspectFlags)
     ["embedding / layers / heads", `${summary.embeddingLength ?? "?"} / ${summary.blockCount ?? "?"} / ${summary.headCount ?? "?"} (kv ${summary.headCountKv ?? "?"})`],
     ["vocabulary", String(summary.vocabSize ?? "?")],
     ["chat template", summary.chatTemplate !== undefined ? "yes" : "no (plain fallback)"],
+    ["signature", trust.summary],
   ]);
   out.write(`\nsize at other precisions (weights)\n`);
   printTable(out, Object.entries(sizes).map(([t, b]) => [t, formatBytes(b)]));

@@ -12,6 +12,9 @@ import { registerPull } from "./pull.js";
 import { registerRm } from "./rm.js";
 import { registerRun } from "./run.js";
 import { registerSynth } from "./synth.js";
+import { registerKeygen } from "./keygen.js";
+import { registerSign } from "./sign.js";
+import { registerVerify } from "./verify.js";
 
 const packageJson = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
 
@@ -37,6 +40,9 @@ registerList(program);
 registerRm(program);
 registerExport(program);
 registerSynth(program);
+registerKeygen(program);
+registerSign(program);
+registerVerify(program);
 
 try {
   await program.parseAsync(process.argv);

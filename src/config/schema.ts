@@ -8,6 +8,7 @@ import { metricsSection } from "./sections/metrics.js";
 import { policiesSection } from "./sections/policies.js";
 import { serverSection } from "./sections/server.js";
 import { storeSection } from "./sections/store.js";
+import { trustSection } from "./sections/trust.js";
 
 export const configSchema = z
   .object({
@@ -22,6 +23,7 @@ export const configSchema = z
     engine: engineSection,
     server: serverSection,
     store: storeSection,
+    trust: trustSection,
     metrics: metricsSection,
     policies: policiesSection,
   })

@@ -6,6 +6,14 @@
 import { EdgeError } from "../errors.js";
 import { readGguf, type GgufFile } from "../gguf/gguf-reader.js";
 import { metaArray, metaNumber, metaString } from "../gguf/gguf-values.js";
+import { checkHyperparameters } from "./hyperparameter-safety.js";
+
+/**
+ * Types ggml's CPU backend has no dot product for: they exist for activations
+ * and intermediate quantization, and a weight of one of them crashes the first
+ * matrix multiplication (SIGSEGV, found by fuzzing).
+ */
+const NON_WEIGHT_TYPES = new Set(["Q8_1", "Q8_K", "I8", "I16", "I32", "I64", "F64"]);
 
 function unsafe(path: string, message: string): EdgeError {
   return new EdgeError("invalid_gguf", `${path}: ${message}`);
@@ -16,6 +24,9 @@ export function checkLoadableFile(file: GgufFile, path: string): void {
   const architecture = metaString(m, "general.architecture");
   if (!architecture) throw unsafe(path, "general.architecture is missing; this is not a model file llama.cpp can load");
   if (file.tensors.length === 0) throw unsafe(path, "the file holds no tensors");
+  const oddTensor = file.tensors.find((t) => NON_WEIGHT_TYPES.has(t.type.name));
+  if (oddTensor) throw unsafe(path, `tensor "${oddTensor.name}" has type ${oddTensor.type.name}, which llama.cpp cannot compute with (it would crash)`);
+  checkHyperparameters(file, path);
   const tokens = metaArray(m, "tokenizer.ggml.tokens");
   const model = metaString(m, "tokenizer.ggml.model");
   if (tokens === undefined) {
@@ -23,6 +34,13 @@ export function checkLoadableFile(file: GgufFile, path: string): void {
     return;
   }
   if (!tokens.every((t) => typeof t === "string")) throw unsafe(path, "tokenizer.ggml.tokens must be an array of strings");
+  // llama.cpp asserts that every token maps to one id and back (GGML_ASSERT, a process abort),
+  // comparing tokens as C strings: text after a NUL does not count.
+  const seen = new Set<string>();
+  const duplicate = (tokens as string[]).find((t) => seen.size === seen.add(t.split("\0")[0]!).size);
+  if (duplicate !== undefined) {
+    throw unsafe(path, `tokenizer.ggml.tokens lists ${JSON.stringify(duplicate.split("\0")[0])} twice; llama.cpp would abort on it`);
+  }
   for (const key of ["tokenizer.ggml.scores", "tokenizer.ggml.token_type"]) {
     const values = metaArray(m, key);
     if (values !== undefined && values.length !== tokens.length) {

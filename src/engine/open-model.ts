@@ -4,6 +4,8 @@
  */
 import type { Config } from "../config/schema.js";
 import { resolveModel, type ResolvedModel, type ResolveOptions } from "../store/resolve-model.js";
+import { checkTrust, type TrustOutcome } from "../trust/check-trust.js";
+import { trustSubjectFor } from "../trust/trust-subject.js";
 import { verifyModel, type VerificationResult } from "../trust/verify-model.js";
 import { checkLoadable } from "./load-safety.js";
 import { selectBackend } from "./select-backend.js";
@@ -15,6 +17,7 @@ export interface OpenedModel {
   model: LoadedModel;
   resolved: ResolvedModel;
   verification: VerificationResult;
+  trust: TrustOutcome;
   loadMs: number;
 }
 
@@ -25,6 +28,7 @@ export async function openModel(ref: string | undefined, config: Config, options
 
 export async function openResolvedModel(resolved: ResolvedModel, config: Config, options: OpenModelOptions = {}): Promise<OpenedModel> {
   const verification = await verifyModel(resolved, config, options.progress ? { progress: options.progress } : {});
+  const trust = await checkTrust(trustSubjectFor(resolved, verification), config);
   checkLoadable(resolved.path);
   const backend = selectBackend(config);
   const started = performance.now();
@@ -37,5 +41,5 @@ export async function openResolvedModel(resolved: ResolvedModel, config: Config,
     ...(threads ? { threads } : {}),
     ...(contextSize !== undefined ? { contextSize } : {}),
   });
-  return { model, resolved, verification, loadMs: performance.now() - started };
+  return { model, resolved, verification, trust, loadMs: performance.now() - started };
 }

@@ -99,9 +99,15 @@ function malformed(message: string, details?: Record<string, unknown>): EdgeErro
 
 const decoder = new TextDecoder("utf-8", { fatal: false });
 
+/** Called for every field the reader consumes: what it is, where, and how many bytes. */
+export type GgufFieldTracer = (what: string, offset: number, length: number) => void;
+
 class Cursor {
   position = 0;
-  constructor(private readonly source: ByteSource) {}
+  constructor(
+    private readonly source: ByteSource,
+    private readonly trace?: GgufFieldTracer,
+  ) {}
 
   get remaining(): number {
     return this.source.size - this.position;
@@ -113,6 +119,7 @@ class Cursor {
         `truncated: ${what} needs ${length} bytes at offset ${this.position}, but the file has ${this.remaining} left`,
       );
     }
+    this.trace?.(what, this.position, length);
     const bytes = this.source.read(this.position, length);
     this.position += length;
     return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -243,8 +250,8 @@ function readValue(cursor: Cursor, type: number, key: string, depth: number): Gg
   }
 }
 
-function parse(source: ByteSource): GgufFile {
-  const cursor = new Cursor(source);
+function parse(source: ByteSource, trace?: GgufFieldTracer): GgufFile {
+  const cursor = new Cursor(source, trace);
   if (source.size < 24) throw malformed(`file is ${source.size} bytes, too short to be GGUF (header needs 24)`);
   const magic = cursor.u32("magic");
   if (magic !== GGUF_MAGIC) {
@@ -267,6 +274,8 @@ function parse(source: ByteSource): GgufFile {
   for (let i = 0; i < kvCount; i++) {
     const key = cursor.string(`metadata key #${i}`, GGUF_LIMITS.maxKeyLength);
     if (key.length === 0) throw malformed(`metadata key #${i} is empty`);
+    // llama.cpp handles keys and names as C strings: a NUL would cut them short (and abort it).
+    if (key.includes("\0")) throw malformed(`metadata key #${i} contains a NUL byte`);
     if (metadataTypes.has(key)) throw malformed(`metadata key "${key}" appears twice`);
     const type = cursor.u32(`type of ${key}`);
     let itemType: GgufValueType | undefined;
@@ -296,6 +305,7 @@ function parse(source: ByteSource): GgufFile {
   const names = new Set<string>();
   for (let i = 0; i < tensorCount; i++) {
     const name = cursor.string(`name of tensor #${i}`, GGUF_LIMITS.maxKeyLength);
+    if (name.length === 0 || name.includes("\0")) throw malformed(`the name of tensor #${i} is empty or contains a NUL byte`);
     if (names.has(name)) throw malformed(`tensor "${name}" appears twice`);
     names.add(name);
     const nDims = cursor.u32(`dimension count of ${name}`);
@@ -342,9 +352,9 @@ function parse(source: ByteSource): GgufFile {
   return { version, fileSize: source.size, alignment, metadata, metadataTypes, tensors, dataOffset };
 }
 
-/** Parses a GGUF file held in memory. */
-export function parseGguf(bytes: Uint8Array): GgufFile {
-  return parse(new BufferSource(bytes));
+/** Parses a GGUF file held in memory; `trace` sees every header field (for tools that map a file's layout). */
+export function parseGguf(bytes: Uint8Array, trace?: GgufFieldTracer): GgufFile {
+  return parse(new BufferSource(bytes), trace);
 }
 
 /** Reads and validates the header of a GGUF file on disk (tensor data is not read). */
