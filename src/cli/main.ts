@@ -15,6 +15,7 @@ import { registerSynth } from "./synth.js";
 import { registerKeygen } from "./keygen.js";
 import { registerSign } from "./sign.js";
 import { registerVerify } from "./verify.js";
+import { registerAdmin } from "./admin.js";
 
 const packageJson = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
 
@@ -43,6 +44,7 @@ registerSynth(program);
 registerKeygen(program);
 registerSign(program);
 registerVerify(program);
+registerAdmin(program);
 
 try {
   await program.parseAsync(process.argv);
