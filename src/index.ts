@@ -23,3 +23,9 @@ export { verifyModelSignature, type ModelContent, type VerifiedModel } from "./t
 export { signModel, type SignModelOptions, type SignedModel } from "./trust/model-signing/sign-model.js";
 export { loadTrustAnchors, type TrustAnchors } from "./trust/model-signing/trust-anchors.js";
 export { generateEcKeyPair, publicKeyHint } from "./trust/model-signing/ec-keys.js";
+export { quantizeModel, type QuantizeOptions, type QuantizeReport } from "./gguf/quant/quantize-model.js";
+export { planTensorTypes, quantTarget, QUANT_TARGETS, type QuantTargetName, type PlannedTensor } from "./gguf/quant/tensor-type-plan.js";
+export { encodeTensor, decodeTensor } from "./gguf/quant/tensor-codec.js";
+export { writeSyntheticModel, buildSyntheticModel, type SyntheticModelOptions } from "./gguf/synthetic-model.js";
+export { parseSyntheticShape, SYNTHETIC_SHAPES, type SyntheticShape } from "./gguf/synthetic-shape.js";
+export { evaluateText, type EvaluateTextOptions, type TextEvaluation } from "./quality/evaluate-text.js";

@@ -4,10 +4,9 @@
  */
 import type { Command } from "commander";
 import { checkLoadableFile } from "../engine/load-safety.js";
-import { GGML_TYPE, ggmlTypeInfo } from "../gguf/ggml-types.js";
 import { readGguf } from "../gguf/gguf-reader.js";
 import { summarizeGguf } from "../gguf/gguf-summary.js";
-import { estimateMemory, sizeAtType } from "../gguf/memory-estimate.js";
+import { estimateMemory, sizeAtTarget } from "../gguf/memory-estimate.js";
 import { readSystemMemory } from "../ops/system-memory.js";
 import { DEMO_NOTICE, resolveModel } from "../store/resolve-model.js";
 import { checkTrust } from "../trust/check-trust.js";
@@ -54,7 +53,7 @@ async function inspectCommand(modelArg: string | undefined, flags: InspectFlags)
   const memory = estimateMemory(file, summary, contextSize, 512, flags.parallel ?? 1);
   const system = readSystemMemory();
   const sizes = Object.fromEntries(
-    (["F16", "Q8_0", "Q4_0"] as const).map((name) => [name, sizeAtType(file, ggmlTypeInfo(GGML_TYPE[name])!)]),
+    (["F16", "Q8_0", "Q4_0"] as const).map((name) => [name, sizeAtTarget(file, name.toLowerCase() as "f16" | "q8_0" | "q4_0")]),
   );
   const fits = memory.totalBytes <= system.availableBytes;
   const report = {

@@ -5,10 +5,12 @@ import { Command, CommanderError } from "commander";
 import { reportCliError } from "./cli-kit.js";
 import { registerAdd } from "./add.js";
 import { registerConfig } from "./config-command.js";
+import { registerEval } from "./eval.js";
 import { registerExport } from "./export.js";
 import { registerInspect } from "./inspect.js";
 import { registerList } from "./list.js";
 import { registerPull } from "./pull.js";
+import { registerQuantize } from "./quantize.js";
 import { registerRm } from "./rm.js";
 import { registerRun } from "./run.js";
 import { registerSynth } from "./synth.js";
@@ -44,6 +46,8 @@ registerSynth(program);
 registerKeygen(program);
 registerSign(program);
 registerVerify(program);
+registerQuantize(program);
+registerEval(program);
 registerAdmin(program);
 
 try {

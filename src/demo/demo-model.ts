@@ -20,6 +20,7 @@
 import { GGML_TYPE, ggmlTypeInfo } from "../gguf/ggml-types.js";
 import { GgufValueType, type TypedGgufValue } from "../gguf/gguf-values.js";
 import type { GgufDocument } from "../gguf/gguf-writer.js";
+import { llamaModelMetadata } from "../gguf/llama-metadata.js";
 import { DEMO_STORIES } from "./corpus.js";
 
 export const DEMO_MODEL_NAME = "demo";
@@ -138,7 +139,6 @@ export function demoNextTokenProbabilities(vocab: DemoVocabulary = demoVocabular
 }
 
 const u32 = (value: number): TypedGgufValue => ({ type: GgufValueType.UINT32, value });
-const f32 = (value: number): TypedGgufValue => ({ type: GgufValueType.FLOAT32, value });
 const str = (value: string): TypedGgufValue => ({ type: GgufValueType.STRING, value });
 
 /** The complete GGUF document of the demo model (deterministic: same corpus, same bytes). */
@@ -147,7 +147,6 @@ export function buildDemoModelDocument(): GgufDocument {
   const probabilities = demoNextTokenProbabilities(vocab);
   // Multiples of 32 so that every weight matrix can be quantized to 32-wide blocks.
   const d = Math.ceil(vocab.stateCount / 32) * 32;
-  const headDim = d / HEADS;
   const nVocab = vocab.tokens.length;
   const scale = 1 / Math.sqrt(1 / d + EPS);
 
@@ -165,25 +164,10 @@ export function buildDemoModelDocument(): GgufDocument {
     ["general.license", str("MIT")],
     ["general.file_type", u32(0)],
     ["general.alignment", u32(32)],
-    ["llama.context_length", u32(CONTEXT_LENGTH)],
-    ["llama.embedding_length", u32(d)],
-    ["llama.block_count", u32(1)],
-    ["llama.feed_forward_length", u32(FEED_FORWARD)],
-    ["llama.attention.head_count", u32(HEADS)],
-    ["llama.attention.head_count_kv", u32(HEADS)],
-    ["llama.attention.layer_norm_rms_epsilon", f32(EPS)],
-    ["llama.rope.dimension_count", u32(headDim)],
-    ["llama.rope.freq_base", f32(10000)],
-    ["llama.vocab_size", u32(nVocab)],
-    ["tokenizer.ggml.model", str("llama")],
-    ["tokenizer.ggml.tokens", { type: GgufValueType.ARRAY, itemType: GgufValueType.STRING, value: vocab.tokens }],
-    ["tokenizer.ggml.scores", { type: GgufValueType.ARRAY, itemType: GgufValueType.FLOAT32, value: vocab.scores }],
-    ["tokenizer.ggml.token_type", { type: GgufValueType.ARRAY, itemType: GgufValueType.INT32, value: vocab.types }],
-    ["tokenizer.ggml.unknown_token_id", u32(0)],
-    ["tokenizer.ggml.bos_token_id", u32(1)],
-    ["tokenizer.ggml.eos_token_id", u32(2)],
-    ["tokenizer.ggml.add_bos_token", { type: GgufValueType.BOOL, value: true }],
-    ["tokenizer.ggml.add_eos_token", { type: GgufValueType.BOOL, value: false }],
+    ...llamaModelMetadata(
+      { contextLength: CONTEXT_LENGTH, embedding: d, layers: 1, feedForward: FEED_FORWARD, heads: HEADS, kvHeads: HEADS, rmsEpsilon: EPS, ropeFreqBase: 10000 },
+      vocab,
+    ),
   ]);
 
   const F32 = ggmlTypeInfo(GGML_TYPE.F32)!;

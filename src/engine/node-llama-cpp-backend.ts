@@ -487,6 +487,43 @@ class NodeLlamaCppModel implements LoadedModel {
     return { id: token, token: this.model.detokenize([token], true), logprob: Math.log(p), top };
   }
 
+  async *nextTokenLogprobs(tokens: number[], signal?: AbortSignal): AsyncIterable<Float32Array> {
+    if (this.disposed) throw new EdgeError("model_not_ready", `model ${this.info.name} is unloaded`);
+    const vocab = this.info.vocabSize;
+    if (tokens.length === 0) throw new EdgeError("invalid_request", "no tokens to evaluate");
+    if (tokens.length > this.info.contextSize) {
+      throw new EdgeError("context_overflow", `${tokens.length} tokens do not fit the context of ${this.info.contextSize}`, {
+        details: { promptTokens: tokens.length, contextSize: this.info.contextSize },
+      });
+    }
+    const bad = tokens.find((t) => !Number.isInteger(t) || t < 0 || t >= vocab);
+    if (bad !== undefined) throw new EdgeError("invalid_request", `token id ${bad} is outside the vocabulary of ${vocab}`);
+    const slot = await this.acquireSlot([], signal);
+    try {
+      await slot.sequence.clearHistory();
+      // Full distributions come back as a Map per position: evaluate a few positions per call
+      // so no more than ~256K entries are alive at once.
+      const step = Math.max(1, Math.floor(262_144 / Math.max(1, vocab)));
+      for (let start = 0; start < tokens.length; start += step) {
+        if (signal?.aborted) throw new EdgeError("aborted", "the evaluation was cancelled");
+        const part = tokens.slice(start, start + step).map(
+          (token) => [token as Token, { generateNext: { probabilities: true, options: { temperature: 0 } } }] as const,
+        );
+        const results = await slot.sequence.controlledEvaluate(part as never);
+        for (let i = 0; i < part.length; i++) {
+          const probabilities = results[i]?.next.probabilities;
+          if (!probabilities) throw new EdgeError("internal", `llama.cpp returned no distribution for position ${start + i}`);
+          const logprobs = new Float32Array(vocab).fill(Number.NEGATIVE_INFINITY);
+          for (const [id, p] of probabilities) if (id < vocab) logprobs[id] = Math.log(p);
+          yield logprobs;
+        }
+      }
+    } finally {
+      await slot.sequence.clearHistory().catch(() => {});
+      this.releaseSlot(slot);
+    }
+  }
+
   async embed(inputs: string[], signal?: AbortSignal): Promise<EmbeddingResult> {
     if (this.disposed) throw new EdgeError("model_not_ready", `model ${this.info.name} is unloaded`);
     this.embeddingContext ??= this.model

@@ -184,6 +184,14 @@ export interface LoadedModel extends AsyncDisposable {
   detokenize(tokens: number[]): Promise<string>;
   /** The prompt text the model's chat template (or the fallback) makes of messages. */
   renderChat(messages: ChatMessage[]): Promise<string>;
+  /**
+   * Evaluates `tokens` from an empty context (at most the context size) and yields,
+   * after each of them in order, the natural-log probability of every vocabulary
+   * token being next (an array of vocabSize entries; -Infinity where it underflows).
+   * For quality measurement: perplexity, KL divergence between two models.
+   * Optional: a backend that cannot expose full distributions leaves it out.
+   */
+  nextTokenLogprobs?(tokens: number[], signal?: AbortSignal): AsyncIterable<Float32Array>;
   /** Slots currently generating. */
   readonly activeSequences: number;
   dispose(): Promise<void>;

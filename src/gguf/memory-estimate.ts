@@ -3,29 +3,18 @@
  * Q4_0, and how much memory does it need at a given context? Estimates, not
  * measurements: `edgelm bench` measures the real peak RSS.
  */
-import { GGML_TYPE, ggmlTypeInfo, type GgmlTypeInfo } from "./ggml-types.js";
-import type { GgufFile, GgufTensorInfo } from "./gguf-reader.js";
+import type { GgufFile } from "./gguf-reader.js";
 import type { GgufSummary } from "./gguf-summary.js";
 import { metaNumber } from "./gguf-values.js";
+import { plannedByteSize, planTensorTypes, quantTarget, type QuantTargetName } from "./quant/tensor-type-plan.js";
 
 /**
- * The type a tensor gets when a model is converted to `target`, following
- * llama.cpp's main rules: 1-D tensors (norms, biases) stay F32; a row length
- * that is not a whole number of blocks falls back to F16.
+ * File size in bytes the model would have quantized to `target` (header
+ * excluded), planned by the same rules `edgelm quantize` follows.
  */
-export function plannedTensorType(tensor: GgufTensorInfo, target: GgmlTypeInfo): GgmlTypeInfo {
-  if (tensor.dims.length < 2) return ggmlTypeInfo(GGML_TYPE.F32)!;
-  if (tensor.dims[0]! % target.blockSize !== 0) return ggmlTypeInfo(GGML_TYPE.F16)!;
-  return target;
-}
-
-/** File size in bytes the model would have with its weights at `target` (header excluded). */
-export function sizeAtType(file: GgufFile, target: GgmlTypeInfo): number {
+export function sizeAtTarget(file: GgufFile, target: QuantTargetName): number {
   let bytes = 0;
-  for (const tensor of file.tensors) {
-    const type = plannedTensorType(tensor, target);
-    bytes += (tensor.elementCount / type.blockSize) * type.typeSize;
-  }
+  for (const planned of planTensorTypes(file.tensors, quantTarget(target))) bytes += plannedByteSize(planned);
   return bytes;
 }
 

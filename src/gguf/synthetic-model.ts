@@ -17,16 +17,17 @@
  *   needs a few MB of memory, not 14 GB. Same shape, type and seed → same bytes.
  */
 import { EdgeError } from "../errors.js";
-import { GGML_TYPE, ggmlTypeInfo, LLAMA_FILE_TYPE, type GgmlTypeInfo } from "./ggml-types.js";
+import { GGML_TYPE, ggmlTypeInfo, type GgmlTypeInfo } from "./ggml-types.js";
 import { GgufValueType, type TypedGgufValue } from "./gguf-values.js";
 import { writeGguf, type GgufDocument, type GgufTensorSpec } from "./gguf-writer.js";
 import { f32ToF16Bits } from "./half-float.js";
-import { planTensorTypes, quantTarget, type QuantTargetName } from "./quant/tensor-type-plan.js";
+import { llamaModelMetadata } from "./llama-metadata.js";
+import { planTensorTypes, QUANT_TARGETS, quantTarget, type QuantTargetName } from "./quant/tensor-type-plan.js";
 import { MIN_SYNTHETIC_VOCAB, syntheticParameterCount, type SyntheticShape } from "./synthetic-shape.js";
 
-/** Weight types `edgelm synth --type` writes. */
-export const SYNTHETIC_TYPES = ["f16", "q8_0", "q6_k", "q5_1", "q5_0", "q4_k", "q4_1", "q4_0"] as const;
-export type SyntheticType = (typeof SYNTHETIC_TYPES)[number];
+/** Weight types `edgelm synth --type` writes: the quantizer's targets. */
+export const SYNTHETIC_TYPES = Object.keys(QUANT_TARGETS) as QuantTargetName[];
+export type SyntheticType = QuantTargetName;
 
 export interface SyntheticModelOptions {
   shape: SyntheticShape;
@@ -177,10 +178,7 @@ function randomTensorData(type: GgmlTypeInfo, elements: number, seed: number, on
 }
 
 const u32 = (value: number): TypedGgufValue => ({ type: GgufValueType.UINT32, value });
-const f32 = (value: number): TypedGgufValue => ({ type: GgufValueType.FLOAT32, value });
 const str = (value: string): TypedGgufValue => ({ type: GgufValueType.STRING, value });
-
-const FILE_TYPE_OF_F16 = LLAMA_FILE_TYPE.MOSTLY_F16!;
 
 /** The tensors of a llama model of this shape, in file order, with their F16/F32 types. */
 function llamaTensorLayout(shape: SyntheticShape): Array<{ name: string; dims: number[] }> {
@@ -215,14 +213,9 @@ export function buildSyntheticModel(options: SyntheticModelOptions): GgufDocumen
   const F32 = ggmlTypeInfo(GGML_TYPE.F32)!;
   const F16 = ggmlTypeInfo(GGML_TYPE.F16)!;
   const layout = llamaTensorLayout(shape).map((t) => ({ ...t, type: t.dims.length === 1 ? F32 : F16 }));
-  let fileType = FILE_TYPE_OF_F16;
-  let types = layout.map((t) => t.type);
-  if (typeName !== "f16") {
-    const target = quantTarget(typeName as QuantTargetName);
-    fileType = target.fileType;
-    types = planTensorTypes(layout, target).map((p) => p.to);
-  }
-  const headDim = shape.embedding / shape.heads;
+  const target = quantTarget(typeName);
+  const fileType = target.fileType;
+  const types = planTensorTypes(layout, target).map((p) => p.to);
   const vocab = syntheticVocabulary(shape.vocab);
   const description = shape.basedOn ? `the ${shape.basedOn} shape` : "a custom shape";
   const metadata = new Map<string, TypedGgufValue>([
@@ -233,25 +226,7 @@ export function buildSyntheticModel(options: SyntheticModelOptions): GgufDocumen
     ...(typeName !== "f16" ? ([["general.quantization_version", u32(2)]] as const) : []),
     ["general.alignment", u32(32)],
     ["edgelm.synthetic.seed", u32(seed >>> 0)],
-    ["llama.context_length", u32(shape.contextLength)],
-    ["llama.embedding_length", u32(shape.embedding)],
-    ["llama.block_count", u32(shape.layers)],
-    ["llama.feed_forward_length", u32(shape.feedForward)],
-    ["llama.attention.head_count", u32(shape.heads)],
-    ["llama.attention.head_count_kv", u32(shape.kvHeads)],
-    ["llama.attention.layer_norm_rms_epsilon", f32(shape.rmsEpsilon)],
-    ["llama.rope.dimension_count", u32(headDim)],
-    ["llama.rope.freq_base", f32(shape.ropeFreqBase)],
-    ["llama.vocab_size", u32(shape.vocab)],
-    ["tokenizer.ggml.model", str("llama")],
-    ["tokenizer.ggml.tokens", { type: GgufValueType.ARRAY, itemType: GgufValueType.STRING, value: vocab.tokens }],
-    ["tokenizer.ggml.scores", { type: GgufValueType.ARRAY, itemType: GgufValueType.FLOAT32, value: vocab.scores }],
-    ["tokenizer.ggml.token_type", { type: GgufValueType.ARRAY, itemType: GgufValueType.INT32, value: vocab.types }],
-    ["tokenizer.ggml.unknown_token_id", u32(0)],
-    ["tokenizer.ggml.bos_token_id", u32(1)],
-    ["tokenizer.ggml.eos_token_id", u32(2)],
-    ["tokenizer.ggml.add_bos_token", { type: GgufValueType.BOOL, value: true }],
-    ["tokenizer.ggml.add_eos_token", { type: GgufValueType.BOOL, value: false }],
+    ...llamaModelMetadata(shape, vocab),
   ]);
   let dataBytes = 0;
   for (let i = 0; i < layout.length; i++) {

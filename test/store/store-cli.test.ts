@@ -35,26 +35,32 @@ describe("edgelm add / list / rm / export, and store names in every command (CLI
   it("adds a file and a signed folder, lists them, exports them ready to copy, and removes them", async () => {
     const added = await runCli(["add", TEST_MODEL, "--name", "assistant:1"], { env });
     assert.equal(added.code, 0, added.stderr);
-    assert.match(added.stdout, /^added assistant:1 \(1\.2 MB, F32, sha256 270cba1bd510…, unsigned\)$/m);
+    assert.match(added.stdout, /^added assistant:1 \(1\.2 MB, F32, sha256 270cba1bd510…, unsigned \(no model\.sig\)\)$/m);
 
+    // A folder signed with our own key, which the device's trust policy lists.
     const folder = join(home, "signed-model");
     mkdirSync(join(folder, "docs"), { recursive: true });
     copyFileSync(TEST_MODEL, join(folder, "stories.gguf"));
-    writeFileSync(join(folder, "model.sig"), '{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json"}\n');
     writeFileSync(join(folder, "docs", "card.md"), "# stories\n");
+    const keys = join(home, "keys");
+    assert.equal((await runCli(["keygen", "--out", keys], { env })).code, 0);
+    const signed = await runCli(["sign", folder, "--key", join(keys, "private.pem")], { env });
+    assert.equal(signed.code, 0, signed.stderr);
+    const hint = /signed by\s+key ([0-9a-f]{64})/.exec(signed.stdout)![1]!;
+    writeFileSync(join(env.EDGELM_HOME!, "config.yaml"), `trust:\n  keys: [${join(keys, "public.pem")}]\n`);
     const folderAdd = await runCli(["add", folder, "--name", "stories:signed", "--json"], { env });
     assert.equal(folderAdd.code, 0, folderAdd.stderr);
     const entry = JSON.parse(folderAdd.stdout);
     assert.equal(entry.created, true);
-    assert.equal(entry.signature, "model.sig present");
+    assert.equal(entry.signature, `signed by key ${hint} (ECDSA P-256)`);
     assert.deepEqual(entry.files.map((f: { name: string }) => f.name), ["docs/card.md", "model.sig", "stories.gguf"]);
 
     const table = await runCli(["list"], { env });
     assert.equal(table.code, 0, table.stderr);
     assert.deepEqual(table.stdout.trimEnd().split("\n").map((l) => l.split(/\s{2,}/)), [
       ["NAME", "TAG", "SIZE", "QUANTIZATION", "SIGNATURE", "VARIANT OF"],
-      ["assistant", "1", "1.2 MB", "F32", "unsigned", "-"],
-      ["stories", "signed", "1.2 MB", "F32", "model.sig present", "-"],
+      ["assistant", "1", "1.2 MB", "F32", "unsigned (no model.sig)", "-"],
+      ["stories", "signed", "1.2 MB", "F32", `signed by key ${hint} (ECDSA P-256)`, "-"],
     ]);
     const listed = JSON.parse((await runCli(["list", "--json"], { env })).stdout);
     assert.deepEqual(listed.map((e: { reference: string; signed: boolean }) => [e.reference, e.signed]), [["assistant:1", false], ["stories:signed", true]]);

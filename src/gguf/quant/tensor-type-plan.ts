@@ -6,6 +6,7 @@
  *
  * - Only 2-D (and higher) tensors whose name ends in "weight" are quantized;
  *   norms, biases and other 1-D tensors keep their type.
+ * - For F16 (a conversion, not a quantization) that is the only rule.
  * - The output matrix (and token_embd when the embeddings are tied) gets Q6_K
  *   for 4- and 5-bit targets, as llama.cpp's default mixes do, unless
  *   `outputType` says otherwise.
@@ -16,8 +17,9 @@
 import { EdgeError } from "../../errors.js";
 import { GGML_TYPE, ggmlTypeByName, ggmlTypeInfo, LLAMA_FILE_TYPE, type GgmlTypeInfo } from "../ggml-types.js";
 
-/** The quantization targets `edgelm quantize --type` accepts. */
+/** The targets `edgelm quantize --type` accepts (f16: a plain conversion, no K-quant or output rules). */
 export const QUANT_TARGETS = {
+  f16: { type: GGML_TYPE.F16, fileType: LLAMA_FILE_TYPE.MOSTLY_F16!, label: "F16" },
   q8_0: { type: GGML_TYPE.Q8_0, fileType: LLAMA_FILE_TYPE.MOSTLY_Q8_0!, label: "Q8_0" },
   q6_k: { type: GGML_TYPE.Q6_K, fileType: LLAMA_FILE_TYPE.MOSTLY_Q6_K!, label: "Q6_K" },
   q5_1: { type: GGML_TYPE.Q5_1, fileType: LLAMA_FILE_TYPE.MOSTLY_Q5_1!, label: "Q5_1" },
@@ -134,9 +136,16 @@ function fitRow(rowLength: number, wanted: GgmlTypeInfo): GgmlTypeInfo {
   return type(GGML_TYPE.F16);
 }
 
+/** The layer of a "blk.N." tensor, -1 for the others. */
+function layerOf(name: string): number {
+  const match = /^blk\.(\d+)\./.exec(name);
+  return match ? Number(match[1]) : -1;
+}
+
 /**
- * Plans the type of every tensor for `target`. Tensors are visited in file
- * order, as llama.cpp does (its layer counters depend on that order).
+ * Plans the type of every tensor for `target`, returned in the input's order.
+ * The layer counters of the K-quant mix count tensors in llama.cpp's order
+ * (by layer number, then by name), whatever order the file has.
  */
 export function planTensorTypes(tensors: readonly TensorTypeInput[], target: QuantTarget, options: PlanOptions = {}): PlannedTensor[] {
   const tied = !tensors.some((t) => t.name === "output.weight");
@@ -145,9 +154,21 @@ export function planTensorTypes(tensors: readonly TensorTypeInput[], target: Qua
   let attnVIndex = 0;
   let ffnDownIndex = 0;
   const mix = target.name === "q4_k";
-  return tensors.map((tensor) => {
+  const order = tensors
+    .map((t, i) => ({ i, layer: layerOf(t.name), name: t.name }))
+    .sort((a, b) => a.layer - b.layer || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const planned: PlannedTensor[] = new Array(tensors.length);
+  for (const { i } of order) {
+    const tensor = tensors[i]!;
     const base = { name: tensor.name, dims: tensor.dims, from: tensor.type };
-    if (!isQuantizableWeight(tensor)) return { ...base, to: tensor.type, reason: "kept" as const };
+    if (!isQuantizableWeight(tensor)) {
+      planned[i] = { ...base, to: tensor.type, reason: "kept" };
+      continue;
+    }
+    if (target.type.blockSize === 1) {
+      planned[i] = { ...base, to: target.type, reason: "target" };
+      continue;
+    }
     let wanted = target.type;
     let reason: PlanReason = "target";
     const isOutput = tensor.name === "output.weight" || (tied && tensor.name === "token_embd.weight");
@@ -170,9 +191,9 @@ export function planTensorTypes(tensors: readonly TensorTypeInput[], target: Qua
       ffnDownIndex++;
     }
     const to = fitRow(tensor.dims[0]!, wanted);
-    if (to.id !== wanted.id) return { ...base, to, reason: "fallback" as const, wanted };
-    return { ...base, to, reason };
-  });
+    planned[i] = to.id !== wanted.id ? { ...base, to, reason: "fallback", wanted } : { ...base, to, reason };
+  }
+  return planned;
 }
 
 /** Data bytes of a planned tensor. */
