@@ -3,7 +3,7 @@
  * one process from /proc/<pid>/stat, and this process from process.cpuUsage().
  * A utilisation is the busy share between two readings; one reading says nothing.
  */
-import { readFileSync } from "node:fs";
+import { readProcFile } from "./read-proc-file.js";
 
 /** Linux exposes process times in USER_HZ ticks, 100 per second on every architecture. */
 const USER_HZ = 100;
@@ -16,12 +16,8 @@ export interface CpuTimes {
 
 /** The aggregate "cpu" line of /proc/stat, or undefined when it cannot be read (not Linux). */
 export function readSystemCpuTimes(procRoot = "/proc"): CpuTimes | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`${procRoot}/stat`, "utf8");
-  } catch {
-    return undefined;
-  }
+  const text = readProcFile(`${procRoot}/stat`);
+  if (text === undefined) return undefined;
   const line = /^cpu\s+([\d\s]+)$/m.exec(text);
   if (!line) return undefined;
   // user nice system idle iowait irq softirq steal [guest guest_nice]: guest time is already inside user/nice.
@@ -41,12 +37,8 @@ export function cpuUtilizationBetween(before: CpuTimes, after: CpuTimes): number
 
 /** User + system CPU seconds a process has used (/proc/<pid>/stat), or undefined when it is gone. */
 export function readProcessCpuSeconds(pid: number, procRoot = "/proc"): number | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`${procRoot}/${pid}/stat`, "utf8");
-  } catch {
-    return undefined;
-  }
+  const text = readProcFile(`${procRoot}/${pid}/stat`);
+  if (text === undefined) return undefined;
   // The command name (field 2) is in parentheses and may contain spaces: split after the last ')'.
   const rest = text.slice(text.lastIndexOf(")") + 2).split(" ");
   // After the name, field 3 (state) is rest[0]; utime and stime are fields 14 and 15.

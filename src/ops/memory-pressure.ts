@@ -4,7 +4,7 @@
  * "memory used": a box can be 95% used and not stall, or stall while reclaiming
  * page cache at 70%. Absent on kernels without PSI (or with it disabled).
  */
-import { readFileSync } from "node:fs";
+import { readProcFile } from "./read-proc-file.js";
 
 /** Stall shares (0–1) averaged over 10, 60 and 300 seconds, and the total stall time in seconds. */
 export interface PressureLine {
@@ -34,12 +34,8 @@ function parseLine(text: string, kind: "some" | "full"): PressureLine | undefine
 
 /** Memory pressure, or undefined when the kernel does not report it. */
 export function readMemoryPressure(procRoot = "/proc"): MemoryPressure | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`${procRoot}/pressure/memory`, "utf8");
-  } catch {
-    return undefined;
-  }
+  const text = readProcFile(`${procRoot}/pressure/memory`);
+  if (text === undefined) return undefined;
   const some = parseLine(text, "some");
   return some ? { some, full: parseLine(text, "full") } : undefined;
 }

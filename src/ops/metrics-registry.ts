@@ -20,6 +20,9 @@ export const BUCKETS = {
   modelLoad: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
 } as const;
 
+/** prom-client default metrics that are gauges named like counters. */
+const MISNAMED_DEFAULTS = ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"];
+
 export interface MetricsRegistryOptions {
   /** Add Node's process metrics (process_cpu_seconds_total, nodejs_eventloop_lag_seconds, ...). Default true. */
   processMetrics?: boolean;
@@ -29,7 +32,11 @@ export class MetricsRegistry {
   readonly registry = new Registry();
 
   constructor(options: MetricsRegistryOptions = {}) {
-    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    if (options.processMetrics ?? true) {
+      collectDefaultMetrics({ register: this.registry });
+      // Gauges whose names end in _total break Prometheus naming rules (promtool check metrics flags them).
+      for (const name of MISNAMED_DEFAULTS) this.registry.removeSingleMetric(name);
+    }
   }
 
   /** The Content-Type of {@link render}'s text. */

@@ -74,4 +74,6 @@ export interface VariantFinder {
    * than `quantization`, nearest first (Q8_0 → Q6_K → Q4_0 ...).
    */
   lowerVariants(model: { ref: string; path: string; quantization: string | undefined }): ModelVariant[];
+  /** Every other variant of the model, at any precision (for an operator's swap by precision name). */
+  variantsOf(model: { ref: string; path: string }): ModelVariant[];
 }

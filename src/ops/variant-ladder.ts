@@ -30,14 +30,11 @@ function canonical(reference: string): string {
   return reference.includes(":") ? reference : `${reference}:latest`;
 }
 
-/**
- * Lower-precision variants of the model served as `ref` (or from `path`),
- * nearest first; empty when it is not in `entries` or nothing is lower.
- */
-export function lowerVariants(entries: readonly VariantEntry[], model: { ref: string; path: string; quantization: string | undefined }): ModelVariant[] {
+/** The other members of the model's family (linked by variant_of), or empty when `model` is no store entry. */
+function familyOf(entries: readonly VariantEntry[], model: { ref: string; path: string }): { current: VariantEntry; others: VariantEntry[] } | undefined {
   const byRef = new Map(entries.map((e) => [canonical(e.reference), e]));
   const current = byRef.get(canonical(model.ref)) ?? entries.find((e) => e.path === model.path);
-  if (!current) return [];
+  if (!current) return undefined;
   const root = (entry: VariantEntry): string => {
     const seen = new Set<string>();
     const path: string[] = [];
@@ -54,19 +51,40 @@ export function lowerVariants(entries: readonly VariantEntry[], model: { ref: st
     return canonical(node.reference);
   };
   const family = root(current);
-  const currentBits = bits(model.quantization ?? current.quantization);
+  return { current, others: entries.filter((e) => e !== current && root(e) === family) };
+}
+
+const asVariant = (entry: VariantEntry): ModelVariant => ({ ref: entry.reference, quantization: entry.quantization ?? "unknown", sizeBytes: entry.sizeBytes });
+
+/**
+ * Lower-precision variants of the model served as `ref` (or from `path`),
+ * nearest first; empty when it is not in `entries` or nothing is lower.
+ */
+export function lowerVariants(entries: readonly VariantEntry[], model: { ref: string; path: string; quantization: string | undefined }): ModelVariant[] {
+  const family = familyOf(entries, model);
+  if (!family) return [];
+  const currentBits = bits(model.quantization ?? family.current.quantization);
   if (currentBits === undefined) return [];
-  return entries
-    .filter((e) => e !== current && root(e) === family)
+  return family.others
     .map((e) => ({ entry: e, bits: bits(e.quantization) }))
     .filter((c): c is { entry: VariantEntry; bits: number } => c.bits !== undefined && c.bits < currentBits)
     .sort((a, b) => b.bits - a.bits || b.entry.sizeBytes - a.entry.sizeBytes)
-    .map(({ entry }) => ({ ref: entry.reference, quantization: entry.quantization!, sizeBytes: entry.sizeBytes }));
+    .map(({ entry }) => asVariant(entry));
+}
+
+/** Every other variant of the model (any precision), highest precision first. */
+export function familyVariants(entries: readonly VariantEntry[], model: { ref: string; path: string }): ModelVariant[] {
+  const family = familyOf(entries, model);
+  if (!family) return [];
+  return family.others.sort((a, b) => (bits(b.quantization) ?? 0) - (bits(a.quantization) ?? 0)).map(asVariant);
 }
 
 /** A VariantFinder over entries read fresh at each call (the store may gain variants while serving). */
 export function variantFinder(list: () => readonly VariantEntry[]): VariantFinder {
-  return { lowerVariants: (model) => lowerVariants(list(), model) };
+  return {
+    lowerVariants: (model) => lowerVariants(list(), model),
+    variantsOf: (model) => familyVariants(list(), model),
+  };
 }
 
 /** The store's entries as the ladder sees them (read afresh at each call). */
