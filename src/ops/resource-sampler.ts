@@ -75,7 +75,8 @@ export class ResourceSampler {
   private readonly cores: number;
   private readonly listeners = new Set<(snapshot: ResourceSnapshot) => void>();
   private timer: NodeJS.Timeout | undefined;
-  private last: { at: number; system: CpuTimes | undefined; own: number; runners: Map<string, number> } | undefined;
+  /** The previous sample: `clock` is performance.now() (sub-millisecond, monotonic). */
+  private last: { clock: number; system: CpuTimes | undefined; own: number; runners: Map<string, number> } | undefined;
   private latestSnapshot: ResourceSnapshot | undefined;
 
   constructor(private readonly options: ResourceSamplerOptions = {}) {
@@ -97,10 +98,11 @@ export class ResourceSampler {
   /** Takes a sample now (rates cover the time since the previous one). */
   sample(): ResourceSnapshot {
     const at = Date.now();
+    const clock = performance.now();
     const system = readSystemCpuTimes(this.procRoot);
     const own = ownCpuSeconds();
     const previous = this.last;
-    const seconds = previous ? (at - previous.at) / 1000 : 0;
+    const seconds = previous ? (clock - previous.clock) / 1000 : 0;
     const memory = readSystemMemory(this.procRoot);
     const usedBytes = Math.max(0, memory.totalBytes - memory.availableBytes);
     const snapshot: ResourceSnapshot = {
@@ -141,7 +143,7 @@ export class ResourceSampler {
       if (watts !== undefined) snapshot.power = { watts, source: power.source, kind: power.kind, joules: watts * seconds };
     }
 
-    this.last = { at, system, own, runners: runnerCpu };
+    this.last = { clock, system, own, runners: runnerCpu };
     this.latestSnapshot = snapshot;
     for (const listener of this.listeners) listener(snapshot);
     return snapshot;
