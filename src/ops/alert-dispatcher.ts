@@ -50,7 +50,7 @@ export class AlertDispatcher {
   private readonly timer: NodeJS.Timeout | undefined;
   private readonly resendMs: number;
   private readonly sent: Counter<"sink" | "status" | "result"> | undefined;
-  private inFlight = new Set<Promise<void>>();
+  private readonly inFlight = new Set<Promise<void>>();
 
   constructor(
     readonly sinks: AlertSink[],

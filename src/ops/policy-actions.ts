@@ -5,7 +5,7 @@
  * alternatives and a dry run can say what would have happened.
  */
 import type { PoliciesConfig, PolicyActionName, PolicyRule } from "../config/sections/policies.js";
-import { isEdgeError, type ErrorCode } from "../errors.js";
+import { EdgeError, isEdgeError, type ErrorCode } from "../errors.js";
 import type { AlertDispatcher } from "./alert-dispatcher.js";
 import type { ResourceSnapshot } from "./resource-sampler.js";
 import { describeCondition } from "./rule-tracker.js";
@@ -175,16 +175,18 @@ const swapLowerPrecision: ActionPlanner = (_rule, _value, context) => {
     describe: `swap ${model.name} from ${from} to ${variants[0]!.quantization} (${variants[0]!.ref}), ${mode}`,
     run: async () => {
       const refused: string[] = [];
+      let code: ErrorCode = "untrusted_signer";
       for (const variant of variants) {
         try {
           await gateway.swapModel(model.name, { ref: variant.ref }, { mode });
           return `swapped ${model.name} from ${from} to ${variant.quantization} (${variant.ref}), ${mode}${refused.length ? `; refused: ${refused.join("; ")}` : ""}`;
         } catch (error) {
           if (!isEdgeError(error) || !REFUSED.has(error.code)) throw error;
+          code = error.code;
           refused.push(`${variant.ref}: ${error.message}`);
         }
       }
-      throw new Error(`every lower variant of ${model.name} was refused by the trust policy: ${refused.join("; ")}`);
+      throw new EdgeError(code, `every lower variant of ${model.name} was refused by the trust policy: ${refused.join("; ")}`);
     },
   };
 };
