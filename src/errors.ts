@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   unsupported: { status: 400, exit: 2 },
   payload_too_large: { status: 413, exit: 2 },
   unauthorized: { status: 401, exit: 2 },
+  route_not_found: { status: 404, exit: 2 },
   // models and files
   model_not_found: { status: 404, exit: 3 },
   file_not_found: { status: 404, exit: 3 },
@@ -34,6 +35,7 @@ export const ERROR_CODES = {
   queue_full: { status: 429, exit: 6 },
   model_not_ready: { status: 503, exit: 6 },
   runner_crashed: { status: 503, exit: 6 },
+  shutting_down: { status: 503, exit: 6 },
   upstream_unavailable: { status: 502, exit: 7 },
   network_unreachable: { status: 502, exit: 7 },
   download_failed: { status: 502, exit: 7 },

@@ -13,10 +13,13 @@ import { registerPull } from "./pull.js";
 import { registerQuantize } from "./quantize.js";
 import { registerRm } from "./rm.js";
 import { registerRun } from "./run.js";
+import { registerServe } from "./serve.js";
 import { registerSynth } from "./synth.js";
 import { registerKeygen } from "./keygen.js";
 import { registerSign } from "./sign.js";
 import { registerVerify } from "./verify.js";
+import { registerBench } from "./bench.js";
+import { registerEngine } from "./engine.js";
 import { registerAdmin } from "./admin.js";
 
 const packageJson = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
@@ -48,6 +51,9 @@ registerSign(program);
 registerVerify(program);
 registerQuantize(program);
 registerEval(program);
+registerServe(program);
+registerBench(program);
+registerEngine(program);
 registerAdmin(program);
 
 try {

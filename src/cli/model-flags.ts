@@ -36,3 +36,8 @@ export function engineFlags(values: ModelFlagValues): ConfigInput {
   if (values.reverify) flags.store = { reverify: true };
   return flags as ConfigInput;
 }
+
+/** On a terminal, one line on stderr while threads are measured (once per model, machine and engine build). */
+export function threadTuningNotice(enabled = process.stderr.isTTY === true): { onThreadTuning?: () => void } {
+  return enabled ? { onThreadTuning: () => void process.stderr.write("measuring the best thread counts for this model on this machine (once)…\n") } : {};
+}

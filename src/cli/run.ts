@@ -11,7 +11,7 @@ import { EdgeError } from "../errors.js";
 import { looksLikeNameWithTag } from "../store/model-ref.js";
 import { DEMO_NOTICE, isModelReference, resolveModel } from "../store/resolve-model.js";
 import { action, commandConfig, readStdin, usageError } from "./cli-kit.js";
-import { addModelFlags, engineFlags, type ModelFlagValues } from "./model-flags.js";
+import { addModelFlags, engineFlags, threadTuningNotice, type ModelFlagValues } from "./model-flags.js";
 import { addSamplingFlags, samplingFromFlags, type SamplingFlagValues } from "./sampling-flags.js";
 
 interface RunFlags extends ModelFlagValues, SamplingFlagValues {
@@ -66,7 +66,7 @@ async function runCommand(first: string | undefined, rest: string[], flags: RunF
     throw usageError("no prompt given: pass one as an argument or pipe it on stdin", "prompt");
   }
   if (resolved.source === "demo") process.stderr.write(`${DEMO_NOTICE}\n`);
-  const { model, loadMs } = await openResolvedModel(resolved, config, { parallel: 1, ...progress });
+  const { model, loadMs } = await openResolvedModel(resolved, config, { parallel: 1, ...progress, ...threadTuningNotice() });
   const controller = new AbortController();
   const onSigint = (): void => {
     if (controller.signal.aborted) process.exit(130);

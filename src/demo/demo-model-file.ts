@@ -5,4 +5,4 @@ import { fileURLToPath } from "node:url";
 export const DEMO_MODEL_PATH = fileURLToPath(new URL("../../../assets/demo-model.gguf", import.meta.url));
 
 /** SHA-256 of assets/demo-model.gguf; the demo model is trusted by this pin. */
-export const DEMO_MODEL_SHA256 = "3371a05dbb5bc3c4a4f420f9f69c66ea60be6d28ce9fcc9186f32845d2a3b8df";
+export const DEMO_MODEL_SHA256 = "1140e0cf2a8bfe919e53aaad9fe54c14562d53dc509d9a93de9d2395a2365ed1";

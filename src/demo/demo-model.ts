@@ -30,8 +30,11 @@ const EPS = 1e-5;
 const CONTEXT_LENGTH = 2048;
 const FEED_FORWARD = 32;
 const HEADS = 2;
-/** Logit for tokens that never follow a state: exp() of it underflows to exactly 0. */
-const IMPOSSIBLE_LOG_PROB = -1e4;
+/**
+ * Log-probability for words that never follow a state: e^-30 ≈ 1e-13, never sampled in practice,
+ * yet close enough to real log-probabilities that quantized variants (Q8_0, Q4_0) keep them accurate.
+ */
+const IMPOSSIBLE_LOG_PROB = -30;
 
 /** SentencePiece token types as GGUF stores them. */
 const TOKEN_TYPE = { normal: 1, unknown: 2, control: 3, byte: 6 } as const;

@@ -6,6 +6,7 @@ import { statSync } from "node:fs";
 import { basename } from "node:path";
 import {
   getLlama,
+  getModuleVersion,
   LlamaGrammarEvaluationState,
   LlamaLogLevel,
   LlamaText,
@@ -24,12 +25,14 @@ import {
 import { EdgeError, toEdgeError } from "../errors.js";
 import { logger } from "../log.js";
 import { renderFallbackChat, FALLBACK_CHAT_STOPS } from "./fallback-chat-template.js";
+import { findLocalNodeLlamaCppBuild, LOCAL_BUILD_CMAKE_OPTIONS } from "./local-build-profile.js";
 import { StopMatcher } from "./stop-matcher.js";
 import { makeTimings, PushTokenStream } from "./token-stream.js";
 import {
   DEFAULT_SAMPLING,
   type ChatMessage,
   type EmbeddingResult,
+  type EmbedOptions,
   type EngineBackend,
   type FinishReason,
   type GenerateRequest,
@@ -49,32 +52,125 @@ import { readGguf } from "../gguf/gguf-reader.js";
 export interface NodeLlamaCppOptions {
   /** "auto" uses a GPU when node-llama-cpp finds one; false forces CPU. Default false. */
   gpu?: "auto" | false;
+  /**
+   * Which llama.cpp binaries: "prebuilt" (shipped with node-llama-cpp), "local"
+   * (the on-device build `edgelm engine build --backend node-llama-cpp` makes),
+   * or "auto" (local when it exists, else prebuilt). Default "auto".
+   */
+  build?: "auto" | "prebuilt" | "local";
+  /**
+   * Load exactly the local node-llama-cpp build made with these CMake options
+   * (`npx node-llama-cpp source build` with NODE_LLAMA_CPP_CMAKE_OPTION_*), instead
+   * of `build`: for comparing builds in benchmarks.
+   */
+  cmakeOptions?: Record<string, string>;
 }
 
-let runtime: Promise<Llama> | undefined;
-let runtimeGpu: "auto" | false | undefined;
+interface Runtime {
+  llama: Llama;
+  build: string;
+}
 
-/** The shared llama.cpp runtime. Never compiles anything: prebuilt binaries or a build made by `edgelm engine build`. */
-function getRuntime(gpu: "auto" | false): Promise<Llama> {
-  if (runtime && runtimeGpu === gpu) return runtime;
-  runtimeGpu = gpu;
-  runtime = getLlama({
+const runtimes = new Map<string, Promise<Runtime>>();
+
+function llamaLogger(level: LlamaLogLevel, message: string): void {
+  const text = message.trim();
+  if (!text) return;
+  if (level === LlamaLogLevel.error || level === LlamaLogLevel.fatal) logger.warn(`llama.cpp: ${text}`);
+  else logger.debug(`llama.cpp: ${text}`);
+}
+
+async function loadLlama(gpu: "auto" | false, localOptions: Readonly<Record<string, string>> | undefined): Promise<Llama> {
+  return getLlama({
     gpu,
+    // Never compile in the middle of a command: prebuilt binaries or a build made by `edgelm engine build`.
     build: "never",
+    ...(localOptions ? { cmakeOptions: { ...localOptions }, usePrebuiltBinaries: false } : {}),
+    progressLogs: false,
     // maxThreads 0: every context uses exactly the threads it asks for.
     maxThreads: 0,
     logLevel: LlamaLogLevel.warn,
-    logger: (level, message) => {
-      const text = message.trim();
-      if (!text) return;
-      if (level === LlamaLogLevel.error || level === LlamaLogLevel.fatal) logger.warn(`llama.cpp: ${text}`);
-      else logger.debug(`llama.cpp: ${text}`);
-    },
-  }).catch((error: unknown) => {
-    runtime = undefined;
-    throw new EdgeError("model_load_failed", `cannot start llama.cpp: ${error instanceof Error ? error.message : String(error)}`);
+    logger: llamaLogger,
   });
+}
+
+async function describeBuild(llama: Llama): Promise<string> {
+  const version = await getModuleVersion().catch(() => "?");
+  const options = Object.entries(llama.cmakeOptions)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(" ");
+  const kind = llama.buildType === "prebuilt" ? "prebuilt" : `local build${options ? ` (${options})` : ""}`;
+  return `node-llama-cpp ${version} ${kind}, llama.cpp ${llama.llamaCppRelease.release}`;
+}
+
+/** The shared llama.cpp runtime for a GPU and build choice. Never compiles anything. */
+function getRuntime(gpu: "auto" | false, build: "auto" | "prebuilt" | "local", cmakeOptions?: Record<string, string>): Promise<Runtime> {
+  const key = `${gpu}:${build}:${JSON.stringify(cmakeOptions ?? null)}`;
+  let runtime = runtimes.get(key);
+  if (runtime) return runtime;
+  runtime = (async () => {
+    let llama: Llama | undefined;
+    if (cmakeOptions) {
+      llama = await loadLlama(gpu, cmakeOptions);
+    } else if (build === "local" || (build === "auto" && findLocalNodeLlamaCppBuild())) {
+      try {
+        llama = await loadLlama(gpu, LOCAL_BUILD_CMAKE_OPTIONS);
+      } catch (error) {
+        if (build === "local") {
+          throw new EdgeError(
+            "model_load_failed",
+            `no usable on-device node-llama-cpp build (${errorText(error)}); make one with \`edgelm engine build --backend node-llama-cpp\` or use engine.node_llama_cpp_build: prebuilt`,
+          );
+        }
+      }
+    }
+    llama ??= await loadLlama(gpu, undefined);
+    return { llama, build: await describeBuild(llama) };
+  })().catch((error: unknown) => {
+    runtimes.delete(key);
+    if (error instanceof EdgeError) throw error;
+    throw new EdgeError("model_load_failed", `cannot start llama.cpp: ${errorText(error)}`);
+  });
+  runtimes.set(key, runtime);
   return runtime;
+}
+
+/**
+ * Gives a context separate thread counts for prompt batches and single-token
+ * decode steps — llama.cpp's own n_threads_batch / n_threads split, which
+ * node-llama-cpp 3.21.1 collapses into one value that it sets before every
+ * batch. Its native context records the batch size (initBatch) just before it
+ * sets the threads (setThreads), so the count can follow the batch. These are
+ * internals of the pinned version: when they are not there, the context keeps
+ * one count for both (and says so through `threadsPerPhase`).
+ * @internal exported for tests
+ */
+export function splitThreadsPerPhase(context: LlamaContext, current: () => ThreadSetting): boolean {
+  const native = (context as unknown as { _ctx?: Record<string, unknown> })._ctx;
+  const initBatch = native?.initBatch;
+  const setThreads = native?.setThreads;
+  if (!native || typeof initBatch !== "function" || typeof setThreads !== "function") return false;
+  let batchTokens = 1;
+  try {
+    // Own properties shadow the native (read-only) prototype methods of this one context.
+    Object.defineProperty(native, "initBatch", {
+      configurable: true,
+      value: (size: number) => {
+        batchTokens = size;
+        return initBatch.call(native, size);
+      },
+    });
+    Object.defineProperty(native, "setThreads", {
+      configurable: true,
+      value: () => {
+        const threads = current();
+        return setThreads.call(native, batchTokens > 1 ? threads.prompt : threads.decode);
+      },
+    });
+  } catch {
+    return false;
+  }
+  return true;
 }
 
 export class NodeLlamaCppBackend implements EngineBackend {
@@ -84,7 +180,7 @@ export class NodeLlamaCppBackend implements EngineBackend {
   async load(options: LoadOptions): Promise<LoadedModel> {
     const gguf = readGguf(options.path);
     const summary = summarizeGguf(gguf);
-    const llama = await getRuntime(this.options.gpu ?? false);
+    const { llama, build } = await getRuntime(this.options.gpu ?? false, this.options.build ?? "auto", this.options.cmakeOptions);
     const threads = resolveThreads(options.threads, llama.cpuMathCores);
     let model: LlamaModel;
     try {
@@ -117,6 +213,7 @@ export class NodeLlamaCppBackend implements EngineBackend {
       await model.dispose();
       throw new EdgeError("model_load_failed", `cannot create a context of ${contextSize} tokens × ${parallel}: ${errorText(error)}`);
     }
+    const threadsPerPhase = splitThreadsPerPhase(context, () => info.threads);
     const info: ModelInfo = {
       name: options.name ?? basename(options.path),
       path: options.path,
@@ -132,7 +229,9 @@ export class NodeLlamaCppBackend implements EngineBackend {
       hasChatTemplate: summary.chatTemplate !== undefined,
       parallel,
       backend: this.name,
+      engineBuild: build,
       threads,
+      threadsPerPhase,
     };
     return new NodeLlamaCppModel(llama, model, context, info, summary.chatTemplate !== undefined);
   }
@@ -187,6 +286,13 @@ class NodeLlamaCppModel implements LoadedModel {
 
   get activeSequences(): number {
     return this.slots.filter((s) => s.busy).length;
+  }
+
+  setThreads(threads: ThreadSetting): void {
+    if (!this.info.threadsPerPhase) {
+      throw new EdgeError("unsupported", "this node-llama-cpp build cannot change threads of a loaded model; load it with the threads you want");
+    }
+    this.info.threads = resolveThreads(threads, threads.decode);
   }
 
   async tokenize(text: string, options: { addBos?: boolean } = {}): Promise<number[]> {
@@ -304,7 +410,7 @@ class NodeLlamaCppModel implements LoadedModel {
     if (this.disposed) throw new EdgeError("model_not_ready", `model ${this.info.name} is unloaded`);
     const startedAt = performance.now();
     const { tokens: promptTokens, stops: templateStops } = this.promptTokens(request);
-    const contextSize = this.info.contextSize;
+    const contextSize = Math.min(this.info.contextSize, request.contextSize ?? Infinity);
     if (promptTokens.length === 0) throw new EdgeError("invalid_request", "the prompt is empty", { param: "prompt" });
     if (promptTokens.length >= contextSize) {
       throw new EdgeError(
@@ -319,6 +425,12 @@ class NodeLlamaCppModel implements LoadedModel {
       throw new EdgeError("invalid_request", `max tokens must be a positive integer or -1, got ${requested}`, { param: "max_tokens" });
     }
     const maxTokens = requested === -1 ? room : Math.min(requested, room);
+    for (const id of Object.keys(request.logitBias ?? {})) {
+      // node-llama-cpp ignores biases on end-of-generation tokens; refusing is better than silently ignoring.
+      if (this.model.isEogToken(Number(id) as Token)) {
+        throw new EdgeError("unsupported", `logit_bias: token ${id} ends the generation and cannot be biased by this engine`, { param: "logit_bias" });
+      }
+    }
     const grammar = await this.grammarFor(request.responseFormat);
     if (signal?.aborted) throw new EdgeError("aborted", "the request was cancelled");
     const slot = await this.acquireSlot(promptTokens, signal);
@@ -327,7 +439,9 @@ class NodeLlamaCppModel implements LoadedModel {
     const onAbort = (): void => controller.abort();
     signal?.addEventListener("abort", onAbort, { once: true });
     const stream = new PushTokenStream(() => controller.abort());
-    const stops = [...(request.stop ?? []), ...templateStops];
+    // JSON grammars end in a run of newlines the model cannot leave; their trigger ends generation there.
+    const grammarStops = (grammar?.stopGenerationTriggers ?? []).map((t) => t.toString()).filter((t) => t.length > 0);
+    const stops = [...(request.stop ?? []), ...templateStops, ...grammarStops];
     void this.run(slot, request, promptTokens, maxTokens, stops, grammar, controller.signal, stream, startedAt).then((outcome) => {
       signal?.removeEventListener("abort", onAbort);
       // Free the slot before the caller learns the result, so a follow-up request finds it free.
@@ -359,7 +473,8 @@ class NodeLlamaCppModel implements LoadedModel {
     let cached = 0;
     try {
       // Reuse the cached prefix; always evaluate at least one token to get logits.
-      cached = Math.min(sequence.compareContextTokens(promptTokens).firstDifferentIndex, promptTokens.length - 1);
+      cached =
+        request.cachePrompt === false ? 0 : Math.min(sequence.compareContextTokens(promptTokens).firstDifferentIndex, promptTokens.length - 1);
       if (sequence.nextTokenIndex > cached) {
         await sequence.eraseContextTokenRanges([{ start: cached, end: sequence.nextTokenIndex }]);
       }
@@ -382,7 +497,10 @@ class NodeLlamaCppModel implements LoadedModel {
         // Hold back tokens until they decode to whole characters.
         const piece = this.model.detokenize(pending, false, generated.slice(Math.max(0, generated.length - pending.length - 4), generated.length - pending.length));
         const chunk: GeneratedChunk = { text: "", tokens: [] };
-        if (wantLogprobs) chunk.logprobs = [this.logprobEntry(token, output as { confidence?: number; probabilities?: Map<Token, number> }, request.logprobs!)];
+        if (wantLogprobs) {
+          const before = generated.slice(Math.max(0, generated.length - 5), generated.length - 1);
+          chunk.logprobs = [this.logprobEntry(token, output as { confidence?: number; probabilities?: Map<Token, number> }, request.logprobs!, before)];
+        }
         if (!piece.endsWith("\uFFFD")) {
           chunk.tokens = pending;
           pending = [];
@@ -449,6 +567,11 @@ class NodeLlamaCppModel implements LoadedModel {
         tokenBias.set(Number(id) as Token, bias <= -100 ? "never" : { logit: bias });
       }
     }
+    if (request.ignoreEos) {
+      // As llama-server's ignore_eos: end-of-text tokens can never be sampled.
+      tokenBias ??= new TokenBias(this.model.tokenizer);
+      for (const token of [this.model.tokens.eos, this.model.tokens.eot]) if (token != null) tokenBias.set(token, "never");
+    }
     return {
       temperature,
       topK: request.topK ?? DEFAULT_SAMPLING.topK,
@@ -471,20 +594,23 @@ class NodeLlamaCppModel implements LoadedModel {
     };
   }
 
+  /** A token's log-probability and the top alternatives; token texts are decoded after `before` so leading spaces survive. */
   private logprobEntry(
     token: Token,
     output: { confidence?: number; probabilities?: Map<Token, number> },
     topN: number,
+    before: Token[],
   ): TokenLogprob & { top: TokenLogprob[] } {
+    const text = (id: Token): string => this.model.detokenize([id], true, before);
     const top: TokenLogprob[] = [];
     if (output.probabilities) {
       for (const [id, p] of output.probabilities) {
         if (top.length >= topN || p <= 0) break;
-        top.push({ id, token: this.model.detokenize([id], true), logprob: Math.log(p) });
+        top.push({ id, token: text(id), logprob: Math.log(p) });
       }
     }
     const p = output.confidence ?? output.probabilities?.get(token) ?? 0;
-    return { id: token, token: this.model.detokenize([token], true), logprob: Math.log(p), top };
+    return { id: token, token: text(token), logprob: Math.log(p), top };
   }
 
   async *nextTokenLogprobs(tokens: number[], signal?: AbortSignal): AsyncIterable<Float32Array> {
@@ -524,7 +650,7 @@ class NodeLlamaCppModel implements LoadedModel {
     }
   }
 
-  async embed(inputs: string[], signal?: AbortSignal): Promise<EmbeddingResult> {
+  async embed(inputs: string[], signal?: AbortSignal, options: EmbedOptions = {}): Promise<EmbeddingResult> {
     if (this.disposed) throw new EdgeError("model_not_ready", `model ${this.info.name} is unloaded`);
     this.embeddingContext ??= this.model
       .createEmbeddingContext({ contextSize: this.info.contextSize, threads: this.info.threads.prompt })
@@ -537,7 +663,8 @@ class NodeLlamaCppModel implements LoadedModel {
     let promptTokens = 0;
     for (const input of inputs) {
       if (signal?.aborted) throw new EdgeError("aborted", "the request was cancelled");
-      const tokens = this.tokenizeSync(input, true);
+      let tokens = this.tokenizeSync(input, true);
+      if (options.truncate && tokens.length >= this.info.contextSize) tokens = tokens.slice(0, this.info.contextSize - 1);
       if (tokens.length >= this.info.contextSize) {
         throw new EdgeError("context_overflow", `an input is ${tokens.length} tokens but the context holds ${this.info.contextSize}`, {
           details: { promptTokens: tokens.length, contextSize: this.info.contextSize },

@@ -64,6 +64,20 @@ export interface GenerateRequest extends SamplingOptions {
   logprobs?: number;
   /** Add BOS and special-token parsing for raw prompts. Default true. */
   addBos?: boolean;
+  /**
+   * Caps this request's context (prompt + generated tokens) below the loaded
+   * context, e.g. Ollama's `num_ctx`; it can never raise it. Default: the loaded context.
+   */
+  contextSize?: number;
+  /** Reuse the longest cached prefix of the prompt (as llama-server's `cache_prompt`). Default true. */
+  cachePrompt?: boolean;
+  /** Keep generating past end-of-text tokens (benchmarks want fixed lengths). Default false. */
+  ignoreEos?: boolean;
+}
+
+export interface EmbedOptions {
+  /** Cut inputs longer than the context to fit (Ollama's default) instead of failing with context_overflow. Default false. */
+  truncate?: boolean;
 }
 
 export interface TokenLogprob {
@@ -138,7 +152,11 @@ export interface ModelInfo {
   /** Parallel sequences (slots) the loaded model serves at once. */
   parallel: number;
   backend: string;
+  /** Which build of the backend runs it, e.g. "node-llama-cpp 3.21.1 prebuilt (llama.cpp v0.4.0)". */
+  engineBuild: string;
   threads: ThreadSetting;
+  /** Whether prompt and decode really run with their own thread counts (else `threads.decode` serves both). */
+  threadsPerPhase: boolean;
 }
 
 export interface ThreadSetting {
@@ -179,7 +197,7 @@ export interface LoadedModel extends AsyncDisposable {
    */
   generate(request: GenerateRequest, signal?: AbortSignal): Promise<TokenStream>;
   /** Mean-pooled (or the model's pooling), L2-normalised embeddings. */
-  embed(inputs: string[], signal?: AbortSignal): Promise<EmbeddingResult>;
+  embed(inputs: string[], signal?: AbortSignal, options?: EmbedOptions): Promise<EmbeddingResult>;
   tokenize(text: string, options?: { addBos?: boolean }): Promise<number[]>;
   detokenize(tokens: number[]): Promise<string>;
   /** The prompt text the model's chat template (or the fallback) makes of messages. */
@@ -194,6 +212,12 @@ export interface LoadedModel extends AsyncDisposable {
   nextTokenLogprobs?(tokens: number[], signal?: AbortSignal): AsyncIterable<Float32Array>;
   /** Slots currently generating. */
   readonly activeSequences: number;
+  /**
+   * Changes the thread counts of a loaded model, from the next batch on (thread
+   * tuning measures candidates this way). Absent on backends that fix threads
+   * when they start (a runner process).
+   */
+  setThreads?(threads: ThreadSetting): void;
   dispose(): Promise<void>;
 }
 

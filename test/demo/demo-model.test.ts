@@ -40,10 +40,15 @@ describe("built-in demo model", () => {
     for await (const chunk of stream) chunks.push(chunk);
     const entry = chunks.flatMap((c) => c.logprobs ?? [])[0]!;
     const expected = truth[stateOfWord("a")]!;
-    assert.equal(entry.top.length, Math.min(20, expected.size));
+    // Words that never follow "a" carry log-probability -30 (about 1e-13): listed last, if at all.
+    const possible = entry.top.filter((alternative) => expected.has(alternative.id));
+    assert.equal(possible.length, Math.min(20, expected.size));
     for (const alternative of entry.top) {
       const p = expected.get(alternative.id);
-      assert.ok(p !== undefined, `token ${alternative.token} cannot follow "a"`);
+      if (p === undefined) {
+        assert.ok(alternative.logprob < -25, `${alternative.token} cannot follow "a" but has logprob ${alternative.logprob}`);
+        continue;
+      }
       assert.ok(Math.abs(alternative.logprob - Math.log(p)) < 1e-3, `${alternative.token}: ${alternative.logprob} vs ${Math.log(p)}`);
     }
   });

@@ -18,6 +18,13 @@ export const engineSection = z
     gpu: z.union([z.literal("auto"), z.literal(false)]).default(false),
     /** Path of a llama-server binary for the native runner backend. */
     llama_server: z.string().min(1).optional(),
+    /** Measure and cache the best thread counts per model and machine when `threads` is not set. */
+    tune_threads: z.boolean().default(true),
+    /**
+     * node-llama-cpp binaries: the prebuilt ones it ships, the on-device build made by
+     * `edgelm engine build --backend node-llama-cpp`, or auto (that build when it exists).
+     */
+    node_llama_cpp_build: z.enum(["auto", "prebuilt", "local"]).default("auto"),
   })
   .strict()
-  .default({ backend: "auto", gpu: false });
+  .default({ backend: "auto", gpu: false, tune_threads: true, node_llama_cpp_build: "auto" });

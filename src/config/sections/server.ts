@@ -1,12 +1,22 @@
 import { z } from "zod";
 
-/** A model the gateway serves: `name` is what clients ask for, `ref` any model reference. */
+const threadCount = z.number().int().min(1).max(1024);
+
+/** A model the gateway serves: `ref` is any model reference; `name` is what clients ask for (default: the reference's name). */
 export const servedModel = z
   .object({
-    name: z.string().min(1),
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]*$/, "letters, digits and . _ : / - only")
+      .optional(),
     ref: z.string().min(1),
+    /** Sequences each runner decodes together (default: server.parallel). */
     parallel: z.number().int().min(1).max(256).optional(),
+    /** Context tokens per sequence (default: engine.context_size, else the model's, at most 4096). */
     context_size: z.number().int().min(16).optional(),
+    /** Runner processes (default: server.runners). */
+    runners: z.number().int().min(1).max(64).optional(),
+    threads: z.object({ prompt: threadCount.optional(), decode: threadCount.optional() }).strict().optional(),
   })
   .strict();
 
@@ -17,16 +27,24 @@ export const serverSection = z
     port: z.number().int().min(0).max(65535).default(11435),
     /** Bearer keys; when non-empty every API route needs one. */
     api_keys: z.array(z.string().min(1)).default([]),
-    /** Sequences decoded together per model. */
+    /** Sequences decoded together per runner. */
     parallel: z.number().int().min(1).max(256).default(4),
     /** Requests waiting for a sequence beyond `parallel`; more get 429. */
     queue: z.number().int().min(0).max(100_000).default(64),
-    /** Per-request deadline in milliseconds (0 = none). */
+    /** Per-request deadline in milliseconds, queue wait included (0 = none). */
     request_timeout_ms: z.number().int().min(0).default(300_000),
     /** Largest accepted request body in bytes. */
     body_limit_bytes: z.number().int().min(1024).default(4 * 1024 * 1024),
     /** Seconds in-flight streams get to finish on SIGTERM before they are cancelled. */
     shutdown_grace_s: z.number().min(0).default(10),
+    /** Runner processes per model (a policy may add more at run time). */
+    runners: z.number().int().min(1).max(64).default(1),
+    /** First restart delay after a runner crash, in ms; doubles per consecutive crash. */
+    restart_delay_ms: z.number().int().min(0).default(250),
+    /** Longest restart delay, in ms. */
+    restart_delay_max_ms: z.number().int().min(0).default(30_000),
+    /** How long a runner may take to load its model before it is killed, in ms. */
+    runner_start_timeout_ms: z.number().int().min(1000).default(120_000),
     models: z.array(servedModel).default([]),
   })
   .strict()
@@ -39,5 +57,9 @@ export const serverSection = z
     request_timeout_ms: 300_000,
     body_limit_bytes: 4 * 1024 * 1024,
     shutdown_grace_s: 10,
+    runners: 1,
+    restart_delay_ms: 250,
+    restart_delay_max_ms: 30_000,
+    runner_start_timeout_ms: 120_000,
     models: [],
   });

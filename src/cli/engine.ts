@@ -1,0 +1,88 @@
+/**
+ * `edgelm engine build|list`: engines compiled on this device from the llama.cpp
+ * source node-llama-cpp ships, and what is built or configured.
+ */
+import { InvalidArgumentError, type Command } from "commander";
+import { buildEngine, listEngines, type EngineKind } from "../engine/engine-build.js";
+import { action, commandConfig, integerFlag } from "./cli-kit.js";
+import { printTable } from "./format.js";
+
+interface BuildFlags {
+  backend: EngineKind;
+  jobs?: number;
+  config?: string;
+}
+
+function backendName(raw: string): EngineKind {
+  if (raw === "llama-server" || raw === "node-llama-cpp") return raw;
+  throw new InvalidArgumentError(`--backend must be llama-server or node-llama-cpp (got "${raw}")`);
+}
+
+export function registerEngine(program: Command): void {
+  const engine = program.command("engine").description("build engines on this device and list them");
+  engine
+    .command("build")
+    .description("compile an engine from the llama.cpp source node-llama-cpp ships (no download; takes minutes)")
+    .option("--backend <name>", "llama-server (the native runner) or node-llama-cpp (an optimised in-process build)", backendName, "llama-server")
+    .option("-j, --jobs <n>", "parallel compile jobs for llama-server (default 2)", integerFlag("--jobs", { min: 1, max: 256 }))
+    .option("--config <file>", "config file")
+    .action(action(buildCommand));
+  engine
+    .command("list")
+    .description("show the engines installed, built on this device, or configured")
+    .option("--json", "print JSON")
+    .option("--config <file>", "config file")
+    .action(
+      action((flags: { json?: boolean; config?: string }) => {
+        const config = commandConfig(flags);
+        const entries = listEngines(config.home, config.engine.llama_server);
+        const preference = config.engine.node_llama_cpp_build;
+        const local = entries.find((e) => e.backend === "node-llama-cpp" && e.kind === "local build")!;
+        const inUse = preference === "prebuilt" || (preference === "auto" && !local.available) ? "prebuilt" : "local build";
+        if (flags.json) {
+          process.stdout.write(`${JSON.stringify({ engines: entries, node_llama_cpp_build: preference, node_llama_cpp_in_use: inUse }, null, 2)}\n`);
+          return;
+        }
+        const rows = [["backend", "kind", "available", "engine"]];
+        for (const e of entries) {
+          const used = e.backend === "node-llama-cpp" && e.kind === inUse ? " (used)" : "";
+          rows.push([e.backend, e.kind, e.available ? `yes${used}` : "no", `${e.description}${e.path ? `  ${e.path}` : ""}`]);
+        }
+        printTable(process.stdout, rows, "");
+        process.stdout.write(`\nnode-llama-cpp build: ${preference} (engine.node_llama_cpp_build / EDGELM_NODE_LLAMA_CPP_BUILD)\n`);
+      }),
+    );
+}
+
+async function buildCommand(flags: BuildFlags): Promise<void> {
+  const config = commandConfig(flags, {}, "warn");
+  const tty = process.stderr.isTTY === true;
+  process.stderr.write(
+    `building ${flags.backend} from the bundled llama.cpp source; this takes several minutes (about 7–15 on 2 cores)…\n`,
+  );
+  let lastStep = "";
+  const result = await buildEngine({
+    backend: flags.backend,
+    home: config.home,
+    ...(flags.jobs !== undefined ? { jobs: flags.jobs } : {}),
+    ...(tty
+      ? {
+          onLine: (line: string) => {
+            // CMake/ninja progress: "[ 42%] Building …" or "[123/277] Building …".
+            const step = /^\[\s*(\d+%|\d+\/\d+)\]/.exec(line)?.[1];
+            if (step && step !== lastStep) {
+              lastStep = step;
+              process.stderr.write(`\r\x1b[K  ${step} ${line.replace(/^\[[^\]]*\]\s*/, "").slice(0, 60)}`);
+            }
+          },
+        }
+      : {}),
+  });
+  if (tty) process.stderr.write("\r\x1b[K");
+  process.stdout.write(`built ${result.description} in ${Math.floor(result.seconds / 60)}m${String(result.seconds % 60).padStart(2, "0")}s\n  ${result.path}\n`);
+  if (result.backend === "node-llama-cpp") {
+    process.stdout.write(
+      "edgelm now uses this build for node-llama-cpp (engine.node_llama_cpp_build: auto); set it to prebuilt to go back, and compare with `edgelm bench`\n",
+    );
+  }
+}

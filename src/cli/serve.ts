@@ -1,0 +1,113 @@
+/**
+ * `edgelm serve`: the gateway. Serves models over OpenAI- and Ollama-compatible
+ * HTTP, one runner process per model; stops gracefully on SIGTERM / SIGINT.
+ */
+import type { Command } from "commander";
+import type { ConfigInput } from "../config/schema.js";
+import { logger } from "../log.js";
+import { DEMO_NOTICE } from "../store/resolve-model.js";
+import { Gateway } from "../server/gateway.js";
+import { parseModelFlag, planServedModels } from "../server/served-model-specs.js";
+import type { ServedModelStatus } from "../scheduler/served-model.js";
+import { action, collect, commandConfig, integerFlag } from "./cli-kit.js";
+import { engineFlags, type ModelFlagValues } from "./model-flags.js";
+
+interface ServeFlags extends Omit<ModelFlagValues, "model"> {
+  model?: string[];
+  host?: string;
+  port?: number;
+  apiKey?: string[];
+  parallel?: number;
+  queue?: number;
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command("serve")
+    .description("serve models over OpenAI- and Ollama-compatible HTTP APIs")
+    .option("-m, --model <ref>", "a model to serve: <ref> or <name>=<ref> (repeatable; default: server.models, else the built-in demo)", collect)
+    .option("--host <address>", "address to bind (default 127.0.0.1; other addresses are reachable from the network)")
+    .option("-p, --port <port>", "port (default 11435; 0 picks a free one)", integerFlag("--port", { min: 0, max: 65535 }))
+    .option("--api-key <key>", "require this bearer key on every API route (repeatable)", collect)
+    .option("--parallel <n>", "sequences each runner decodes together (default 4)", integerFlag("--parallel", { min: 1, max: 256 }))
+    .option("--queue <n>", "requests that may wait beyond the slots before 429 (default 64)", integerFlag("--queue", { min: 0, max: 100_000 }))
+    .option("-c, --ctx <tokens>", "context size per sequence (default: the model's, at most 4096)", integerFlag("--ctx", { min: 16, max: 1 << 20 }))
+    .option("--threads <n>", "decode threads per runner (default: tuned by measurement)", integerFlag("--threads", { min: 1, max: 1024 }))
+    .option("--prompt-threads <n>", "prompt-processing threads per runner (default: as --threads)", integerFlag("--prompt-threads", { min: 1, max: 1024 }))
+    .option("--config <file>", "config file (default: ./edgelm.yaml, then $EDGELM_HOME/config.yaml)")
+    .action(action(serveCommand));
+}
+
+function serverFlags(flags: ServeFlags): ConfigInput {
+  const server: Record<string, unknown> = {};
+  if (flags.host !== undefined) server.host = flags.host;
+  if (flags.port !== undefined) server.port = flags.port;
+  if (flags.apiKey !== undefined) server.api_keys = flags.apiKey;
+  if (flags.parallel !== undefined) server.parallel = flags.parallel;
+  if (flags.queue !== undefined) server.queue = flags.queue;
+  if (flags.model !== undefined) server.models = flags.model.map(parseModelFlag);
+  const { model: _models, ...modelFlags } = flags;
+  return { ...engineFlags(modelFlags), ...(Object.keys(server).length > 0 ? { server } : {}) } as ConfigInput;
+}
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\./.test(host);
+}
+
+async function serveCommand(flags: ServeFlags): Promise<void> {
+  const config = commandConfig(flags, serverFlags(flags), "info");
+  const plan = await planServedModels(config);
+  if (plan.demo) process.stderr.write(`${DEMO_NOTICE}\n`);
+  if (!isLoopback(config.server.host) && config.server.api_keys.length === 0) {
+    logger.warn(
+      `binding ${config.server.host} without API keys: anyone who can reach this address can use the models; set --api-key or server.api_keys`,
+    );
+  }
+  const gateway = new Gateway(config, plan.specs);
+  const url = await gateway.listen();
+  process.stdout.write(`edgelm gateway listening on ${url} (OpenAI: ${url}/v1, Ollama: ${url}/api)\n`);
+
+  let signals = 0;
+  const stopped = new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      signals++;
+      if (signals === 1) {
+        logger.info(`${signal}: shutting down (in-flight requests get ${config.server.shutdown_grace_s} s to finish)`);
+        gateway.close().then(resolve, (error: unknown) => {
+          logger.error(`shutdown failed: ${error instanceof Error ? error.message : String(error)}`);
+          resolve();
+        });
+      } else {
+        logger.warn(`${signal} again: cancelling in-flight requests now`);
+        void gateway.close({ graceMs: 0 });
+        setTimeout(() => process.exit(0), 3000).unref();
+      }
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+  });
+
+  void gateway.whenReady().then(() => {
+    for (const model of gateway.models()) process.stdout.write(`${describeModel(model)}\n`);
+    if (gateway.models().every((m) => m.state === "failed")) {
+      logger.error("no model could be started; the gateway answers 503 until one is swapped in (see /ready)");
+    }
+  });
+
+  await stopped;
+  process.stdout.write("edgelm gateway stopped\n");
+  // Runner processes are gone and the server is closed; nothing should hold the process, but never hang on exit.
+  setTimeout(() => process.exit(process.exitCode ?? 0), 1000).unref();
+}
+
+function describeModel(model: ServedModelStatus): string {
+  if (model.state !== "ready") return `  ${model.name}  ${model.state}: ${model.reason ?? "not ready"}`;
+  const info = model.info;
+  const runners = model.runners.filter((r) => !r.draining);
+  const hash = model.sha256 ? `sha256 ${model.sha256.slice(0, 12)}… ${model.hashVerified ? "verified" : "(no recorded hash to check)"}` : "";
+  const trust = model.trust ? `, ${model.trust.summary}` : "";
+  return (
+    `  ${model.name}  ready  ${runners[0]?.backend ?? ""}, ${runners.length} runner${runners.length === 1 ? "" : "s"} × ${model.parallel} slots, ` +
+    `ctx ${info?.contextSize ?? "?"}, ${model.summary?.predominantType ?? ""}, ${hash}${trust}  (${model.path})`
+  );
+}

@@ -1,0 +1,116 @@
+/**
+ * What the gateway reports about itself, as typed events. Metrics, logs and
+ * policies attach listeners here instead of reaching into the request path;
+ * with no listener an emit costs next to nothing.
+ */
+import { EventEmitter } from "node:events";
+import type { FinishReason } from "../engine/types.js";
+import type { ErrorCode } from "../errors.js";
+
+export interface RequestStartEvent {
+  requestId: string;
+  /** Dialect and endpoint, e.g. "openai.chat", "ollama.generate". */
+  route: string;
+  model: string;
+  stream: boolean;
+}
+
+export interface RequestAdmittedEvent {
+  requestId: string;
+  route: string;
+  model: string;
+  runnerId: string;
+  /** Time spent waiting for a free sequence (admission queue), in ms. */
+  queueWaitMs: number;
+}
+
+export interface FirstTokenEvent {
+  requestId: string;
+  route: string;
+  model: string;
+  /** From the request's arrival to its first generated text at the gateway, in ms. */
+  ttftMs: number;
+}
+
+export interface TokensEvent {
+  requestId: string;
+  model: string;
+  /** Tokens in this chunk. */
+  tokens: number;
+  /** performance.now() when they reached the gateway. */
+  at: number;
+}
+
+export interface RequestEndEvent {
+  requestId: string;
+  route: string;
+  /** Empty when the request failed before a model was chosen. */
+  model: string;
+  /** HTTP status sent (a stream that failed after its headers keeps 200 and has errorCode). */
+  status: number;
+  errorCode?: ErrorCode;
+  finishReason?: FinishReason;
+  promptTokens: number;
+  completionTokens: number;
+  /** Arrival to last byte, in ms. */
+  durationMs: number;
+  ttftMs?: number;
+  queueWaitMs?: number;
+}
+
+export interface RunnerStartEvent {
+  model: string;
+  runnerId: string;
+  pid: number | undefined;
+  backend: string;
+  loadMs: number;
+}
+
+export interface RunnerExitEvent {
+  model: string;
+  runnerId: string;
+  pid: number | undefined;
+  /** False for crashes, kills and OOMs. */
+  expected: boolean;
+  code: number | null;
+  signal: string | null;
+}
+
+export interface RunnerRestartEvent {
+  model: string;
+  /** Consecutive crashes so far (1 for the first). */
+  attempt: number;
+  delayMs: number;
+}
+
+export interface ModelStateEvent {
+  model: string;
+  state: ModelState;
+  reason?: string;
+}
+
+export interface ModelSwapEvent {
+  model: string;
+  from: string;
+  to: string;
+  durationMs: number;
+}
+
+/** loading → ready ⇄ restarting; failed when the file is refused or cannot load; stopped after close. */
+export type ModelState = "loading" | "ready" | "restarting" | "failed" | "stopped";
+
+export interface GatewayEventMap {
+  "request:start": [RequestStartEvent];
+  "request:admitted": [RequestAdmittedEvent];
+  "request:first-token": [FirstTokenEvent];
+  "request:tokens": [TokensEvent];
+  "request:end": [RequestEndEvent];
+  "runner:start": [RunnerStartEvent];
+  "runner:exit": [RunnerExitEvent];
+  "runner:restart": [RunnerRestartEvent];
+  "model:state": [ModelStateEvent];
+  "model:swap": [ModelSwapEvent];
+}
+
+/** The gateway's event bus (node:events, typed). */
+export class GatewayEvents extends EventEmitter<GatewayEventMap> {}

@@ -1,0 +1,626 @@
+/**
+ * One served model: its runner processes, the admission queue in front of
+ * their slots, crash restarts with backoff, and the operations a policy or an
+ * operator uses to change it while it serves (swap, add or remove a runner).
+ *
+ * Every runner load goes through prepareModel (resolve → verify → GGUF check),
+ * so a file is verified again before each process loads it.
+ */
+import { statSync } from "node:fs";
+import type { Config } from "../config/schema.js";
+import { prepareModel, type PreparedModel } from "../engine/prepare-model.js";
+import type { Runner, RunnerExit, RunnerFactory, RunnerHealth } from "../engine/runner.js";
+import type { EmbeddingResult, EmbedOptions, GeneratedChunk, GenerateRequest, ThreadSetting, TokenStream } from "../engine/types.js";
+import { EdgeError, toEdgeError, type ErrorCode } from "../errors.js";
+import { logger, type LogLevel } from "../log.js";
+import { resolveModel, type ResolvedModel } from "../store/resolve-model.js";
+import { AdmissionQueue } from "./admission-queue.js";
+import type { GatewayEvents, ModelState } from "./gateway-events.js";
+import type { RequestContext, RunnerStatus, ServedModel, ServedModelStatus, ServedStream } from "./served-model.js";
+
+/** What to serve under one name. */
+export interface ServedModelSpec {
+  /** The name clients ask for. */
+  name: string;
+  /** Any model reference: a path, name:tag, hf:... */
+  ref: string;
+  /** Sequences each runner decodes together. */
+  parallel: number;
+  /** Context tokens per sequence; default: the engine's (the model's, at most 4096). */
+  contextSize?: number;
+  /** Runner processes to start. Default 1. */
+  runners?: number;
+  threads?: Partial<ThreadSetting>;
+}
+
+export interface ModelPoolOptions {
+  config: Config;
+  factory: RunnerFactory;
+  events: GatewayEvents;
+  /** Requests that may wait beyond the slots. */
+  queueLimit: number;
+  /** First restart delay after a crash, in ms; doubles per consecutive crash. Default 250. */
+  restartDelayMs?: number;
+  /** Longest restart delay, in ms. Default 30000. */
+  restartDelayMaxMs?: number;
+  /** Requests wait for a restart due within this many ms; later ones get 503 + Retry-After. Default 5000. */
+  maxRestartWaitMs?: number;
+  /** A runner up this long resets the crash count, in ms. Default 60000. */
+  stableAfterMs?: number;
+  /** Log threshold inside runner processes. */
+  runnerLogLevel?: LogLevel;
+  /** Turns a reference into a file; default resolveModel without downloads. */
+  resolve?: (ref: string) => Promise<ResolvedModel>;
+}
+
+export type SwapMode = "overlap" | "drain-first";
+
+export interface SwapOptions {
+  /**
+   * overlap (default): load the new runners first, switch, then drain the old
+   * ones — zero downtime, both in memory for a while. drain-first: stop routing,
+   * drain and stop the old runners, then load the new — requests wait in the
+   * queue meanwhile; for when both would not fit in memory.
+   */
+  mode?: SwapMode;
+  /** Resolve only after the old runners have drained and stopped. Default false. */
+  waitForDrain?: boolean;
+}
+
+/** What a swap may change. */
+export interface ModelChange {
+  ref?: string;
+  parallel?: number;
+  contextSize?: number;
+  threads?: Partial<ThreadSetting>;
+}
+
+interface RunnerEntry {
+  runner: Runner;
+  spec: ServedModelSpec;
+  prepared: PreparedModel;
+  inFlight: number;
+  /** Routable once switched on (a swap starts runners switched off). */
+  active: boolean;
+  /** No new requests; stops when its in-flight requests end. */
+  draining: boolean;
+  readyAt: number;
+  onDrained: (() => void) | undefined;
+  /** The pool generation it belongs to (bumped by each swap). */
+  generation: number;
+}
+
+/** Codes that no retry will fix: the file itself is refused. */
+const PERMANENT: ReadonlySet<ErrorCode> = new Set([
+  "integrity_mismatch",
+  "signature_invalid",
+  "signature_missing",
+  "untrusted_signer",
+  "invalid_gguf",
+  "unsupported_model",
+  "file_not_found",
+  "not_a_file",
+  "model_not_found",
+]);
+
+export class ModelPool implements ServedModel {
+  readonly name: string;
+  private spec: ServedModelSpec;
+  private prepared: PreparedModel | undefined;
+  /** Size and mtime of the served file, read when it was verified (describe() is on every request's path). */
+  private file: { size: number; modifiedAt: Date } | undefined;
+  private readonly entries: RunnerEntry[] = [];
+  /** Runners still loading (close() stops them too). */
+  private readonly launching = new Set<Runner>();
+  private readonly queue: AdmissionQueue<RunnerEntry>;
+  private failure: EdgeError | undefined;
+  private closing = false;
+  private crashes = 0;
+  private pendingRestarts = 0;
+  private restartAt = 0;
+  private readonly restartTimers = new Set<NodeJS.Timeout>();
+  private generation = 0;
+  private stateValue: ModelState = "loading";
+  private swapChain: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    spec: ServedModelSpec,
+    private readonly options: ModelPoolOptions,
+  ) {
+    this.name = spec.name;
+    this.spec = { ...spec, runners: spec.runners ?? 1 };
+    this.queue = new AdmissionQueue<RunnerEntry>({
+      limit: options.queueLimit,
+      tryTake: () => this.takeSlot(),
+      capacity: () => this.capacity(),
+      label: `model ${spec.name}`,
+    });
+  }
+
+  get state(): ModelState {
+    return this.stateValue;
+  }
+
+  /**
+   * Verifies the file and starts the runners. Never throws: a model that is
+   * refused or cannot load ends "failed" with the reason (see describe()).
+   */
+  async start(): Promise<void> {
+    try {
+      this.usePrepared(await this.prepare(this.spec.ref));
+    } catch (error) {
+      this.fail(error);
+      return;
+    }
+    const launches = await Promise.allSettled(
+      Array.from({ length: this.spec.runners ?? 1 }, () => this.launch(this.prepared!, this.spec, this.generation)),
+    );
+    let firstError: unknown;
+    for (const launch of launches) {
+      if (launch.status === "fulfilled") this.activate(launch.value);
+      else firstError ??= launch.reason;
+    }
+    if (!this.routable() && firstError !== undefined && !this.closing) this.fail(firstError);
+    this.updateState();
+  }
+
+  async generate(request: GenerateRequest, context: RequestContext): Promise<ServedStream> {
+    const { entry, queueWaitMs, loadWaitMs } = await this.admit(context);
+    const release = this.releaser(entry);
+    const startedAt = performance.now();
+    let inner: TokenStream;
+    try {
+      inner = await entry.runner.generate(request, context.signal);
+    } catch (error) {
+      release();
+      throw error;
+    }
+    inner.result
+      .then(
+        () => this.queue.recordService(performance.now() - startedAt),
+        () => {},
+      )
+      .finally(release);
+    return new ObservedStream(inner, entry.runner, queueWaitMs, loadWaitMs, context, this.name, this.options.events);
+  }
+
+  async embed(
+    inputs: string[],
+    context: RequestContext,
+    options?: EmbedOptions,
+  ): Promise<EmbeddingResult & { runnerId: string; queueWaitMs: number }> {
+    const { entry, queueWaitMs } = await this.admit(context);
+    const release = this.releaser(entry);
+    try {
+      const result = await entry.runner.embed(inputs, context.signal, options);
+      return { ...result, runnerId: entry.runner.id, queueWaitMs };
+    } finally {
+      release();
+    }
+  }
+
+  describe(): ServedModelStatus {
+    const prepared = this.prepared;
+    const ready = this.entries.find((e) => e.active && e.runner.state === "ready");
+    const runners: RunnerStatus[] = this.entries.map((e) => ({
+      id: e.runner.id,
+      pid: e.runner.pid,
+      backend: e.runner.backend,
+      state: e.active ? e.runner.state : "starting",
+      inFlight: e.inFlight,
+      parallel: e.spec.parallel,
+      draining: e.draining,
+      ref: e.spec.ref,
+    }));
+    const inFlight = this.entries.reduce((sum, e) => sum + e.inFlight, 0);
+    const reason = this.failure?.message ?? (this.stateValue === "restarting" ? "its runner is restarting after a crash" : undefined);
+    return {
+      name: this.name,
+      ref: this.spec.ref,
+      path: prepared?.resolved.path ?? "",
+      state: this.stateValue,
+      ...(reason !== undefined ? { reason } : {}),
+      sha256: prepared?.verification.sha256,
+      hashVerified: prepared?.verification.hashVerified ?? false,
+      trust: prepared ? { status: prepared.trust.status, summary: prepared.trust.summary } : undefined,
+      summary: prepared?.summary,
+      info: ready?.runner.info,
+      fileSize: this.file?.size ?? 0,
+      modifiedAt: this.file?.modifiedAt,
+      parallel: this.spec.parallel,
+      runners,
+      queue: { waiting: this.queue.waiting, limit: this.queue.maxWaiting, inFlight, capacity: this.capacity() },
+    };
+  }
+
+  /**
+   * Replaces the model's runners with ones running `change` (another file,
+   * e.g. a lower-precision variant, or other parallel/context settings).
+   * The new file is verified first; if it is refused or fails to load, the old
+   * runners keep serving and this rejects. See {@link SwapOptions} for the modes.
+   */
+  swap(change: ModelChange, options: SwapOptions = {}): Promise<void> {
+    const run = this.swapChain.then(() => this.swapNow(change, options));
+    this.swapChain = run.catch(() => {});
+    return run;
+  }
+
+  /** Starts one more runner with the current settings and routes to it once loaded. */
+  async addRunner(): Promise<RunnerStatus> {
+    if (this.closing) throw new EdgeError("shutting_down", "the gateway is shutting down");
+    if (!this.prepared || this.failure) throw new EdgeError("model_not_ready", `model ${this.name} is not serving; swap it to a working file first`);
+    const entry = await this.launch(this.prepared, this.spec, this.generation);
+    this.activate(entry);
+    this.spec = { ...this.spec, runners: this.servingEntries().length };
+    return this.describe().runners.find((r) => r.id === entry.runner.id)!;
+  }
+
+  /** Drains and stops one runner (the given one, else the least busy); the last one cannot be removed. */
+  async removeRunner(runnerId?: string): Promise<void> {
+    const serving = this.servingEntries();
+    const entry = runnerId ? serving.find((e) => e.runner.id === runnerId) : [...serving].sort((a, b) => a.inFlight - b.inFlight)[0];
+    if (!entry) throw new EdgeError("usage", `model ${this.name} has no serving runner ${runnerId ?? ""}`.trim());
+    if (serving.length <= 1) throw new EdgeError("usage", `cannot remove the last runner of model ${this.name}; swap the model instead`);
+    this.spec = { ...this.spec, runners: serving.length - 1 };
+    await this.stopEntry(entry);
+  }
+
+  /**
+   * Asks every serving runner how it is (IPC round trip, memory, activity).
+   * A runner that does not answer within `timeoutMs` (default 1000) is reported with ok: false.
+   */
+  async health(timeoutMs = 1000): Promise<Array<{ id: string } & (RunnerHealth | { ok: false; error: string })>> {
+    return Promise.all(
+      this.servingEntries().map(async (e) => {
+        try {
+          return { id: e.runner.id, ...(await e.runner.health(timeoutMs)) };
+        } catch (error) {
+          return { id: e.runner.id, ok: false as const, error: toEdgeError(error).message };
+        }
+      }),
+    );
+  }
+
+  /** Changes how many requests may wait beyond the slots. */
+  setQueueLimit(limit: number): void {
+    this.queue.setLimit(limit);
+  }
+
+  /** Stops admitting, fails queued requests with shutting_down, and stops every runner. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    for (const timer of this.restartTimers) clearTimeout(timer);
+    this.restartTimers.clear();
+    this.queue.rejectAll(new EdgeError("shutting_down", "the gateway is shutting down"));
+    await Promise.all([...this.entries.map((e) => e.runner.dispose()), ...[...this.launching].map((r) => r.dispose())]);
+    this.updateState();
+  }
+
+  /** Every runner process, for tests and diagnostics (e.g. to kill one). */
+  runnerProcesses(): Array<{ id: string; pid: number | undefined; runner: Runner }> {
+    return this.entries.map((e) => ({ id: e.runner.id, pid: e.runner.pid, runner: e.runner }));
+  }
+
+  // --- internals -----------------------------------------------------------
+
+  private usePrepared(prepared: PreparedModel): void {
+    this.prepared = prepared;
+    try {
+      const stat = statSync(prepared.resolved.path);
+      this.file = { size: stat.size, modifiedAt: stat.mtime };
+    } catch {
+      this.file = undefined;
+    }
+  }
+
+  private async prepare(ref: string): Promise<PreparedModel> {
+    const resolve = this.options.resolve ?? ((r: string) => resolveModel(r, this.options.config, { allowDownload: false }));
+    return prepareModel(await resolve(ref), this.options.config);
+  }
+
+  private async launch(prepared: PreparedModel, spec: ServedModelSpec, generation: number): Promise<RunnerEntry> {
+    const runner = this.options.factory.create({
+      name: spec.name,
+      path: prepared.resolved.path,
+      parallel: spec.parallel,
+      ...(spec.contextSize !== undefined ? { contextSize: spec.contextSize } : {}),
+      ...(spec.threads ? { threads: spec.threads } : {}),
+      gpu: this.options.config.engine.gpu,
+      ...(this.options.runnerLogLevel ? { logLevel: this.options.runnerLogLevel } : {}),
+    });
+    const started = performance.now();
+    this.launching.add(runner);
+    try {
+      await runner.start();
+    } finally {
+      this.launching.delete(runner);
+    }
+    if (this.closing) {
+      await runner.dispose();
+      throw new EdgeError("shutting_down", "the gateway is shutting down");
+    }
+    const entry: RunnerEntry = {
+      runner,
+      spec,
+      prepared,
+      inFlight: 0,
+      active: false,
+      draining: false,
+      readyAt: performance.now(),
+      onDrained: undefined,
+      generation,
+    };
+    this.entries.push(entry);
+    runner.onExit((exit) => this.onRunnerExit(entry, exit));
+    const loadMs = performance.now() - started;
+    logger.info(`model ${spec.name}: runner ${runner.id} (pid ${runner.pid}, ${runner.backend}) loaded ${prepared.resolved.path} in ${Math.round(loadMs)} ms`);
+    this.options.events.emit("runner:start", { model: this.name, runnerId: runner.id, pid: runner.pid, backend: runner.backend, loadMs });
+    return entry;
+  }
+
+  /** Makes a started runner routable (if it is still alive) and hands it waiting requests. */
+  private activate(entry: RunnerEntry): void {
+    if (entry.runner.state !== "ready" || !this.entries.includes(entry)) return;
+    entry.active = true;
+    this.updateState();
+    this.queue.pump();
+  }
+
+  private servingEntries(): RunnerEntry[] {
+    return this.entries.filter((e) => e.active && !e.draining && e.runner.state === "ready");
+  }
+
+  private routable(): boolean {
+    return this.entries.some((e) => e.active && !e.draining && e.runner.state === "ready");
+  }
+
+  private capacity(): number {
+    let slots = 0;
+    for (const e of this.entries) if (e.active && !e.draining && e.runner.state === "ready") slots += e.spec.parallel;
+    return slots;
+  }
+
+  /** The least busy routable runner with a free sequence (its slot is taken). */
+  private takeSlot(): RunnerEntry | undefined {
+    let best: RunnerEntry | undefined;
+    for (const e of this.entries) {
+      if (!e.active || e.draining || e.runner.state !== "ready" || e.inFlight >= e.spec.parallel) continue;
+      if (!best || e.inFlight < best.inFlight) best = e;
+    }
+    if (best) best.inFlight++;
+    return best;
+  }
+
+  private releaser(entry: RunnerEntry): () => void {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      entry.inFlight--;
+      if (entry.draining && entry.inFlight === 0) entry.onDrained?.();
+      this.queue.pump();
+    };
+  }
+
+  private async admit(context: RequestContext): Promise<{ entry: RunnerEntry; queueWaitMs: number; loadWaitMs: number }> {
+    if (this.closing) throw new EdgeError("shutting_down", "the gateway is shutting down");
+    if (this.failure) throw this.failure;
+    const loading = !this.routable();
+    if (loading && this.pendingRestarts > 0 && this.restartAt - performance.now() > (this.options.maxRestartWaitMs ?? 5000)) {
+      const retryAfter = Math.ceil((this.restartAt - performance.now()) / 1000);
+      throw new EdgeError("model_not_ready", `model ${this.name} is restarting after repeated crashes; retry in ${retryAfter} s`, { retryAfter });
+    }
+    const waitStart = performance.now();
+    const entry = await this.queue.acquire(context.signal);
+    const waited = performance.now() - waitStart;
+    this.options.events.emit("request:admitted", {
+      requestId: context.requestId,
+      route: context.route,
+      model: this.name,
+      runnerId: entry.runner.id,
+      queueWaitMs: loading ? 0 : waited,
+    });
+    return { entry, queueWaitMs: loading ? 0 : waited, loadWaitMs: loading ? waited : 0 };
+  }
+
+  private onRunnerExit(entry: RunnerEntry, exit: RunnerExit): void {
+    const at = this.entries.indexOf(entry);
+    if (at !== -1) this.entries.splice(at, 1);
+    this.options.events.emit("runner:exit", {
+      model: this.name,
+      runnerId: entry.runner.id,
+      pid: entry.runner.pid,
+      expected: exit.expected,
+      code: exit.code,
+      signal: exit.signal,
+    });
+    entry.onDrained?.();
+    const serving = entry.active && !entry.draining;
+    if (!exit.expected && serving && !this.closing && entry.generation === this.generation) this.scheduleRestart(entry.readyAt);
+    this.updateState();
+  }
+
+  private scheduleRestart(readyAt: number): void {
+    const now = performance.now();
+    if (now - readyAt > (this.options.stableAfterMs ?? 60_000)) this.crashes = 0;
+    this.crashes++;
+    const initial = this.options.restartDelayMs ?? 250;
+    const delay = Math.min(this.options.restartDelayMaxMs ?? 30_000, initial * 2 ** (this.crashes - 1));
+    this.pendingRestarts++;
+    this.restartAt = now + delay;
+    this.options.events.emit("runner:restart", { model: this.name, attempt: this.crashes, delayMs: delay });
+    logger.warn(`model ${this.name}: restarting its runner in ${delay} ms (crash ${this.crashes} in a row)`);
+    const generation = this.generation;
+    const timer = setTimeout(() => {
+      this.restartTimers.delete(timer);
+      void this.restart(generation);
+    }, delay);
+    this.restartTimers.add(timer);
+  }
+
+  private async restart(generation: number): Promise<void> {
+    try {
+      if (this.closing || generation !== this.generation) return;
+      // Verified again before every load: the file may have changed since the last one.
+      const prepared = await this.prepare(this.spec.ref);
+      const entry = await this.launch(prepared, this.spec, generation);
+      if (this.closing || generation !== this.generation) {
+        await entry.runner.dispose();
+        return;
+      }
+      this.usePrepared(prepared);
+      this.activate(entry);
+    } catch (error) {
+      const edge = toEdgeError(error);
+      if (this.closing || generation !== this.generation) return;
+      if (PERMANENT.has(edge.code)) this.fail(edge);
+      else {
+        logger.warn(`model ${this.name}: restart failed: ${edge.message}`);
+        this.scheduleRestart(performance.now());
+      }
+    } finally {
+      this.pendingRestarts--;
+      this.updateState();
+    }
+  }
+
+  private fail(error: unknown): void {
+    const edge = toEdgeError(error);
+    this.failure = new EdgeError("model_not_ready", `model ${this.name} is not available: ${edge.message}`, {
+      details: { cause: edge.code, ...(edge.details ?? {}) },
+    });
+    logger.error(this.failure.message);
+    this.queue.rejectAll(this.failure);
+    this.updateState();
+  }
+
+  private async stopEntry(entry: RunnerEntry): Promise<void> {
+    entry.draining = true;
+    this.updateState();
+    if (entry.inFlight > 0 && this.entries.includes(entry)) {
+      await new Promise<void>((resolve) => (entry.onDrained = resolve));
+    }
+    await entry.runner.dispose();
+  }
+
+  private async swapNow(change: ModelChange, options: SwapOptions): Promise<void> {
+    if (this.closing) throw new EdgeError("shutting_down", "the gateway is shutting down");
+    const started = performance.now();
+    const from = this.spec.ref;
+    const next: ServedModelSpec = { ...this.spec };
+    if (change.ref !== undefined) next.ref = change.ref;
+    if (change.parallel !== undefined) next.parallel = change.parallel;
+    if (change.contextSize !== undefined) next.contextSize = change.contextSize;
+    if (change.threads !== undefined) next.threads = change.threads;
+    // Refused files never replace a working model.
+    const prepared = await this.prepare(next.ref);
+    const count = Math.max(1, this.servingEntries().length, this.spec.runners ?? 1);
+    const generation = this.generation + 1;
+    let drained: Promise<unknown>;
+    if ((options.mode ?? "overlap") === "drain-first") {
+      this.retireGeneration(generation);
+      drained = Promise.all(this.entries.filter((e) => !e.draining).map((e) => this.stopEntry(e)));
+      await drained;
+      const fresh = await this.launchAll(prepared, next, count, generation);
+      this.commitSwap(next, prepared, fresh);
+    } else {
+      const fresh = await this.launchAll(prepared, next, count, generation);
+      // The switch: new requests go to the new runners from here on; the old ones finish what they hold.
+      this.retireGeneration(generation);
+      const old = this.entries.filter((e) => !fresh.includes(e) && !e.draining);
+      for (const e of old) e.draining = true;
+      this.commitSwap(next, prepared, fresh);
+      drained = Promise.all(old.map((e) => this.stopEntry(e)));
+    }
+    this.options.events.emit("model:swap", { model: this.name, from, to: next.ref, durationMs: performance.now() - started });
+    logger.info(`model ${this.name}: now serving ${prepared.resolved.path} (was ${from})`);
+    if (options.waitForDrain) await drained;
+    else drained.catch((error: unknown) => logger.warn(`model ${this.name}: stopping an old runner failed: ${toEdgeError(error).message}`));
+  }
+
+  /** Moves to a new generation: runners of older ones are not restarted after a crash. */
+  private retireGeneration(generation: number): void {
+    this.generation = generation;
+    for (const timer of this.restartTimers) clearTimeout(timer);
+    this.pendingRestarts -= this.restartTimers.size;
+    this.restartTimers.clear();
+  }
+
+  private async launchAll(prepared: PreparedModel, spec: ServedModelSpec, count: number, generation: number): Promise<RunnerEntry[]> {
+    const launches = await Promise.allSettled(Array.from({ length: count }, () => this.launch(prepared, spec, generation)));
+    const fresh = launches.filter((l): l is PromiseFulfilledResult<RunnerEntry> => l.status === "fulfilled").map((l) => l.value);
+    const failed = launches.find((l): l is PromiseRejectedResult => l.status === "rejected");
+    if (failed) {
+      await Promise.all(fresh.map((e) => e.runner.dispose()));
+      throw failed.reason;
+    }
+    return fresh;
+  }
+
+  private commitSwap(next: ServedModelSpec, prepared: PreparedModel, fresh: RunnerEntry[]): void {
+    this.spec = { ...next, runners: fresh.length };
+    this.usePrepared(prepared);
+    this.failure = undefined;
+    this.crashes = 0;
+    for (const e of fresh) this.activate(e);
+    this.updateState();
+  }
+
+  private updateState(): void {
+    let state: ModelState;
+    if (this.closing) state = "stopped";
+    else if (this.failure) state = "failed";
+    else if (this.routable()) state = "ready";
+    else if (this.pendingRestarts > 0 || this.crashes > 0) state = "restarting";
+    else state = "loading";
+    if (state === this.stateValue) return;
+    this.stateValue = state;
+    this.options.events.emit("model:state", {
+      model: this.name,
+      state,
+      ...(this.failure ? { reason: this.failure.message } : {}),
+    });
+  }
+}
+
+/** Passes chunks through while reporting the first token and token counts. */
+class ObservedStream implements ServedStream {
+  readonly runnerId: string;
+  readonly backend: string;
+
+  constructor(
+    private readonly inner: TokenStream,
+    runner: Runner,
+    readonly queueWaitMs: number,
+    readonly loadWaitMs: number,
+    private readonly context: RequestContext,
+    private readonly model: string,
+    private readonly events: GatewayEvents,
+  ) {
+    this.runnerId = runner.id;
+    this.backend = runner.backend;
+  }
+
+  get result() {
+    return this.inner.result;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<GeneratedChunk> {
+    let first = true;
+    for await (const chunk of this.inner) {
+      const at = performance.now();
+      if (first && chunk.text.length > 0) {
+        first = false;
+        this.events.emit("request:first-token", {
+          requestId: this.context.requestId,
+          route: this.context.route,
+          model: this.model,
+          ttftMs: at - this.context.receivedAt,
+        });
+      }
+      if (chunk.tokens.length > 0) this.events.emit("request:tokens", { requestId: this.context.requestId, model: this.model, tokens: chunk.tokens.length, at });
+      yield chunk;
+    }
+  }
+}

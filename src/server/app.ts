@@ -1,0 +1,128 @@
+/**
+ * The HTTP app: Fastify with one JSON body parser for every content type (curl
+ * sends form content types), the request scope and auth hooks, the probes, the
+ * dialects' routes, and the error handler that hands every failure to the
+ * dialect owning the URL.
+ */
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import type { IncomingMessage } from "node:http";
+import { EdgeError, isEdgeError, toEdgeError } from "../errors.js";
+import { logger } from "../log.js";
+import { errorHeaders, type ApiDialect } from "./api-dialect.js";
+import { ApiKeyCheck } from "./api-key-check.js";
+import type { Gateway } from "./gateway.js";
+import { RequestScope } from "./request-scope.js";
+
+/** Paths anyone may call, keys or not: liveness and readiness probes. */
+const PROBES = new Set(["/health", "/ready"]);
+
+const scopes = new WeakMap<IncomingMessage, RequestScope>();
+
+/** The scope of a request, renamed to `route` (e.g. "openai.chat") by its handler. */
+export function scopeOf(request: FastifyRequest, route?: string): RequestScope {
+  const scope = scopes.get(request.raw);
+  if (!scope) throw new EdgeError("internal", "request scope missing");
+  if (route) scope.route = route;
+  return scope;
+}
+
+export interface AppOptions {
+  dialects: readonly ApiDialect[];
+  apiKeys: readonly string[];
+  bodyLimitBytes: number;
+}
+
+export function createApp(gateway: Gateway, options: AppOptions): FastifyInstance {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: options.bodyLimitBytes,
+    // Idle keep-alive sockets close at shutdown; busy ones finish their response first.
+    forceCloseConnections: "idle",
+    // The gateway answers in the dialect's shape while it closes (see the onRequest hook).
+    return503OnClosing: false,
+    keepAliveTimeout: 72_000,
+    // A client gets a minute to send its request (headers and body); responses may stream for longer.
+    requestTimeout: 60_000,
+    routerOptions: { ignoreTrailingSlash: true },
+  });
+  const keys = new ApiKeyCheck(options.apiKeys);
+  const dialectFor = (url: string): ApiDialect =>
+    options.dialects.find((d) => d.prefixes.some((p) => url.startsWith(p))) ?? options.dialects[0]!;
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", { parseAs: "string" }, (_request, body, done) => {
+    const text = (body as string).trim();
+    if (text.length === 0) return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch (error) {
+      done(new EdgeError("invalid_request", `the request body is not valid JSON: ${(error as Error).message}`), undefined);
+    }
+  });
+
+  app.addHook("onRequest", (request, reply, done) => {
+    const path = request.url.split("?")[0]!;
+    const scope = new RequestScope(gateway.events, (s) => gateway.untrack(s), reply.raw, request.headers, `${request.method} ${path}`);
+    scopes.set(request.raw, scope);
+    gateway.track(scope);
+    if (PROBES.has(path)) return done();
+    if (gateway.closing) return done(new EdgeError("shutting_down", "the gateway is shutting down", { retryAfter: 1 }));
+    try {
+      keys.check(request.headers.authorization);
+      done();
+    } catch (error) {
+      done(error as Error);
+    }
+  });
+
+  // Every response that Fastify sends reports its end (handlers report first, with token counts; ending twice is a no-op).
+  app.addHook("onResponse", (request, reply, done) => {
+    scopes.get(request.raw)?.end({ status: reply.statusCode });
+    done();
+  });
+
+  app.setErrorHandler((error, request, reply) => sendError(request, reply, toHttpError(error, options.bodyLimitBytes), dialectFor(request.url)));
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split("?")[0];
+    sendError(request, reply, new EdgeError("route_not_found", `there is no ${request.method} ${path} on this server (see docs/api.md)`), dialectFor(request.url));
+  });
+
+  app.get("/health", async (request) => {
+    scopeOf(request, "health").end({ status: 200 });
+    return { status: "ok" };
+  });
+  app.get("/ready", async (request, reply) => {
+    const models = await gateway.readiness();
+    const ready = !gateway.closing && models.length > 0 && models.every((m) => m.state === "ready");
+    const status = ready ? 200 : 503;
+    scopeOf(request, "ready").end({ status });
+    return reply.code(status).send({ status: ready ? "ready" : "not ready", models });
+  });
+
+  for (const dialect of options.dialects) dialect.register(app, gateway);
+  return app;
+}
+
+function sendError(request: FastifyRequest, reply: FastifyReply, error: EdgeError, dialect: ApiDialect): void {
+  if (error.code === "internal") logger.error(`${request.method} ${request.url}: ${error.message}`);
+  scopes.get(request.raw)?.end({ status: error.status, errorCode: error.code });
+  if (reply.sent || reply.raw.headersSent) return;
+  void reply
+    .code(error.status)
+    .headers(errorHeaders(error))
+    .type("application/json; charset=utf-8")
+    .send(JSON.stringify(dialect.errorBody(error)));
+}
+
+/** Fastify's own errors (body too large, bad content length) as EdgeErrors. */
+function toHttpError(error: unknown, bodyLimit: number): EdgeError {
+  if (isEdgeError(error)) return error;
+  const fastifyError = error as { code?: string; statusCode?: number; message?: string };
+  if (fastifyError.code === "FST_ERR_CTP_BODY_TOO_LARGE" || fastifyError.statusCode === 413) {
+    return new EdgeError("payload_too_large", `the request body is larger than the limit of ${bodyLimit} bytes (server.body_limit_bytes)`);
+  }
+  if (typeof fastifyError.statusCode === "number" && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
+    return new EdgeError("invalid_request", fastifyError.message ?? "bad request");
+  }
+  return toEdgeError(error);
+}

@@ -1,0 +1,287 @@
+/**
+ * The gateway: served models (one ModelPool each, with runner processes), the
+ * HTTP app speaking the OpenAI and Ollama dialects, and the public operations
+ * that ops code and operators use while it serves (swap a model, add or remove
+ * a runner, resize a queue, add or remove a model). Everything it does is
+ * reported on `events`.
+ *
+ *   const gateway = await Gateway.create(config);
+ *   gateway.app.get("/metrics", ...);   // extra routes before listen()
+ *   await gateway.listen();
+ *   await gateway.close();
+ */
+import type { AddressInfo } from "node:net";
+import type { FastifyInstance } from "fastify";
+import type { Config } from "../config/schema.js";
+import type { RunnerFactory } from "../engine/runner.js";
+import { ChildProcessRunnerFactory } from "../engine/runners/child-process-runner.js";
+import { closestMatch } from "../store/model-ref.js";
+import { EdgeError } from "../errors.js";
+import { isLogLevelEnabled, logger, type LogLevel } from "../log.js";
+import { GatewayEvents } from "../scheduler/gateway-events.js";
+import { ModelPool, type ModelChange, type ServedModelSpec, type SwapOptions } from "../scheduler/model-pool.js";
+import type { RunnerStatus, ServedModel, ServedModelStatus } from "../scheduler/served-model.js";
+import type { ApiDialect } from "./api-dialect.js";
+import { createApp } from "./app.js";
+import { ollamaDialect } from "./ollama.js";
+import { openAiDialect } from "./openai.js";
+import { planServedModels } from "./served-model-specs.js";
+import type { RequestScope } from "./request-scope.js";
+
+export interface GatewayOptions {
+  /** Models to serve; default: config.server.models, else the built-in demo model. */
+  models?: ServedModelSpec[];
+  /** How runner processes are made; default node-llama-cpp children. */
+  runnerFactory?: RunnerFactory;
+  /** API dialects; default OpenAI then Ollama. */
+  dialects?: ApiDialect[];
+}
+
+export interface CloseOptions {
+  /** How long in-flight requests may run before they are cancelled, in ms. Default server.shutdown_grace_s. */
+  graceMs?: number;
+}
+
+export class Gateway {
+  readonly events = new GatewayEvents();
+  readonly app: FastifyInstance;
+  private readonly pools = new Map<string, ModelPool>();
+  private readonly starts = new Map<string, Promise<void>>();
+  private readonly active = new Set<RequestScope>();
+  private readonly factory: RunnerFactory;
+  private onIdle: (() => void) | undefined;
+  private closePromise: Promise<void> | undefined;
+  private listening = false;
+  /** True from the start of close(): new requests get 503 shutting_down. */
+  closing = false;
+
+  constructor(
+    readonly config: Config,
+    specs: ServedModelSpec[],
+    options: GatewayOptions = {},
+  ) {
+    this.factory =
+      options.runnerFactory ??
+      new ChildProcessRunnerFactory({ startTimeoutMs: config.server.runner_start_timeout_ms });
+    for (const spec of specs) this.pools.set(spec.name, this.makePool(spec));
+    if (isLogLevelEnabled("debug")) {
+      this.events.on("request:end", (e) =>
+        logger.debug(`${e.route} ${e.model || "-"} ${e.status}${e.errorCode ? ` ${e.errorCode}` : ""} ${e.completionTokens} tokens ${Math.round(e.durationMs)} ms`),
+      );
+    }
+    this.app = createApp(this, {
+      dialects: options.dialects ?? [openAiDialect, ollamaDialect],
+      apiKeys: config.server.api_keys,
+      bodyLimitBytes: config.server.body_limit_bytes,
+    });
+  }
+
+  /** A gateway for `config` (models from options, else the config, else the demo model). Not listening yet. */
+  static async create(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
+    const specs = options.models ?? (await planServedModels(config)).specs;
+    return new Gateway(config, specs, options);
+  }
+
+  /**
+   * Starts listening on server.host:server.port (port 0 picks a free one) and
+   * starts every model's runners in the background; see whenReady().
+   * Resolves with the base URL.
+   */
+  async listen(): Promise<string> {
+    const { host, port } = this.config.server;
+    try {
+      await this.app.listen({ host, port });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "EADDRINUSE") throw new EdgeError("usage", `${host}:${port} is already in use; choose another port with --port`, { param: "port" });
+      if (code === "EACCES") throw new EdgeError("usage", `binding ${host}:${port} is not permitted; use a port above 1023`, { param: "port" });
+      if (code === "EADDRNOTAVAIL" || code === "ENOTFOUND") throw new EdgeError("usage", `cannot bind ${host}: no such address on this machine`, { param: "host" });
+      throw error;
+    }
+    this.listening = true;
+    for (const [name, pool] of this.pools) if (!this.starts.has(name)) this.starts.set(name, pool.start());
+    return this.url;
+  }
+
+  /** Resolves once every model has loaded or failed (see models() for which). */
+  async whenReady(): Promise<void> {
+    await Promise.all(this.starts.values());
+  }
+
+  /** Resolves once `name` has loaded or failed. */
+  async whenModelSettled(name: string): Promise<void> {
+    await this.starts.get(this.pool(name).name);
+  }
+
+  /** The base URL, e.g. http://127.0.0.1:11435. */
+  get url(): string {
+    const address = this.app.server.address() as AddressInfo | null;
+    if (!address) throw new EdgeError("internal", "the gateway is not listening");
+    const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+    return `http://${host}:${address.port}`;
+  }
+
+  /** The model serving `name` (also `name:latest`, any case), or model_not_found naming what is served. */
+  lookup(name: string): ServedModel {
+    const pool = this.findPool(name);
+    if (pool) return pool;
+    const names = [...this.pools.keys()];
+    const suggestion = closestMatch(name, names);
+    throw new EdgeError(
+      "model_not_found",
+      `model "${name}" is not served here${suggestion ? `; did you mean "${suggestion}"?` : ""} (served: ${names.join(", ") || "none"})`,
+      { param: "model" },
+    );
+  }
+
+  /** Every served model's status. */
+  models(): ServedModelStatus[] {
+    return [...this.pools.values()].map((p) => p.describe());
+  }
+
+  /**
+   * Every model's state for readiness probes; a ready model whose runners do not
+   * answer a health call within a second is reported "unresponsive".
+   */
+  async readiness(): Promise<Array<{ name: string; state: string; reason?: string }>> {
+    return Promise.all(
+      [...this.pools.values()].map(async (pool) => {
+        const status = pool.describe();
+        if (status.state !== "ready") return { name: status.name, state: status.state, ...(status.reason ? { reason: status.reason } : {}) };
+        const silent = (await pool.health()).filter((h) => !h.ok);
+        if (silent.length === 0) return { name: status.name, state: "ready" };
+        return { name: status.name, state: "unresponsive", reason: `runner ${silent.map((h) => h.id).join(", ")} did not answer a health check` };
+      }),
+    );
+  }
+
+  /** The local pool behind a served model (operations, diagnostics). */
+  pool(name: string): ModelPool {
+    const pool = this.findPool(name);
+    if (!pool) throw new EdgeError("model_not_found", `model "${name}" is not served here`, { param: "model" });
+    return pool;
+  }
+
+  // --- operations (policies and operators) ---------------------------------
+
+  /**
+   * Serves `name` from another file or with other settings, with zero downtime
+   * by default: the new runners load (after verification), new requests go to
+   * them, the old ones drain and stop. Rejects (old runners still serving) when
+   * the new file is refused or does not load. A string is a new model reference.
+   */
+  swapModel(name: string, change: string | ModelChange, options?: SwapOptions): Promise<void> {
+    return this.pool(name).swap(typeof change === "string" ? { ref: change } : change, options);
+  }
+
+  /** Starts one more runner process for `name`. */
+  addRunner(name: string): Promise<RunnerStatus> {
+    return this.pool(name).addRunner();
+  }
+
+  /** Drains and stops one runner of `name` (the given one, else the least busy). */
+  removeRunner(name: string, runnerId?: string): Promise<void> {
+    return this.pool(name).removeRunner(runnerId);
+  }
+
+  /** Changes how many requests may wait for `name` beyond its slots. */
+  setQueueLimit(name: string, limit: number): void {
+    this.pool(name).setQueueLimit(limit);
+  }
+
+  /** Serves one more model (verified and loaded in the background when listening). */
+  async addModel(spec: ServedModelSpec): Promise<ServedModelStatus> {
+    if (this.findPool(spec.name)) throw new EdgeError("usage", `model "${spec.name}" is already served`, { param: "model" });
+    const pool = this.makePool(spec);
+    this.pools.set(spec.name, pool);
+    if (this.listening) {
+      const start = pool.start();
+      this.starts.set(spec.name, start);
+      await start;
+    }
+    return pool.describe();
+  }
+
+  /** Stops serving a model: queued requests fail, in-flight ones are cancelled, its runners stop. */
+  async removeModel(name: string): Promise<void> {
+    const pool = this.pool(name);
+    this.pools.delete(pool.name);
+    this.starts.delete(pool.name);
+    await pool.close();
+  }
+
+  /**
+   * Stops accepting requests, lets in-flight ones finish for the grace period,
+   * cancels the rest (their clients get a shutting_down error), then stops every
+   * runner. Safe to call more than once.
+   */
+  close(options: CloseOptions = {}): Promise<void> {
+    this.closePromise ??= this.shutdown(options.graceMs ?? this.config.server.shutdown_grace_s * 1000);
+    return this.closePromise;
+  }
+
+  /** @internal The HTTP layer registers every request here (for shutdown). */
+  track(scope: RequestScope): void {
+    this.active.add(scope);
+  }
+
+  /** @internal */
+  untrack(scope: RequestScope): void {
+    this.active.delete(scope);
+    if (this.active.size === 0) this.onIdle?.();
+  }
+
+  /** Requests in flight on the HTTP side. */
+  get activeRequests(): number {
+    return this.active.size;
+  }
+
+  private findPool(name: string): ModelPool | undefined {
+    const exact = this.pools.get(name) ?? this.pools.get(name.replace(/:latest$/i, ""));
+    if (exact) return exact;
+    const wanted = name.replace(/:latest$/i, "").toLowerCase();
+    for (const pool of this.pools.values()) if (pool.name.toLowerCase() === wanted) return pool;
+    return undefined;
+  }
+
+  private makePool(spec: ServedModelSpec): ModelPool {
+    const server = this.config.server;
+    const runnerLogLevel: LogLevel = isLogLevelEnabled("debug") ? "debug" : isLogLevelEnabled("info") ? "warn" : "error";
+    return new ModelPool(spec, {
+      config: this.config,
+      factory: this.factory,
+      events: this.events,
+      queueLimit: server.queue,
+      restartDelayMs: server.restart_delay_ms,
+      restartDelayMaxMs: server.restart_delay_max_ms,
+      runnerLogLevel,
+    });
+  }
+
+  private async shutdown(graceMs: number): Promise<void> {
+    this.closing = true;
+    const cancelAll = (): void => {
+      for (const scope of this.active) scope.cancel(new EdgeError("shutting_down", "the gateway is shutting down"));
+    };
+    const appClosed = this.listening ? this.app.close() : Promise.resolve();
+    const idle = new Promise<void>((resolve) => {
+      this.onIdle = resolve;
+      if (this.active.size === 0) resolve();
+    });
+    const deadline = setTimeout(cancelAll, graceMs);
+    // A client that stops reading must not hold the shutdown: after the deadline and a little more (past the runners' 1 s cancel grace), drop the connections.
+    let forced!: () => void;
+    const forcedClose = new Promise<void>((resolve) => (forced = resolve));
+    const force = setTimeout(() => {
+      this.app.server.closeAllConnections();
+      forced();
+    }, graceMs + 3000);
+    await Promise.race([idle, forcedClose]);
+    clearTimeout(deadline);
+    // Keep-alive connections whose last response just ended are idle now.
+    this.app.server.closeIdleConnections();
+    await appClosed;
+    clearTimeout(force);
+    await Promise.all([...this.pools.values()].map((p) => p.close()));
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * The two ways a generation becomes a response, shared by the dialects:
+ * streamed (SSE or NDJSON; headers wait for the first piece, so an error before
+ * any token is still a status code, and one after it goes in-band), or
+ * collected into one body.
+ */
+import type { FastifyReply } from "fastify";
+import type { GeneratedChunk, GenerationResult } from "../engine/types.js";
+import { toEdgeError, type EdgeError } from "../errors.js";
+import type { ServedStream } from "../scheduler/served-model.js";
+import { writeErrorResponse, type ApiDialect } from "./api-dialect.js";
+import type { RequestScope } from "./request-scope.js";
+import type { StreamWriter } from "./stream-writer.js";
+
+/** How a dialect writes one streamed generation. */
+export interface StreamFormat {
+  chunk(chunk: GeneratedChunk): void;
+  finish(result: GenerationResult): void;
+  /** An in-band error, once the headers are out. */
+  error(error: EdgeError): void;
+}
+
+/** Streams `stream` to the client; never throws (every failure ends the response in the dialect's shape). */
+export async function streamGeneration(
+  reply: FastifyReply,
+  scope: RequestScope,
+  stream: ServedStream,
+  writer: StreamWriter,
+  format: StreamFormat,
+  dialect: ApiDialect,
+): Promise<void> {
+  reply.hijack();
+  let ttftMs: number | undefined;
+  try {
+    for await (const chunk of stream) {
+      if (ttftMs === undefined && chunk.text.length > 0) ttftMs = performance.now() - scope.receivedAt;
+      format.chunk(chunk);
+    }
+    const result = await stream.result;
+    if (result.finishReason === "abort") {
+      const reason = scope.cancelReason;
+      // A timeout or a shutdown is news for a client that is still there.
+      if (reason && reason.code !== "aborted") throw reason;
+    } else {
+      format.finish(result);
+    }
+    writer.end();
+    scope.end({
+      status: 200,
+      finishReason: result.finishReason,
+      promptTokens: result.timings.promptTokens,
+      completionTokens: result.timings.completionTokens,
+      queueWaitMs: stream.queueWaitMs,
+      ...(ttftMs !== undefined ? { ttftMs } : {}),
+    });
+  } catch (caught) {
+    const error = toEdgeError(caught);
+    if (!writer.headersSent) {
+      writeErrorResponse(reply.raw, dialect, error);
+      scope.end({ status: error.status, errorCode: error.code });
+    } else {
+      format.error(error);
+      writer.end();
+      scope.end({ status: 200, errorCode: error.code });
+    }
+  }
+}
+
+/** Collects a whole generation (non-streaming responses). A cancelled one throws why (timeout, shutdown, client gone). */
+export async function collectGeneration(
+  scope: RequestScope,
+  stream: ServedStream,
+): Promise<{ result: GenerationResult; chunks: GeneratedChunk[]; ttftMs: number | undefined }> {
+  const chunks: GeneratedChunk[] = [];
+  let ttftMs: number | undefined;
+  for await (const chunk of stream) {
+    if (ttftMs === undefined && chunk.text.length > 0) ttftMs = performance.now() - scope.receivedAt;
+    if (chunk.logprobs) chunks.push(chunk);
+  }
+  const result = await stream.result;
+  if (result.finishReason === "abort") {
+    throw scope.cancelReason ?? toEdgeError(new Error("the generation was cancelled"));
+  }
+  return { result, chunks, ttftMs };
+}
+
+/** Reports a collected generation's outcome on its scope. */
+export function endCollected(scope: RequestScope, stream: ServedStream, collected: { result: GenerationResult; ttftMs: number | undefined }): void {
+  scope.end({
+    status: 200,
+    finishReason: collected.result.finishReason,
+    promptTokens: collected.result.timings.promptTokens,
+    completionTokens: collected.result.timings.completionTokens,
+    queueWaitMs: stream.queueWaitMs,
+    ...(collected.ttftMs !== undefined ? { ttftMs: collected.ttftMs } : {}),
+  });
+}

@@ -1,0 +1,132 @@
+/**
+ * OpenAI request bodies as zod schemas: the fields OpenAI defines (null allowed
+ * where OpenAI allows it), a few llama.cpp server extensions (top_k, min_p,
+ * repeat_penalty, repeat_last_n), and nothing else — an unknown field is a 400
+ * naming it. Fields OpenAI defines that this server cannot honour are accepted
+ * by the schema and refused with a precise message by openai.ts.
+ */
+import { z } from "zod";
+import { seedField, tokenLimit } from "./request-fields.js";
+
+const stop = z.union([z.string(), z.array(z.string()).max(16, "at most 16 stop strings")], {
+  error: "expected a string or an array of up to 16 strings",
+});
+
+const logitBias = z.record(
+  z.string().regex(/^\d+$/, "keys must be token ids (non-negative integers as strings)"),
+  z.number().min(-100).max(100),
+);
+
+const streamOptions = z
+  .object({ include_usage: z.boolean().nullish(), include_obfuscation: z.boolean().nullish() })
+  .strict();
+
+const jsonSchemaFormat = z
+  .object({
+    name: z.string().min(1).max(64),
+    description: z.string().optional(),
+    schema: z.record(z.string(), z.unknown()).optional(),
+    strict: z.boolean().nullish(),
+  })
+  .strict();
+
+const responseFormat = z.discriminatedUnion(
+  "type",
+  [
+    z.object({ type: z.literal("text") }).strict(),
+    z.object({ type: z.literal("json_object") }).strict(),
+    z.object({ type: z.literal("json_schema"), json_schema: jsonSchemaFormat }).strict(),
+  ],
+  { error: 'expected {"type": "text" | "json_object" | "json_schema", ...}' },
+);
+
+/** Sampling fields common to chat and completions. */
+const sampling = {
+  model: z.string().min(1),
+  stream: z.boolean().nullish(),
+  stream_options: streamOptions.nullish(),
+  max_tokens: tokenLimit.nullish(),
+  temperature: z.number().min(0).max(2).nullish(),
+  top_p: z.number().min(0).max(1).nullish(),
+  n: z.number().int().nullish(),
+  stop: stop.nullish(),
+  seed: seedField.nullish(),
+  frequency_penalty: z.number().min(-2).max(2).nullish(),
+  presence_penalty: z.number().min(-2).max(2).nullish(),
+  logit_bias: logitBias.nullish(),
+  response_format: responseFormat.nullish(),
+  user: z.string().nullish(),
+  // llama.cpp server extensions
+  top_k: z.number().int().min(0).nullish(),
+  min_p: z.number().min(0).max(1).nullish(),
+  repeat_penalty: z.number().min(0).max(10).nullish(),
+  repeat_last_n: z.number().int().min(0).nullish(),
+};
+
+const textPart = z.object({ type: z.literal("text"), text: z.string() }).strict();
+const contentPart = z.union([textPart, z.object({ type: z.string() }).passthrough()]);
+
+export const chatMessageSchema = z
+  .object({
+    role: z.enum(["system", "developer", "user", "assistant", "tool"]),
+    content: z.union([z.string(), z.array(contentPart)], { error: "expected a string or an array of content parts" }).nullish(),
+    name: z.string().optional(),
+    tool_call_id: z.string().optional(),
+    tool_calls: z.array(z.unknown()).optional(),
+    refusal: z.string().nullish(),
+  })
+  .strict();
+
+export const chatCompletionSchema = z
+  .object({
+    ...sampling,
+    messages: z.array(chatMessageSchema).min(1, "must hold at least one message"),
+    max_completion_tokens: tokenLimit.nullish(),
+    logprobs: z.boolean().nullish(),
+    top_logprobs: z.number().int().min(0).max(20).nullish(),
+    // Accepted and without effect here (they concern OpenAI's platform, not generation).
+    store: z.boolean().nullish(),
+    metadata: z.record(z.string(), z.string()).nullish(),
+    service_tier: z.string().nullish(),
+    parallel_tool_calls: z.boolean().nullish(),
+    // Defined by OpenAI, refused by openai.ts unless empty.
+    tools: z.array(z.unknown()).nullish(),
+    tool_choice: z.unknown().optional(),
+    functions: z.array(z.unknown()).nullish(),
+    function_call: z.unknown().optional(),
+    modalities: z.array(z.string()).nullish(),
+    audio: z.unknown().optional(),
+    prediction: z.unknown().optional(),
+    reasoning_effort: z.string().nullish(),
+    web_search_options: z.unknown().optional(),
+  })
+  .strict();
+
+export const completionSchema = z
+  .object({
+    ...sampling,
+    prompt: z.union([z.string(), z.array(z.string()), z.array(z.number()), z.array(z.array(z.number()))], {
+      error: "expected a string or an array of strings",
+    }),
+    logprobs: z.number().int().min(0).max(20).nullish(),
+    echo: z.boolean().nullish(),
+    suffix: z.string().nullish(),
+    best_of: z.number().int().nullish(),
+  })
+  .strict();
+
+export const embeddingSchema = z
+  .object({
+    model: z.string().min(1),
+    input: z.union([z.string(), z.array(z.string()), z.array(z.number()), z.array(z.array(z.number()))], {
+      error: "expected a string or an array of strings",
+    }),
+    encoding_format: z.enum(["float", "base64"]).nullish(),
+    dimensions: z.number().int().min(1).nullish(),
+    user: z.string().nullish(),
+  })
+  .strict();
+
+export type ChatCompletionBody = z.output<typeof chatCompletionSchema>;
+export type CompletionBody = z.output<typeof completionSchema>;
+export type EmbeddingBody = z.output<typeof embeddingSchema>;

@@ -1,0 +1,451 @@
+/**
+ * The OpenAI dialect: /v1/models, /v1/chat/completions, /v1/completions,
+ * /v1/embeddings. Maps requests to the engine's GenerateRequest and results back
+ * to OpenAI's objects (SSE chunks ending in `data: [DONE]`); errors take
+ * OpenAI's shape `{"error": {message, type, param, code}}` in exactly one place
+ * (errorBody), for HTTP responses and in-stream error events alike.
+ */
+import { randomBytes } from "node:crypto";
+import type { FastifyInstance } from "fastify";
+import type { ChatMessage, GeneratedChunk, GenerateRequest, GenerationResult, ResponseFormat, TokenLogprob } from "../engine/types.js";
+import { EdgeError, type ErrorCode } from "../errors.js";
+import type { ServedModelStatus } from "../scheduler/served-model.js";
+import { EDGELM_VERSION } from "../version.js";
+import type { ApiDialect } from "./api-dialect.js";
+import { scopeOf } from "./app.js";
+import type { Gateway } from "./gateway.js";
+import { collectGeneration, endCollected, streamGeneration, type StreamFormat } from "./generation-response.js";
+import {
+  chatCompletionSchema,
+  completionSchema,
+  embeddingSchema,
+  type ChatCompletionBody,
+  type CompletionBody,
+} from "./openai-schemas.js";
+import { samplerSeed, stopList } from "./request-fields.js";
+import { jsonTemplate } from "./json-template.js";
+import { parseBody } from "./request-validation.js";
+import { SseWriter } from "./sse-writer.js";
+
+const SYSTEM_FINGERPRINT = `edgelm-${EDGELM_VERSION}`;
+
+/** OpenAI's names for the codes it has an equivalent of; ours otherwise. */
+const OPENAI_CODES: Partial<Record<ErrorCode, string>> = {
+  context_overflow: "context_length_exceeded",
+  unauthorized: "invalid_api_key",
+  queue_full: "rate_limit_exceeded",
+};
+
+function errorType(status: number): string {
+  if (status === 401) return "authentication_error";
+  if (status === 429) return "rate_limit_error";
+  if (status >= 500) return "server_error";
+  return "invalid_request_error";
+}
+
+function errorBody(error: EdgeError): unknown {
+  return {
+    error: {
+      message: error.message,
+      type: errorType(error.status),
+      param: error.param ?? null,
+      code: OPENAI_CODES[error.code] ?? error.code,
+    },
+  };
+}
+
+export const openAiDialect: ApiDialect = {
+  name: "openai",
+  prefixes: ["/v1/"],
+  register,
+  errorBody,
+};
+
+function register(app: FastifyInstance, gateway: Gateway): void {
+  const timeoutMs = gateway.config.server.request_timeout_ms;
+
+  app.get("/v1/models", async (request) => {
+    const scope = scopeOf(request, "openai.models");
+    const data = gateway.models().map(modelObject);
+    scope.end({ status: 200 });
+    return { object: "list", data };
+  });
+
+  app.get("/v1/models/*", async (request) => {
+    const scope = scopeOf(request, "openai.model");
+    const name = decodeURIComponent((request.params as { "*": string })["*"]);
+    const status = gateway.lookup(name).describe();
+    scope.end({ status: 200 });
+    return modelObject(status);
+  });
+
+  app.post("/v1/chat/completions", async (request, reply) => {
+    const scope = scopeOf(request, "openai.chat");
+    const body = parseBody(chatCompletionSchema, request.body);
+    const model = gateway.lookup(body.model);
+    const generate = chatRequest(body, model.describe());
+    scope.begin(model.name, body.stream === true, timeoutMs);
+    const stream = await model.generate(generate, scope);
+    const meta = { id: newId("chatcmpl"), created: unixNow(), model: model.name };
+    const topLogprobs = body.logprobs ? (body.top_logprobs ?? 0) : undefined;
+    if (body.stream) {
+      const writer = new SseWriter(reply.raw);
+      await streamGeneration(reply, scope, stream, writer, chatStreamFormat(writer, meta, body.stream_options?.include_usage === true, topLogprobs), openAiDialect);
+      return reply;
+    }
+    const collected = await collectGeneration(scope, stream);
+    endCollected(scope, stream, collected);
+    return {
+      id: meta.id,
+      object: "chat.completion",
+      created: meta.created,
+      model: meta.model,
+      system_fingerprint: SYSTEM_FINGERPRINT,
+      choices: [
+        {
+          index: 0,
+          message: { role: "assistant", content: collected.result.text, refusal: null },
+          logprobs: topLogprobs === undefined ? null : { content: collected.chunks.flatMap((c) => chatLogprobs(c, topLogprobs)), refusal: null },
+          finish_reason: collected.result.finishReason,
+        },
+      ],
+      usage: usageOf(collected.result),
+    };
+  });
+
+  app.post("/v1/completions", async (request, reply) => {
+    const scope = scopeOf(request, "openai.completions");
+    const body = parseBody(completionSchema, request.body);
+    const model = gateway.lookup(body.model);
+    const { request: generate, prompt } = completionRequest(body, model.describe());
+    scope.begin(model.name, body.stream === true, timeoutMs);
+    const stream = await model.generate(generate, scope);
+    const meta = { id: newId("cmpl"), created: unixNow(), model: model.name };
+    const topLogprobs = body.logprobs ?? undefined;
+    const echo = body.echo === true ? prompt : "";
+    if (body.stream) {
+      const writer = new SseWriter(reply.raw);
+      const format = completionStreamFormat(writer, meta, body.stream_options?.include_usage === true, topLogprobs, echo);
+      await streamGeneration(reply, scope, stream, writer, format, openAiDialect);
+      return reply;
+    }
+    const collected = await collectGeneration(scope, stream);
+    endCollected(scope, stream, collected);
+    return {
+      id: meta.id,
+      object: "text_completion",
+      created: meta.created,
+      model: meta.model,
+      system_fingerprint: SYSTEM_FINGERPRINT,
+      choices: [
+        {
+          index: 0,
+          text: echo + collected.result.text,
+          logprobs: topLogprobs === undefined ? null : completionLogprobs(collected.chunks, topLogprobs, echo.length),
+          finish_reason: collected.result.finishReason,
+        },
+      ],
+      usage: usageOf(collected.result),
+    };
+  });
+
+  app.post("/v1/embeddings", async (request) => {
+    const scope = scopeOf(request, "openai.embeddings");
+    const body = parseBody(embeddingSchema, request.body);
+    const model = gateway.lookup(body.model);
+    const inputs = embeddingInputs(body.input);
+    const status = model.describe();
+    const width = status.info?.embeddingSize ?? status.summary?.embeddingLength;
+    if (body.dimensions != null && width !== undefined && body.dimensions !== width) {
+      throw new EdgeError("unsupported", `dimensions: ${model.name} makes ${width}-dimensional embeddings and cannot shorten them; leave dimensions out`, {
+        param: "dimensions",
+      });
+    }
+    scope.begin(model.name, false, timeoutMs);
+    const result = await model.embed(inputs, scope);
+    scope.end({ status: 200, promptTokens: result.promptTokens, queueWaitMs: result.queueWaitMs });
+    const base64 = body.encoding_format === "base64";
+    return {
+      object: "list",
+      data: result.vectors.map((vector, index) => ({
+        object: "embedding",
+        index,
+        embedding: base64 ? Buffer.from(new Float32Array(vector).buffer).toString("base64") : vector,
+      })),
+      model: model.name,
+      usage: { prompt_tokens: result.promptTokens, total_tokens: result.promptTokens },
+    };
+  });
+}
+
+// --- requests ---------------------------------------------------------------
+
+function unsupported(param: string, message: string): EdgeError {
+  return new EdgeError("unsupported", `${param}: ${message}`, { param });
+}
+
+/** Fields chat and completions share, checked against the model. */
+function samplingRequest(body: ChatCompletionBody | CompletionBody, model: ServedModelStatus, maxTokens: number | null | undefined): GenerateRequest {
+  if (body.n != null && body.n !== 1) throw unsupported("n", `only n=1 is supported (one choice per request), got ${body.n}`);
+  const request: GenerateRequest = {};
+  if (maxTokens != null) request.maxTokens = maxTokens;
+  if (body.temperature != null) request.temperature = body.temperature;
+  if (body.top_p != null) request.topP = body.top_p;
+  if (body.top_k != null) request.topK = body.top_k;
+  if (body.min_p != null) request.minP = body.min_p;
+  if (body.repeat_penalty != null) request.repeatPenalty = body.repeat_penalty;
+  if (body.repeat_last_n != null) request.repeatLastN = body.repeat_last_n;
+  if (body.frequency_penalty != null) request.frequencyPenalty = body.frequency_penalty;
+  if (body.presence_penalty != null) request.presencePenalty = body.presence_penalty;
+  const seed = samplerSeed(body.seed);
+  if (seed !== undefined) request.seed = seed;
+  const stop = stopList(body.stop);
+  if (stop) request.stop = stop;
+  if (body.logit_bias) {
+    const vocab = model.info?.vocabSize ?? model.summary?.vocabSize ?? Infinity;
+    const bias: Record<number, number> = {};
+    for (const [key, value] of Object.entries(body.logit_bias)) {
+      const id = Number(key);
+      if (id >= vocab) throw new EdgeError("invalid_request", `logit_bias: token id ${id} is outside the vocabulary (0–${vocab - 1})`, { param: "logit_bias" });
+      bias[id] = value;
+    }
+    if (Object.keys(bias).length > 0) request.logitBias = bias;
+  }
+  const format = responseFormatOf(body.response_format);
+  if (format) request.responseFormat = format;
+  return request;
+}
+
+function responseFormatOf(format: ChatCompletionBody["response_format"]): ResponseFormat | undefined {
+  if (!format || format.type === "text") return undefined;
+  if (format.type === "json_object") return { type: "json_object" };
+  const { schema, name } = format.json_schema;
+  return schema ? { type: "json_schema", schema, name } : { type: "json_object" };
+}
+
+function chatRequest(body: ChatCompletionBody, model: ServedModelStatus): GenerateRequest {
+  if (body.tools && body.tools.length > 0) throw unsupported("tools", "tool calling is not supported by this server");
+  if (body.functions && body.functions.length > 0) throw unsupported("functions", "function calling is not supported by this server");
+  if (body.tool_choice != null && body.tool_choice !== "none" && body.tool_choice !== "auto") {
+    throw unsupported("tool_choice", "tool calling is not supported by this server");
+  }
+  if (body.function_call != null && body.function_call !== "none" && body.function_call !== "auto") {
+    throw unsupported("function_call", "function calling is not supported by this server");
+  }
+  if (body.modalities && body.modalities.some((m) => m !== "text")) throw unsupported("modalities", "only text output is supported");
+  if (body.audio != null) throw unsupported("audio", "audio output is not supported");
+  if (body.prediction != null) throw unsupported("prediction", "predicted outputs are not supported");
+  if (body.web_search_options != null) throw unsupported("web_search_options", "web search is not supported");
+  if (body.top_logprobs != null && !body.logprobs) {
+    throw new EdgeError("invalid_request", "top_logprobs: requires logprobs to be true", { param: "top_logprobs" });
+  }
+  const messages: ChatMessage[] = body.messages.map((message, i) => {
+    if (message.tool_calls && message.tool_calls.length > 0) throw unsupported(`messages[${i}].tool_calls`, "tool calls are not supported");
+    let content = "";
+    if (typeof message.content === "string") content = message.content;
+    else if (Array.isArray(message.content)) {
+      content = message.content
+        .map((part, j) => {
+          if (part.type !== "text") throw unsupported(`messages[${i}].content[${j}]`, `only text parts are supported, got "${part.type}"`);
+          return (part as { text: string }).text;
+        })
+        .join("\n");
+    } else if (message.role !== "assistant") {
+      throw new EdgeError("invalid_request", `messages[${i}].content: required for role ${message.role}`, { param: `messages[${i}].content` });
+    }
+    return { role: message.role === "developer" ? "system" : message.role, content };
+  });
+  const request = samplingRequest(body, model, body.max_completion_tokens ?? body.max_tokens);
+  request.messages = messages;
+  if (body.logprobs) request.logprobs = Math.max(1, body.top_logprobs ?? 0);
+  return request;
+}
+
+function completionRequest(body: CompletionBody, model: ServedModelStatus): { request: GenerateRequest; prompt: string } {
+  let prompt: string;
+  if (typeof body.prompt === "string") prompt = body.prompt;
+  else if (body.prompt.length === 1 && typeof body.prompt[0] === "string") prompt = body.prompt[0];
+  else if (body.prompt.length > 0 && typeof body.prompt[0] !== "string") throw unsupported("prompt", "token-id prompts are not supported; send text");
+  else throw unsupported("prompt", `one prompt per request is supported, got ${body.prompt.length}`);
+  if (body.suffix) throw unsupported("suffix", "insertion (suffix) is not supported");
+  if (body.best_of != null && body.best_of !== 1) throw unsupported("best_of", `only best_of=1 is supported, got ${body.best_of}`);
+  const request = samplingRequest(body, model, body.max_tokens);
+  request.prompt = prompt;
+  if (body.logprobs != null) request.logprobs = Math.max(1, body.logprobs);
+  return { request, prompt };
+}
+
+function embeddingInputs(input: string | string[] | number[] | number[][]): string[] {
+  if (typeof input === "string") input = [input];
+  if (input.length === 0) throw new EdgeError("invalid_request", "input: must not be empty", { param: "input" });
+  if (typeof input[0] !== "string") throw unsupported("input", "token-id inputs are not supported; send text");
+  if (input.length > 2048) throw new EdgeError("invalid_request", `input: at most 2048 texts per request, got ${input.length}`, { param: "input" });
+  const texts = input as string[];
+  const empty = texts.findIndex((t) => t.length === 0);
+  if (empty !== -1) throw new EdgeError("invalid_request", `input[${empty}]: must not be an empty string`, { param: "input" });
+  return texts;
+}
+
+// --- responses ----------------------------------------------------------------
+
+interface ResponseMeta {
+  id: string;
+  created: number;
+  model: string;
+}
+
+function newId(prefix: string): string {
+  return `${prefix}-${randomBytes(12).toString("base64url")}`;
+}
+
+function unixNow(): number {
+  return Math.floor(Date.now() / 1000);
+}
+
+function modelObject(model: ServedModelStatus): unknown {
+  return {
+    id: model.name,
+    object: "model",
+    created: Math.floor((model.modifiedAt?.getTime() ?? Date.now()) / 1000),
+    owned_by: "edgelm",
+  };
+}
+
+function usageOf(result: GenerationResult): unknown {
+  const t = result.timings;
+  return {
+    prompt_tokens: t.promptTokens,
+    completion_tokens: t.completionTokens,
+    total_tokens: t.promptTokens + t.completionTokens,
+    prompt_tokens_details: { cached_tokens: t.cachedPromptTokens },
+  };
+}
+
+function utf8Bytes(text: string): number[] {
+  return [...Buffer.from(text, "utf8")];
+}
+
+function chatLogprobs(chunk: GeneratedChunk, topN: number): unknown[] {
+  return (chunk.logprobs ?? []).map((entry) => ({
+    token: entry.token,
+    logprob: entry.logprob,
+    bytes: utf8Bytes(entry.token),
+    top_logprobs: entry.top.slice(0, topN).map((alt: TokenLogprob) => ({ token: alt.token, logprob: alt.logprob, bytes: utf8Bytes(alt.token) })),
+  }));
+}
+
+function completionLogprobs(chunks: GeneratedChunk[], topN: number, offset: number): unknown {
+  const tokens: string[] = [];
+  const tokenLogprobs: number[] = [];
+  const top: Array<Record<string, number>> = [];
+  const textOffset: number[] = [];
+  let at = offset;
+  for (const chunk of chunks) {
+    for (const entry of chunk.logprobs ?? []) {
+      tokens.push(entry.token);
+      tokenLogprobs.push(entry.logprob);
+      top.push(Object.fromEntries(entry.top.slice(0, topN).map((alt) => [alt.token, alt.logprob])));
+      textOffset.push(at);
+      at += entry.token.length;
+    }
+  }
+  return { tokens, token_logprobs: tokenLogprobs, top_logprobs: top, text_offset: textOffset };
+}
+
+function chatStreamFormat(writer: SseWriter, meta: ResponseMeta, includeUsage: boolean, topLogprobs: number | undefined): StreamFormat {
+  let roleSent = false;
+  const frame = (choices: unknown[]): Record<string, unknown> => ({
+    id: meta.id,
+    object: "chat.completion.chunk",
+    created: meta.created,
+    model: meta.model,
+    system_fingerprint: SYSTEM_FINGERPRINT,
+    choices,
+    ...(includeUsage ? { usage: null } : {}),
+  });
+  const delta = (content: string): Record<string, unknown> => {
+    const value = roleSent ? { content } : { role: "assistant", content };
+    roleSent = true;
+    return value;
+  };
+  // The frame of a plain text chunk, serialized once (this runs for every token).
+  const textFrame = jsonTemplate((content) => frame([{ index: 0, delta: { content }, logprobs: null, finish_reason: null }]));
+  return {
+    chunk(chunk) {
+      const withLogprobs = topLogprobs !== undefined && chunk.logprobs !== undefined;
+      if (chunk.text.length === 0 && !withLogprobs) return;
+      if (roleSent && !withLogprobs) {
+        writer.json(textFrame(chunk.text));
+        return;
+      }
+      writer.data(
+        frame([
+          {
+            index: 0,
+            delta: delta(chunk.text),
+            logprobs: withLogprobs ? { content: chatLogprobs(chunk, topLogprobs), refusal: null } : null,
+            finish_reason: null,
+          },
+        ]),
+      );
+    },
+    finish(result) {
+      if (!roleSent) writer.data(frame([{ index: 0, delta: delta(""), logprobs: null, finish_reason: null }]));
+      writer.data(frame([{ index: 0, delta: {}, logprobs: null, finish_reason: result.finishReason }]));
+      if (includeUsage) writer.data({ ...frame([]), usage: usageOf(result) });
+      writer.done();
+    },
+    error(error) {
+      writer.error(errorBody(error));
+    },
+  };
+}
+
+function completionStreamFormat(
+  writer: SseWriter,
+  meta: ResponseMeta,
+  includeUsage: boolean,
+  topLogprobs: number | undefined,
+  echo: string,
+): StreamFormat {
+  let offset = echo.length;
+  let pendingEcho = echo;
+  const frame = (text: string, logprobs: unknown, finishReason: string | null): Record<string, unknown> => ({
+    id: meta.id,
+    object: "text_completion",
+    created: meta.created,
+    model: meta.model,
+    system_fingerprint: SYSTEM_FINGERPRINT,
+    choices: [{ index: 0, text, logprobs, finish_reason: finishReason }],
+    ...(includeUsage ? { usage: null } : {}),
+  });
+  const textFrame = jsonTemplate((text) => frame(text, null, null));
+  const flushEcho = (): void => {
+    if (pendingEcho.length > 0) writer.data(frame(pendingEcho, null, null));
+    pendingEcho = "";
+  };
+  return {
+    chunk(chunk) {
+      const withLogprobs = topLogprobs !== undefined && chunk.logprobs !== undefined;
+      if (chunk.text.length === 0 && !withLogprobs) return;
+      flushEcho();
+      if (!withLogprobs) {
+        offset += chunk.text.length;
+        writer.json(textFrame(chunk.text));
+        return;
+      }
+      const logprobs = completionLogprobs([chunk], topLogprobs, offset);
+      offset += chunk.text.length;
+      writer.data(frame(chunk.text, logprobs, null));
+    },
+    finish(result) {
+      flushEcho();
+      writer.data(frame("", null, result.finishReason));
+      if (includeUsage) writer.data({ ...frame("", null, null), choices: [], usage: usageOf(result) });
+      writer.done();
+    },
+    error(error) {
+      writer.error(errorBody(error));
+    },
+  };
+}

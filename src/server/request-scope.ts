@@ -1,0 +1,96 @@
+/**
+ * One HTTP request's lifetime on the gateway: its id, its cancellation signal
+ * (client gone, timeout, shutdown — the abort reason says which), and the
+ * request:start / request:end events. Created for every request; ended once.
+ */
+import { randomBytes } from "node:crypto";
+import type { IncomingHttpHeaders, ServerResponse } from "node:http";
+import type { FinishReason } from "../engine/types.js";
+import { EdgeError, isEdgeError, type ErrorCode } from "../errors.js";
+import type { GatewayEvents } from "../scheduler/gateway-events.js";
+import type { RequestContext } from "../scheduler/served-model.js";
+
+export interface ScopeOutcome {
+  status: number;
+  errorCode?: ErrorCode;
+  finishReason?: FinishReason;
+  promptTokens?: number;
+  completionTokens?: number;
+  ttftMs?: number;
+  queueWaitMs?: number;
+}
+
+export class RequestScope implements RequestContext {
+  readonly requestId = `req-${randomBytes(9).toString("base64url")}`;
+  readonly receivedAt = performance.now();
+  readonly headers: IncomingHttpHeaders;
+  route: string;
+  model = "";
+  private readonly controller = new AbortController();
+  private timer: NodeJS.Timeout | undefined;
+  private ended = false;
+
+  constructor(
+    private readonly events: GatewayEvents,
+    private readonly onEnd: (scope: RequestScope) => void,
+    res: ServerResponse,
+    headers: IncomingHttpHeaders,
+    route: string,
+  ) {
+    this.headers = headers;
+    this.route = route;
+    // The connection closed before the response was complete: the client is gone.
+    res.once("close", () => {
+      if (!res.writableFinished) this.cancel(new EdgeError("aborted", "the client closed the connection"));
+    });
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** Why the request was cancelled, when it was. */
+  get cancelReason(): EdgeError | undefined {
+    if (!this.controller.signal.aborted) return undefined;
+    const reason: unknown = this.controller.signal.reason;
+    return isEdgeError(reason) ? reason : new EdgeError("aborted", "the request was cancelled");
+  }
+
+  /** The request named a model and passed validation: report it and start its deadline (0 = none). */
+  begin(model: string, stream: boolean, timeoutMs: number): void {
+    this.model = model;
+    if (timeoutMs > 0 && !this.timer) {
+      this.timer = setTimeout(
+        () => this.cancel(new EdgeError("timeout", `the request did not finish within ${timeoutMs} ms (server.request_timeout_ms)`)),
+        timeoutMs,
+      );
+    }
+    this.events.emit("request:start", { requestId: this.requestId, route: this.route, model, stream });
+  }
+
+  cancel(reason: EdgeError): void {
+    if (!this.controller.signal.aborted) this.controller.abort(reason);
+  }
+
+  /** Reports the outcome once; later calls are ignored. A client that left is reported as 499. */
+  end(outcome: ScopeOutcome): void {
+    if (this.ended) return;
+    this.ended = true;
+    clearTimeout(this.timer);
+    this.onEnd(this);
+    const gone = this.cancelReason?.code === "aborted";
+    this.events.emit("request:end", {
+      requestId: this.requestId,
+      route: this.route,
+      model: this.model,
+      status: gone ? 499 : outcome.status,
+      ...(gone ? { errorCode: "aborted" as const } : outcome.errorCode ? { errorCode: outcome.errorCode } : {}),
+      ...(outcome.finishReason ? { finishReason: outcome.finishReason } : {}),
+      promptTokens: outcome.promptTokens ?? 0,
+      completionTokens: outcome.completionTokens ?? 0,
+      durationMs: performance.now() - this.receivedAt,
+      ...(outcome.ttftMs !== undefined ? { ttftMs: outcome.ttftMs } : {}),
+      ...(outcome.queueWaitMs !== undefined ? { queueWaitMs: outcome.queueWaitMs } : {}),
+    });
+  }
+}

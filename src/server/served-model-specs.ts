@@ -1,0 +1,48 @@
+/**
+ * Which models a gateway serves, from `--model` flags or `server.models`:
+ * names default to the reference's own name; without any model, the built-in
+ * demo model. References are resolved here (never downloaded) so a typo stops
+ * `edgelm serve` at once with a clear error; verification happens per load.
+ */
+import type { Config } from "../config/schema.js";
+import { EdgeError } from "../errors.js";
+import type { ServedModelSpec } from "../scheduler/model-pool.js";
+import { DEMO_MODEL_NAME } from "../demo/demo-model.js";
+import { resolveModel } from "../store/resolve-model.js";
+
+/** A `--model` value: `ref` or `name=ref`. */
+export function parseModelFlag(text: string): { name?: string; ref: string } {
+  const match = /^([A-Za-z0-9][A-Za-z0-9._:-]*)=(.+)$/.exec(text.trim());
+  if (match && !match[1]!.toLowerCase().endsWith(".gguf")) return { name: match[1]!, ref: match[2]!.trim() };
+  return { ref: text.trim() };
+}
+
+export interface ServedModelsPlan {
+  specs: ServedModelSpec[];
+  /** True when nothing was configured and the demo model is served. */
+  demo: boolean;
+}
+
+/** The served models, with defaults from the `server` and `engine` sections filled in. */
+export async function planServedModels(config: Config): Promise<ServedModelsPlan> {
+  const entries = config.server.models.length > 0 ? config.server.models : [{ name: DEMO_MODEL_NAME, ref: DEMO_MODEL_NAME }];
+  const specs: ServedModelSpec[] = [];
+  for (const entry of entries) {
+    const name = entry.name ?? (await resolveModel(entry.ref, config, { allowDownload: false })).name;
+    if (entry.name !== undefined) await resolveModel(entry.ref, config, { allowDownload: false });
+    if (specs.some((s) => s.name.toLowerCase() === name.toLowerCase())) {
+      throw new EdgeError("usage", `two models would be served as "${name}"; name them apart with --model <name>=<ref>`, { param: "model" });
+    }
+    const contextSize = entry.context_size ?? config.engine.context_size;
+    const threads = entry.threads ?? config.engine.threads;
+    specs.push({
+      name,
+      ref: entry.ref,
+      parallel: entry.parallel ?? config.server.parallel,
+      runners: entry.runners ?? config.server.runners,
+      ...(contextSize !== undefined ? { contextSize } : {}),
+      ...(threads ? { threads } : {}),
+    });
+  }
+  return { specs, demo: config.server.models.length === 0 };
+}

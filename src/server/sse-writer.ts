@@ -1,0 +1,34 @@
+/** Server-sent events (OpenAI streaming): `data: <json>` events, an `error` event, `data: [DONE]`. */
+import type { ServerResponse } from "node:http";
+import { StreamWriter } from "./stream-writer.js";
+
+export class SseWriter extends StreamWriter {
+  constructor(res: ServerResponse, headers: Record<string, string> = {}) {
+    super(res, {
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-cache",
+      connection: "keep-alive",
+      // Reverse proxies (nginx) must not buffer a token stream.
+      "x-accel-buffering": "no",
+      ...headers,
+    });
+  }
+
+  data(value: unknown): void {
+    this.write(`data: ${JSON.stringify(value)}\n\n`);
+  }
+
+  /** An event whose data is already JSON text. */
+  json(text: string): void {
+    this.write(`data: ${text}\n\n`);
+  }
+
+  /** An in-band failure after the headers went out; clients such as the `openai` package raise it. */
+  error(value: unknown): void {
+    this.write(`event: error\ndata: ${JSON.stringify(value)}\n\n`);
+  }
+
+  done(): void {
+    this.write("data: [DONE]\n\n");
+  }
+}

@@ -1,0 +1,71 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { NodeLlamaCppBackend } from "../../src/engine/node-llama-cpp-backend.js";
+import { ChildProcessRunner } from "../../src/engine/runners/child-process-runner.js";
+import type { RunnerExit } from "../../src/engine/runner.js";
+import { isEdgeError } from "../../src/errors.js";
+import { TEST_MODEL } from "../helpers.js";
+import { loadedModelContract } from "./loaded-model-contract.js";
+
+const options = { path: TEST_MODEL, parallel: 4, contextSize: 256, threads: { decode: 1, prompt: 1 } };
+
+loadedModelContract("node-llama-cpp in process", () => new NodeLlamaCppBackend().load(options));
+
+loadedModelContract("node-llama-cpp runner process", async () => {
+  const runner = new ChildProcessRunner({ ...options, name: "stories" });
+  await runner.start();
+  return runner;
+});
+
+describe("node-llama-cpp runner process", () => {
+  it("reports health with IPC counters and stops cleanly on dispose", async () => {
+    const runner = new ChildProcessRunner({ ...options, name: "stories" });
+    const info = await runner.start();
+    assert.equal(info.parallel, 4);
+    assert.equal(runner.state, "ready");
+    assert.ok(runner.pid && runner.pid !== process.pid);
+    const stream = await runner.generate({ prompt: "Once upon a time", maxTokens: 16, temperature: 0 });
+    for await (const _ of stream);
+    const health = await runner.health();
+    assert.ok(health.ok);
+    assert.ok(health.rssBytes > 10 * 1024 * 1024);
+    assert.ok(health.messagesSent >= 1 && health.eventsSent >= health.messagesSent);
+    const exits: RunnerExit[] = [];
+    runner.onExit((exit) => exits.push(exit));
+    await runner.dispose();
+    assert.equal(runner.state, "exited");
+    assert.equal(exits.length, 1);
+    assert.equal(exits[0]!.expected, true);
+    await assert.rejects(runner.generate({ prompt: "Once" }), (e: unknown) => isEdgeError(e) && e.code === "model_not_ready");
+  });
+
+  it("fails in-flight work with runner_crashed when the process is killed", async () => {
+    const runner = new ChildProcessRunner({ ...options, name: "stories" });
+    await runner.start();
+    const exit = new Promise<RunnerExit>((resolve) => runner.onExit(resolve));
+    const stream = await runner.generate({ prompt: "Once upon a time", maxTokens: -1, temperature: 0.8, seed: 1 });
+    let chunks = 0;
+    await assert.rejects(
+      (async () => {
+        for await (const _ of stream) if (++chunks === 2) runner.kill("SIGKILL");
+      })(),
+      (e: unknown) => {
+        assert.ok(isEdgeError(e));
+        assert.equal(e.code, "runner_crashed");
+        assert.match(e.message, /stopped unexpectedly \(killed by SIGKILL\)/);
+        return true;
+      },
+    );
+    await assert.rejects(stream.result, (e: unknown) => isEdgeError(e) && e.code === "runner_crashed");
+    const exited = await exit;
+    assert.equal(exited.expected, false);
+    assert.equal(exited.signal, "SIGKILL");
+    await assert.rejects(runner.embed(["x"]), (e: unknown) => isEdgeError(e) && e.code === "runner_crashed");
+  });
+
+  it("reports a file llama.cpp cannot load as a load failure", async () => {
+    const runner = new ChildProcessRunner({ name: "missing", path: "/nonexistent/model.gguf" });
+    await assert.rejects(runner.start(), (e: unknown) => isEdgeError(e) && e.code === "file_not_found");
+    assert.equal(runner.state, "exited");
+  });
+});

@@ -1,0 +1,54 @@
+/** Starts a real gateway on 127.0.0.1:0 with real runner processes, for integration tests. */
+import { loadConfig } from "../../src/config/load-config.js";
+import type { ConfigInput } from "../../src/config/schema.js";
+import type { ServedModelSpec } from "../../src/scheduler/model-pool.js";
+import { Gateway } from "../../src/server/gateway.js";
+import { tempHome, TEST_MODEL } from "../helpers.js";
+
+export interface GatewayFixture {
+  gateway: Gateway;
+  url: string;
+  home: string;
+  close(): Promise<void>;
+}
+
+/** stories260K as "stories" (one decode thread: the fastest on this model). */
+export function storiesModel(overrides: Partial<ServedModelSpec> = {}): ServedModelSpec {
+  return { name: "stories", ref: TEST_MODEL, parallel: 4, contextSize: 512, threads: { decode: 1, prompt: 1 }, ...overrides };
+}
+
+/** The built-in demo model as "demo". */
+export function demoModel(overrides: Partial<ServedModelSpec> = {}): ServedModelSpec {
+  return { name: "demo", ref: "demo", parallel: 4, threads: { decode: 1, prompt: 1 }, ...overrides };
+}
+
+export async function startGateway(
+  options: { models?: ServedModelSpec[]; server?: NonNullable<ConfigInput["server"]>; config?: ConfigInput; waitReady?: boolean } = {},
+): Promise<GatewayFixture> {
+  const { home, cleanup } = tempHome();
+  const { config } = loadConfig({
+    flags: { ...options.config, server: { port: 0, restart_delay_ms: 50, ...options.server } },
+    env: { EDGELM_HOME: home },
+  });
+  const gateway = await Gateway.create(config, { models: options.models ?? [storiesModel(), demoModel()] });
+  const url = await gateway.listen();
+  if (options.waitReady !== false) await gateway.whenReady();
+  return {
+    gateway,
+    url,
+    home,
+    close: async () => {
+      await gateway.close({ graceMs: 0 });
+      cleanup();
+    },
+  };
+}
+
+/** Resolves when `predicate` holds, polling every 10 ms; rejects after `timeoutMs`. */
+export async function waitFor(predicate: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = "condition"): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
