@@ -4,7 +4,8 @@
  * renders it. One registry per gateway, so tests and embedders never share
  * prom-client's global one.
  */
-import { collectDefaultMetrics, Registry } from "prom-client";
+import { Registry } from "prom-client";
+import { registerProcessMetrics } from "./process-metrics.js";
 
 /** Histogram buckets, in seconds, shared by the request metrics, the docs and the alert rules. */
 export const BUCKETS = {
@@ -20,11 +21,8 @@ export const BUCKETS = {
   modelLoad: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
 } as const;
 
-/** prom-client default metrics that are gauges named like counters. */
-const MISNAMED_DEFAULTS = ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"];
-
 export interface MetricsRegistryOptions {
-  /** Add Node's process metrics (process_cpu_seconds_total, nodejs_eventloop_lag_seconds, ...). Default true. */
+  /** Add the gateway process's own metrics (process_cpu_seconds_total, process_resident_memory_bytes, ...). Default true. */
   processMetrics?: boolean;
 }
 
@@ -32,11 +30,7 @@ export class MetricsRegistry {
   readonly registry = new Registry();
 
   constructor(options: MetricsRegistryOptions = {}) {
-    if (options.processMetrics ?? true) {
-      collectDefaultMetrics({ register: this.registry });
-      // Gauges whose names end in _total break Prometheus naming rules (promtool check metrics flags them).
-      for (const name of MISNAMED_DEFAULTS) this.registry.removeSingleMetric(name);
-    }
+    if (options.processMetrics ?? true) registerProcessMetrics(this.registry);
   }
 
   /** The Content-Type of {@link render}'s text. */

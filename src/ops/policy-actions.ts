@@ -49,6 +49,12 @@ function serving(gateway: GatewayOperations): ServedModelView[] {
   return gateway.models().filter((m) => m.state === "ready");
 }
 
+/** Why nothing can be acted on: no gateway, or no model serving yet. */
+function nothingServing(context: PolicyContext): string | undefined {
+  if (!context.gateway) return "no gateway to act on";
+  return serving(context.gateway).length === 0 ? "no model is serving" : undefined;
+}
+
 function load(model: ServedModelView): number {
   return model.queue.inFlight + model.queue.waiting;
 }
@@ -80,8 +86,9 @@ function quantizationOf(model: ServedModelView): string | undefined {
 }
 
 const addRunner: ActionPlanner = (_rule, _value, context) => {
-  const gateway = context.gateway;
-  if (!gateway) return notApplicable("no gateway to act on");
+  const idle = nothingServing(context);
+  if (idle) return notApplicable(idle);
+  const gateway = context.gateway!;
   const models = serving(gateway);
   const busiest = [...models].sort((a, b) => load(b) - load(a))[0];
   if (!busiest || load(busiest) === 0) return notApplicable("no model has requests in flight");
@@ -106,8 +113,9 @@ const addRunner: ActionPlanner = (_rule, _value, context) => {
 };
 
 const removeRunner: ActionPlanner = (_rule, _value, context) => {
-  const gateway = context.gateway;
-  if (!gateway) return notApplicable("no gateway to act on");
+  const idle = nothingServing(context);
+  if (idle) return notApplicable(idle);
+  const gateway = context.gateway!;
   const candidate = serving(gateway)
     .filter((m) => activeRunners(m).length > 1)
     .sort((a, b) => activeRunners(b).length - activeRunners(a).length || load(a) - load(b))[0];
@@ -147,8 +155,9 @@ const shiftToPeer: ActionPlanner = (_rule, _value, context) => {
 
 /** The model under the most memory with a lower variant, and its variants nearest first. */
 function swapCandidate(context: PolicyContext): { model: ServedModelView; variants: ModelVariant[] } | { reason: string } {
-  const gateway = context.gateway;
-  if (!gateway) return { reason: "no gateway to act on" };
+  const idle = nothingServing(context);
+  if (idle) return { reason: idle };
+  const gateway = context.gateway!;
   if (!context.variants) return { reason: "no model store to find variants in" };
   const snapshot = context.resources();
   const footprint = (m: ServedModelView): number => activeRunners(m).length * runnerFootprint(m, snapshot);
@@ -192,8 +201,9 @@ const swapLowerPrecision: ActionPlanner = (_rule, _value, context) => {
 };
 
 const lowerParallelism: ActionPlanner = (_rule, _value, context) => {
-  const gateway = context.gateway;
-  if (!gateway) return notApplicable("no gateway to act on");
+  const idle = nothingServing(context);
+  if (idle) return notApplicable(idle);
+  const gateway = context.gateway!;
   const model = serving(gateway)
     .filter((m) => m.parallel > 1)
     .sort((a, b) => b.parallel - a.parallel || load(b) - load(a))[0];

@@ -25,7 +25,7 @@ export type DecisionOutcome = "executed" | "dry_run" | "failed" | "cooldown" | "
 
 /** One thing the engine decided, as logged and shown at /admin/policies. */
 export interface PolicyDecision {
-  /** ISO 8601 time. */
+  /** ISO 8601 time the rule decided (an action's outcome is recorded when it ends, with this time). */
   at: string;
   rule: string;
   /** fired: the condition became true (for for_s); refired: still true after the cooldown; cleared: back to normal. */
@@ -241,10 +241,15 @@ export class PolicyEngine {
       return;
     }
     runtime.lastActionAt = now;
-    this.track(runtime, this.runActions(runtime, base));
+    this.track(runtime, this.runActions(runtime, base, now));
   }
 
-  private async runActions(runtime: RuleRuntime, base: Omit<PolicyDecision, "at" | "action" | "outcome" | "detail" | "skipped" | "dryRun">): Promise<void> {
+  /** Tries the rule's actions in order; decisions carry `decidedAt` (ms), when the rule decided to act. */
+  private async runActions(
+    runtime: RuleRuntime,
+    base: Omit<PolicyDecision, "at" | "action" | "outcome" | "detail" | "skipped" | "dryRun">,
+    decidedAt: number,
+  ): Promise<void> {
     const rule = runtime.tracker.rule;
     const skipped: string[] = [];
     for (const name of rule.actions) {
@@ -259,22 +264,22 @@ export class PolicyEngine {
         continue;
       }
       if (this.options.config.dry_run) {
-        runtime.lastAction = this.record({ ...base, action: name, outcome: "dry_run", detail: `would ${plan.describe}`, skipped });
+        runtime.lastAction = this.record({ ...base, action: name, outcome: "dry_run", detail: `would ${plan.describe}`, skipped }, decidedAt);
         return;
       }
       try {
         const detail = await plan.run();
         if (plan.onClear) runtime.onClear.set(name, plan.onClear);
-        runtime.lastAction = this.record({ ...base, action: name, outcome: "executed", detail, skipped });
+        runtime.lastAction = this.record({ ...base, action: name, outcome: "executed", detail, skipped }, decidedAt);
         return;
       } catch (error) {
         // A failed alternative (say, a variant that would not load) falls through to the next one.
         const message = (error as Error).message;
-        this.record({ ...base, action: name, outcome: "failed", detail: message, skipped: [...skipped] });
+        this.record({ ...base, action: name, outcome: "failed", detail: message, skipped: [...skipped] }, decidedAt);
         skipped.push(`${name}: failed: ${message}`);
       }
     }
-    runtime.lastAction = this.record({ ...base, action: null, outcome: "no_action", detail: "no action applies", skipped });
+    runtime.lastAction = this.record({ ...base, action: null, outcome: "no_action", detail: "no action applies", skipped }, decidedAt);
   }
 
   private clear(runtime: RuleRuntime, value: number): void {
@@ -308,8 +313,9 @@ export class PolicyEngine {
     runtime.acting = marker;
   }
 
-  private record(fields: Omit<PolicyDecision, "at" | "dryRun">): PolicyDecision {
-    const decision: PolicyDecision = { at: new Date(this.now()).toISOString(), ...fields, dryRun: this.options.config.dry_run };
+  /** Logs, counts and keeps a decision made at `at` (ms; default now). */
+  private record(fields: Omit<PolicyDecision, "at" | "dryRun">, at = this.now()): PolicyDecision {
+    const decision: PolicyDecision = { at: new Date(at).toISOString(), ...fields, dryRun: this.options.config.dry_run };
     this.history.push(decision);
     if (this.history.length > (this.options.history ?? 100)) this.history.shift();
     this.decisionsTotal?.inc({ rule: decision.rule, action: decision.action ?? "none", outcome: decision.outcome });

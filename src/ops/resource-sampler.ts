@@ -32,6 +32,8 @@ export interface PowerMeter {
   readonly kind: string;
   /** Mean watts since the previous call (or since creation); undefined when there is no usable reading. */
   read(): number | undefined;
+  /** Releases what the meter holds (timers). */
+  close?(): void;
 }
 
 export interface PowerReading {
