@@ -85,7 +85,8 @@ describe("the power policy on a real gateway", () => {
     assert.equal(after.choices.length, 1);
 
     const text = (await get(`${fixture.url}/metrics`)).text;
-    assert.equal(sampleValue(text, 'edgelm_power_watts{source="battery BAT0",kind="battery"}'), 6.5);
+    const watts = sampleValue(text, 'edgelm_power_watts{source="battery BAT0",kind="battery"}');
+    assert.ok(watts !== undefined && Math.abs(watts - 6.5) < 1e-6, `watts ${watts}`);
     const perToken = sampleValue(text, 'edgelm_energy_per_token_joules{source="battery BAT0",kind="battery"}');
     assert.ok(perToken !== undefined && perToken > 0, "joules per token once power and tokens are known");
     assert.ok((sampleValue(text, 'edgelm_energy_joules_total{source="battery BAT0",kind="battery"}') ?? 0) > 0);
