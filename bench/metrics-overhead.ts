@@ -11,7 +11,7 @@
  * Default model: stories260K (EDGELM_TEST_MODEL or ../shared/models/stories260K.gguf), where a token
  * takes under 2 ms — the worst case for per-token overhead.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { Agent, request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
@@ -20,9 +20,9 @@ import { fileURLToPath } from "node:url";
 import { readProcessCpuSeconds } from "../src/ops/cpu-usage.js";
 import { MetricsRegistry } from "../src/ops/metrics-registry.js";
 import { RequestMetrics } from "../src/ops/request-metrics.js";
+import { startServeProcess } from "./serve-process.js";
 
 const REPO = resolve(fileURLToPath(new URL("../../", import.meta.url)));
-const CLI = join(REPO, "dist/src/cli/main.js");
 const PROMPTS = ["Once upon a time", "One day", "Tom and Lily", "The little dog"];
 const SLOTS = 4;
 
@@ -107,23 +107,8 @@ async function startServer(name: string, modelPath: string, metrics: boolean): P
   const config = join(home, "config.yaml");
   // Policies off in both: they must not add runners while the benchmark loads the CPU.
   writeFileSync(config, `metrics:\n  enabled: ${metrics}\n  sample_interval_s: 1\npolicies:\n  enabled: false\n`);
-  const child = spawn(
-    process.execPath,
-    [CLI, "serve", "--config", config, "--port", "0", "--model", `bench=${modelPath}`, "--threads", "1", "--prompt-threads", "1", "--parallel", String(SLOTS), "--ctx", "512"],
-    { env: { ...process.env, EDGELM_HOME: home, EDGELM_LOG_LEVEL: "warn" }, stdio: ["ignore", "pipe", "inherit"] },
-  );
-  const url = await new Promise<string>((resolvePromise, reject) => {
-    let out = "";
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(out);
-      if (match && /bench {2}ready/.test(out)) resolvePromise(match[1]!);
-      if (/bench {2}failed/.test(out)) reject(new Error(out));
-    });
-    child.on("exit", (code) => reject(new Error(`edgelm serve exited with ${code}: ${out}`)));
-  });
-  const ps = (await (await fetch(`${url}/api/ps`)).json()) as { models: Array<{ edgelm: { runners: Array<{ pid: number }> } }> };
-  return { name, child, url, home, runnerPid: ps.models[0]!.edgelm.runners[0]!.pid };
+  const { child, url, runnerPid } = await startServeProcess(modelPath, home, ["--config", config, "--threads", "1", "--prompt-threads", "1", "--parallel", String(SLOTS), "--ctx", "512"]);
+  return { name, child, url, home, runnerPid };
 }
 
 async function stopServer(server: Server): Promise<void> {
