@@ -4,6 +4,7 @@ import OpenAI from "openai";
 import { tempHome } from "../helpers.js";
 import { get, sampleValue, startOpsGateway, type OpsFixture } from "./ops-gateway-fixture.js";
 import { storeDemoVariants } from "./demo-variants.js";
+import { FakeProc } from "./fake-proc.js";
 
 async function waitFor(what: string, predicate: () => boolean, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -108,5 +109,59 @@ describe("policies act on a real gateway", () => {
     const admin = JSON.parse((await get(`${fixture.url}/admin/policies`)).text) as { rules: Array<{ state: string; lastAction: { detail: string } }> };
     assert.equal(admin.rules[0]!.state, "ok");
     assert.equal(admin.rules[0]!.lastAction.detail, decision.detail);
+  });
+});
+
+describe("a swap when memory is short", () => {
+  const { home, cleanup } = tempHome();
+  const proc = new FakeProc();
+  let fixture: OpsFixture;
+  before(async () => {
+    await storeDemoVariants(home);
+    // /proc/meminfo of a box with 1 GB, 96% used: the variant cannot load beside the old runner and leave 10% free.
+    proc.stat(1000, 500, 8500).meminfo(1_000_000, 40_000);
+    fixture = await startOpsGateway({
+      home,
+      models: [{ name: "bigram", ref: "bigram:q8_0", parallel: 2, contextSize: 512, threads: { decode: 1, prompt: 1 } }],
+      config: {
+        metrics: { sample_interval_s: 0.1 },
+        policies: {
+          interval_s: 0.1,
+          rules: [{ name: "memory_high", metric: "memory_used_percent", threshold: 90, for_s: 0.2, cooldown_s: 600, actions: ["swap_lower_precision"] }],
+        },
+      },
+      ops: { procRoot: proc.root },
+    });
+  });
+  after(async () => {
+    await fixture?.close();
+    proc.remove();
+    cleanup();
+  });
+
+  it("drains the old runner before loading the variant, and queued requests still succeed", async () => {
+    const openai = new OpenAI({ baseURL: `${fixture.url}/v1`, apiKey: "unused", maxRetries: 0 });
+    let stop = false;
+    let failures = 0;
+    let completed = 0;
+    const clients = Array.from({ length: 2 }, async () => {
+      while (!stop) {
+        try {
+          await openai.completions.create({ model: "bigram", prompt: "the cat", max_tokens: 16 });
+          completed++;
+        } catch {
+          failures++;
+        }
+      }
+    });
+    await waitFor("the swap", () => fixture.gateway.pool("bigram").describe().runners.every((r) => r.ref === "bigram:q4_0"));
+    const atSwap = completed;
+    await waitFor("traffic after the swap", () => completed >= atSwap + 4);
+    stop = true;
+    await Promise.all(clients);
+    assert.equal(failures, 0);
+    const decision = fixture.ops.policies.decisions().find((d) => d.outcome === "executed");
+    assert.equal(decision?.detail, "swapped bigram from Q8_0 to Q4_0 (bigram:q4_0), drain-first");
+    assert.equal(decision?.value, 96, "the reading came from /proc/meminfo");
   });
 });
