@@ -6,6 +6,7 @@ import { z } from "zod";
 import { engineSection } from "./sections/engine.js";
 import { metricsSection } from "./sections/metrics.js";
 import { policiesSection } from "./sections/policies.js";
+import { routerSection } from "./sections/router.js";
 import { serverSection } from "./sections/server.js";
 import { storeSection } from "./sections/store.js";
 import { trustSection } from "./sections/trust.js";
@@ -22,6 +23,7 @@ export const configSchema = z
     sysfs_root: z.string().default("/sys"),
     engine: engineSection,
     server: serverSection,
+    router: routerSection,
     store: storeSection,
     trust: trustSection,
     metrics: metricsSection,

@@ -56,6 +56,8 @@ export interface RequestEndEvent {
   durationMs: number;
   ttftMs?: number;
   queueWaitMs?: number;
+  /** Routed models: where the request was served ("local", "peer", "cloud"). */
+  servedRoute?: "local" | "peer" | "cloud";
 }
 
 export interface RunnerStartEvent {

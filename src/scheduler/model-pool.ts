@@ -199,6 +199,13 @@ export class ModelPool implements ServedModel {
     }
   }
 
+  /** Tokenizes with a ready runner's tokenizer (no admission: it does not take a sequence). */
+  async tokenize(text: string): Promise<number[]> {
+    const entry = this.entries.find((e) => e.active && !e.draining && e.runner.state === "ready");
+    if (!entry) throw new EdgeError("model_not_ready", `model ${this.name} has no ready runner`, { retryAfter: 1 });
+    return entry.runner.tokenize(text);
+  }
+
   describe(): ServedModelStatus {
     const prepared = this.prepared;
     const ready = this.entries.find((e) => e.active && e.runner.state === "ready");

@@ -28,6 +28,16 @@ export interface ServedStream extends TokenStream {
   readonly queueWaitMs: number;
   /** Time spent waiting for the model to (re)load before admission, in ms (Ollama's load_duration). */
   readonly loadWaitMs: number;
+  /** For routed models: where the request was served and why. */
+  readonly route?: ServedRoute;
+}
+
+/** Where a routed request was served (sent as x-edgelm-route / x-edgelm-served-by / x-edgelm-route-reason). */
+export interface ServedRoute {
+  target: "local" | "peer" | "cloud";
+  /** "local", or the upstream's name. */
+  servedBy: string;
+  reason: string;
 }
 
 export interface RunnerStatus {

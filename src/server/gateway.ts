@@ -26,6 +26,12 @@ import { createApp } from "./app.js";
 import { ollamaDialect } from "./ollama.js";
 import { openAiDialect } from "./openai.js";
 import { planServedModels } from "./served-model-specs.js";
+import { registerEventsEndpoint } from "./events-endpoint.js";
+import { join } from "node:path";
+import { Outbox } from "../router/outbox.js";
+import { httpEventDelivery } from "../router/event-delivery.js";
+import { RoutedModel } from "../router/routed-model.js";
+import { Router } from "../router/router.js";
 import type { RequestScope } from "./request-scope.js";
 
 export interface GatewayOptions {
@@ -54,6 +60,11 @@ export class Gateway {
   private listening = false;
   /** True from the start of close(): new requests get 503 shutting_down. */
   closing = false;
+  /** Routing to peers and the cloud (config `router`); undefined when no routes are configured. */
+  readonly router: Router | undefined;
+  private readonly routed = new Map<string, RoutedModel>();
+  /** The durable outbox behind POST /v1/events (config `router.events`). */
+  readonly outbox: Outbox | undefined;
 
   constructor(
     readonly config: Config,
@@ -64,6 +75,29 @@ export class Gateway {
       options.runnerFactory ??
       new ChildProcessRunnerFactory({ startTimeoutMs: config.server.runner_start_timeout_ms });
     for (const spec of specs) this.pools.set(spec.name, this.makePool(spec));
+    if (config.router.routes.length > 0) {
+      this.router = new Router(config.router, {
+        onBreakerChange: (upstream, state) => logger.warn(`upstream ${upstream}: circuit ${state.replace("_", "-")}`),
+      });
+      for (const route of config.router.routes) {
+        if (this.pools.has(route.name)) throw new EdgeError("invalid_config", `router.routes: "${route.name}" is also a served model's name`);
+        const local = this.findPool(route.local);
+        if (!local) {
+          throw new EdgeError("invalid_config", `router.routes: route "${route.name}" answers with local model "${route.local}", which is not served (served: ${[...this.pools.keys()].join(", ")})`);
+        }
+        this.routed.set(route.name, new RoutedModel(route.name, this.router, local, config.router.private_api_keys));
+      }
+    }
+    const events = config.router.events;
+    if (events) {
+      this.outbox = new Outbox({
+        dir: join(config.home, "outbox"),
+        deliver: httpEventDelivery({ url: events.url, ...(events.api_key ? { apiKey: events.api_key } : {}), timeoutMs: events.timeout_ms }),
+        onAttempt: (record, error) => {
+          if (error) logger.debug(`event ${record.seq} not delivered yet: ${(error as Error).message}`);
+        },
+      });
+    }
     if (isLogLevelEnabled("debug")) {
       this.events.on("request:end", (e) =>
         logger.debug(`${e.route} ${e.model || "-"} ${e.status}${e.errorCode ? ` ${e.errorCode}` : ""} ${e.completionTokens} tokens ${Math.round(e.durationMs)} ms`),
@@ -75,6 +109,7 @@ export class Gateway {
       bodyLimitBytes: config.server.body_limit_bytes,
       publicPaths: config.metrics.enabled && config.metrics.public ? ["/metrics"] : [],
     });
+    registerEventsEndpoint(this.app, this);
   }
 
   /** A gateway for `config` (models from options, else the config, else the demo model). Not listening yet. */
@@ -100,6 +135,7 @@ export class Gateway {
       throw error;
     }
     this.listening = true;
+    await this.outbox?.start();
     for (const [name, pool] of this.pools) if (!this.starts.has(name)) this.starts.set(name, pool.start());
     return this.url;
   }
@@ -126,7 +162,9 @@ export class Gateway {
   lookup(name: string): ServedModel {
     const pool = this.findPool(name);
     if (pool) return pool;
-    const names = [...this.pools.keys()];
+    const routed = this.routed.get(name) ?? this.routed.get(name.replace(/:latest$/i, ""));
+    if (routed) return routed;
+    const names = [...this.pools.keys(), ...this.routed.keys()];
     const suggestion = closestMatch(name, names);
     throw new EdgeError(
       "model_not_found",
@@ -137,7 +175,7 @@ export class Gateway {
 
   /** Every served model's status. */
   models(): ServedModelStatus[] {
-    return [...this.pools.values()].map((p) => p.describe());
+    return [...this.pools.values(), ...this.routed.values()].map((p) => p.describe());
   }
 
   /**
@@ -206,6 +244,8 @@ export class Gateway {
   /** Stops serving a model: queued requests fail, in-flight ones are cancelled, its runners stop. */
   async removeModel(name: string): Promise<void> {
     const pool = this.pool(name);
+    const route = [...this.routed.keys()].find((r) => this.config.router.routes.find((c) => c.name === r)?.local === pool.name);
+    if (route) throw new EdgeError("usage", `model "${pool.name}" answers routed model "${route}"; it cannot be removed while the route exists`, { param: "model" });
     this.pools.delete(pool.name);
     this.starts.delete(pool.name);
     await pool.close();
@@ -284,5 +324,6 @@ export class Gateway {
     await appClosed;
     clearTimeout(force);
     await Promise.all([...this.pools.values()].map((p) => p.close()));
+    await this.outbox?.stop();
   }
 }

@@ -52,6 +52,7 @@ export async function streamGeneration(
       completionTokens: result.timings.completionTokens,
       queueWaitMs: stream.queueWaitMs,
       ...(ttftMs !== undefined ? { ttftMs } : {}),
+      ...(stream.route ? { servedRoute: stream.route.target } : {}),
     });
   } catch (caught) {
     const error = toEdgeError(caught);
@@ -93,5 +94,18 @@ export function endCollected(scope: RequestScope, stream: ServedStream, collecte
     completionTokens: collected.result.timings.completionTokens,
     queueWaitMs: stream.queueWaitMs,
     ...(collected.ttftMs !== undefined ? { ttftMs: collected.ttftMs } : {}),
+    ...(stream.route ? { servedRoute: stream.route.target } : {}),
   });
+}
+
+/**
+ * Says where a routed request was served, in response headers (set before the
+ * first byte, so streamed and whole responses alike carry them).
+ */
+export function setRouteHeaders(reply: FastifyReply, stream: ServedStream): void {
+  if (!stream.route) return;
+  reply.raw.setHeader("x-edgelm-route", stream.route.target);
+  reply.raw.setHeader("x-edgelm-served-by", stream.route.servedBy);
+  // Header values must be plain ASCII on one line.
+  reply.raw.setHeader("x-edgelm-route-reason", stream.route.reason.replace(/[^\x20-\x7e]/g, "?").slice(0, 200));
 }

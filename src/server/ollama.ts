@@ -13,7 +13,7 @@ import { EDGELM_VERSION } from "../version.js";
 import type { ApiDialect } from "./api-dialect.js";
 import { scopeOf } from "./app.js";
 import type { Gateway } from "./gateway.js";
-import { collectGeneration, endCollected, streamGeneration, type StreamFormat } from "./generation-response.js";
+import { collectGeneration, endCollected, setRouteHeaders, streamGeneration, type StreamFormat } from "./generation-response.js";
 import { NdjsonWriter } from "./ndjson-writer.js";
 import {
   ollamaChatSchema,
@@ -118,6 +118,7 @@ function register(app: FastifyInstance, gateway: Gateway): void {
       scope.begin(model.name, body.stream !== false, timeoutMs);
       if (!generate) return loadResponse(scope, body.model, model.name, gateway, kind === "chat");
       const stream = await model.generate(generate, scope);
+      setRouteHeaders(reply, stream);
       if (body.stream !== false) {
         const writer = new NdjsonWriter(reply.raw);
         const format = ndjsonFormat(writer, body.model, kind, scope, stream, body.logprobs === true, body.top_logprobs);

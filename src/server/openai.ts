@@ -14,7 +14,7 @@ import { EDGELM_VERSION } from "../version.js";
 import type { ApiDialect } from "./api-dialect.js";
 import { scopeOf } from "./app.js";
 import type { Gateway } from "./gateway.js";
-import { collectGeneration, endCollected, streamGeneration, type StreamFormat } from "./generation-response.js";
+import { collectGeneration, endCollected, setRouteHeaders, streamGeneration, type StreamFormat } from "./generation-response.js";
 import {
   chatCompletionSchema,
   completionSchema,
@@ -86,6 +86,7 @@ function register(app: FastifyInstance, gateway: Gateway): void {
     const generate = chatRequest(body, model.describe());
     scope.begin(model.name, body.stream === true, timeoutMs);
     const stream = await model.generate(generate, scope);
+    setRouteHeaders(reply, stream);
     const meta = { id: newId("chatcmpl"), created: unixNow(), model: model.name };
     const topLogprobs = body.logprobs ? (body.top_logprobs ?? 0) : undefined;
     if (body.stream) {
@@ -120,6 +121,7 @@ function register(app: FastifyInstance, gateway: Gateway): void {
     const { request: generate, prompt } = completionRequest(body, model.describe());
     scope.begin(model.name, body.stream === true, timeoutMs);
     const stream = await model.generate(generate, scope);
+    setRouteHeaders(reply, stream);
     const meta = { id: newId("cmpl"), created: unixNow(), model: model.name };
     const topLogprobs = body.logprobs ?? undefined;
     const echo = body.echo === true ? prompt : "";

@@ -18,6 +18,7 @@ export interface ScopeOutcome {
   completionTokens?: number;
   ttftMs?: number;
   queueWaitMs?: number;
+  servedRoute?: "local" | "peer" | "cloud";
 }
 
 export class RequestScope implements RequestContext {
@@ -91,6 +92,7 @@ export class RequestScope implements RequestContext {
       durationMs: performance.now() - this.receivedAt,
       ...(outcome.ttftMs !== undefined ? { ttftMs: outcome.ttftMs } : {}),
       ...(outcome.queueWaitMs !== undefined ? { queueWaitMs: outcome.queueWaitMs } : {}),
+      ...(outcome.servedRoute !== undefined ? { servedRoute: outcome.servedRoute } : {}),
     });
   }
 }

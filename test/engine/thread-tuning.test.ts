@@ -114,8 +114,10 @@ describe("thread tuning on a real model (stories260K)", () => {
     );
     for (const c of tuning.candidates) {
       assert.ok(c.decodeSamples.length >= 1 && c.promptSamples.length >= 1, JSON.stringify(c));
-      assert.ok(c.decodeTokensPerSecond! > 0);
+      // A candidate can be so slow on a loaded machine that its run ends at the deadline with no token (rate 0).
+      assert.ok(c.decodeTokensPerSecond! >= 0);
     }
+    assert.ok(tuning.candidates.some((c) => c.decodeTokensPerSecond! > 0), JSON.stringify(tuning.candidates));
     assert.ok([1, 2].includes(tuning.threads.prompt) && [1, 2].includes(tuning.threads.decode));
     // The chosen decode count is the fastest (or within 3% of it with fewer threads).
     const best = Math.max(...tuning.candidates.map((c) => c.decodeTokensPerSecond!));

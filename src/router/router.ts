@@ -1,0 +1,338 @@
+/**
+ * The router: for a request to a routed model, decide local / peer / cloud,
+ * redact before anything leaves the device, skip upstreams whose circuit
+ * breaker is open, fall back when an upstream fails before its first token,
+ * overflow to peers (then the cloud) when the local queue is full, and
+ * escalate low-confidence local answers to the cloud.
+ *
+ * Chain per attempt: redact → breaker → upstream → restore.
+ */
+import type { Config } from "../config/schema.js";
+import type { RouteConfig } from "../config/sections/router.js";
+import { PushTokenStream } from "../engine/token-stream.js";
+import type { GeneratedChunk, GenerateRequest, GenerationResult, TokenStream } from "../engine/types.js";
+import { EdgeError, isEdgeError } from "../errors.js";
+import { CircuitBreaker, type BreakerState } from "./circuit-breaker.js";
+import { isUpstreamFailure, OpenAIUpstream } from "./openai-upstream.js";
+import { Redactor, type RedactionSession } from "./redactor.js";
+import { decideRoute, type RouteFacts, type RouteTarget } from "./route-rules.js";
+
+/** How the router reaches the local model (the gateway's scheduler for it). */
+export interface LocalTarget {
+  generate(request: GenerateRequest, signal?: AbortSignal): Promise<TokenStream>;
+  tokenize(text: string): Promise<number[]>;
+  contextSize: number;
+}
+
+/** Local failures that send a request on to peers, then the cloud. */
+const OVERFLOW_CODES: ReadonlySet<string> = new Set(["queue_full", "model_not_ready"]);
+
+export interface RoutedResult {
+  stream: TokenStream;
+  route: RouteTarget;
+  /** Upstream name for peer/cloud ("local" otherwise). */
+  servedBy: string;
+  reason: string;
+  /** Personal data replaced before sending, by kind (never the values). */
+  redacted?: Record<string, number>;
+}
+
+export interface RouteRequestContext {
+  /** `x-edgelm-route` header value. */
+  header?: string;
+  /** The caller's API key is marked private (never leaves the device). */
+  privateKey?: boolean;
+  signal?: AbortSignal;
+}
+
+/** Share of default-local requests diverted elsewhere (set by policies, e.g. sustained CPU). */
+export interface RouteWeights {
+  peer: number;
+  cloud: number;
+}
+
+interface Remote {
+  upstream: OpenAIUpstream;
+  breaker: CircuitBreaker;
+  kind: "peer" | "cloud";
+  redact: boolean;
+}
+
+export interface RouterEvents {
+  onBreakerChange?: (upstream: string, state: BreakerState) => void;
+  onDecision?: (route: string, result: { route: RouteTarget; servedBy: string; reason: string }) => void;
+}
+
+export class Router {
+  private readonly routes = new Map<string, RouteConfig>();
+  private readonly peers: Remote[] = [];
+  private readonly cloud: Remote | undefined;
+  private readonly redactor: Redactor;
+  private weights: RouteWeights = { peer: 0, cloud: 0 };
+  private nextPeer = 0;
+
+  constructor(
+    private readonly config: Config["router"],
+    private readonly events: RouterEvents = {},
+    private readonly random: () => number = Math.random,
+  ) {
+    for (const route of config.routes) this.routes.set(route.name, route);
+    const breaker = (name: string): CircuitBreaker =>
+      new CircuitBreaker({
+        failureThreshold: config.breaker.failure_threshold,
+        openMs: config.breaker.open_ms,
+        onStateChange: (state) => events.onBreakerChange?.(name, state),
+      });
+    for (const peer of config.peers) {
+      this.peers.push({
+        kind: "peer",
+        redact: peer.redact,
+        breaker: breaker(peer.name),
+        upstream: new OpenAIUpstream({
+          name: peer.name,
+          baseUrl: peer.base_url,
+          ...(peer.api_key ? { apiKey: peer.api_key } : {}),
+          model: peer.model ?? "",
+          timeoutMs: peer.timeout_ms,
+          headers: { "x-edgelm-hop": "1" },
+        }),
+      });
+    }
+    if (config.cloud) {
+      this.cloud = {
+        kind: "cloud",
+        redact: config.cloud.redact,
+        breaker: breaker("cloud"),
+        upstream: new OpenAIUpstream({
+          name: "cloud",
+          baseUrl: config.cloud.base_url,
+          ...(config.cloud.api_key ? { apiKey: config.cloud.api_key } : {}),
+          model: config.cloud.model ?? "",
+          timeoutMs: config.cloud.timeout_ms,
+        }),
+      };
+    }
+    this.redactor = new Redactor({
+      ...(config.redaction.kinds ? { kinds: config.redaction.kinds } : {}),
+      ...(config.redaction.national_ids ? { nationalIdPatterns: config.redaction.national_ids } : {}),
+    });
+  }
+
+  /** Names of the routed models clients may ask for. */
+  get routeNames(): string[] {
+    return [...this.routes.keys()];
+  }
+
+  route(name: string): RouteConfig | undefined {
+    return this.routes.get(name);
+  }
+
+  /** Diverts a share of default-local requests to peers / the cloud (0–1 each). */
+  setWeights(weights: Partial<RouteWeights>): void {
+    const clamp = (x: number | undefined, fallback: number): number => Math.min(1, Math.max(0, x ?? fallback));
+    this.weights = { peer: clamp(weights.peer, this.weights.peer), cloud: clamp(weights.cloud, this.weights.cloud) };
+  }
+
+  getWeights(): RouteWeights {
+    return { ...this.weights };
+  }
+
+  /** Circuit breaker states by upstream name. */
+  breakerStates(): Record<string, BreakerState> {
+    const out: Record<string, BreakerState> = {};
+    for (const remote of [...this.peers, ...(this.cloud ? [this.cloud] : [])]) out[remote.upstream.name] = remote.breaker.state;
+    return out;
+  }
+
+  /** Whether a request must stay on the device (route or key marked private). */
+  private isPrivate(route: RouteConfig, context: RouteRequestContext): boolean {
+    return route.private || context.privateKey === true;
+  }
+
+  async generate(routeName: string, request: GenerateRequest, local: LocalTarget, context: RouteRequestContext = {}): Promise<RoutedResult> {
+    const route = this.routes.get(routeName);
+    if (!route) throw new EdgeError("model_not_found", `no routed model named "${routeName}"`, { param: "model" });
+    const promptText = request.messages ? request.messages.map((m) => m.content).join("\n") : request.prompt ?? "";
+    const promptTokens = (await local.tokenize(promptText)).length;
+    const facts: RouteFacts = {
+      promptText,
+      promptTokens,
+      neededTokens: promptTokens + (request.maxTokens !== undefined && request.maxTokens > 0 ? request.maxTokens : 0),
+      localContextSize: local.contextSize,
+      ...(context.header !== undefined ? { header: context.header } : {}),
+    };
+    let decision = decideRoute(route, facts);
+    if (decision.target === "local" && decision.reason === "default") {
+      const roll = this.random();
+      if (roll < this.weights.peer && this.peers.length > 0) decision = { target: "peer", reason: "load shifted to peers by policy" };
+      else if (roll < this.weights.peer + this.weights.cloud && this.cloud) decision = { target: "cloud", reason: "load shifted to the cloud by policy" };
+    }
+    const isPrivate = this.isPrivate(route, context);
+    if (isPrivate && decision.target !== "local") decision = { target: "local", reason: `private (${decision.reason} ignored)` };
+
+    const result = await this.execute(route, request, local, context, decision.target, decision.reason, isPrivate, facts);
+    this.events.onDecision?.(routeName, { route: result.route, servedBy: result.servedBy, reason: result.reason });
+    return result;
+  }
+
+  private remotesFor(target: "peer" | "cloud"): Remote[] {
+    if (target === "cloud") return this.cloud ? [this.cloud] : [];
+    // Rotate the starting peer so load spreads.
+    const start = this.nextPeer++ % Math.max(1, this.peers.length);
+    return [...this.peers.slice(start), ...this.peers.slice(0, start)];
+  }
+
+  private async execute(
+    route: RouteConfig,
+    request: GenerateRequest,
+    local: LocalTarget,
+    context: RouteRequestContext,
+    target: RouteTarget,
+    reason: string,
+    isPrivate: boolean,
+    facts: RouteFacts,
+  ): Promise<RoutedResult> {
+    const failures: string[] = [];
+    if (target === "local") {
+      try {
+        return await this.runLocal(route, request, local, context, reason, isPrivate);
+      } catch (error) {
+        // Overflow: the local queue is full, or the local model cannot serve right now (loading, restarting).
+        if (!isEdgeError(error) || !OVERFLOW_CODES.has(error.code) || isPrivate) throw error;
+        failures.push(error.code === "queue_full" ? "local queue full" : `local model not ready (${error.message})`);
+        for (const kind of route.overflow) {
+          const served = await this.tryRemotes(kind, request, context, failures);
+          if (served) return { ...served, reason: `overflow: ${failures[0]}` };
+        }
+        throw error;
+      }
+    }
+    const served = await this.tryRemotes(target, request, context, failures);
+    if (served) return { ...served, reason };
+    if (!route.fallback) {
+      throw new EdgeError("upstream_unavailable", `route ${route.name}: ${failures.join("; ") || `no ${target} upstream is configured`}`);
+    }
+    // Fall back: local if the prompt fits there, else the other remote kind.
+    if (facts.promptTokens < facts.localContextSize) {
+      return this.runLocal(route, request, local, context, `fallback: ${failures.join("; ") || `no ${target}`}`, true);
+    }
+    const other = await this.tryRemotes(target === "cloud" ? "peer" : "cloud", request, context, failures);
+    if (other) return { ...other, reason: `fallback: ${failures.join("; ")}` };
+    throw new EdgeError("upstream_unavailable", `route ${route.name}: no route could serve the request (${failures.join("; ")})`);
+  }
+
+  /** Tries each upstream of a kind in turn; undefined when none could serve (reasons pushed to failures). */
+  private async tryRemotes(kind: "peer" | "cloud", request: GenerateRequest, context: RouteRequestContext, failures: string[]): Promise<Omit<RoutedResult, "reason"> | undefined> {
+    const remotes = this.remotesFor(kind);
+    if (remotes.length === 0) failures.push(`no ${kind} upstream configured`);
+    for (const remote of remotes) {
+      if (!remote.breaker.tryAcquire()) {
+        failures.push(`${remote.upstream.name} circuit open (retry in ${Math.ceil(remote.breaker.retryInMs / 1000)} s)`);
+        continue;
+      }
+      const session = remote.redact ? this.redactor.session() : undefined;
+      const outgoing = session ? redactRequest(request, session) : request;
+      try {
+        const stream = await remote.upstream.generate(outgoing, context.signal);
+        remote.breaker.succeeded();
+        return {
+          stream: session ? restoringStream(stream, session) : stream,
+          route: kind,
+          servedBy: remote.upstream.name,
+          ...(session && session.replacements > 0 ? { redacted: session.summary() } : {}),
+        };
+      } catch (error) {
+        if (isUpstreamFailure(error)) {
+          remote.breaker.failed();
+          failures.push((error as EdgeError).message);
+          continue;
+        }
+        remote.breaker.released();
+        throw error;
+      }
+    }
+    return undefined;
+  }
+
+  private async runLocal(
+    route: RouteConfig,
+    request: GenerateRequest,
+    local: LocalTarget,
+    context: RouteRequestContext,
+    reason: string,
+    noEscalation: boolean,
+  ): Promise<RoutedResult> {
+    const threshold = route.min_mean_logprob;
+    if (threshold === undefined || noEscalation || !this.cloud) {
+      return { stream: await local.generate(request, context.signal), route: "local", servedBy: "local", reason };
+    }
+    // Judge the local answer by its mean token log-probability before showing any of it.
+    const wanted = request.logprobs ?? 0;
+    const stream = await local.generate({ ...request, logprobs: Math.max(1, wanted) }, context.signal);
+    const chunks: GeneratedChunk[] = [];
+    let sum = 0;
+    let count = 0;
+    for await (const chunk of stream) {
+      chunks.push(chunk);
+      for (const entry of chunk.logprobs ?? []) {
+        sum += entry.logprob;
+        count++;
+      }
+    }
+    const result = await stream.result;
+    const mean = count > 0 ? sum / count : 0;
+    if (count > 0 && mean < threshold) {
+      const failures: string[] = [];
+      const served = await this.tryRemotes("cloud", request, context, failures);
+      if (served) return { ...served, reason: `low confidence: mean logprob ${mean.toFixed(2)} < ${threshold}` };
+    }
+    const replay = chunks.map((c) => (wanted > 0 ? c : withoutLogprobs(c)));
+    return { stream: replayStream(replay, result), route: "local", servedBy: "local", reason: `${reason} (mean logprob ${mean.toFixed(2)})` };
+  }
+}
+
+function withoutLogprobs(chunk: GeneratedChunk): GeneratedChunk {
+  const { logprobs: _dropped, ...rest } = chunk;
+  return rest;
+}
+
+function redactRequest(request: GenerateRequest, session: RedactionSession): GenerateRequest {
+  return {
+    ...request,
+    ...(request.prompt !== undefined ? { prompt: session.redact(request.prompt) } : {}),
+    ...(request.messages ? { messages: request.messages.map((m) => ({ ...m, content: session.redact(m.content) })) } : {}),
+  };
+}
+
+/** Wraps an upstream stream so placeholders in its text are replaced by the original values. */
+function restoringStream(source: TokenStream, session: RedactionSession): TokenStream {
+  const restorer = session.streamRestorer();
+  let cancel: (() => void) | undefined;
+  const out = new PushTokenStream(() => cancel?.());
+  void (async () => {
+    const iterator = source[Symbol.asyncIterator]();
+    cancel = () => void iterator.return?.();
+    try {
+      for (;;) {
+        const next = await iterator.next();
+        if (next.done) break;
+        const text = restorer.push(next.value.text);
+        out.push({ ...next.value, text });
+      }
+      const tail = restorer.flush();
+      if (tail) out.push({ text: tail, tokens: [] });
+      const result = await source.result;
+      out.end({ ...result, text: session.restore(result.text) });
+    } catch (error) {
+      out.fail(error);
+    }
+  })();
+  return out;
+}
+
+function replayStream(chunks: GeneratedChunk[], result: GenerationResult): TokenStream {
+  const out = new PushTokenStream();
+  for (const chunk of chunks) out.push(chunk);
+  out.end(result);
+  return out;
+}
