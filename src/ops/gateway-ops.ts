@@ -33,7 +33,7 @@ import { storeVariantFinder } from "./variant-ladder.js";
 import { WebhookSink } from "./webhook-sink.js";
 
 export interface GatewayOpsOptions {
-  /** The router's load weights, for shift_to_peer and /admin/routing/weights. */
+  /** The router's load weights, for shift_to_peer and /admin/routing/weights. Default: the gateway's router, when it routes. */
   router?: RouteWeightControl;
   /** Where lower-precision variants are found. Default: the model store under config.home. */
   variants?: VariantFinder;
@@ -52,6 +52,17 @@ const PLUMBING = new Set(["health", "ready", "metrics"]);
 function metricRoute(route: string): string | undefined {
   if (PLUMBING.has(route) || route.startsWith("admin.")) return undefined;
   return /^(openai|ollama)\.[a-z_]+$/.test(route) ? route : "other";
+}
+
+/** The gateway's router as the weights policies and operators turn, when it has routed models. */
+function routerWeights(gateway: Gateway, config: Config): RouteWeightControl | undefined {
+  const router = gateway.router;
+  if (!router) return undefined;
+  return {
+    peerCount: config.router.peers.length,
+    getWeights: () => router.getWeights(),
+    setWeights: (weights) => router.setWeights(weights),
+  };
 }
 
 export class GatewayOps {
@@ -76,7 +87,7 @@ export class GatewayOps {
     const operations: GatewayOperations = gateway;
     const models = (): ServedModelView[] => gateway.models();
     this.power = options.power ?? SysfsPowerMeter.forMachine(config.sysfs_root);
-    this.router = options.router;
+    this.router = options.router ?? routerWeights(gateway, config);
     this.variants = options.variants ?? storeVariantFinder(ModelStore.open(config));
     this.sampler = new ResourceSampler({
       procRoot: options.procRoot ?? "/proc",
