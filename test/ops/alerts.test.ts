@@ -5,6 +5,7 @@ import { AlertmanagerSink } from "../../src/ops/alertmanager-sink.js";
 import { MetricsRegistry } from "../../src/ops/metrics-registry.js";
 import { WebhookSink } from "../../src/ops/webhook-sink.js";
 import { AlertmanagerProcess, freePort } from "./alertmanager-process.js";
+import { startOpsGateway } from "./ops-gateway-fixture.js";
 import { WebhookReceiver } from "./webhook-receiver.js";
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
@@ -90,6 +91,35 @@ describe("alert delivery", () => {
       assert.match(text, /status="firing",result="error"\} 1/);
     } finally {
       await alerts.close();
+    }
+  });
+  it("a policy on a running gateway fires into Alertmanager and resolves when the condition clears", async () => {
+    let ttft = 450;
+    const fixture = await startOpsGateway({
+      models: [{ name: "demo", ref: "demo", parallel: 1, threads: { decode: 1, prompt: 1 } }],
+      config: {
+        policies: {
+          interval_s: 0.1,
+          alerts: { alertmanager: [am.url] },
+          rules: [{ name: "ttft_slow", metric: "ttft_p95_ms", threshold: 200, for_s: 0.2, hysteresis: 20, cooldown_s: 60, actions: ["alert"], severity: "warning" }],
+        },
+      },
+      prepare: (ops) => ops.signals.set("ttft_p95_ms", () => ttft),
+    });
+    try {
+      const held = await until("the policy alert in Alertmanager", async () => (await am.alerts()).find((a) => a.labels.alertname === "EdgelmTtftSlow"));
+      assert.deepEqual(
+        { rule: held.labels.rule, metric: held.labels.metric, source: held.labels.source, severity: held.labels.severity },
+        { rule: "ttft_slow", metric: "ttft_p95_ms", source: "edgelm-policy", severity: "warning" },
+      );
+      assert.equal(held.annotations.summary, "ttft_p95_ms > 200 for 0.2s (now 450)");
+      assert.equal(held.annotations.value, "450");
+      ttft = 150;
+      await until("Alertmanager to see it resolved", async () => ((await am.alerts()).some((a) => a.labels.alertname === "EdgelmTtftSlow") ? undefined : true));
+      const outcomes = fixture.ops.policies.decisions().map((d) => `${d.outcome}${d.action ? ` ${d.action}` : ""}`);
+      assert.deepEqual(outcomes, ["executed alert", "cleared", "reverted alert"]);
+    } finally {
+      await fixture.close();
     }
   });
 });
