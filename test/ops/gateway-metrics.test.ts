@@ -136,6 +136,21 @@ describe("metrics and the admin API on a real gateway", () => {
     assert.equal(badBody.status, 400);
     assert.match(await badBody.text(), /mode/);
   });
+  it("counts a runner restart after a crash, and the reload's load time", async () => {
+    const before = (await get(`${fixture.url}/metrics`, KEY)).text;
+    const loads = sumSamples(before, "edgelm_model_load_duration_seconds_count", { model: "demo" });
+    const pid = fixture.gateway.pool("demo").describe().runners[0]!.pid!;
+    process.kill(pid, "SIGKILL");
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      const status = fixture.gateway.pool("demo").describe();
+      if (status.state === "ready" && status.runners[0]?.pid !== pid) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const text = (await get(`${fixture.url}/metrics`, KEY)).text;
+    assert.equal(sampleValue(text, 'edgelm_runner_restarts_total{model="demo"}'), 1);
+    assert.equal(sumSamples(text, "edgelm_model_load_duration_seconds_count", { model: "demo" }), loads + 1);
+  });
 });
 
 describe("metrics.public", () => {
