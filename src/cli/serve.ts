@@ -6,6 +6,7 @@ import type { Command } from "commander";
 import type { ConfigInput } from "../config/schema.js";
 import { logger } from "../log.js";
 import { DEMO_NOTICE } from "../store/resolve-model.js";
+import { GatewayOps } from "../ops/gateway-ops.js";
 import { Gateway } from "../server/gateway.js";
 import { parseModelFlag, planServedModels } from "../server/served-model-specs.js";
 import type { ServedModelStatus } from "../scheduler/served-model.js";
@@ -64,6 +65,7 @@ async function serveCommand(flags: ServeFlags): Promise<void> {
     );
   }
   const gateway = new Gateway(config, plan.specs);
+  const ops = GatewayOps.attach(gateway, config);
   const url = await gateway.listen();
   process.stdout.write(`edgelm gateway listening on ${url} (OpenAI: ${url}/v1, Ollama: ${url}/api)\n`);
 
@@ -73,7 +75,7 @@ async function serveCommand(flags: ServeFlags): Promise<void> {
       signals++;
       if (signals === 1) {
         logger.info(`${signal}: shutting down (in-flight requests get ${config.server.shutdown_grace_s} s to finish)`);
-        gateway.close().then(resolve, (error: unknown) => {
+        Promise.all([ops.close(), gateway.close()]).then(() => resolve(), (error: unknown) => {
           logger.error(`shutdown failed: ${error instanceof Error ? error.message : String(error)}`);
           resolve();
         });

@@ -107,6 +107,7 @@ export class Gateway {
       dialects: options.dialects ?? [openAiDialect, ollamaDialect],
       apiKeys: config.server.api_keys,
       bodyLimitBytes: config.server.body_limit_bytes,
+      publicPaths: config.metrics.enabled && config.metrics.public ? ["/metrics"] : [],
     });
     registerEventsEndpoint(this.app, this);
   }
