@@ -23,6 +23,7 @@ import { fileURLToPath } from "node:url";
 import { NodeLlamaCppBackend } from "../src/engine/node-llama-cpp-backend.js";
 import { ChildProcessRunner } from "../src/engine/runners/child-process-runner.js";
 import type { LoadedModel } from "../src/engine/types.js";
+import { startServeProcess, type ServeProcess } from "./serve-process.js";
 
 const REPO = resolve(fileURLToPath(new URL("../../", import.meta.url)));
 const CLI = join(REPO, "dist/src/cli/main.js");
@@ -167,24 +168,8 @@ function httpTarget(name: string, baseUrl: string, model: string, cpu: () => Rec
 // --- processes ----------------------------------------------------------------
 
 /** `edgelm serve` in its own process, as users run it. */
-async function startGateway(modelPath: string, home: string, threads: number): Promise<{ child: ChildProcess; url: string; runnerPid: number }> {
-  const child = spawn(
-    process.execPath,
-    [CLI, "serve", "--port", "0", "--model", `bench=${modelPath}`, "--threads", String(threads), "--prompt-threads", String(threads), "--parallel", String(SLOTS), "--ctx", String(CONTEXT), "--queue", "256"],
-    { env: { ...process.env, EDGELM_HOME: home, EDGELM_LOG_LEVEL: "warn" }, stdio: ["ignore", "pipe", "inherit"] },
-  );
-  const url = await new Promise<string>((resolvePromise, reject) => {
-    let out = "";
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(out);
-      if (match && /bench {2}ready/.test(out)) resolvePromise(match[1]!);
-      if (/bench {2}failed/.test(out)) reject(new Error(out));
-    });
-    child.on("exit", (code) => reject(new Error(`edgelm serve exited with ${code}: ${out}`)));
-  });
-  const ps = (await (await fetch(`${url}/api/ps`)).json()) as { models: Array<{ edgelm: { runners: Array<{ pid: number }> } }> };
-  return { child, url, runnerPid: ps.models[0]!.edgelm.runners[0]!.pid };
+function startGateway(modelPath: string, home: string, threads: number): Promise<ServeProcess> {
+  return startServeProcess(modelPath, home, ["--threads", String(threads), "--prompt-threads", String(threads), "--parallel", String(SLOTS), "--ctx", String(CONTEXT), "--queue", "256"]);
 }
 
 /** The reference llama-server: LLAMA_SERVER, else one on PATH. */

@@ -39,3 +39,15 @@ export type { ServedModel, ServedModelStatus, ServedStream, RequestContext, Runn
 export type { Runner, RunnerFactory, RunnerSpec, RunnerExit, RunnerHealth, RunnerState } from "./engine/runner.js";
 export { ChildProcessRunner, ChildProcessRunnerFactory } from "./engine/runners/child-process-runner.js";
 export { prepareModel, type PreparedModel } from "./engine/prepare-model.js";
+export { GatewayOps, type GatewayOpsOptions } from "./ops/gateway-ops.js";
+export { MetricsRegistry, BUCKETS } from "./ops/metrics-registry.js";
+export { ResourceSampler, type ResourceSnapshot, type PowerMeter } from "./ops/resource-sampler.js";
+export { SignalBoard, type SignalReader } from "./ops/signal-board.js";
+export { PolicyEngine, type PolicyDecision, type PolicyStatus, type RuleState } from "./ops/policy-engine.js";
+export type { GatewayOperations, RouteWeightControl, VariantFinder, ModelVariant } from "./ops/policy-target.js";
+export { storeVariantFinder, lowerVariants } from "./ops/variant-ladder.js";
+export { AlertDispatcher, type AlertInput } from "./ops/alert-dispatcher.js";
+export { AlertmanagerSink } from "./ops/alertmanager-sink.js";
+export { WebhookSink } from "./ops/webhook-sink.js";
+export type { AlertSink, AlertNotice, AlertSeverity } from "./ops/alert-sink.js";
+export { AdminClient, type AdminClientOptions } from "./ops/admin-client.js";

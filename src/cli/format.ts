@@ -21,10 +21,12 @@ export function formatCount(n: number): string {
 
 /** Prints rows of cells as aligned columns. */
 export function printTable(out: NodeJS.WritableStream, rows: string[][], indent = "  "): void {
+  for (const line of formatTable(rows, indent)) out.write(`${line}\n`);
+}
+
+/** Rows of cells as aligned lines (no trailing newlines). */
+export function formatTable(rows: string[][], indent = "  "): string[] {
   const widths: number[] = [];
   for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
-  for (const row of rows) {
-    const line = row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join("  ");
-    out.write(`${indent}${line}\n`);
-  }
+  return rows.map((row) => `${indent}${row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join("  ")}`);
 }

@@ -20,6 +20,7 @@ import { registerSign } from "./sign.js";
 import { registerVerify } from "./verify.js";
 import { registerBench } from "./bench.js";
 import { registerEngine } from "./engine.js";
+import { registerAdmin } from "./admin.js";
 
 const packageJson = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
 
@@ -53,6 +54,7 @@ registerEval(program);
 registerServe(program);
 registerBench(program);
 registerEngine(program);
+registerAdmin(program);
 
 try {
   await program.parseAsync(process.argv);

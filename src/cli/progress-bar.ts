@@ -6,7 +6,7 @@
 import { formatBytes } from "./format.js";
 
 export class ProgressBar {
-  private lastDraw = 0;
+  private lastDraw = Number.NEGATIVE_INFINITY;
   private readonly startedAt = performance.now();
   private drawn = false;
 

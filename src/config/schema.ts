@@ -4,6 +4,8 @@
  */
 import { z } from "zod";
 import { engineSection } from "./sections/engine.js";
+import { metricsSection } from "./sections/metrics.js";
+import { policiesSection } from "./sections/policies.js";
 import { routerSection } from "./sections/router.js";
 import { serverSection } from "./sections/server.js";
 import { storeSection } from "./sections/store.js";
@@ -24,6 +26,8 @@ export const configSchema = z
     router: routerSection,
     store: storeSection,
     trust: trustSection,
+    metrics: metricsSection,
+    policies: policiesSection,
   })
   .strict();
 

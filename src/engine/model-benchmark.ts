@@ -6,7 +6,18 @@
  * a power reading — energy per token.
  */
 import { PowerSampler, type PowerMeasurement } from "../ops/power-sampler.js";
-import { benchmarkPrompt, decodeRate, machineIdentity, median, quantile, timeRequest, type MachineIdentity } from "./thread-tuning.js";
+import {
+  benchmarkPrompt,
+  decodeRate,
+  fileIdentity,
+  machineIdentity,
+  median,
+  pick,
+  quantile,
+  timeRequest,
+  type MachineIdentity,
+  type ThreadTuning,
+} from "./thread-tuning.js";
 import type { LoadedModel, ThreadSetting } from "./types.js";
 
 export type ThreadChoiceSource = "measured" | "cached" | "configured" | "default";
@@ -208,6 +219,37 @@ export async function benchmarkModel(model: LoadedModel, options: BenchmarkOptio
     },
     peakRssBytes: process.resourceUsage().maxRSS * 1024,
     power,
+  };
+}
+
+/**
+ * The thread choice a benchmark's fixed-count medians support (per phase, the
+ * fewest threads within `within` of the best, default 3%), as a tuning record
+ * for the cache — a benchmark measures more and longer than the first quick
+ * calibration. Null when it compared no fixed counts.
+ */
+export function tuningFromBenchmark(report: BenchmarkReport, modelFile: string, within = 0.03): ThreadTuning | null {
+  const fixed = report.fixed.map((f) => ({ ...f, threads: f.threads.decode }));
+  const prompt = pick(fixed, (f) => f.promptTokensPerSecond, within);
+  const decode = pick(fixed, (f) => f.decodeTokensPerSecond, within);
+  if (prompt === undefined || decode === undefined) return null;
+  return {
+    threads: { prompt, decode },
+    candidates: report.fixed.map((f) => ({
+      threads: f.threads.decode,
+      promptTokensPerSecond: f.promptTokensPerSecond,
+      decodeTokensPerSecond: f.decodeTokensPerSecond,
+      promptSamples: f.runs.map((r) => r.promptTokensPerSecond),
+      decodeSamples: f.runs.map((r) => r.decodeTokensPerSecond),
+    })),
+    promptTokens: report.workload.promptTokens,
+    generatedTokens: report.workload.generatedTokens,
+    rounds: report.workload.rounds,
+    elapsedMs: 0,
+    measuredAt: new Date().toISOString(),
+    machine: report.machine,
+    engineBuild: report.engine.build,
+    model: fileIdentity(modelFile),
   };
 }
 

@@ -69,9 +69,19 @@ interface Runtime {
 
 const runtimes = new Map<string, Promise<Runtime>>();
 
+/** llama.cpp's recent model-load errors: a failed load reports its reason here, not in the thrown error. */
+const loadErrors: string[] = [];
+
 function llamaLogger(level: LlamaLogLevel, message: string): void {
   const text = message.trim();
   if (!text) return;
+  if ((level === LlamaLogLevel.error || level === LlamaLogLevel.fatal) && /llama_model_load|error loading model|failed to load model/.test(text)) {
+    // Surfaced once, in the load's own error message (see classifyLoadError).
+    loadErrors.push(text);
+    if (loadErrors.length > 8) loadErrors.shift();
+    logger.debug(`llama.cpp: ${text}`);
+    return;
+  }
   if (level === LlamaLogLevel.error || level === LlamaLogLevel.fatal) logger.warn(`llama.cpp: ${text}`);
   else logger.debug(`llama.cpp: ${text}`);
 }
@@ -180,6 +190,7 @@ export class NodeLlamaCppBackend implements EngineBackend {
     const threads = resolveThreads(options.threads, llama.cpuMathCores);
     let model: LlamaModel;
     try {
+      loadErrors.length = 0;
       model = await llama.loadModel({
         modelPath: options.path,
         gpuLayers: this.options.gpu === "auto" ? "auto" : 0,
@@ -248,10 +259,14 @@ function errorText(error: unknown): string {
 }
 
 function classifyLoadError(error: unknown, path: string): EdgeError {
-  const text = errorText(error);
-  if (/unknown model architecture|unsupported model architecture/i.test(text)) {
-    return new EdgeError("unsupported_model", `${path}: llama.cpp does not support this model's architecture (${text})`);
+  const logged = loadErrors.map((line) => /error loading model: (.+)$/.exec(line)?.[1]).filter((x): x is string => x !== undefined).at(-1);
+  loadErrors.length = 0;
+  const text = logged ?? errorText(error);
+  const architecture = /unknown model architecture: '([^']*)'/.exec(text);
+  if (architecture) {
+    return new EdgeError("unsupported_model", `${path}: architecture "${architecture[1]}" is not supported by this llama.cpp build`);
   }
+  if (/unsupported model architecture/i.test(text)) return new EdgeError("unsupported_model", `${path}: ${text}`);
   return new EdgeError("model_load_failed", `${path}: llama.cpp could not load the model: ${text}`);
 }
 

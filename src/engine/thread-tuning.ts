@@ -189,30 +189,18 @@ export async function calibrateThreads(model: LoadedModel, options: CalibrateOpt
   const results = new Map<number, ThreadCandidateResult>(
     candidates.map((t) => [t, { threads: t, promptTokensPerSecond: null, decodeTokensPerSecond: null, promptSamples: [], decodeSamples: [] }]),
   );
-  const out = { prompt: new Set<number>(), decode: new Set<number>() };
   for (let round = 0; round < rounds; round++) {
     // Rotate and alternate the order so no candidate always runs first (or right after a slow one).
     const rotated = candidates.map((_, i) => candidates[(i + round) % candidates.length]!);
     const order = round % 2 === 1 ? rotated.reverse() : rotated;
+    // No candidate is dropped early: one sample taken while another process held a core
+    // can be ten times too slow, and must not decide. Slow runs end at their deadline instead.
     for (const t of order) {
-      if (out.prompt.has(t) && out.decode.has(t)) continue;
       setThreads({ prompt: t, decode: t });
-      const run = await timeRequest(model, prompt, out.decode.has(t) ? 2 : generatedTokens, {
-        deadlineMs,
-        ...(signal ? { signal } : {}),
-      });
+      const run = await timeRequest(model, prompt, generatedTokens, { deadlineMs, ...(signal ? { signal } : {}) });
       const r = results.get(t)!;
-      if (!out.prompt.has(t) && run.timings.promptTokensPerSecond > 0) r.promptSamples.push(run.timings.promptTokensPerSecond);
-      if (!out.decode.has(t)) r.decodeSamples.push(decodeRate(run));
-    }
-    if (round === 0 && rounds > 1) {
-      // A candidate far behind the best after one round (under a third of it: one noisy sample
-        // must not decide) will not win: stop measuring it for that phase.
-      for (const phase of ["prompt", "decode"] as const) {
-        const rate = (r: ThreadCandidateResult): number => median(phase === "prompt" ? r.promptSamples : r.decodeSamples) ?? 0;
-        const best = Math.max(...[...results.values()].map(rate));
-        for (const r of results.values()) if (rate(r) < 0.35 * best) out[phase].add(r.threads);
-      }
+      if (run.timings.promptTokensPerSecond > 0) r.promptSamples.push(run.timings.promptTokensPerSecond);
+      r.decodeSamples.push(decodeRate(run));
     }
   }
   for (const r of results.values()) {
@@ -248,7 +236,7 @@ export function decodeRate(run: TimedRequest): number {
 }
 
 /** The fewest threads whose median is within `within` of the best median. */
-function pick(results: ThreadCandidateResult[], rate: (r: ThreadCandidateResult) => number | null, within: number): number | undefined {
+export function pick<T extends { threads: number }>(results: T[], rate: (r: T) => number | null, within: number): number | undefined {
   const rated = results.filter((r) => (rate(r) ?? 0) > 0);
   if (rated.length === 0) return undefined;
   const best = Math.max(...rated.map((r) => rate(r)!));
@@ -259,7 +247,7 @@ function clamp(value: number, lo: number, hi: number): number {
   return Math.min(hi, Math.max(lo, value));
 }
 
-function fileIdentity(path: string): { path: string; size: number; mtimeMs: number } {
+export function fileIdentity(path: string): { path: string; size: number; mtimeMs: number } {
   const real = realpathSync(path);
   const stat = statSync(real);
   return { path: real, size: stat.size, mtimeMs: Math.round(stat.mtimeMs) };

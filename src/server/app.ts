@@ -30,6 +30,8 @@ export interface AppOptions {
   dialects: readonly ApiDialect[];
   apiKeys: readonly string[];
   bodyLimitBytes: number;
+  /** Paths served without an API key besides the probes (e.g. /metrics with metrics.public). */
+  publicPaths?: readonly string[];
 }
 
 export function createApp(gateway: Gateway, options: AppOptions): FastifyInstance {
@@ -46,6 +48,7 @@ export function createApp(gateway: Gateway, options: AppOptions): FastifyInstanc
     routerOptions: { ignoreTrailingSlash: true },
   });
   const keys = new ApiKeyCheck(options.apiKeys);
+  const open = new Set([...PROBES, ...(options.publicPaths ?? [])]);
   const dialectFor = (url: string): ApiDialect =>
     options.dialects.find((d) => d.prefixes.some((p) => url.startsWith(p))) ?? options.dialects[0]!;
 
@@ -65,7 +68,7 @@ export function createApp(gateway: Gateway, options: AppOptions): FastifyInstanc
     const scope = new RequestScope(gateway.events, (s) => gateway.untrack(s), reply.raw, request.headers, `${request.method} ${path}`);
     scopes.set(request.raw, scope);
     gateway.track(scope);
-    if (PROBES.has(path)) return done();
+    if (open.has(path)) return done();
     if (gateway.closing) return done(new EdgeError("shutting_down", "the gateway is shutting down", { retryAfter: 1 }));
     try {
       keys.check(request.headers.authorization);

@@ -13,7 +13,7 @@
 import type { AddressInfo } from "node:net";
 import type { FastifyInstance } from "fastify";
 import type { Config } from "../config/schema.js";
-import type { RunnerFactory } from "../engine/runner.js";
+import type { Runner, RunnerFactory } from "../engine/runner.js";
 import { ChildProcessRunnerFactory } from "../engine/runners/child-process-runner.js";
 import { selectRunnerFactory } from "../engine/select-runner-factory.js";
 import { closestMatch } from "../store/model-ref.js";
@@ -108,6 +108,7 @@ export class Gateway {
       dialects: options.dialects ?? [openAiDialect, ollamaDialect],
       apiKeys: config.server.api_keys,
       bodyLimitBytes: config.server.body_limit_bytes,
+      publicPaths: config.metrics.enabled && config.metrics.public ? ["/metrics"] : [],
     });
     registerEventsEndpoint(this.app, this);
   }
@@ -194,6 +195,11 @@ export class Gateway {
         return { name: status.name, state: "unresponsive", reason: `runner ${silent.map((h) => h.id).join(", ")} did not answer a health check` };
       }),
     );
+  }
+
+  /** Every local runner process of every model (metrics, diagnostics). */
+  runnerProcesses(): Array<{ model: string; id: string; runner: Runner }> {
+    return [...this.pools.values()].flatMap((pool) => pool.runnerProcesses().map((r) => ({ model: pool.name, id: r.id, runner: r.runner })));
   }
 
   /** The local pool behind a served model (operations, diagnostics). */

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { runCli, tempHome, TEST_MODEL } from "../helpers.js";
@@ -52,7 +53,31 @@ describe("edgelm bench (CLI, end to end)", () => {
     assert.equal(again.code, 0, again.stderr);
     const cached = JSON.parse(again.stdout);
     assert.equal(cached.tuned.source, "cached");
-    assert.deepEqual(cached.tuned.threads, report.tuned.threads);
+    // The first benchmark keeps the calibration's choice, or replaces it when its own (longer) measurements disagree.
+    assert.deepEqual(cached.tuned.threads, report.retuned ?? report.tuned.threads);
+  });
+
+  it("replaces a cached choice that its own measurements contradict", async () => {
+    // Seed the cache with a poor choice: one thread more than there are cores (ggml's spinning
+    // barriers then wait for a thread that has no core), far slower than 1 thread.
+    const file = join(home, "cache", "thread-tuning.json");
+    const data = JSON.parse(readFileSync(file, "utf8"));
+    const keys = Object.keys(data.entries);
+    assert.equal(keys.length, 1);
+    const poor = availableParallelism() + 1;
+    data.entries[keys[0]!].threads = { prompt: poor, decode: poor };
+    writeFileSync(file, JSON.stringify(data));
+    const tiny = ["--prompt-tokens", "4", "--gen-tokens", "2", "--rounds", "2"];
+    const r = await runCli(["bench", TEST_MODEL, ...tiny, "--thread-counts", "1", "--json"], { env, timeoutMs: 180_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(r.stdout);
+    assert.equal(report.tuned.source, "cached");
+    assert.deepEqual(report.tuned.threads, { prompt: poor, decode: poor });
+    assert.equal(report.tunedVsBestFixed.within5Percent, false, JSON.stringify(report.tunedVsBestFixed));
+    assert.deepEqual(report.retuned, { prompt: 1, decode: 1 }, "the only fixed count measured");
+    const stored = JSON.parse(readFileSync(file, "utf8")).entries[keys[0]!];
+    assert.deepEqual(stored.threads, { prompt: 1, decode: 1 });
+    assert.equal(stored.candidates[0].decodeSamples.length, 2);
   });
 
   it("prints a table with n/a for power, and benchmarks the built-in demo model by default", async () => {

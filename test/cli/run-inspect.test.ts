@@ -75,6 +75,19 @@ describe("edgelm run / inspect (CLI, end to end)", () => {
       });
     }
 
+    it("an architecture llama.cpp does not know", async () => {
+      const bytes = Buffer.from(readFileSync(TEST_MODEL));
+      const key = Buffer.from("general.architecture");
+      const at = bytes.indexOf(key) + key.length + 4 + 8; // past the value type (u32) and string length (u64)
+      assert.equal(bytes.subarray(at, at + 5).toString(), "llama");
+      bytes.write("llamb", at);
+      const path = join(home, "unknown-arch.gguf");
+      writeFileSync(path, bytes);
+      const r = await runCli(["run", "-m", path, "hi"], { env });
+      assert.equal(r.code, 3);
+      assert.equal(r.stderr.trim(), `edgelm: ${path}: architecture "llamb" is not supported by this llama.cpp build`);
+    });
+
     it("a file that is not GGUF, and a truncated GGUF", async () => {
       const dir = join(home, "bad");
       mkdirSync(dir, { recursive: true });

@@ -13,6 +13,7 @@ import {
   type ThreadTuning,
 } from "../../src/engine/thread-tuning.js";
 import type { LoadedModel } from "../../src/engine/types.js";
+import { tuningFromBenchmark, type BenchmarkReport } from "../../src/engine/model-benchmark.js";
 import { tempHome, TEST_MODEL } from "../helpers.js";
 
 describe("thread tuning: pure parts", () => {
@@ -60,6 +61,29 @@ describe("thread tuning: pure parts", () => {
     native.setThreads(99);
     assert.deepEqual(calls, [4, 1, 2]);
     assert.equal(splitThreadsPerPhase({ _ctx: {} } as never, () => threads), false, "internals missing: no split");
+  });
+
+  it("turns a benchmark's fixed-count medians into a cached choice: per phase, the fewest threads within 3% of the best", () => {
+    const fixed = (n: number, prompt: number, decode: number) => ({
+      label: `fixed ${n}`,
+      threads: { prompt: n, decode: n },
+      runs: [{ timeToFirstTokenMs: 1, promptTokens: 16, completionTokens: 8, promptTokensPerSecond: prompt, decodeTokensPerSecond: decode, totalMs: 10 }],
+      timeToFirstTokenMs: { p50: 1, p95: 1 },
+      perTokenMs: { p50: 1, p95: 1 },
+      decodeTokensPerSecond: decode,
+      promptTokensPerSecond: prompt,
+      tokensPerMinute: 1,
+    });
+    const report = {
+      fixed: [fixed(1, 100, 50), fixed(2, 190, 49), fixed(4, 200, 30)],
+      workload: { promptTokens: 16, generatedTokens: 8, rounds: 1 },
+      machine: { cpu: "x", cores: 4 },
+      engine: { backend: "node-llama-cpp", build: "b", threadsPerPhase: true },
+    } as unknown as BenchmarkReport;
+    const tuning = tuningFromBenchmark(report, TEST_MODEL)!;
+    assert.deepEqual(tuning.threads, { prompt: 4, decode: 1 }, "prompt: 200 beats 190 by more than 3%; decode: 50 vs 49 is within 3%");
+    assert.equal(tuning.engineBuild, "b");
+    assert.equal(tuningFromBenchmark({ ...report, fixed: [] } as BenchmarkReport, TEST_MODEL), null);
   });
 
   it("caches results per model file, machine and engine build", () => {

@@ -1,0 +1,127 @@
+/**
+ * Talks to a running gateway's admin API (/admin/...): what `edgelm admin`
+ * uses, and what scripts can import. Every failure is an EdgeError: the
+ * gateway's own error (code and message) when it answered, else
+ * upstream_unavailable naming the URL.
+ */
+import { ERROR_CODES, EdgeError, type ErrorCode } from "../errors.js";
+import type { PolicyStatus } from "./policy-engine.js";
+
+export interface AdminClientOptions {
+  /** The gateway's base URL, e.g. http://127.0.0.1:11435. */
+  url: string;
+  /** A gateway API key (sent as a bearer token). */
+  apiKey?: string;
+  /** Per-request timeout in ms. Default 600000 (a swap loads a model). */
+  timeoutMs?: number;
+}
+
+export interface SwapCommand {
+  model: string;
+  /** A model reference, or the precision of a stored variant of the model (e.g. "q4_0"). */
+  to?: string;
+  parallel?: number;
+  mode?: "overlap" | "drain-first";
+}
+
+export interface AlertCommand {
+  name: string;
+  summary?: string;
+  severity?: "info" | "warning" | "critical";
+  labels?: Record<string, string>;
+  /** Resolve the alert instead of firing it. */
+  resolve?: boolean;
+}
+
+/** The OpenAI dialect renames a few codes; map them back. */
+const OPENAI_CODES: Record<string, ErrorCode> = {
+  invalid_api_key: "unauthorized",
+  rate_limit_exceeded: "queue_full",
+  context_length_exceeded: "context_overflow",
+};
+
+export class AdminClient {
+  private readonly base: string;
+
+  constructor(private readonly options: AdminClientOptions) {
+    let url: URL;
+    try {
+      url = new URL(options.url);
+    } catch {
+      throw new EdgeError("usage", `"${options.url}" is not a URL (expected e.g. http://127.0.0.1:11435)`, { param: "--url" });
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") {
+      throw new EdgeError("usage", `the gateway URL must be http:// or https:// (got ${options.url})`, { param: "--url" });
+    }
+    this.base = `${url.origin}${url.pathname.replace(/\/+$/, "")}`;
+  }
+
+  policies(): Promise<PolicyStatus> {
+    return this.call("GET", "/admin/policies");
+  }
+
+  models(): Promise<{ models: Array<Record<string, unknown>> }> {
+    return this.call("GET", "/admin/models");
+  }
+
+  swap(command: SwapCommand): Promise<{ model: Record<string, unknown>; from: string; to: string }> {
+    return this.call("POST", "/admin/swap", command);
+  }
+
+  addRunner(model: string): Promise<{ runner: Record<string, unknown>; model: Record<string, unknown> }> {
+    return this.call("POST", "/admin/runners/add", { model });
+  }
+
+  removeRunner(model: string, runner?: string): Promise<{ model: Record<string, unknown> }> {
+    return this.call("POST", "/admin/runners/remove", { model, ...(runner !== undefined ? { runner } : {}) });
+  }
+
+  weights(): Promise<{ weights: { peer: number; cloud: number }; peers: number }> {
+    return this.call("GET", "/admin/routing/weights");
+  }
+
+  setWeights(weights: { peer?: number; cloud?: number }): Promise<{ weights: { peer: number; cloud: number }; peers: number }> {
+    return this.call("PUT", "/admin/routing/weights", weights);
+  }
+
+  alert(command: AlertCommand): Promise<{ name: string; status: "firing" | "resolved"; changed: boolean }> {
+    return this.call("POST", "/admin/alerts", command);
+  }
+
+  alerts(): Promise<{ alerts: Array<Record<string, unknown>> }> {
+    return this.call("GET", "/admin/alerts");
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const url = `${this.base}${path}`;
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        method,
+        headers: {
+          ...(body !== undefined ? { "content-type": "application/json" } : {}),
+          ...(this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : {}),
+        },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        signal: AbortSignal.timeout(this.options.timeoutMs ?? 600_000),
+      });
+    } catch (error) {
+      const cause = (error as Error).name === "TimeoutError" ? "no answer in time" : (((error as Error).cause as Error | undefined)?.message ?? (error as Error).message);
+      throw new EdgeError("upstream_unavailable", `cannot reach the gateway at ${this.base} (${cause}); is \`edgelm serve\` running there?`);
+    }
+    const text = await response.text();
+    let data: unknown;
+    try {
+      data = text.length > 0 ? JSON.parse(text) : {};
+    } catch {
+      throw new EdgeError("upstream_unavailable", `${method} ${url} answered ${response.status} with something that is not JSON`);
+    }
+    if (!response.ok) {
+      const error = (data as { error?: { message?: string; code?: string; param?: string } }).error;
+      const raw = error?.code ?? "";
+      const code: ErrorCode = OPENAI_CODES[raw] ?? (raw in ERROR_CODES ? (raw as ErrorCode) : "upstream_unavailable");
+      throw new EdgeError(code, error?.message ?? `${method} ${url} answered ${response.status}`, error?.param ? { param: error.param } : {});
+    }
+    return data as T;
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * The ops HTTP surface: `GET /metrics` (Prometheus) and the admin API an
+ * operator (or `edgelm admin`) uses to do by hand what policies do — swap a
+ * model's variant, add or remove a runner, set routing weights, fire an alert
+ * — and to read the policy engine's state. Authenticated like every API route
+ * (`/metrics` can be made public with metrics.public). Errors use the OpenAI
+ * error shape. See docs/policies.md and docs/metrics.md.
+ */
+import type { FastifyInstance } from "fastify";
+import { z } from "zod";
+import { EdgeError } from "../errors.js";
+import { ggmlTypeByName } from "../gguf/ggml-types.js";
+import { logger } from "../log.js";
+import type { GatewayOps } from "../ops/gateway-ops.js";
+import type { ServedModelStatus } from "../scheduler/served-model.js";
+import { scopeOf } from "./app.js";
+import { parseBody } from "./request-validation.js";
+
+const modelName = z.string().min(1);
+const swapBody = z
+  .object({
+    model: modelName,
+    /** A model reference, or the precision of a stored variant of the model (e.g. "q4_0"). */
+    to: z.string().min(1).optional(),
+    parallel: z.number().int().min(1).max(256).optional(),
+    mode: z.enum(["overlap", "drain-first"]).optional(),
+  })
+  .strict()
+  .refine((b) => b.to !== undefined || b.parallel !== undefined, { message: "say what to swap to: `to` (a variant or reference) or `parallel`" });
+const runnerBody = z.object({ model: modelName }).strict();
+const removeRunnerBody = z.object({ model: modelName, runner: z.string().min(1).optional() }).strict();
+const share = z.number().min(0).max(1);
+const weightsBody = z
+  .object({ peer: share.optional(), cloud: share.optional() })
+  .strict()
+  .refine((b) => b.peer !== undefined || b.cloud !== undefined, { message: "give peer and/or cloud (shares 0-1)" });
+const labelName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "label names are letters, digits and _");
+const alertBody = z
+  .object({
+    name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "alert names are letters, digits and _"),
+    summary: z.string().min(1).max(1000).optional(),
+    severity: z.enum(["info", "warning", "critical"]).optional(),
+    labels: z.record(labelName, z.string()).optional(),
+    resolve: z.boolean().optional(),
+  })
+  .strict()
+  .refine((b) => b.resolve === true || b.summary !== undefined, { message: "`summary` is required to fire an alert", path: ["summary"] });
+
+/** A model's status as the admin API shows it (with its weight type up front). */
+function modelJson(status: ServedModelStatus) {
+  return {
+    name: status.name,
+    ref: status.ref,
+    path: status.path,
+    state: status.state,
+    ...(status.reason ? { reason: status.reason } : {}),
+    quantization: status.info?.quantization ?? status.summary?.predominantType ?? null,
+    parallel: status.parallel,
+    context_size: status.info?.contextSize ?? null,
+    sha256: status.sha256 ?? null,
+    runners: status.runners,
+    queue: status.queue,
+  };
+}
+
+export function registerOpsRoutes(app: FastifyInstance, ops: GatewayOps): void {
+  const gateway = ops.gateway;
+  const metrics = ops.metrics;
+  const status = (name: string): ServedModelStatus => gateway.pool(name).describe();
+
+  if (metrics) {
+    app.get("/metrics", async (request, reply) => {
+      const text = await metrics.render();
+      scopeOf(request, "metrics").end({ status: 200 });
+      return reply.type(metrics.contentType).send(text);
+    });
+  }
+
+  app.get("/admin/policies", async (request) => {
+    scopeOf(request, "admin.policies").end({ status: 200 });
+    return ops.policies.status();
+  });
+
+  app.get("/admin/models", async (request) => {
+    scopeOf(request, "admin.models").end({ status: 200 });
+    return { models: gateway.models().map(modelJson) };
+  });
+
+  app.post("/admin/swap", async (request) => {
+    const scope = scopeOf(request, "admin.swap");
+    const body = parseBody(swapBody, request.body);
+    const before = status(body.model);
+    const fromQuant = before.info?.quantization ?? before.summary?.predominantType ?? "?";
+    let ref = body.to;
+    if (ref !== undefined && ggmlTypeByName(ref) && !ref.includes(":") && !ref.includes("/") && !ref.endsWith(".gguf")) {
+      // A precision name: the stored variant of this model at that precision.
+      const wanted = ggmlTypeByName(ref)!.name;
+      const match = ops.variants.variantsOf({ ref: before.ref, path: before.path }).find((v) => v.quantization.toUpperCase() === wanted);
+      if (!match) {
+        const have = ops.variants.variantsOf({ ref: before.ref, path: before.path }).map((v) => `${v.ref} (${v.quantization})`);
+        throw new EdgeError("model_not_found", `model ${before.name} has no stored ${wanted} variant${have.length ? `; variants: ${have.join(", ")}` : " (it has no variants in the store)"}`, {
+          param: "to",
+        });
+      }
+      ref = match.ref;
+    }
+    logger.info(`admin: swap ${before.name} to ${ref ?? before.ref}${body.parallel ? ` with parallel ${body.parallel}` : ""}`, { kind: "admin_action" });
+    await gateway.swapModel(
+      body.model,
+      { ...(ref !== undefined ? { ref } : {}), ...(body.parallel !== undefined ? { parallel: body.parallel } : {}) },
+      body.mode ? { mode: body.mode } : {},
+    );
+    const after = status(body.model);
+    scope.end({ status: 200 });
+    return {
+      model: modelJson(after),
+      from: `${before.ref} (${fromQuant}, parallel ${before.parallel})`,
+      to: `${after.ref} (${after.info?.quantization ?? after.summary?.predominantType ?? "?"}, parallel ${after.parallel})`,
+    };
+  });
+
+  app.post("/admin/runners/add", async (request) => {
+    const scope = scopeOf(request, "admin.runners.add");
+    const body = parseBody(runnerBody, request.body);
+    logger.info(`admin: add a runner to ${body.model}`, { kind: "admin_action" });
+    const runner = await gateway.addRunner(body.model);
+    scope.end({ status: 200 });
+    return { runner, model: modelJson(status(body.model)) };
+  });
+
+  app.post("/admin/runners/remove", async (request) => {
+    const scope = scopeOf(request, "admin.runners.remove");
+    const body = parseBody(removeRunnerBody, request.body);
+    logger.info(`admin: remove a runner of ${body.model}${body.runner ? ` (${body.runner})` : ""}`, { kind: "admin_action" });
+    await gateway.removeRunner(body.model, body.runner);
+    scope.end({ status: 200 });
+    return { model: modelJson(status(body.model)) };
+  });
+
+  const router = (): NonNullable<GatewayOps["router"]> => {
+    if (!ops.router) throw new EdgeError("unsupported", "this gateway routes nothing to peers or the cloud (configure router.peers or router.cloud)");
+    return ops.router;
+  };
+  app.get("/admin/routing/weights", async (request) => {
+    const r = router();
+    scopeOf(request, "admin.routing").end({ status: 200 });
+    return { weights: r.getWeights(), peers: r.peerCount };
+  });
+  app.put("/admin/routing/weights", async (request) => {
+    const scope = scopeOf(request, "admin.routing");
+    const r = router();
+    const body = parseBody(weightsBody, request.body);
+    logger.info(`admin: routing weights ${JSON.stringify(body)}`, { kind: "admin_action" });
+    r.setWeights(body);
+    scope.end({ status: 200 });
+    return { weights: r.getWeights(), peers: r.peerCount };
+  });
+
+  app.get("/admin/alerts", async (request) => {
+    scopeOf(request, "admin.alerts").end({ status: 200 });
+    return { alerts: ops.alerts.active(), sinks: ops.alerts.sinks.map((s) => s.name) };
+  });
+  app.post("/admin/alerts", async (request) => {
+    const scope = scopeOf(request, "admin.alerts");
+    const body = parseBody(alertBody, request.body);
+    const labels = { ...body.labels, source: "edgelm-admin" };
+    let changed: boolean;
+    if (body.resolve) {
+      changed = await ops.alerts.resolve(body.name, labels);
+    } else {
+      changed = await ops.alerts.fire({
+        name: body.name,
+        summary: body.summary!,
+        ...(body.severity ? { severity: body.severity } : {}),
+        labels,
+      });
+    }
+    scope.end({ status: 200 });
+    return { name: body.name, status: body.resolve ? "resolved" : "firing", changed };
+  });
+}
