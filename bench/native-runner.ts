@@ -200,7 +200,7 @@ async function edgelm(engine: "llama-server" | "node-llama-cpp", binary: string,
   const child = spawn(
     process.execPath,
     [CLI, "serve", "--port", "0", "--model", `bench=${model}`, "--engine", engine, "--llama-server", binary, "--threads", String(threads), "--prompt-threads", String(threads), "--parallel", String(SLOTS), "--ctx", String(CONTEXT), "--queue", "256"],
-    { env: { ...process.env, EDGELM_HOME: home, EDGELM_LOG_LEVEL: "warn" }, stdio: ["ignore", "pipe", "inherit"] },
+    { env: { ...process.env, EDGELM_HOME: home, EDGELM_LOG_LEVEL: "warn", EDGELM_POLICIES: "0" }, stdio: ["ignore", "pipe", "inherit"] },
   );
   const base = await new Promise<string>((resolvePromise, reject) => {
     let out = "";

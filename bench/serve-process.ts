@@ -20,7 +20,7 @@ export interface ServeProcess {
  */
 export async function startServeProcess(modelPath: string, home: string, args: string[]): Promise<ServeProcess> {
   const child = spawn(process.execPath, [CLI, "serve", "--port", "0", "--model", `bench=${modelPath}`, ...args], {
-    env: { ...process.env, EDGELM_HOME: home, EDGELM_LOG_LEVEL: "warn" },
+    env: { ...process.env, EDGELM_HOME: home, EDGELM_LOG_LEVEL: "warn", EDGELM_POLICIES: "0" },
     stdio: ["ignore", "pipe", "inherit"],
   });
   const url = await new Promise<string>((resolvePromise, reject) => {

@@ -45,6 +45,7 @@ export const ENV_BINDINGS: EnvBinding[] = [
   { name: "EDGELM_HF_TOKEN", path: ["store", "hf_token"], parse: text, description: "bearer token for the hub or mirror" },
   { name: "EDGELM_REQUIRE_SIGNATURE", path: ["trust", "require_signature"], parse: flag, description: "refuse models without a trusted signature (true|false)" },
   { name: "EDGELM_METRICS_PUBLIC", path: ["metrics", "public"], parse: flag, description: "serve /metrics without the API key" },
+  { name: "EDGELM_POLICIES", path: ["policies", "enabled"], parse: flag, description: "the policy engine acts on metrics (1/0)" },
   { name: "EDGELM_POLICIES_DRY_RUN", path: ["policies", "dry_run"], parse: flag, description: "policies log what they would do, do nothing" },
   { name: "EDGELM_ALERTMANAGER_URL", path: ["policies", "alerts", "alertmanager"], parse: list, description: "comma-separated Alertmanager base URLs" },
 ];

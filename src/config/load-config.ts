@@ -109,6 +109,12 @@ export function checkConfig(input: unknown): string[] {
   });
 }
 
+/** Names the environment variable behind a problem, so `EDGELM_X=junk` is not blamed on the file. */
+function withEnvSource(problem: string, env: NodeJS.ProcessEnv): string {
+  const binding = ENV_BINDINGS.find((b) => env[b.name] !== undefined && env[b.name] !== "" && problem.startsWith(`${b.path.join(".")}`));
+  return binding ? `${problem} (from ${binding.name}=${JSON.stringify(env[binding.name])})` : problem;
+}
+
 export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   const env = options.env ?? process.env;
   const source = findConfigFile(options, env);
@@ -116,7 +122,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   const merged = mergeConfig(mergeConfig(fileValues, fromEnv(env)), (options.flags ?? {}) as Plain);
   const result = configSchema.safeParse(merged);
   if (!result.success) {
-    const problems = checkConfig(merged);
+    const problems = checkConfig(merged).map((line) => withEnvSource(line, env));
     throw new EdgeError("invalid_config", `invalid configuration${source ? ` (${source})` : ""}:\n  ${problems.join("\n  ")}`, {
       details: { problems },
     });

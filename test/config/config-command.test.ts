@@ -1,0 +1,44 @@
+/** `edgelm config check|show` and the EDGELM_* environment, end to end. */
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { parse as parseYaml } from "yaml";
+import { runCli } from "../helpers.js";
+
+describe("edgelm config", () => {
+  const dir = mkdtempSync(join(tmpdir(), "edgelm-config-"));
+  const env = { EDGELM_HOME: join(dir, "home") };
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("check accepts a valid file and names every problem of a bad one with its path", async () => {
+    writeFileSync(join(dir, "good.yaml"), "server:\n  port: 8080\n");
+    const good = await runCli(["config", "check", "--config", join(dir, "good.yaml")], { env });
+    assert.equal(good.code, 0, good.stderr);
+    assert.match(good.stdout, /^ok: .*good\.yaml/);
+
+    writeFileSync(join(dir, "bad.yaml"), 'server:\n  port: "x"\n  bogus: 1\n');
+    const bad = await runCli(["config", "check", "--config", join(dir, "bad.yaml")], { env });
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /invalid configuration \(.*bad\.yaml\)/);
+    assert.match(bad.stderr, /server\.port: .*expected number/);
+    assert.match(bad.stderr, /Unrecognized key: "bogus"/);
+  });
+
+  it("show applies file < environment, and EDGELM_POLICIES=0 switches the policy engine off", async () => {
+    writeFileSync(join(dir, "file.yaml"), "server:\n  port: 8080\npolicies:\n  dry_run: true\n");
+    const shown = await runCli(["config", "show", "--config", join(dir, "file.yaml")], { env: { ...env, EDGELM_POLICIES: "0", EDGELM_PORT: "9090" } });
+    assert.equal(shown.code, 0, shown.stderr);
+    const config = parseYaml(shown.stdout) as { server: { port: number }; policies: { enabled: boolean; dry_run: boolean } };
+    assert.equal(config.policies.enabled, false);
+    assert.equal(config.policies.dry_run, true);
+    assert.equal(config.server.port, 9090);
+  });
+
+  it("a malformed environment value is blamed on its variable", async () => {
+    const shown = await runCli(["config", "show"], { env: { ...env, EDGELM_POLICIES: "maybe" } });
+    assert.equal(shown.code, 2);
+    assert.match(shown.stderr, /policies\.enabled: .*\(from EDGELM_POLICIES="maybe"\)/);
+  });
+});
