@@ -6,7 +6,7 @@
  *   edgelm → node-llama-cpp  `edgelm serve --engine node-llama-cpp`
  *
  * Workload: c = 1, 4 and 16 concurrent streaming clients, each sending one
- * completion request (a fixed prompt of about 30 tokens, greedy, up to N
+ * completion request (a fixed 138-character prompt: ~30 tokens on stories260K, ~200 on byte-level vocabularies; greedy, up to N
  * generated tokens; every target generates the same tokens). Per target and
  * concurrency: aggregate generated tokens/s (all tokens over the wall time of
  * the batch) and time to first token p50/p95 over every request. Rounds are
@@ -303,7 +303,7 @@ async function benchModel(model: string, maxTokens: number, rounds: number, thre
   };
   const ratios = CONCURRENCY.map((c) => ({ concurrency: c, nativeOverRaw: paired(native, raw, c), nativeOverNode: paired(native, node, c) }));
 
-  process.stdout.write(`\n${basename(model)} — prompt ${PROMPT.length} characters (~30 tokens), up to ${maxTokens} generated tokens (greedy), ${threads} threads, ${SLOTS} slots × ${CONTEXT} tokens, ${rounds} interleaved rounds\n`);
+  process.stdout.write(`\n${basename(model)} — prompt ${PROMPT.length} characters (~30 tokens on stories260K, ~200 on byte-level vocabularies), up to ${maxTokens} generated tokens (greedy), ${threads} threads, ${SLOTS} slots × ${CONTEXT} tokens, ${rounds} interleaved rounds\n`);
   process.stdout.write(`${"target".padEnd(26)}${"c".padStart(4)}${"tokens/s".padStart(11)}${"TTFT p50".padStart(11)}${"TTFT p95".padStart(11)}${"tok/req".padStart(9)}\n`);
   for (const r of rows) {
     process.stdout.write(
