@@ -33,9 +33,9 @@ import { inspectLlamaServer } from "../src/engine/llama-server/llama-server-bina
 import { EMPTY_CHAT_PARSER } from "../src/engine/llama-server/llama-server-runner.js";
 import { writeSyntheticModel } from "../src/gguf/synthetic-model.js";
 import { parseSyntheticShape } from "../src/gguf/synthetic-shape.js";
+import { startServeProcess } from "./serve-process.js";
 
 const REPO = resolve(fileURLToPath(new URL("../../", import.meta.url)));
-const CLI = join(REPO, "dist/src/cli/main.js");
 const PROMPT = "Once upon a time, in a small town by the sea, there lived a little girl named Lily who loved to collect shells on the beach every morning.";
 const SLOTS = 16;
 const CONTEXT = 256;
@@ -197,21 +197,10 @@ async function rawLlamaServer(binaryPath: string, model: string, threads: number
 /** `edgelm serve` with one engine, as users run it. */
 async function edgelm(engine: "llama-server" | "node-llama-cpp", binary: string, model: string, threads: number): Promise<Target> {
   const home = mkdtempSync(join(tmpdir(), "edgelm-bench-home-"));
-  const child = spawn(
-    process.execPath,
-    [CLI, "serve", "--port", "0", "--model", `bench=${model}`, "--engine", engine, "--llama-server", binary, "--threads", String(threads), "--prompt-threads", String(threads), "--parallel", String(SLOTS), "--ctx", String(CONTEXT), "--queue", "256"],
-    { env: { ...process.env, EDGELM_HOME: home, EDGELM_LOG_LEVEL: "warn", EDGELM_POLICIES: "0" }, stdio: ["ignore", "pipe", "inherit"] },
-  );
-  const base = await new Promise<string>((resolvePromise, reject) => {
-    let out = "";
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(out);
-      if (match && /bench {2}ready/.test(out)) resolvePromise(match[1]!);
-      if (/bench {2}failed/.test(out)) reject(new Error(out));
-    });
-    child.on("exit", (code) => reject(new Error(`edgelm serve exited with ${code}: ${out}`)));
-  });
+  const { child, url: base } = await startServeProcess(model, home, [
+    ...["--engine", engine, "--llama-server", binary, "--threads", String(threads), "--prompt-threads", String(threads)],
+    ...["--parallel", String(SLOTS), "--ctx", String(CONTEXT), "--queue", "256"],
+  ]);
   const url = new URL("/v1/completions", base);
   return {
     name: `edgelm → ${engine}`,

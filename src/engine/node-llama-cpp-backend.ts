@@ -44,6 +44,7 @@ import {
 } from "./types.js";
 import { summarizeGguf } from "../gguf/gguf-summary.js";
 import { readGguf } from "../gguf/gguf-reader.js";
+import { contextOverflowError } from "./context-overflow.js";
 
 export interface NodeLlamaCppOptions {
   /** "auto" uses a GPU when node-llama-cpp finds one; false forces CPU. Default false. */
@@ -401,11 +402,7 @@ class NodeLlamaCppModel implements LoadedModel {
     const contextSize = Math.min(this.info.contextSize, request.contextSize ?? Infinity);
     if (promptTokens.length === 0) throw new EdgeError("invalid_request", "the prompt is empty", { param: "prompt" });
     if (promptTokens.length >= contextSize) {
-      throw new EdgeError(
-        "context_overflow",
-        `the prompt is ${promptTokens.length} tokens but the context holds ${contextSize} (at least one token must be left to generate)`,
-        { details: { promptTokens: promptTokens.length, contextSize } },
-      );
+      throw contextOverflowError(promptTokens.length, contextSize);
     }
     const room = contextSize - promptTokens.length;
     const requested = request.maxTokens ?? -1;

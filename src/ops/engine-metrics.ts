@@ -54,32 +54,28 @@ export class EngineMetrics {
     const labelNames = ["model", "runner"] as const;
     for (const spec of ENGINE_METRICS) {
       const owner = this;
+      // Each scrape sets the series afresh from the engines' current figures (a counter is re-filled with inc from zero).
+      const fill = async (write: (labels: { model: string; runner: string }, value: number) => void): Promise<void> => {
+        for (const r of await owner.scrape()) {
+          const value = r.values.get(spec.source);
+          if (value !== undefined) write({ model: r.model, runner: r.runner }, value);
+        }
+      };
+      const common = { name: spec.name, help: spec.help, labelNames, registers };
       if (spec.type === "counter") {
         new Counter({
-          name: spec.name,
-          help: spec.help,
-          labelNames,
-          registers,
+          ...common,
           async collect() {
             this.reset();
-            for (const r of await owner.scrape()) {
-              const value = r.values.get(spec.source);
-              if (value !== undefined) this.inc({ model: r.model, runner: r.runner }, value);
-            }
+            await fill((labels, value) => this.inc(labels, value));
           },
         });
       } else {
         new Gauge({
-          name: spec.name,
-          help: spec.help,
-          labelNames,
-          registers,
+          ...common,
           async collect() {
             this.reset();
-            for (const r of await owner.scrape()) {
-              const value = r.values.get(spec.source);
-              if (value !== undefined) this.set({ model: r.model, runner: r.runner }, value);
-            }
+            await fill((labels, value) => this.set(labels, value));
           },
         });
       }

@@ -8,6 +8,7 @@
 import { EdgeError } from "../../errors.js";
 import { makeTimings } from "../token-stream.js";
 import { DEFAULT_SAMPLING, type FinishReason, type GeneratedChunk, type GenerateRequest, type Timings, type TokenLogprob } from "../types.js";
+import { contextOverflowError } from "../context-overflow.js";
 
 export interface CompletionPrompt {
   /** Text (llama-server adds BOS and parses special tokens) or token ids (used as they are). */
@@ -152,12 +153,7 @@ export function timingsOf(
 export function refusalError(status: number, body: { message?: string; type?: string; [key: string]: unknown }, contextSize: number): EdgeError {
   const message = String(body.message ?? "the request was refused");
   if (body.type === "exceed_context_size_error") {
-    const promptTokens = Number(body.n_prompt_tokens);
-    return new EdgeError(
-      "context_overflow",
-      `the prompt is ${promptTokens} tokens but the context holds ${contextSize} (at least one token must be left to generate)`,
-      { details: { promptTokens, contextSize } },
-    );
+    return contextOverflowError(Number(body.n_prompt_tokens), contextSize);
   }
   if (/json_schema|grammar/i.test(message)) {
     return new EdgeError("invalid_request", `response_format: ${message.replace(/^Field '[^']*': /, "")}`, { param: "response_format" });

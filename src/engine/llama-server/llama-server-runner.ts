@@ -26,6 +26,7 @@ import type { ChatMessage, EmbeddingResult, EmbedOptions, EngineBackend, Generat
 import { chunkFromEvent, completionBody, finishReasonOf, joinChunks, refusalError, timingsOf, type CompletionPrompt } from "./completion-body.js";
 import { inspectLlamaServer, type LlamaServerBinary } from "./llama-server-binary.js";
 import { describeExit, LlamaServerHttpError, LlamaServerProcess, type ProcessExit, type SseStream } from "./llama-server-process.js";
+import { contextOverflowError } from "../context-overflow.js";
 
 export interface LlamaServerRunnerOptions {
   /** The llama-server binary (checked with inspectLlamaServer). */
@@ -276,11 +277,7 @@ export class LlamaServerRunner implements Runner {
     const tokens = await this.tokenizeText(text, addBos, signal);
     if (tokens.length === 0) throw new EdgeError("invalid_request", "the prompt is empty", { param: "prompt" });
     if (tokens.length >= contextSize) {
-      throw new EdgeError(
-        "context_overflow",
-        `the prompt is ${tokens.length} tokens but the context holds ${contextSize} (at least one token must be left to generate)`,
-        { details: { promptTokens: tokens.length, contextSize } },
-      );
+      throw contextOverflowError(tokens.length, contextSize);
     }
     const room = contextSize - tokens.length;
     return { prompt: tokens, nPredict: requested === -1 ? room : Math.min(requested, room), extraStops };
