@@ -27,10 +27,13 @@ export const PERSISTENT_THREADPOOL_PATCH = fileURLToPath(new URL("../../../asset
 
 /**
  * node-llama-cpp's build folder holding edgelm's on-device build, when there is a
- * finished one (a build in progress has no buildDone.status yet: looking only at
- * files keeps other commands from waiting on its lock).
+ * finished one whose source clone is still beside it (a build in progress has no
+ * buildDone.status yet: looking only at files keeps other commands from waiting on its lock).
  */
 export function findLocalNodeLlamaCppBuild(): { folder: string; cmakeOptions: Record<string, string> } | undefined {
+  // node-llama-cpp reads a local build's grammars (JSON schema, json_object) from the source clone it
+  // was built from: without it, the build loads but every grammar request fails. Such a build is not usable.
+  if (!existsSync(join(nodeLlamaCppDirectory(), "llama", "llama.cpp", "grammars"))) return undefined;
   const root = join(nodeLlamaCppDirectory(), "llama", "localBuilds");
   let folders: string[];
   try {

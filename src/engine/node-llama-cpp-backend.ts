@@ -121,6 +121,8 @@ function getRuntime(gpu: "auto" | false, build: "auto" | "prebuilt" | "local", c
       llama = await loadLlama(gpu, cmakeOptions);
     } else if (build === "local" || (build === "auto" && findLocalNodeLlamaCppBuild())) {
       try {
+        // A build whose source clone is gone would load, then fail every grammar: not usable (see findLocalNodeLlamaCppBuild).
+        if (!findLocalNodeLlamaCppBuild()) throw new Error("none is finished, or the llama.cpp source folder it reads grammars from is gone");
         llama = await loadLlama(gpu, LOCAL_BUILD_CMAKE_OPTIONS);
       } catch (error) {
         if (build === "local") {
