@@ -16,13 +16,14 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { Agent, request as httpRequest } from "node:http";
+import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { basename, delimiter, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { NodeLlamaCppBackend } from "../src/engine/node-llama-cpp-backend.js";
 import { ChildProcessRunner } from "../src/engine/runners/child-process-runner.js";
 import type { LoadedModel } from "../src/engine/types.js";
+import { postSse } from "./sse-post.js";
 import { startServeProcess, type ServeProcess } from "./serve-process.js";
 
 const REPO = resolve(fileURLToPath(new URL("../../", import.meta.url)));
@@ -117,51 +118,27 @@ function httpTarget(name: string, baseUrl: string, model: string, cpu: () => Rec
     },
   };
 
-  function streamOnce(prompt: string, maxTokens: number): Promise<Trial> {
-    const body = JSON.stringify({ model, prompt, max_tokens: maxTokens, temperature: 0, stream: true, stream_options: { include_usage: true } });
-    return new Promise<Trial>((resolvePromise, reject) => {
-      const start = performance.now();
-      let first: number | undefined;
-      let last = start;
-      let tokens = 0;
-      let events = 0;
-      let buffer = "";
-      const req = httpRequest(
-        url,
-        { method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
-        (res) => {
-          if (res.statusCode !== 200) {
-            reject(new Error(`${name}: HTTP ${res.statusCode}`));
-            res.resume();
-            return;
-          }
-          res.setEncoding("utf8");
-          res.on("data", (data: string) => {
-            buffer += data;
-            let at: number;
-            while ((at = buffer.indexOf("\n\n")) !== -1) {
-              const event = buffer.slice(0, at);
-              buffer = buffer.slice(at + 2);
-              if (!event.startsWith("data: ") || event === "data: [DONE]") continue;
-              const parsed = JSON.parse(event.slice(6)) as { choices?: Array<{ text?: string }>; usage?: { completion_tokens: number } | null };
-              if (parsed.usage) tokens = parsed.usage.completion_tokens;
-              if (parsed.choices?.[0]?.text) {
-                events++;
-                last = performance.now();
-                first ??= last;
-              }
-            }
-          });
-          res.on("end", () => {
-            const end = performance.now();
-            resolvePromise({ ttftMs: (first ?? end) - start, tokens: tokens || events, decodeMs: last - (first ?? last), totalMs: end - start });
-          });
-          res.on("error", reject);
-        },
-      );
-      req.on("error", reject);
-      req.end(body);
-    });
+  async function streamOnce(prompt: string, maxTokens: number): Promise<Trial> {
+    const body = { model, prompt, max_tokens: maxTokens, temperature: 0, stream: true, stream_options: { include_usage: true } };
+    let first: number | undefined;
+    let last: number | undefined;
+    let tokens = 0;
+    let events = 0;
+    const { start, end } = await postSse(
+      url,
+      body,
+      (event, now) => {
+        const parsed = event as { choices?: Array<{ text?: string }>; usage?: { completion_tokens: number } | null };
+        if (parsed.usage) tokens = parsed.usage.completion_tokens;
+        if (parsed.choices?.[0]?.text) {
+          events++;
+          last = now;
+          first ??= now;
+        }
+      },
+      { agent },
+    );
+    return { ttftMs: (first ?? end) - start, tokens: tokens || events, decodeMs: (last ?? start) - (first ?? last ?? start), totalMs: end - start };
   }
 }
 

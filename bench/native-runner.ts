@@ -22,7 +22,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { Agent, request as httpRequest } from "node:http";
+import { Agent } from "node:http";
 import { homedir, tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -34,6 +34,7 @@ import { EMPTY_CHAT_PARSER } from "../src/engine/llama-server/llama-server-runne
 import { writeSyntheticModel } from "../src/gguf/synthetic-model.js";
 import { parseSyntheticShape } from "../src/gguf/synthetic-shape.js";
 import { startServeProcess } from "./serve-process.js";
+import { postSse } from "./sse-post.js";
 
 const REPO = resolve(fileURLToPath(new URL("../../", import.meta.url)));
 const PROMPT = "Once upon a time, in a small town by the sea, there lived a little girl named Lily who loved to collect shells on the beach every morning.";
@@ -95,46 +96,25 @@ const agent = new Agent({ keepAlive: true, maxSockets: 64 });
  * POSTs `body` and reads the SSE stream: time to the first event with text, and
  * the generated token count (`count` reads it from an event; the last one wins).
  */
-function stream(
+async function stream(
   url: URL,
   body: unknown,
   count: (event: Record<string, unknown>) => number | undefined,
   headers: Record<string, string> = {},
 ): Promise<{ ttftMs: number; tokens: number }> {
-  const payload = JSON.stringify(body);
-  return new Promise((resolvePromise, reject) => {
-    const start = performance.now();
-    let first: number | undefined;
-    let tokens = 0;
-    let buffer = "";
-    const req = httpRequest(url, { method: "POST", agent, headers: { ...headers, "content-type": "application/json", "content-length": Buffer.byteLength(payload) } }, (res) => {
-      if (res.statusCode !== 200) {
-        let text = "";
-        res.on("data", (d: Buffer) => (text += d.toString()));
-        res.on("end", () => reject(new Error(`${url.pathname}: HTTP ${res.statusCode} ${text.slice(0, 200)}`)));
-        return;
-      }
-      res.setEncoding("utf8");
-      res.on("data", (data: string) => {
-        buffer += data;
-        let at: number;
-        while ((at = buffer.indexOf("\n\n")) !== -1) {
-          const line = buffer.slice(0, at);
-          buffer = buffer.slice(at + 2);
-          if (!line.startsWith("data: ") || line === "data: [DONE]") continue;
-          const event = JSON.parse(line.slice(6)) as Record<string, unknown>;
-          if (event.error) return reject(new Error(JSON.stringify(event.error)));
-          const text = (event.content as string | undefined) ?? (event.choices as Array<{ text?: string }> | undefined)?.[0]?.text;
-          if (text && first === undefined) first = performance.now();
-          tokens = count(event) ?? tokens;
-        }
-      });
-      res.on("end", () => resolvePromise({ ttftMs: (first ?? performance.now()) - start, tokens }));
-      res.on("error", reject);
-    });
-    req.on("error", reject);
-    req.end(payload);
-  });
+  let first: number | undefined;
+  let tokens = 0;
+  const { start, end } = await postSse(
+    url,
+    body,
+    (event, now) => {
+      const text = (event.content as string | undefined) ?? (event.choices as Array<{ text?: string }> | undefined)?.[0]?.text;
+      if (text && first === undefined) first = now;
+      tokens = count(event) ?? tokens;
+    },
+    { agent, headers },
+  );
+  return { ttftMs: (first ?? end) - start, tokens };
 }
 
 async function concurrently(c: number, one: () => Promise<{ ttftMs: number; tokens: number }>): Promise<Trial> {
