@@ -15,6 +15,7 @@ import {
   pick,
   quantile,
   timeRequest,
+  TYPICAL_PROMPT_TOKENS,
   type MachineIdentity,
   type ThreadTuning,
 } from "./thread-tuning.js";
@@ -98,7 +99,7 @@ interface Setting {
 
 /** Benchmarks a loaded model; leaves its threads at `options.threads`. */
 export async function benchmarkModel(model: LoadedModel, options: BenchmarkOptions): Promise<BenchmarkReport> {
-  const promptTokens = Math.min(options.promptTokens ?? 128, Math.max(1, model.info.contextSize - (options.generatedTokens ?? 64) - 8));
+  const promptTokens = Math.min(options.promptTokens ?? TYPICAL_PROMPT_TOKENS, Math.max(1, model.info.contextSize - (options.generatedTokens ?? 64) - 8));
   const generatedTokens = Math.min(options.generatedTokens ?? 64, Math.max(1, model.info.contextSize - promptTokens - 8));
   const rounds = Math.max(1, options.rounds ?? 3);
   const canSwitch = typeof model.setThreads === "function" && model.info.threadsPerPhase;

@@ -14,6 +14,9 @@ import { dirname, join } from "node:path";
 import { logger } from "../log.js";
 import type { GenerateRequest, LoadedModel, ThreadSetting, Timings } from "./types.js";
 
+/** The prompt length calibration measures at most, and `edgelm bench` uses by default. */
+export const TYPICAL_PROMPT_TOKENS = 128;
+
 /** What the cache key says about this machine. */
 export interface MachineIdentity {
   cpu: string;
@@ -179,7 +182,9 @@ export async function calibrateThreads(model: LoadedModel, options: CalibrateOpt
   const decodeMsPerToken = Math.max(0.01, warm.timings.perTokenMs || warm.timings.promptMs);
 
   const room = Math.max(8, Math.floor(model.info.contextSize / 2));
-  const promptTokens = clamp(Math.round(250 / promptMsPerToken), 16, Math.min(256, room));
+  // At most a typical chat turn: the best prompt thread count depends on the batch size (on a tiny
+  // model 2 threads win at 256 tokens and lose at 128), and `edgelm bench` checks at this length.
+  const promptTokens = clamp(Math.round(250 / promptMsPerToken), 16, Math.min(TYPICAL_PROMPT_TOKENS, room));
   const generatedTokens = clamp(Math.round(400 / decodeMsPerToken), 8, 64);
   const expectedMs = promptTokens * promptMsPerToken + generatedTokens * decodeMsPerToken;
   const rounds = clamp(Math.floor(budgetMs / (candidates.length * expectedMs)), 1, options.rounds ?? 3);
