@@ -16,7 +16,6 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { homedir, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
@@ -27,6 +26,7 @@ import { cloneLlamaCpp, cmakeBuild, llamaCppBundleCommit } from "../src/engine/l
 import { NodeLlamaCppBackend } from "../src/engine/node-llama-cpp-backend.js";
 import { applyThreadTuning, benchmarkPrompt, machineIdentity, median, threadCandidates, timeRequest } from "../src/engine/thread-tuning.js";
 import type { LoadedModel, ThreadSetting } from "../src/engine/types.js";
+import { freePort } from "../src/free-port.js";
 
 const SELF = fileURLToPath(import.meta.url);
 
@@ -102,16 +102,6 @@ function llamaBench(binary: string, model: string, threads: number, promptTokens
   };
   // Decode after a prompt of the same length as edgelm's (depth), and prompt processing from empty.
   return { decode: run(["-p", "0", "-n", String(gen), "-d", String(promptTokens)]), prompt: run(["-p", String(promptTokens), "-n", "0"]) };
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolvePort(address.port) : reject(new Error("no port"))));
-    });
-  });
 }
 
 class LlamaServer {

@@ -4,7 +4,8 @@ import { AlertDispatcher } from "../../src/ops/alert-dispatcher.js";
 import { AlertmanagerSink } from "../../src/ops/alertmanager-sink.js";
 import { MetricsRegistry } from "../../src/ops/metrics-registry.js";
 import { WebhookSink } from "../../src/ops/webhook-sink.js";
-import { AlertmanagerProcess, freePort } from "./alertmanager-process.js";
+import { freePort } from "../../src/free-port.js";
+import { AlertmanagerProcess } from "./alertmanager-process.js";
 import { startOpsGateway } from "./ops-gateway-fixture.js";
 import { WebhookReceiver } from "./webhook-receiver.js";
 

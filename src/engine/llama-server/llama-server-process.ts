@@ -12,7 +12,6 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Agent, request as httpRequest, type IncomingMessage } from "node:http";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -20,6 +19,7 @@ import { EdgeError } from "../../errors.js";
 import { logger, type LogLevel } from "../../log.js";
 import { llamaServerArgs, type LlamaServerEndpoint, type LlamaServerLaunch } from "./llama-server-args.js";
 import { sanitizedEnv, type LlamaServerBinary } from "./llama-server-binary.js";
+import { freePort } from "../../free-port.js";
 
 export interface ProcessExit {
   code: number | null;
@@ -91,18 +91,6 @@ function processAlive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === "EPERM";
   }
-}
-
-/** A port nobody listens on right now (for builds without Unix socket support). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export class LlamaServerProcess {
