@@ -1,42 +1,11 @@
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { CLI, tempHome } from "../helpers.js";
-
-/** A free TCP port on 127.0.0.1 (listen on 0, close). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/** The cloud's receiver: deduplicates by Idempotency-Key, as the docs ask receivers to. */
-function startReceiver(port: number): Promise<{ server: Server; keys: string[]; posts: () => number }> {
-  const keys: string[] = [];
-  const seen = new Set<string>();
-  let posts = 0;
-  const server = createServer((req, res) => {
-    let body = "";
-    req.on("data", (d: Buffer) => (body += d.toString()));
-    req.on("end", () => {
-      posts++;
-      const key = req.headers["idempotency-key"] as string;
-      const event = JSON.parse(body) as { id: string; event: { n: number } };
-      assert.equal(event.id, key);
-      if (!seen.has(key)) {
-        seen.add(key);
-        keys.push(key);
-      }
-      res.writeHead(200).end("{}");
-    });
-  });
-  return new Promise((resolve) => server.listen(port, "127.0.0.1", () => resolve({ server, keys, posts: () => posts })));
-}
+import { startDedupReceiver } from "./dedup-receiver.js";
+import { freePort } from "../../src/free-port.js";
 
 /** `edgelm serve` in a child process; resolves once it listens. */
 async function startServe(home: string, port: number): Promise<ChildProcess> {
@@ -91,7 +60,7 @@ describe("POST /v1/events: the outbox survives kill -9 of the gateway", () => {
     assert.equal(bad.status, 400);
     await kill9(serve);
 
-    const receiver = await startReceiver(receiverPort);
+    const receiver = await startDedupReceiver(receiverPort, (body, key) => assert.equal((body as { id: string }).id, key));
     try {
       serve = await startServe(home, gatewayPort);
       const deadline = Date.now() + 60_000;
@@ -110,7 +79,7 @@ describe("POST /v1/events: the outbox survives kill -9 of the gateway", () => {
       assert.ok(receiver.posts() <= 1002, `duplicates only from the crashes: ${receiver.posts()} posts`);
     } finally {
       await kill9(serve);
-      await new Promise<void>((resolve) => receiver.server.close(() => resolve()));
+      await receiver.close();
     }
   });
 });

@@ -1,41 +1,14 @@
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Outbox, type OutboxRecord } from "../../src/router/outbox.js";
+import { startDedupReceiver } from "./dedup-receiver.js";
 
 const CHILD = fileURLToPath(new URL("./outbox-child.js", import.meta.url));
-
-/** A receiver that deduplicates by Idempotency-Key, as the cloud side should. */
-function startReceiver(): Promise<{ server: Server; url: string; unique: string[]; posts: () => number }> {
-  const unique: string[] = [];
-  const seen = new Set<string>();
-  let posts = 0;
-  const server = createServer((req, res) => {
-    let body = "";
-    req.on("data", (d: Buffer) => (body += d.toString()));
-    req.on("end", () => {
-      posts++;
-      const key = req.headers["idempotency-key"] as string;
-      JSON.parse(body);
-      if (!seen.has(key)) {
-        seen.add(key);
-        unique.push(key);
-      }
-      res.writeHead(200).end("{}");
-    });
-  });
-  return new Promise((resolve) =>
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as { port: number }).port;
-      resolve({ server, url: `http://127.0.0.1:${port}/v1/events`, unique, posts: () => posts });
-    }),
-  );
-}
 
 function startChild(dir: string, mode: string, count: number, url: string): { child: ChildProcess; lines: string[]; waitFor: (re: RegExp) => Promise<void> } {
   const child = spawn(process.execPath, [CHILD, dir, mode, String(count)], { env: { ...process.env, RECEIVER_URL: url }, stdio: ["ignore", "pipe", "inherit"] });
@@ -99,7 +72,7 @@ describe("durable outbox", () => {
 
   it("survives kill -9 with 1,000 queued events and again mid-forward; the receiver gets each exactly once", async () => {
     const dir = mkdtempSync(join(tmpdir(), "edgelm-outbox-"));
-    const receiver = await startReceiver();
+    const receiver = await startDedupReceiver();
     const down = "http://127.0.0.1:9/v1/events"; // nothing listens on the discard port
     try {
       const writer = startChild(dir, "append", 1000, down);
@@ -109,18 +82,18 @@ describe("durable outbox", () => {
 
       const forwarder = startChild(dir, "idle", 0, receiver.url);
       await forwarder.waitFor(/^started backlog 1000$/);
-      await waitUntil(() => receiver.unique.length >= 300, "300 deliveries");
+      await waitUntil(() => receiver.keys.length >= 300, "300 deliveries");
       forwarder.child.kill("SIGKILL");
       await new Promise((r) => forwarder.child.once("exit", r));
 
       const again = startChild(dir, "idle", 0, receiver.url);
-      await waitUntil(() => receiver.unique.length === 1000, "all 1000 deliveries");
+      await waitUntil(() => receiver.keys.length === 1000, "all 1000 deliveries");
       await new Promise((r) => setTimeout(r, 200));
       again.child.kill("SIGKILL");
-      assert.deepEqual(receiver.unique, [...Array(1000).keys()].map((i) => `event-${i}`), "every event once, in order");
+      assert.deepEqual(receiver.keys, [...Array(1000).keys()].map((i) => `event-${i}`), "every event once, in order");
       assert.ok(receiver.posts() <= 1002, `at most the in-flight event is sent twice per crash (${receiver.posts()} posts)`);
     } finally {
-      receiver.server.close();
+      await receiver.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });
