@@ -11,6 +11,7 @@ import type { GenerateRequest, LoadedModel } from "../../src/engine/types.js";
 import { isEdgeError } from "../../src/errors.js";
 import { testLlamaServer, TEST_MODEL } from "../helpers.js";
 import { writeTemplatedStories } from "./templated-model.js";
+import { assertKilledMidStream } from "./runner-kill.js";
 
 const options = { path: TEST_MODEL, parallel: 4, contextSize: 256, threads: { decode: 1, prompt: 1 } };
 
@@ -115,24 +116,7 @@ describe("llama-server runner process", () => {
   it("fails in-flight work with runner_crashed when the process is killed, and reports the exit", async () => {
     const runner = new LlamaServerRunner({ ...options, name: "stories", parallel: 1, contextSize: 512 }, { binary });
     await runner.start();
-    const exit = new Promise<RunnerExit>((resolve) => runner.onExit(resolve));
-    const stream = await runner.generate({ prompt: "Once upon a time", maxTokens: -1, ignoreEos: true, temperature: 0.8, seed: 1 });
-    let chunks = 0;
-    await assert.rejects(
-      (async () => {
-        for await (const _ of stream) if (++chunks === 2) runner.kill("SIGKILL");
-      })(),
-      (e: unknown) => {
-        assert.ok(isEdgeError(e));
-        assert.equal(e.code, "runner_crashed");
-        assert.match(e.message, /stopped unexpectedly \(killed by SIGKILL\)/);
-        return true;
-      },
-    );
-    const exited = await exit;
-    assert.equal(exited.expected, false);
-    assert.equal(exited.signal, "SIGKILL");
-    await assert.rejects(runner.embed(["x"]), (e: unknown) => isEdgeError(e) && e.code === "runner_crashed");
+    await assertKilledMidStream(runner, { prompt: "Once upon a time", maxTokens: -1, ignoreEos: true, temperature: 0.8, seed: 1 });
   });
 
   it("reports a model llama.cpp cannot load as a load failure with llama-server's reason", async () => {

@@ -6,6 +6,7 @@ import type { RunnerExit } from "../../src/engine/runner.js";
 import { isEdgeError } from "../../src/errors.js";
 import { TEST_MODEL } from "../helpers.js";
 import { loadedModelContract } from "./loaded-model-contract.js";
+import { assertKilledMidStream } from "./runner-kill.js";
 
 const options = { path: TEST_MODEL, parallel: 4, contextSize: 256, threads: { decode: 1, prompt: 1 } };
 
@@ -42,25 +43,7 @@ describe("node-llama-cpp runner process", () => {
   it("fails in-flight work with runner_crashed when the process is killed", async () => {
     const runner = new ChildProcessRunner({ ...options, name: "stories" });
     await runner.start();
-    const exit = new Promise<RunnerExit>((resolve) => runner.onExit(resolve));
-    const stream = await runner.generate({ prompt: "Once upon a time", maxTokens: -1, temperature: 0.8, seed: 1 });
-    let chunks = 0;
-    await assert.rejects(
-      (async () => {
-        for await (const _ of stream) if (++chunks === 2) runner.kill("SIGKILL");
-      })(),
-      (e: unknown) => {
-        assert.ok(isEdgeError(e));
-        assert.equal(e.code, "runner_crashed");
-        assert.match(e.message, /stopped unexpectedly \(killed by SIGKILL\)/);
-        return true;
-      },
-    );
-    await assert.rejects(stream.result, (e: unknown) => isEdgeError(e) && e.code === "runner_crashed");
-    const exited = await exit;
-    assert.equal(exited.expected, false);
-    assert.equal(exited.signal, "SIGKILL");
-    await assert.rejects(runner.embed(["x"]), (e: unknown) => isEdgeError(e) && e.code === "runner_crashed");
+    await assertKilledMidStream(runner, { prompt: "Once upon a time", maxTokens: -1, temperature: 0.8, seed: 1 });
   });
 
   it("reports a file llama.cpp cannot load as a load failure", async () => {
