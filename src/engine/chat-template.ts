@@ -11,6 +11,11 @@
  * - A GGUF without one (stories260K, the demo model, synthetic models), or
  *   whose template cannot be rendered, gets the plain fallback template.
  *
+ * - Tools (tool-call-syntax.ts): a template with a tool syntax we know gets
+ *   `tools` and messages with `tool_calls` / `tool_call_id` in Hugging Face's
+ *   convention; any other template, and the fallback, get edgelm's generic tool
+ *   prompt as a system message and the calls written out in its markup.
+ *
  * The text is then tokenized with special-token parsing (so `<|im_start|>`
  * written by the template is one token) and a BOS token when the model asks
  * for one and the text does not already start with it — as llama.cpp's server
@@ -21,12 +26,21 @@ import type { GgufMetadata } from "../gguf/gguf-values.js";
 import { metaArray, metaNumber, metaString } from "../gguf/gguf-values.js";
 import { logger } from "../log.js";
 import { FALLBACK_CHAT_STOPS, renderFallbackChat } from "./fallback-chat-template.js";
-import type { ChatMessage } from "./types.js";
+import { genericToolPrompt, templateMessages, templateTools, toolCallSyntaxOf, type ToolCallSyntax } from "./tool-call-syntax.js";
+import type { ChatMessage, ToolChoice, ToolDefinition } from "./types.js";
 
 export interface ChatPrompt {
   text: string;
   /** Extra stop strings the template needs (the fallback's next-block marker); end-of-generation tokens stop anyway. */
   stops: string[];
+  /** The syntax in which tools and calls were written (and model calls are to be read). */
+  toolSyntax: ToolCallSyntax;
+}
+
+/** The tools a chat offers; `none` (or no tools) leaves them out of the prompt. */
+export interface ChatTools {
+  tools?: readonly ToolDefinition[];
+  toolChoice?: ToolChoice;
 }
 
 export class ChatTemplate {
@@ -34,6 +48,7 @@ export class ChatTemplate {
     private readonly template: Template | undefined,
     private readonly bosText: string,
     private readonly eosText: string,
+    private readonly toolSyntax: ToolCallSyntax,
   ) {}
 
   /** The template a GGUF carries (or the fallback), read from its metadata. */
@@ -53,7 +68,8 @@ export class ChatTemplate {
         logger.warn(`${name}: its chat template cannot be parsed (${(error as Error).message}); using the plain fallback template`);
       }
     }
-    return new ChatTemplate(template, tokenText("tokenizer.ggml.bos_token_id"), tokenText("tokenizer.ggml.eos_token_id"));
+    const syntax = template ? toolCallSyntaxOf(source) : "generic";
+    return new ChatTemplate(template, tokenText("tokenizer.ggml.bos_token_id"), tokenText("tokenizer.ggml.eos_token_id"), syntax);
   }
 
   /** True when the model's own template is used (not the fallback). */
@@ -66,22 +82,38 @@ export class ChatTemplate {
     return this.bosText;
   }
 
-  render(messages: readonly ChatMessage[]): ChatPrompt {
+  render(messages: readonly ChatMessage[], chatTools: ChatTools = {}): ChatPrompt {
+    const choice = chatTools.toolChoice ?? "auto";
+    const offered = chatTools.tools && chatTools.tools.length > 0 && choice !== "none" ? chatTools.tools : undefined;
     if (this.template) {
+      const syntax = this.toolSyntax;
       try {
+        const native = syntax !== "generic";
+        let rendered = templateMessages(messages, syntax, true);
+        if (!native && offered) rendered = withSystemText(rendered, genericToolPrompt(offered, choice as Exclude<ToolChoice, "none">));
         const text = this.template.render({
-          messages: messages.map((m) => ({ role: m.role, content: m.content })),
+          messages: rendered,
+          ...(native && offered ? { tools: templateTools(offered) } : {}),
           add_generation_prompt: true,
           bos_token: this.bosText,
           eos_token: this.eosText,
         });
-        return { text, stops: [] };
+        return { text, stops: [], toolSyntax: syntax };
       } catch (error) {
         logger.warn(`the chat template failed to render (${(error as Error).message}); using the plain fallback template`);
       }
     }
-    return { text: renderFallbackChat(messages), stops: [...FALLBACK_CHAT_STOPS] };
+    let plain = templateMessages(messages, "generic", false);
+    if (offered) plain = withSystemText(plain, genericToolPrompt(offered, choice as Exclude<ToolChoice, "none">));
+    return { text: renderFallbackChat(plain as unknown as ChatMessage[]), stops: [...FALLBACK_CHAT_STOPS], toolSyntax: "generic" };
   }
+}
+
+/** Messages with `text` added to the first system message (or a new one in front). */
+function withSystemText(messages: Array<Record<string, unknown>>, text: string): Array<Record<string, unknown>> {
+  const first = messages[0];
+  if (first?.role === "system") return [{ ...first, content: `${String(first.content)}\n\n${text}` }, ...messages.slice(1)];
+  return [{ role: "system", content: text }, ...messages];
 }
 
 /**

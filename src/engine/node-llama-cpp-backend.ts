@@ -24,6 +24,8 @@ import { ChatTemplate, withSingleBos } from "./chat-template.js";
 import { findLocalNodeLlamaCppBuild, LOCAL_BUILD_CMAKE_OPTIONS } from "./local-build-profile.js";
 import { StopMatcher } from "./stop-matcher.js";
 import { makeTimings, PushTokenStream } from "./token-stream.js";
+import { toolCalling } from "./tool-calling.js";
+import type { ToolCallSyntax } from "./tool-call-syntax.js";
 import {
   DEFAULT_SAMPLING,
   type ChatMessage,
@@ -326,12 +328,12 @@ class NodeLlamaCppModel implements LoadedModel {
     return this.chatTemplate.render(messages).text;
   }
 
-  private promptTokens(request: GenerateRequest): { tokens: Token[]; stops: string[] } {
+  private promptTokens(request: GenerateRequest): { tokens: Token[]; stops: string[]; toolSyntax?: ToolCallSyntax } {
     if (request.messages && request.messages.length > 0) {
       // Templating happens in chat-template.ts, the same for every backend (see there).
-      const { text, stops } = this.chatTemplate.render(request.messages);
+      const { text, stops, toolSyntax } = this.chatTemplate.render(request.messages, request);
       const bos = this.model.tokens.bos ?? undefined;
-      return { tokens: withSingleBos(this.tokenizeSync(text, true), bos ?? undefined) as Token[], stops };
+      return { tokens: withSingleBos(this.tokenizeSync(text, true), bos ?? undefined) as Token[], stops, toolSyntax };
     }
     return { tokens: this.tokenizeSync(request.prompt ?? "", request.addBos ?? true), stops: [] };
   }
@@ -400,7 +402,8 @@ class NodeLlamaCppModel implements LoadedModel {
   async generate(request: GenerateRequest, signal?: AbortSignal): Promise<TokenStream> {
     if (this.disposed) throw new EdgeError("model_not_ready", `model ${this.info.name} is unloaded`);
     const startedAt = performance.now();
-    const { tokens: promptTokens, stops: templateStops } = this.promptTokens(request);
+    const { tokens: promptTokens, stops: templateStops, toolSyntax } = this.promptTokens(request);
+    const tools = toolCalling(request, toolSyntax);
     const contextSize = Math.min(this.info.contextSize, request.contextSize ?? Infinity);
     if (promptTokens.length === 0) throw new EdgeError("invalid_request", "the prompt is empty", { param: "prompt" });
     if (promptTokens.length >= contextSize) {
@@ -418,7 +421,7 @@ class NodeLlamaCppModel implements LoadedModel {
         throw new EdgeError("unsupported", `logit_bias: token ${id} ends the generation and cannot be biased by this engine`, { param: "logit_bias" });
       }
     }
-    const grammar = await this.grammarFor(request.responseFormat);
+    const grammar = await this.grammarFor(tools.responseFormat);
     if (signal?.aborted) throw new EdgeError("aborted", "the request was cancelled");
     const slot = await this.acquireSlot(promptTokens, signal);
 
@@ -436,7 +439,7 @@ class NodeLlamaCppModel implements LoadedModel {
       if (outcome.ok) stream.end(outcome.result);
       else stream.fail(outcome.error);
     });
-    return stream;
+    return tools.wrap(stream);
   }
 
   private async run(

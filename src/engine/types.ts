@@ -9,7 +9,35 @@ export type Role = "system" | "user" | "assistant" | "tool";
 export interface ChatMessage {
   role: Role;
   content: string;
+  /** Calls an assistant message made (a past turn being replayed to the model). */
+  toolCalls?: ToolCall[];
+  /** On a `tool` message: the id of the call it answers. */
+  toolCallId?: string;
+  /** On a `tool` message: the name of the function that answered. */
+  name?: string;
 }
+
+/** A function the model may call: its name, what it does, and its arguments' JSON schema. */
+export interface ToolDefinition {
+  name: string;
+  description?: string;
+  /** JSON schema of the arguments object. Default: any object. */
+  parameters?: Record<string, unknown>;
+}
+
+/** One call of a function, as the model made it (or as a client replays it). */
+export interface ToolCall {
+  id: string;
+  name: string;
+  /** The arguments as JSON text (an object). */
+  arguments: string;
+}
+
+/**
+ * Whether the model may call tools: `auto` (it decides), `none` (it answers in text),
+ * `required` (it calls at least one), or one named function (it calls exactly that).
+ */
+export type ToolChoice = "auto" | "none" | "required" | { name: string };
 
 /** Sampling settings. Absent fields take the documented defaults in {@link DEFAULT_SAMPLING}. */
 export interface SamplingOptions {
@@ -73,6 +101,12 @@ export interface GenerateRequest extends SamplingOptions {
   cachePrompt?: boolean;
   /** Keep generating past end-of-text tokens (benchmarks want fixed lengths). Default false. */
   ignoreEos?: boolean;
+  /** Functions the model may call (chat only; see tool-calling.ts). Default: none. */
+  tools?: ToolDefinition[];
+  /** Default "auto" when tools are given. */
+  toolChoice?: ToolChoice;
+  /** Whether one turn may hold several calls. Default true. */
+  parallelToolCalls?: boolean;
 }
 
 export interface EmbedOptions {
@@ -95,7 +129,8 @@ export interface GeneratedChunk {
   logprobs?: Array<TokenLogprob & { top: TokenLogprob[] }>;
 }
 
-export type FinishReason = "stop" | "length" | "abort";
+/** `tool_calls`: the model called functions (the calls are in the result's `toolCalls`). */
+export type FinishReason = "stop" | "length" | "abort" | "tool_calls";
 
 /** Timings of one request, in milliseconds unless named otherwise. */
 export interface Timings {
@@ -123,6 +158,8 @@ export interface GenerationResult {
   finishReason: FinishReason;
   /** The stop string that ended generation, when one did. */
   stoppedBy?: string;
+  /** The functions the model called (with finishReason "tool_calls"); `text` is then what it wrote besides them. */
+  toolCalls?: ToolCall[];
   timings: Timings;
 }
 

@@ -6,6 +6,7 @@
  * by the schema and refused with a precise message by openai.ts.
  */
 import { z } from "zod";
+import { openAiToolCallSchema, openAiToolChoiceSchema, openAiToolSchema } from "./openai-tools.js";
 import { seedField, tokenLimit } from "./request-fields.js";
 
 const stop = z.union([z.string(), z.array(z.string()).max(16, "at most 16 stop strings")], {
@@ -72,7 +73,7 @@ export const chatMessageSchema = z
     content: z.union([z.string(), z.array(contentPart)], { error: "expected a string or an array of content parts" }).nullish(),
     name: z.string().optional(),
     tool_call_id: z.string().optional(),
-    tool_calls: z.array(z.unknown()).optional(),
+    tool_calls: z.array(openAiToolCallSchema).nullish(),
     refusal: z.string().nullish(),
   })
   .strict();
@@ -88,10 +89,11 @@ export const chatCompletionSchema = z
     store: z.boolean().nullish(),
     metadata: z.record(z.string(), z.string()).nullish(),
     service_tier: z.string().nullish(),
+    // Tool calling (openai-tools.ts).
     parallel_tool_calls: z.boolean().nullish(),
+    tools: z.array(openAiToolSchema).nullish(),
+    tool_choice: openAiToolChoiceSchema.nullish(),
     // Defined by OpenAI, refused by openai.ts unless empty.
-    tools: z.array(z.unknown()).nullish(),
-    tool_choice: z.unknown().optional(),
     functions: z.array(z.unknown()).nullish(),
     function_call: z.unknown().optional(),
     modalities: z.array(z.string()).nullish(),

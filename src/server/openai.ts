@@ -22,6 +22,7 @@ import {
   type ChatCompletionBody,
   type CompletionBody,
 } from "./openai-schemas.js";
+import { engineToolCalls, openAiToolCalls, openAiToolRequest, toolCallDeltas } from "./openai-tools.js";
 import { samplerSeed, stopList } from "./request-fields.js";
 import { jsonTemplate } from "./json-template.js";
 import { parseBody } from "./request-validation.js";
@@ -105,7 +106,7 @@ function register(app: FastifyInstance, gateway: Gateway): void {
       choices: [
         {
           index: 0,
-          message: { role: "assistant", content: collected.result.text, refusal: null },
+          message: assistantMessage(collected.result),
           logprobs: topLogprobs === undefined ? null : { content: collected.chunks.flatMap((c) => chatLogprobs(c, topLogprobs)), refusal: null },
           finish_reason: collected.result.finishReason,
         },
@@ -226,13 +227,9 @@ function responseFormatOf(format: ChatCompletionBody["response_format"]): Respon
 }
 
 function chatRequest(body: ChatCompletionBody, model: ServedModelStatus): GenerateRequest {
-  if (body.tools && body.tools.length > 0) throw unsupported("tools", "tool calling is not supported by this server");
-  if (body.functions && body.functions.length > 0) throw unsupported("functions", "function calling is not supported by this server");
-  if (body.tool_choice != null && body.tool_choice !== "none" && body.tool_choice !== "auto") {
-    throw unsupported("tool_choice", "tool calling is not supported by this server");
-  }
+  if (body.functions && body.functions.length > 0) throw unsupported("functions", "the legacy functions field is not supported; send tools");
   if (body.function_call != null && body.function_call !== "none" && body.function_call !== "auto") {
-    throw unsupported("function_call", "function calling is not supported by this server");
+    throw unsupported("function_call", "the legacy function_call field is not supported; send tool_choice");
   }
   if (body.modalities && body.modalities.some((m) => m !== "text")) throw unsupported("modalities", "only text output is supported");
   if (body.audio != null) throw unsupported("audio", "audio output is not supported");
@@ -242,7 +239,6 @@ function chatRequest(body: ChatCompletionBody, model: ServedModelStatus): Genera
     throw new EdgeError("invalid_request", "top_logprobs: requires logprobs to be true", { param: "top_logprobs" });
   }
   const messages: ChatMessage[] = body.messages.map((message, i) => {
-    if (message.tool_calls && message.tool_calls.length > 0) throw unsupported(`messages[${i}].tool_calls`, "tool calls are not supported");
     let content = "";
     if (typeof message.content === "string") content = message.content;
     else if (Array.isArray(message.content)) {
@@ -255,9 +251,13 @@ function chatRequest(body: ChatCompletionBody, model: ServedModelStatus): Genera
     } else if (message.role !== "assistant") {
       throw new EdgeError("invalid_request", `messages[${i}].content: required for role ${message.role}`, { param: `messages[${i}].content` });
     }
-    return { role: message.role === "developer" ? "system" : message.role, content };
+    const mapped: ChatMessage = { role: message.role === "developer" ? "system" : message.role, content };
+    if (message.tool_calls && message.tool_calls.length > 0) mapped.toolCalls = engineToolCalls(message.tool_calls);
+    if (message.role === "tool" && message.tool_call_id !== undefined) mapped.toolCallId = message.tool_call_id;
+    if (message.role === "tool" && message.name !== undefined) mapped.name = message.name;
+    return mapped;
   });
-  const request = samplingRequest(body, model, body.max_completion_tokens ?? body.max_tokens);
+  const request = { ...samplingRequest(body, model, body.max_completion_tokens ?? body.max_tokens), ...openAiToolRequest(body) };
   request.messages = messages;
   if (body.logprobs) request.logprobs = Math.max(1, body.top_logprobs ?? 0);
   return request;
@@ -311,6 +311,11 @@ function modelObject(model: ServedModelStatus): unknown {
     created: Math.floor((model.modifiedAt?.getTime() ?? Date.now()) / 1000),
     owned_by: "edgelm",
   };
+}
+
+function assistantMessage(result: GenerationResult): Record<string, unknown> {
+  if (!result.toolCalls) return { role: "assistant", content: result.text, refusal: null };
+  return { role: "assistant", content: result.text.trim().length > 0 ? result.text : null, refusal: null, tool_calls: openAiToolCalls(result.toolCalls) };
 }
 
 function usageOf(result: GenerationResult): unknown {
@@ -393,6 +398,7 @@ function chatStreamFormat(writer: SseWriter, meta: ResponseMeta, includeUsage: b
     },
     finish(result) {
       if (!roleSent) writer.data(frame([{ index: 0, delta: delta(""), logprobs: null, finish_reason: null }]));
+      for (const call of toolCallDeltas(result.toolCalls ?? [])) writer.data(frame([{ index: 0, delta: call, logprobs: null, finish_reason: null }]));
       writer.data(frame([{ index: 0, delta: {}, logprobs: null, finish_reason: result.finishReason }]));
       if (includeUsage) writer.data({ ...frame([]), usage: usageOf(result) });
       writer.done();

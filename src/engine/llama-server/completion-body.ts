@@ -9,6 +9,7 @@ import { EdgeError } from "../../errors.js";
 import { makeTimings } from "../token-stream.js";
 import { DEFAULT_SAMPLING, type FinishReason, type GeneratedChunk, type GenerateRequest, type Timings, type TokenLogprob } from "../types.js";
 import { contextOverflowError } from "../context-overflow.js";
+import type { ToolCallSyntax } from "../tool-call-syntax.js";
 
 export interface CompletionPrompt {
   /** Text (llama-server adds BOS and parses special tokens) or token ids (used as they are). */
@@ -17,6 +18,8 @@ export interface CompletionPrompt {
   nPredict: number;
   /** Stop strings beyond the request's own (e.g. the fallback chat template's). */
   extraStops: string[];
+  /** For a chat: the syntax its tools and calls are written in. */
+  toolSyntax?: ToolCallSyntax;
 }
 
 export function completionBody(request: GenerateRequest, prompt: CompletionPrompt): Record<string, unknown> {

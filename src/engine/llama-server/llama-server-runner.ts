@@ -23,6 +23,8 @@ import { ChatTemplate } from "../chat-template.js";
 import type { Runner, RunnerExit, RunnerFactory, RunnerHealth, RunnerSpec, RunnerState } from "../runner.js";
 import { PushTokenStream } from "../token-stream.js";
 import type { ChatMessage, EmbeddingResult, EmbedOptions, EngineBackend, GenerateRequest, LoadedModel, LoadOptions, ModelInfo, ThreadSetting, TokenStream } from "../types.js";
+import { toolCalling } from "../tool-calling.js";
+import type { ToolCallSyntax } from "../tool-call-syntax.js";
 import { chunkFromEvent, completionBody, finishReasonOf, joinChunks, refusalError, timingsOf, type CompletionPrompt } from "./completion-body.js";
 import { inspectLlamaServer, type LlamaServerBinary } from "./llama-server-binary.js";
 import { describeExit, LlamaServerHttpError, LlamaServerProcess, type ProcessExit, type SseStream } from "./llama-server-process.js";
@@ -172,6 +174,7 @@ export class LlamaServerRunner implements Runner {
     }
     if (request.logitBias) await this.refuseEndOfTextBias(request.logitBias);
     const prompt = await this.completionPrompt(request, requested, signal);
+    const tools = toolCalling(request, prompt.toolSyntax);
 
     const controller = new AbortController();
     const entry: InFlight = { stream: undefined, sse: undefined, controller, reject: () => {} };
@@ -184,7 +187,7 @@ export class LlamaServerRunner implements Runner {
     };
     let sse: SseStream;
     try {
-      sse = await main.stream("/completion", { ...completionBody(request, prompt), ...this.completionExtras }, controller.signal);
+      sse = await main.stream("/completion", { ...completionBody({ ...request, responseFormat: tools.responseFormat }, prompt), ...this.completionExtras }, controller.signal);
     } catch (error) {
       release();
       throw await this.translate(error, signal, info.contextSize);
@@ -194,7 +197,7 @@ export class LlamaServerRunner implements Runner {
     entry.stream = stream;
     controller.signal.addEventListener("abort", () => sse.close(), { once: true });
     void this.pump(sse, stream, controller.signal, startedAt, typeof prompt.prompt === "string" ? undefined : prompt.prompt.length).finally(release);
-    return stream;
+    return tools.wrap(stream);
   }
 
   /** Moves one stream's events into the engine's stream; ends it with the result, an abort, or an error. */
@@ -258,10 +261,12 @@ export class LlamaServerRunner implements Runner {
     const info = this.info;
     let text: string;
     let extraStops: string[] = [];
+    let toolSyntax: ToolCallSyntax | undefined;
     let addBos = request.addBos ?? true;
     if (request.messages && request.messages.length > 0) {
-      const rendered = this.chatTemplate!.render(request.messages);
+      const rendered = this.chatTemplate!.render(request.messages, request);
       text = rendered.text;
+      toolSyntax = rendered.toolSyntax;
       extraStops = rendered.stops;
       addBos = true;
       // A template that writes the BOS text itself: llama-server adds the token, so it is not written twice.
@@ -272,7 +277,7 @@ export class LlamaServerRunner implements Runner {
     }
     const contextSize = Math.min(info.contextSize, request.contextSize ?? Infinity);
     if (addBos && contextSize >= this.slotContext) {
-      return { prompt: text, nPredict: requested, extraStops };
+      return { prompt: text, nPredict: requested, extraStops, toolSyntax };
     }
     const tokens = await this.tokenizeText(text, addBos, signal);
     if (tokens.length === 0) throw new EdgeError("invalid_request", "the prompt is empty", { param: "prompt" });
@@ -280,7 +285,7 @@ export class LlamaServerRunner implements Runner {
       throw contextOverflowError(tokens.length, contextSize);
     }
     const room = contextSize - tokens.length;
-    return { prompt: tokens, nPredict: requested === -1 ? room : Math.min(requested, room), extraStops };
+    return { prompt: tokens, nPredict: requested === -1 ? room : Math.min(requested, room), extraStops, toolSyntax };
   }
 
   private addsBos(): boolean {
