@@ -6,6 +6,7 @@ import type { RunnerExit } from "../../src/engine/runner.js";
 import { isEdgeError } from "../../src/errors.js";
 import { TEST_MODEL } from "../helpers.js";
 import { loadedModelContract } from "./loaded-model-contract.js";
+import { toolCallingContract } from "./tool-calling-contract.js";
 import { assertKilledMidStream } from "./runner-kill.js";
 
 const options = { path: TEST_MODEL, parallel: 4, contextSize: 256, threads: { decode: 1, prompt: 1 } };
@@ -51,4 +52,12 @@ describe("node-llama-cpp runner process", () => {
     await assert.rejects(runner.start(), (e: unknown) => isEdgeError(e) && e.code === "file_not_found");
     assert.equal(runner.state, "exited");
   });
+});
+
+toolCallingContract("node-llama-cpp in process", (path) => new NodeLlamaCppBackend().load({ ...options, path, parallel: 2, contextSize: 1024 }));
+
+toolCallingContract("node-llama-cpp runner process", async (path) => {
+  const runner = new ChildProcessRunner({ ...options, path, parallel: 2, contextSize: 1024, name: "stories-hermes" });
+  await runner.start();
+  return runner;
 });

@@ -84,3 +84,26 @@ export const MISTRAL_ARGS_TEMPLATE = `{%- for message in messages %}
 {%- else %}{{ message.content }}{{ eos_token }}
 {%- endif %}
 {%- endfor %}`;
+
+/**
+ * The Hermes syntax with only the tools' names in the prompt: stories260K spends a token per character
+ * of JSON, and the engine contract needs room to generate within its 512-token context.
+ */
+export const HERMES_COMPACT_TEMPLATE = `{%- if tools %}<|im_start|>system
+Tools:{% for tool in tools %} {{ tool.function.name }}{% endfor %}<|im_end|>
+{% endif %}
+{%- for message in messages %}
+{%- if message.role == 'assistant' and message.tool_calls %}<|im_start|>assistant
+{% for tc in message.tool_calls %}<tool_call>
+{"name": "{{ tc.function.name }}", "arguments": {{ tc.function.arguments | tojson }}}
+</tool_call>{% endfor %}<|im_end|>
+{% elif message.role == 'tool' %}<|im_start|>user
+<tool_response>
+{{ message.content }}
+</tool_response><|im_end|>
+{% else %}<|im_start|>{{ message.role }}
+{{ message.content }}<|im_end|>
+{% endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}<|im_start|>assistant
+{% endif %}`;
