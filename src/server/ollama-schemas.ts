@@ -5,6 +5,7 @@
  * fields and options are a 400 naming them.
  */
 import { z } from "zod";
+import { ollamaToolCallSchema, ollamaToolSchema } from "./ollama-tools.js";
 import { seedField, tokenLimit } from "./request-fields.js";
 
 export const ollamaOptionsSchema = z
@@ -80,7 +81,7 @@ export const ollamaMessageSchema = z
     role: z.enum(["system", "user", "assistant", "tool"]),
     content: z.string(),
     images: z.array(z.string()).optional(),
-    tool_calls: z.array(z.unknown()).optional(),
+    tool_calls: z.array(ollamaToolCallSchema).optional(),
     tool_name: z.string().optional(),
     thinking: z.string().optional(),
   })
@@ -90,7 +91,7 @@ export const ollamaChatSchema = z
   .object({
     ...generation,
     messages: z.array(ollamaMessageSchema).optional(),
-    tools: z.array(z.unknown()).optional(),
+    tools: z.array(ollamaToolSchema).optional(),
   })
   .strict();
 

@@ -25,6 +25,7 @@ import {
   type OllamaGenerateBody,
   type OllamaOptions,
 } from "./ollama-schemas.js";
+import { ollamaChatMessage, ollamaToolCalls, ollamaTools } from "./ollama-tools.js";
 import { nanoseconds, samplerSeed, stopList } from "./request-fields.js";
 import type { RequestScope } from "./request-scope.js";
 import { parseBody } from "./request-validation.js";
@@ -130,7 +131,7 @@ function register(app: FastifyInstance, gateway: Gateway): void {
       return {
         model: body.model,
         created_at: new Date().toISOString(),
-        ...(kind === "chat" ? { message: { role: "assistant", content: collected.result.text } } : { response: collected.result.text }),
+        ...(kind === "chat" ? { message: assistantMessage(collected.result.text, collected.result) } : { response: collected.result.text }),
         done: true,
         ...finalStats(collected.result, scope, stream),
         ...(body.logprobs ? { logprobs: collected.chunks.flatMap((c) => logprobEntries(c, body.top_logprobs ?? 0)) } : {}),
@@ -246,15 +247,14 @@ function generateRequest(body: OllamaGenerateBody, model: ServedModelStatus): Ge
 
 function chatRequest(body: OllamaChatBody, model: ServedModelStatus): GenerateRequest | undefined {
   checkCommon(body);
-  if (body.tools && body.tools.length > 0) throw unsupported("tools", "this model does not support tools");
   const messages = body.messages ?? [];
   messages.forEach((m, i) => {
     if (m.images && m.images.length > 0) throw unsupported(`messages[${i}].images`, "this model does not support images");
-    if (m.tool_calls && m.tool_calls.length > 0) throw unsupported(`messages[${i}].tool_calls`, "tool calls are not supported");
   });
   if (messages.length === 0) return undefined;
   const request = optionsRequest(body.options, body.format, model);
-  request.messages = messages.map((m) => ({ role: m.role, content: m.content }));
+  request.messages = messages.map(ollamaChatMessage);
+  if (body.tools && body.tools.length > 0) request.tools = ollamaTools(body.tools);
   if (body.logprobs) request.logprobs = Math.max(1, body.top_logprobs ?? 0);
   return request;
 }
@@ -333,10 +333,15 @@ async function loadResponse(scope: RequestScope, requested: string, name: string
   };
 }
 
+function assistantMessage(content: string, result: GenerationResult): Record<string, unknown> {
+  return { role: "assistant", content, ...(result.toolCalls ? { tool_calls: ollamaToolCalls(result.toolCalls) } : {}) };
+}
+
 function finalStats(result: GenerationResult, scope: RequestScope, stream: ServedStream): Record<string, unknown> {
   const t = result.timings;
   return {
-    done_reason: result.finishReason,
+    // Ollama ends a turn with calls as any other.
+    done_reason: result.finishReason === "tool_calls" ? "stop" : result.finishReason,
     total_duration: nanoseconds(performance.now() - scope.receivedAt),
     load_duration: nanoseconds(stream.loadWaitMs),
     prompt_eval_count: t.promptTokens,
@@ -379,6 +384,8 @@ function ndjsonFormat(
       });
     },
     finish(result) {
+      // As Ollama: the calls come in a message of their own, before the final one.
+      if (result.toolCalls) writer.line({ model, created_at: new Date().toISOString(), message: assistantMessage("", result), done: false });
       writer.line({ model, created_at: new Date().toISOString(), ...piece(""), done: true, ...finalStats(result, scope, stream) });
     },
     error(error) {

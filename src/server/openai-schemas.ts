@@ -75,6 +75,8 @@ export const chatMessageSchema = z
     tool_call_id: z.string().optional(),
     tool_calls: z.array(openAiToolCallSchema).nullish(),
     refusal: z.string().nullish(),
+    // What the openai SDK's helpers (runTools, parse) add to an assistant message and send back; ignored.
+    parsed: z.unknown().optional(),
   })
   .strict();
 

@@ -38,7 +38,8 @@ export const openAiToolCallSchema = z
   .object({
     id: z.string(),
     type: z.literal("function"),
-    function: z.object({ name: z.string(), arguments: z.string() }).strict(),
+    // parsed_arguments: what the openai SDK's helpers (runTools, parse) add and send back; ignored.
+    function: z.object({ name: z.string(), arguments: z.string(), parsed_arguments: z.unknown().optional() }).strict(),
   })
   .strict();
 

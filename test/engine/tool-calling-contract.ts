@@ -1,7 +1,6 @@
 /**
  * Tool calling as an engine contract: every backend runs the same checks on
- * stories260K carrying a compact Hermes-style chat template and a 1024-token
- * context (weights unchanged; an
+ * stories260K carrying a compact Hermes-style chat template (weights unchanged; an
  * untrained chat model, so what the model says is noise — the grammar, the
  * parser and the round trip are what is checked).
  */
@@ -72,7 +71,7 @@ export function toolCallingContract(label: string, load: (path: string) => Promi
     let model: LoadedModel;
     before(async () => {
       dir = mkdtempSync(join(tmpdir(), "edgelm-tools-"));
-      model = await load(await writeTemplatedStories(dir, HERMES_COMPACT_TEMPLATE, { "llama.context_length": 1024 }, "stories-hermes.gguf"));
+      model = await load(await writeTemplatedStories(dir, HERMES_COMPACT_TEMPLATE, {}, "stories-hermes.gguf"));
     });
     after(async () => {
       await model?.dispose();

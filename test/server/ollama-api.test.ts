@@ -142,7 +142,7 @@ describe("Ollama API through the official client", () => {
     }
     const tools = await post(`${fixture.url}/api/chat`, { model: "stories", messages: [{ role: "user", content: "x" }], tools: [{ type: "function" }] });
     assert.equal(tools.status, 400);
-    assert.match(tools.json.error, /does not support tools/);
+    assert.match(tools.json.error, /tools\[0\]\.function/);
     await assert.rejects(ollama.generate({ model: "missing", prompt: "x" }), (e: any) => e.status_code === 404 && /not served/.test(e.error));
     const route = await fetch(`${fixture.url}/api/pull`, { method: "POST", body: "{}" });
     assert.equal(route.status, 404);

@@ -250,7 +250,6 @@ describe("OpenAI API through the official client", () => {
       [{ ...good, frobnicate: true }, 400, "frobnicate"],
       [{ ...good, messages: [{ role: "user", content: "x", mood: "happy" }] }, 400, "messages[0].mood"],
       [{ ...good, n: 2 }, 400, "n", "unsupported"],
-      [{ ...good, tools: [{ type: "function", function: { name: "f" } }] }, 400, "tools", "unsupported"],
       [{ ...good, messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "x" } }] }] }, 400, "messages[0].content[0]", "unsupported"],
       [{ ...good, logit_bias: { "99999": 5 } }, 400, "logit_bias"],
       [{ ...good, top_logprobs: 2 }, 400, "top_logprobs"],
