@@ -9,7 +9,8 @@
  */
 import { EdgeError, isEdgeError } from "../errors.js";
 import { makeTimings, PushTokenStream } from "../engine/token-stream.js";
-import type { FinishReason, GeneratedChunk, GenerateRequest, TokenLogprob, TokenStream } from "../engine/types.js";
+import { newToolCallId } from "../engine/tool-calling.js";
+import type { ChatMessage, FinishReason, GeneratedChunk, GenerateRequest, TokenLogprob, TokenStream, ToolCall } from "../engine/types.js";
 import { parseSse } from "./sse-parser.js";
 
 export interface UpstreamOptions {
@@ -33,13 +34,23 @@ export function isUpstreamFailure(error: unknown): boolean {
 
 interface ChatChunk {
   choices?: Array<{
-    delta?: { content?: string | null };
+    delta?: { content?: string | null; tool_calls?: Array<{ index?: number; id?: string; function?: { name?: string; arguments?: string } }> };
     text?: string;
     finish_reason?: string | null;
     logprobs?: { content?: Array<{ token: string; logprob: number; top_logprobs?: Array<{ token: string; logprob: number }> }> } | null;
   }>;
   usage?: { prompt_tokens?: number; completion_tokens?: number } | null;
   error?: { message?: string };
+}
+
+/** A chat message in OpenAI's shape, with its calls or the id of the call it answers. */
+function upstreamMessage(m: ChatMessage): Record<string, unknown> {
+  const out: Record<string, unknown> = { role: m.role, content: m.content };
+  if (m.toolCalls && m.toolCalls.length > 0) {
+    out.tool_calls = m.toolCalls.map((c) => ({ id: c.id, type: "function", function: { name: c.name, arguments: c.arguments } }));
+  }
+  if (m.toolCallId !== undefined) out.tool_call_id = m.toolCallId;
+  return out;
 }
 
 export class OpenAIUpstream {
@@ -54,8 +65,14 @@ export class OpenAIUpstream {
   private body(request: GenerateRequest): { path: string; body: Record<string, unknown> } {
     const chat = request.messages !== undefined && request.messages.length > 0;
     const body: Record<string, unknown> = { model: this.options.model, stream: true, stream_options: { include_usage: true } };
-    if (chat) body.messages = request.messages!.map((m) => ({ role: m.role, content: m.content }));
+    if (chat) body.messages = request.messages!.map(upstreamMessage);
     else body.prompt = request.prompt ?? "";
+    if (request.tools && request.tools.length > 0) {
+      body.tools = request.tools.map((t) => ({ type: "function", function: { name: t.name, description: t.description, parameters: t.parameters } }));
+      const choice = request.toolChoice;
+      if (choice !== undefined) body.tool_choice = typeof choice === "string" ? choice : { type: "function", function: { name: choice.name } };
+      if (request.parallelToolCalls !== undefined) body.parallel_tool_calls = request.parallelToolCalls;
+    }
     if (request.maxTokens !== undefined && request.maxTokens > 0) body.max_tokens = request.maxTokens;
     if (request.temperature !== undefined) body.temperature = request.temperature;
     if (request.topP !== undefined) body.top_p = request.topP;
@@ -136,6 +153,7 @@ export class OpenAIUpstream {
     const stream = new PushTokenStream(() => controller.abort());
     let text = "";
     let finishReason: FinishReason = "stop";
+    const toolCalls: ToolCall[] = [];
     let promptTokens = 0;
     let completionTokens = 0;
     let pieces = 0;
@@ -160,7 +178,14 @@ export class OpenAIUpstream {
         }
         const choice = chunk.choices?.[0];
         if (!choice) continue;
-        if (choice.finish_reason) finishReason = choice.finish_reason === "length" ? "length" : "stop";
+        if (choice.finish_reason) finishReason = choice.finish_reason === "length" ? "length" : choice.finish_reason === "tool_calls" ? "tool_calls" : "stop";
+        for (const delta of choice.delta?.tool_calls ?? []) {
+          // OpenAI's stream: a call's id and name first, then its arguments in pieces, by index.
+          const call = (toolCalls[delta.index ?? 0] ??= { id: "", name: "", arguments: "" });
+          if (delta.id) call.id = delta.id;
+          if (delta.function?.name) call.name += delta.function.name;
+          if (delta.function?.arguments) call.arguments += delta.function.arguments;
+        }
         const piece = choice.delta?.content ?? choice.text ?? "";
         const logprobs = choice.logprobs?.content?.map((l) => ({
           token: l.token,
@@ -181,9 +206,11 @@ export class OpenAIUpstream {
 
     const finish = (): void => {
       cleanup();
+      const calls = toolCalls.filter((c) => c !== undefined && c.name.length > 0);
       stream.end({
         text,
-        finishReason,
+        finishReason: finishReason === "tool_calls" && calls.length === 0 ? "stop" : finishReason,
+        ...(calls.length > 0 ? { toolCalls: calls.map((c) => ({ ...c, id: c.id || newToolCallId(), arguments: c.arguments || "{}" })) } : {}),
         timings: makeTimings({
           startedAt,
           firstTokenAt,

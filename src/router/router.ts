@@ -10,7 +10,7 @@
 import type { Config } from "../config/schema.js";
 import type { RouteConfig } from "../config/sections/router.js";
 import { PushTokenStream } from "../engine/token-stream.js";
-import type { GeneratedChunk, GenerateRequest, GenerationResult, TokenStream } from "../engine/types.js";
+import type { ChatMessage, GeneratedChunk, GenerateRequest, GenerationResult, TokenStream } from "../engine/types.js";
 import { EdgeError, isEdgeError } from "../errors.js";
 import { CircuitBreaker, type BreakerState } from "./circuit-breaker.js";
 import { isUpstreamFailure, OpenAIUpstream } from "./openai-upstream.js";
@@ -300,8 +300,15 @@ function redactRequest(request: GenerateRequest, session: RedactionSession): Gen
   return {
     ...request,
     ...(request.prompt !== undefined ? { prompt: session.redact(request.prompt) } : {}),
-    ...(request.messages ? { messages: request.messages.map((m) => ({ ...m, content: session.redact(m.content) })) } : {}),
+    ...(request.messages ? { messages: request.messages.map((m) => redactMessage(m, session)) } : {}),
   };
+}
+
+/** A message with its text and its calls' arguments redacted (placeholders keep JSON strings valid). */
+function redactMessage(message: ChatMessage, session: RedactionSession): ChatMessage {
+  const out: ChatMessage = { ...message, content: session.redact(message.content) };
+  if (message.toolCalls) out.toolCalls = message.toolCalls.map((c) => ({ ...c, arguments: session.redact(c.arguments) }));
+  return out;
 }
 
 /** Wraps an upstream stream so placeholders in its text are replaced by the original values. */
@@ -322,7 +329,8 @@ function restoringStream(source: TokenStream, session: RedactionSession): TokenS
       const tail = restorer.flush();
       if (tail) out.push({ text: tail, tokens: [] });
       const result = await source.result;
-      out.end({ ...result, text: session.restore(result.text) });
+      const toolCalls = result.toolCalls?.map((c) => ({ ...c, arguments: session.restore(c.arguments) }));
+      out.end({ ...result, text: session.restore(result.text), ...(toolCalls ? { toolCalls } : {}) });
     } catch (error) {
       out.fail(error);
     }

@@ -1,8 +1,9 @@
 /**
  * A small OpenAI-compatible server owned by the tests, standing in for a cloud
  * provider or a peer: it echoes the last user message back ("echo: ...") as an
- * SSE stream in small pieces, records what it received, and can be told to fail,
- * stall or refuse.
+ * SSE stream in small pieces (or, offered tools, calls the first one with the
+ * message as `{"echo": ...}`, as OpenAI streams calls), records what it received,
+ * and can be told to fail, stall or refuse.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 
@@ -38,6 +39,15 @@ export async function startFakeOpenAI(name = "cloud"): Promise<FakeOpenAIServer>
       const input = messages ? messages.filter((m) => m.role === "user").at(-1)?.content ?? "" : String(body.prompt ?? "");
       const answer = `${name} echo: ${input}`;
       res.writeHead(200, { "content-type": "text/event-stream" });
+      const tools = body.tools as Array<{ function: { name: string } }> | undefined;
+      if (tools && tools.length > 0 && body.tool_choice !== "none") {
+        const args = JSON.stringify({ echo: input });
+        const deltas = [{ index: 0, id: "call_fake1", type: "function", function: { name: tools[0]!.function.name, arguments: "" } }];
+        for (let i = 0; i < args.length; i += state.pieceSize) deltas.push({ index: 0, function: { arguments: args.slice(i, i + state.pieceSize) } } as never);
+        for (const d of deltas) res.write(`data: ${JSON.stringify({ id: "x", choices: [{ index: 0, delta: { tool_calls: [d] }, finish_reason: null }] })}\n\n`);
+        res.write(`data: ${JSON.stringify({ id: "x", choices: [{ index: 0, delta: {}, finish_reason: "tool_calls" }] })}\n\n`);
+        return void res.end("data: [DONE]\n\n");
+      }
       const chat = messages !== undefined;
       for (let i = 0; i < answer.length; i += state.pieceSize) {
         const piece = answer.slice(i, i + state.pieceSize);

@@ -104,6 +104,43 @@ describe("router (local, peer, cloud) against real HTTP upstreams", () => {
     await text(b).catch(() => {});
   });
 
+  it("forwards tools and past calls to the cloud, redacted, and brings its calls back restored", async () => {
+    // A patient cloud: this checks what travels, not timeouts (the machine may be busy).
+    const router = makeRouter({ cloud: { base_url: cloud.url, api_key: "cloud-key", model: "big-model", timeout_ms: 10_000 } });
+    cloud.received.length = 0;
+    const long = "Mail anna@example.com the report. " + "The machine is fine. ".repeat(10);
+    const result = await router.generate(
+      "auto",
+      {
+        messages: [
+          { role: "user", content: "Earlier" },
+          { role: "assistant", content: "", toolCalls: [{ id: "call_1", name: "send", arguments: '{"to":"bob@example.com"}' }] },
+          { role: "tool", content: "sent", toolCallId: "call_1" },
+          { role: "user", content: long },
+        ],
+        tools: [{ name: "send", description: "Send mail", parameters: { type: "object" } }],
+        toolChoice: "required",
+        parallelToolCalls: false,
+      },
+      local,
+    );
+    assert.equal(result.route, "cloud", result.reason);
+    assert.equal(await text(result), "");
+    const final = await result.stream.result;
+    assert.equal(final.finishReason, "tool_calls");
+    assert.equal(final.toolCalls?.length, 1);
+    assert.equal(final.toolCalls![0]!.id, "call_fake1");
+    assert.equal(final.toolCalls![0]!.name, "send");
+    assert.equal(JSON.parse(final.toolCalls![0]!.arguments).echo, long, "placeholders in the arguments are restored");
+    const sent = cloud.received.at(-1)!.body as any;
+    assert.deepEqual(sent.tools, [{ type: "function", function: { name: "send", description: "Send mail", parameters: { type: "object" } } }]);
+    assert.equal(sent.tool_choice, "required");
+    assert.equal(sent.parallel_tool_calls, false);
+    assert.deepEqual(sent.messages[1].tool_calls, [{ id: "call_1", type: "function", function: { name: "send", arguments: '{"to":"[EMAIL_1]"}' } }]);
+    assert.equal(sent.messages[2].tool_call_id, "call_1");
+    assert.doesNotMatch(JSON.stringify(sent), /@example\.com/);
+  });
+
   it("falls back to local when the cloud is down, stalls, or drops before the first token", async () => {
     for (const mode of ["stall", "drop-before-first-token"] as const) {
       cloud.mode = mode;
