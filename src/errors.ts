@@ -14,6 +14,8 @@ export const ERROR_CODES = {
   payload_too_large: { status: 413, exit: 2 },
   unauthorized: { status: 401, exit: 2 },
   route_not_found: { status: 404, exit: 2 },
+  /** A stored object (e.g. a Response for previous_response_id) that is not, or no longer, kept. */
+  response_not_found: { status: 404, exit: 2 },
   // models and files
   model_not_found: { status: 404, exit: 3 },
   file_not_found: { status: 404, exit: 3 },

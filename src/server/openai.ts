@@ -26,6 +26,7 @@ import { engineToolCalls, openAiToolCalls, openAiToolRequest, toolCallDeltas } f
 import { samplerSeed, stopList } from "./request-fields.js";
 import { jsonTemplate } from "./json-template.js";
 import { parseBody } from "./request-validation.js";
+import { registerResponses } from "./responses.js";
 import { SseWriter } from "./sse-writer.js";
 
 const SYSTEM_FINGERPRINT = `edgelm-${EDGELM_VERSION}`;
@@ -64,6 +65,7 @@ export const openAiDialect: ApiDialect = {
 
 function register(app: FastifyInstance, gateway: Gateway): void {
   const timeoutMs = gateway.config.server.request_timeout_ms;
+  registerResponses(app, gateway, openAiDialect);
 
   app.get("/v1/models", async (request) => {
     const scope = scopeOf(request, "openai.models");

@@ -18,6 +18,11 @@ export class SseWriter extends StreamWriter {
     this.write(`data: ${JSON.stringify(value)}\n\n`);
   }
 
+  /** A named event (`event: <name>`), as the Responses API streams them. */
+  event(name: string, value: unknown): void {
+    this.write(`event: ${name}\ndata: ${JSON.stringify(value)}\n\n`);
+  }
+
   /** An event whose data is already JSON text. */
   json(text: string): void {
     this.write(`data: ${text}\n\n`);

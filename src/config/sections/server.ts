@@ -45,6 +45,10 @@ export const serverSection = z
     restart_delay_max_ms: z.number().int().min(0).default(30_000),
     /** How long a runner may take to load its model before it is killed, in ms. */
     runner_start_timeout_ms: z.number().int().min(1000).default(120_000),
+    /** Responses (`/v1/responses`, `store` not false) kept in memory for `previous_response_id`; the oldest go first. 0 keeps none. */
+    responses_store_entries: z.number().int().min(0).max(100_000).default(256),
+    /** Most bytes (conversation text) those responses may hold together. */
+    responses_store_bytes: z.number().int().min(0).default(32 * 1024 * 1024),
     models: z.array(servedModel).default([]),
   })
   .strict()
@@ -61,5 +65,7 @@ export const serverSection = z
     restart_delay_ms: 250,
     restart_delay_max_ms: 30_000,
     runner_start_timeout_ms: 120_000,
+    responses_store_entries: 256,
+    responses_store_bytes: 32 * 1024 * 1024,
     models: [],
   });
