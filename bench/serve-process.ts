@@ -15,11 +15,12 @@ export interface ServeProcess {
 }
 
 /**
- * Starts `edgelm serve --port 0 --model bench=<modelPath> <args...>` with EDGELM_HOME=`home`.
+ * Starts `edgelm serve --port 0 --model bench=<modelPath> <args...>` with EDGELM_HOME=`home`
+ * (this build's CLI, or `cli`: another build's `dist/src/cli/main.js`).
  * Rejects with the output if the model fails or the process exits first.
  */
-export async function startServeProcess(modelPath: string, home: string, args: string[]): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [CLI, "serve", "--port", "0", "--model", `bench=${modelPath}`, ...args], {
+export async function startServeProcess(modelPath: string, home: string, args: string[], cli = CLI): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [cli, "serve", "--port", "0", "--model", `bench=${modelPath}`, ...args], {
     env: { ...process.env, EDGELM_HOME: home, EDGELM_LOG_LEVEL: "warn", EDGELM_POLICIES: "0" },
     stdio: ["ignore", "pipe", "inherit"],
   });

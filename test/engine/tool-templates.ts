@@ -1,23 +1,12 @@
 /**
  * Test data: chat templates written for these tests in each model family's tool
  * syntax (how the family's published templates present tools, past calls and
- * results), small enough for stories260K's 512-token context. They are not the
+ * results), small enough for the contexts the tests give stories260K. They are not the
  * families' own template files; they exercise the same variables and markup.
  */
 
-/** Qwen 2.5/3 / Hermes / SmolLM3 style: tools in <tools>, calls in <tool_call> blocks, results as <tool_response>. */
-export const HERMES_TEMPLATE = `{%- if tools %}<|im_start|>system
-{% if messages[0].role == 'system' %}{{ messages[0].content }}
-{% endif %}<tools>
-{% for tool in tools %}{{ tool | tojson }}
-{% endfor %}</tools>
-Calls: <tool_call>
-{"name": <name>, "arguments": <args>}
-</tool_call><|im_end|>
-{% elif messages[0].role == 'system' %}<|im_start|>system
-{{ messages[0].content }}<|im_end|>
-{% endif %}
-{%- for message in messages %}
+/** The Hermes message loop: the system message is written by the header; calls in <tool_call> blocks, results as <tool_response>. */
+const HERMES_MESSAGES = `{%- for message in messages %}
 {%- if message.role == 'system' %}
 {%- elif message.role == 'assistant' and message.tool_calls %}<|im_start|>assistant
 {% if message.content %}{{ message.content }}
@@ -35,6 +24,20 @@ Calls: <tool_call>
 {%- endfor %}
 {%- if add_generation_prompt %}<|im_start|>assistant
 {% endif %}`;
+
+/** Qwen 2.5/3 / Hermes / SmolLM3 style: tools in <tools>, calls in <tool_call> blocks, results as <tool_response>. */
+export const HERMES_TEMPLATE = `{%- if tools %}<|im_start|>system
+{% if messages[0].role == 'system' %}{{ messages[0].content }}
+{% endif %}<tools>
+{% for tool in tools %}{{ tool | tojson }}
+{% endfor %}</tools>
+Calls: <tool_call>
+{"name": <name>, "arguments": <args>}
+</tool_call><|im_end|>
+{% elif messages[0].role == 'system' %}<|im_start|>system
+{{ messages[0].content }}<|im_end|>
+{% endif %}
+` + HERMES_MESSAGES;
 
 /** Llama 3.1–3.3 style: JSON calls with "parameters", <|python_tag|>, ipython results, one call per turn. */
 export const LLAMA3_TEMPLATE = `{{- bos_token }}
@@ -87,23 +90,12 @@ export const MISTRAL_ARGS_TEMPLATE = `{%- for message in messages %}
 
 /**
  * The Hermes syntax with only the tools' names in the prompt: stories260K spends a token per character
- * of JSON, and the engine contract needs room to generate within its 512-token context.
+ * of JSON, and the engine contract needs room to generate many calls within its context.
  */
-export const HERMES_COMPACT_TEMPLATE = `{%- if tools %}<|im_start|>system
-Tools:{% for tool in tools %} {{ tool.function.name }}{% endfor %}<|im_end|>
-{% endif %}
-{%- for message in messages %}
-{%- if message.role == 'assistant' and message.tool_calls %}<|im_start|>assistant
-{% for tc in message.tool_calls %}<tool_call>
-{"name": "{{ tc.function.name }}", "arguments": {{ tc.function.arguments | tojson }}}
-</tool_call>{% endfor %}<|im_end|>
-{% elif message.role == 'tool' %}<|im_start|>user
-<tool_response>
-{{ message.content }}
-</tool_response><|im_end|>
-{% else %}<|im_start|>{{ message.role }}
-{{ message.content }}<|im_end|>
-{% endif %}
-{%- endfor %}
-{%- if add_generation_prompt %}<|im_start|>assistant
-{% endif %}`;
+export const HERMES_COMPACT_TEMPLATE =
+  `{%- if tools %}<|im_start|>system
+{% if messages[0].role == 'system' %}{{ messages[0].content }}
+{% endif %}Tools:{% for tool in tools %} {{ tool.function.name }}{% endfor %}<|im_end|>
+{% elif messages[0].role == 'system' %}<|im_start|>system
+{{ messages[0].content }}<|im_end|>
+{% endif %}` + HERMES_MESSAGES;
