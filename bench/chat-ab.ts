@@ -48,17 +48,25 @@ interface Trial {
 
 async function chat(serve: ServeProcess, agent: Agent, maxTokens: number, seed: number): Promise<Trial> {
   let first: number | undefined;
-  let pieces = 0;
-  const body = { model: "bench", messages: [{ role: "user", content: "Once upon a time" }], max_tokens: maxTokens, temperature: 0.8, seed, stream: true };
+  let tokens = 0;
+  const body = {
+    model: "bench",
+    messages: [{ role: "user", content: "Once upon a time" }],
+    max_tokens: maxTokens,
+    temperature: 0.8,
+    seed,
+    stream: true,
+    stream_options: { include_usage: true },
+  };
   const { start, end } = await postSse(new URL("/v1/chat/completions", serve.url), body, (event, now) => {
     const delta = (event.choices as Array<{ delta?: { content?: string } }> | undefined)?.[0]?.delta?.content;
-    if (delta) {
-      first ??= now;
-      pieces++;
-    }
+    if (delta) first ??= now;
+    const usage = event.usage as { completion_tokens?: number } | null | undefined;
+    if (usage?.completion_tokens) tokens = usage.completion_tokens;
   }, { agent });
+  // Tokens after the first, over the time after it (several tokens may share one event).
   const decode = end - (first ?? end);
-  return { ttftMs: (first ?? end) - start, totalMs: end - start, tokensPerSecond: pieces > 1 && decode > 0 ? ((pieces - 1) * 1000) / decode : 0 };
+  return { ttftMs: (first ?? end) - start, totalMs: end - start, tokensPerSecond: tokens > 1 && decode > 0 ? ((tokens - 1) * 1000) / decode : 0 };
 }
 
 function median(values: number[]): number {
