@@ -11,10 +11,10 @@ import { z } from "zod";
 import { EdgeError } from "../errors.js";
 import { ggmlTypeByName } from "../gguf/ggml-types.js";
 import { logger } from "../log.js";
-import type { GatewayOps } from "../ops/gateway-ops.js";
 import type { ServedModelStatus } from "../scheduler/served-model.js";
-import { scopeOf } from "./app.js";
-import { parseBody } from "./request-validation.js";
+import { scopeOf } from "../server/app.js";
+import { parseBody } from "../server/request-validation.js";
+import type { GatewayOps } from "./gateway-ops.js";
 
 const modelName = z.string().min(1);
 const swapBody = z
@@ -63,10 +63,11 @@ function modelJson(status: ServedModelStatus) {
   };
 }
 
+/** Adds /metrics (when metrics are enabled) and /admin/* to `app`; every action goes through the gateway's public operations. */
 export function registerOpsRoutes(app: FastifyInstance, ops: GatewayOps): void {
   const gateway = ops.gateway;
   const metrics = ops.metrics;
-  const status = (name: string): ServedModelStatus => gateway.pool(name).describe();
+  const status = (name: string): ServedModelStatus => gateway.status(name);
 
   if (metrics) {
     app.get("/metrics", async (request, reply) => {

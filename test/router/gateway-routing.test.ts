@@ -99,7 +99,7 @@ describe("routed models in the gateway: local first, peers for overflow, cloud f
     await new Promise((r) => setTimeout(r, 450));
     const probe = await client.completions.create({ model: "auto", prompt: "a contract", max_tokens: 4 }).withResponse();
     assert.equal(probe.response.headers.get("x-edgelm-route"), "cloud", "half-open probe reaches the recovered cloud");
-    assert.equal(edge.gateway.router!.breakerStates().cloud, "closed");
+    assert.equal(edge.node.routing.router!.breakerStates().cloud, "closed");
   });
 
   it("sends overflow to the peer gateway when the local queue is full", async () => {
