@@ -22,7 +22,8 @@ import { sha256File } from "../trust/file-hash.js";
 import { VerifiedHashCache } from "../trust/verified-hash-cache.js";
 import { commitFile, siblingTempPath, writeFileAtomic } from "./atomic-write.js";
 import { copyWithSha256 } from "./hashing-copy.js";
-import { processAlive, withLock } from "./lock-file.js";
+import { processAlive } from "../process-alive.js";
+import { withLock } from "./lock-file.js";
 import {
   checkManifestFiles,
   MANIFEST_VERSION,
