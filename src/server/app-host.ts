@@ -1,12 +1,12 @@
 /**
  * What the HTTP layer needs from whoever serves the models — and nothing more:
- * a model directory for the dialects, and the request bookkeeping the app's
- * hooks use (events, shutdown state, in-flight tracking, readiness). `Gateway`
- * implements both; a test or another transport can implement them alone.
+ * a model directory for the dialects, and the transport-neutral request
+ * tracker the app's hooks open every request's scope with (cancellation,
+ * events for metrics, shutdown). `Gateway` implements both; another transport
+ * (gRPC) needs the same two and nothing from Fastify.
  */
-import type { GatewayEvents } from "../scheduler/gateway-events.js";
+import type { RequestTracker } from "../scheduler/request-tracker.js";
 import type { ServedModel, ServedModelStatus } from "../scheduler/served-model.js";
-import type { RequestScope } from "./request-scope.js";
 
 /** The served models as a dialect sees them. */
 export interface ModelDirectory {
@@ -32,15 +32,9 @@ export interface ModelReadiness {
   reason?: string;
 }
 
-/** What the HTTP app itself needs: events to report on, shutdown state, and in-flight tracking. */
+/** What the HTTP app itself needs: the request tracker (scopes, shutdown state) and readiness. */
 export interface AppHost extends DialectHost {
-  readonly events: GatewayEvents;
-  /** True once shutdown began: new requests get 503 shutting_down. */
-  readonly closing: boolean;
+  readonly requests: RequestTracker;
   /** Every model's readiness (for /ready). */
   readiness(): Promise<ModelReadiness[]>;
-  /** Registers a request in flight (shutdown waits for it, then cancels it). */
-  track(scope: RequestScope): void;
-  /** The request ended. */
-  untrack(scope: RequestScope): void;
 }

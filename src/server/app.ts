@@ -11,7 +11,7 @@ import { logger } from "../log.js";
 import { errorHeaders, type ApiDialect } from "./api-dialect.js";
 import { ApiKeyCheck } from "./api-key-check.js";
 import type { AppHost } from "./app-host.js";
-import { RequestScope } from "./request-scope.js";
+import type { RequestScope } from "../scheduler/request-scope.js";
 
 /** Paths anyone may call, keys or not: liveness and readiness probes. */
 const PROBES = new Set(["/health", "/ready"]);
@@ -66,11 +66,15 @@ export function createApp(host: AppHost, options: AppOptions): FastifyInstance {
 
   app.addHook("onRequest", (request, reply, done) => {
     const path = request.url.split("?")[0]!;
-    const scope = new RequestScope(host.events, (s) => host.untrack(s), reply.raw, request.headers, `${request.method} ${path}`);
+    const scope = host.requests.open(`${request.method} ${path}`, request.headers);
     scopes.set(request.raw, scope);
-    host.track(scope);
+    // The connection closed before the response was complete: the client is gone.
+    const res = reply.raw;
+    res.once("close", () => {
+      if (!res.writableFinished) scope.cancel(new EdgeError("aborted", "the client closed the connection"));
+    });
     if (open.has(path)) return done();
-    if (host.closing) return done(new EdgeError("shutting_down", "the gateway is shutting down", { retryAfter: 1 }));
+    if (host.requests.closing) return done(host.requests.shuttingDown());
     try {
       keys.check(request.headers.authorization);
       done();
@@ -97,7 +101,7 @@ export function createApp(host: AppHost, options: AppOptions): FastifyInstance {
   });
   app.get("/ready", async (request, reply) => {
     const models = await host.readiness();
-    const ready = !host.closing && models.length > 0 && models.every((m) => m.state === "ready");
+    const ready = !host.requests.closing && models.length > 0 && models.every((m) => m.state === "ready");
     const status = ready ? 200 : 503;
     scopeOf(request, "ready").end({ status });
     return reply.code(status).send({ status: ready ? "ready" : "not ready", models });

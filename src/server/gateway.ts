@@ -19,6 +19,7 @@ import { closestMatch } from "../store/model-ref.js";
 import { EdgeError } from "../errors.js";
 import { isLogLevelEnabled, logger, type LogLevel } from "../log.js";
 import { GatewayEvents } from "../scheduler/gateway-events.js";
+import { RequestTracker } from "../scheduler/request-tracker.js";
 import { ModelPool, type ModelChange, type ServedModelSpec, type SwapOptions } from "../scheduler/model-pool.js";
 import type { RunnerStatus, ServedModel, ServedModelStatus } from "../scheduler/served-model.js";
 import type { ApiDialect } from "./api-dialect.js";
@@ -26,7 +27,6 @@ import type { AppHost, ModelDirectory, ModelReadiness } from "./app-host.js";
 import { createApp } from "./app.js";
 import { ollamaDialect } from "./ollama.js";
 import { openAiDialect } from "./openai.js";
-import type { RequestScope } from "./request-scope.js";
 
 export interface GatewayOptions {
   /** How runner processes are made (required: the composition root picks it by engine.backend, see engine-choice.ts). */
@@ -45,13 +45,11 @@ export class Gateway implements AppHost, ModelDirectory {
   readonly app: FastifyInstance;
   private readonly pools = new Map<string, ModelPool>();
   private readonly starts = new Map<string, Promise<void>>();
-  private readonly active = new Set<RequestScope>();
   private readonly factory: RunnerFactory;
-  private onIdle: (() => void) | undefined;
   private closePromise: Promise<void> | undefined;
   private listening = false;
-  /** True from the start of close(): new requests get 503 shutting_down. */
-  closing = false;
+  /** Every request in flight, whatever its transport (shutdown waits for them, then cancels them). */
+  readonly requests = new RequestTracker(this.events);
   /** Models served under their own name that answer with a local one (routed models), with that local model's name. */
   private readonly routed = new Map<string, { model: ServedModel; local: string }>();
 
@@ -257,20 +255,14 @@ export class Gateway implements AppHost, ModelDirectory {
     return this.closePromise;
   }
 
-  /** @internal The HTTP layer registers every request here (for shutdown). */
-  track(scope: RequestScope): void {
-    this.active.add(scope);
+  /** True from the start of close(): new requests get 503 shutting_down. */
+  get closing(): boolean {
+    return this.requests.closing;
   }
 
-  /** @internal */
-  untrack(scope: RequestScope): void {
-    this.active.delete(scope);
-    if (this.active.size === 0) this.onIdle?.();
-  }
-
-  /** Requests in flight on the HTTP side. */
+  /** Requests in flight. */
   get activeRequests(): number {
-    return this.active.size;
+    return this.requests.size;
   }
 
   private findPool(name: string): ModelPool | undefined {
@@ -296,15 +288,10 @@ export class Gateway implements AppHost, ModelDirectory {
   }
 
   private async shutdown(graceMs: number): Promise<void> {
-    this.closing = true;
-    const cancelAll = (): void => {
-      for (const scope of this.active) scope.cancel(new EdgeError("shutting_down", "the gateway is shutting down"));
-    };
+    this.requests.beginClose();
+    const cancelAll = (): void => this.requests.cancelAll(new EdgeError("shutting_down", "the gateway is shutting down"));
     const appClosed = this.listening ? this.app.close() : Promise.resolve();
-    const idle = new Promise<void>((resolve) => {
-      this.onIdle = resolve;
-      if (this.active.size === 0) resolve();
-    });
+    const idle = this.requests.whenIdle();
     const deadline = setTimeout(cancelAll, graceMs);
     // A client that stops reading must not hold the shutdown: after the deadline and a little more (past the runners' 1 s cancel grace), drop the connections.
     let forced!: () => void;

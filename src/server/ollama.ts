@@ -26,7 +26,7 @@ import {
   type OllamaOptions,
 } from "./ollama-schemas.js";
 import { nanoseconds, samplerSeed, stopList } from "./request-fields.js";
-import type { RequestScope } from "./request-scope.js";
+import type { RequestScope } from "../scheduler/request-scope.js";
 import { parseBody } from "./request-validation.js";
 
 /** Models are never unloaded by a timer here; Ollama clients read this as "kept loaded". */
