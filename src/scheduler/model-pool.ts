@@ -11,9 +11,10 @@ import type { Config } from "../config/schema.js";
 import { prepareModel, type PreparedModel } from "../engine/prepare-model.js";
 import type { Runner, RunnerExit, RunnerFactory, RunnerHealth } from "../engine/runner.js";
 import type { EmbeddingResult, EmbedOptions, GeneratedChunk, GenerateRequest, ThreadSetting, TokenStream } from "../engine/types.js";
-import { EdgeError, toEdgeError, type ErrorCode } from "../errors.js";
+import { EdgeError, toEdgeError, TRUST_REFUSAL_CODES, type ErrorCode } from "../errors.js";
 import { logger, type LogLevel } from "../log.js";
-import { resolveModel, type ResolvedModel } from "../store/resolve-model.js";
+import { resolveModel } from "../store/resolve-model.js";
+import type { ResolvedModel } from "../store/resolved-model.js";
 import { AdmissionQueue } from "./admission-queue.js";
 import type { GatewayEvents, ModelState } from "./gateway-events.js";
 import type { RequestContext, RunnerStatus, ServedModel, ServedModelStatus, ServedStream } from "./served-model.js";
@@ -92,10 +93,7 @@ interface RunnerEntry {
 
 /** Codes that no retry will fix: the file itself is refused. */
 const PERMANENT: ReadonlySet<ErrorCode> = new Set([
-  "integrity_mismatch",
-  "signature_invalid",
-  "signature_missing",
-  "untrusted_signer",
+  ...TRUST_REFUSAL_CODES,
   "invalid_gguf",
   "unsupported_model",
   "file_not_found",

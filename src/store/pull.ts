@@ -21,7 +21,7 @@ import type { ManifestSource } from "./manifest.js";
 import { formatStoreName, parseModelRef, type StoreName } from "./model-ref.js";
 import { defaultModelName, ModelStore, resolvedFromEntry, type EntryFacts, type StoreEntry } from "./model-store.js";
 import { ProgressLine } from "./progress-line.js";
-import type { ResolvedModel, ResolveOptions } from "./resolve-model.js";
+import type { ResolvedModel, ResolveOptions } from "./resolved-model.js";
 
 export interface PullOptions extends ResolveOptions {
   /** Store under this name instead of the default. */
@@ -206,14 +206,4 @@ export async function pullCatalogEntry(entry: CatalogEntry, config: Config, opti
     url: file.resolveUrl.href,
     ...(file.commit ? { commit: file.commit } : {}),
   }), config, { ...options, pullAs: entry.name });
-}
-
-/** For resolveModel: an hf: reference, pulled when not yet local. */
-export async function fetchHfModel(ref: HfRef, config: Config, options: ResolveOptions): Promise<ResolvedModel> {
-  return (await pullHfModel(ref, config, options)).resolved;
-}
-
-/** For resolveModel: a catalog entry, pulled when not yet local. */
-export async function pullCatalogModel(entry: CatalogEntry, config: Config, options: ResolveOptions): Promise<ResolvedModel> {
-  return (await pullCatalogEntry(entry, config, options)).resolved;
 }

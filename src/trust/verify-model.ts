@@ -10,7 +10,7 @@ import { basename } from "node:path";
 import type { Config } from "../config/schema.js";
 import { EdgeError } from "../errors.js";
 import { ProgressLine } from "../store/progress-line.js";
-import type { ResolvedFile, ResolvedModel } from "../store/resolve-model.js";
+import type { ResolvedFile, ResolvedModel } from "../store/resolved-model.js";
 import { storePaths } from "../store/store-paths.js";
 import { hashFileCached, VerifiedHashCache } from "./verified-hash-cache.js";
 
