@@ -11,6 +11,7 @@ import { ModelStore } from "../store/model-store.js";
 import { catalogHfRef, type PullOptions } from "../store/pull.js";
 import { pullModel } from "../store/resolve-model.js";
 import { describeSignature } from "../store/signature-status.js";
+import { terminalProgress } from "./progress-bar.js";
 import { action, commandConfig, usageError } from "./cli-kit.js";
 import { formatBytes, printTable } from "./format.js";
 import { entryJson } from "./list.js";
@@ -41,8 +42,9 @@ async function pullCommand(text: string | undefined, flags: PullFlags): Promise<
     return;
   }
   if (text === undefined) throw usageError("name a model to pull (see `edgelm pull --list`), or pass --list", "ref");
+  const progress = terminalProgress({ quiet: flags.json === true });
   const options: PullOptions = {
-    ...(process.stderr.isTTY && !flags.json ? { progress: process.stderr } : {}),
+    ...(progress ? { progress } : {}),
     ...(flags.name !== undefined ? { name: parseStoreName(flags.name) } : {}),
   };
   const result = await pullModel(text, config, options);

@@ -1,4 +1,5 @@
 /** A model reference turned into files on this machine: what resolveModel returns and the trust path checks. */
+import type { ProgressReporter } from "../progress.js";
 import type { FileRole, Manifest } from "./manifest.js";
 
 /** One file of a store entry: its manifest digest and where its bytes are on this machine. */
@@ -31,6 +32,6 @@ export interface ResolvedModel {
 export interface ResolveOptions {
   /** May the resolver download? Default true. */
   allowDownload?: boolean;
-  /** Progress output for downloads (a TTY); quiet when absent. */
-  progress?: NodeJS.WritableStream;
+  /** Told how downloads progress; quiet when absent. */
+  progress?: ProgressReporter;
 }
