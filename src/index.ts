@@ -5,7 +5,18 @@ export { EdgeError, isEdgeError, toEdgeError, ERROR_CODES, type ErrorCode } from
 export { loadConfig, checkConfig, type LoadConfigOptions } from "./config/load-config.js";
 export type { Config, ConfigInput } from "./config/schema.js";
 export { openModel, openResolvedModel, type OpenedModel, type OpenModelOptions } from "./engine/open-model.js";
-export { NodeLlamaCppBackend } from "./engine/node-llama-cpp-backend.js";
+export type { NodeLlamaCppBackend } from "./engine/node-llama-cpp-backend.js";
+
+/**
+ * The node-llama-cpp backend class, imported on first call: importing edgelm
+ * loads no engine (openModel and the gateway's runners load theirs when used).
+ *
+ *   const NodeLlamaCppBackend = await loadNodeLlamaCppBackend();
+ *   const model = await new NodeLlamaCppBackend().load({ path });
+ */
+export async function loadNodeLlamaCppBackend(): Promise<typeof import("./engine/node-llama-cpp-backend.js").NodeLlamaCppBackend> {
+  return (await import("./engine/node-llama-cpp-backend.js")).NodeLlamaCppBackend;
+}
 export type * from "./engine/types.js";
 export { resolveModel, isModelReference, pullModel } from "./store/resolve-model.js";
 export type { ResolvedModel, ResolvedFile, ResolveOptions } from "./store/resolved-model.js";
@@ -60,3 +71,4 @@ export { AlertmanagerSink } from "./ops/alertmanager-sink.js";
 export { WebhookSink } from "./ops/webhook-sink.js";
 export type { AlertSink, AlertNotice, AlertSeverity } from "./ops/alert-sink.js";
 export { AdminClient, type AdminClientOptions } from "./ops/admin-client.js";
+export type { AdminAnswers, AdminModel, AlertCommand, SwapCommand, WeightsCommand } from "./ops/admin-contract.js";
