@@ -34,6 +34,8 @@ export interface EdgeNodeOptions {
   dialects?: ApiDialect[];
   /** Ops (metrics, policies, admin API) and its options, or false for none. Default: attached with defaults. */
   ops?: GatewayOpsOptions | false;
+  /** The clock the router's circuit breakers read, in ms. Default Date.now (tests pass a manual clock). */
+  now?: () => number;
 }
 
 export class EdgeNode {
@@ -54,7 +56,7 @@ export class EdgeNode {
     const specs = options.models ?? (await planServedModels(config)).specs;
     const runnerFactory = options.runnerFactory ?? (await selectRunnerFactory(config, options.engine));
     const gateway = new Gateway(config, specs, { runnerFactory, ...(options.dialects ? { dialects: options.dialects } : {}) });
-    const routing = Routing.attach(gateway, config);
+    const routing = Routing.attach(gateway, config, options.now ? { now: options.now } : {});
     let ops: GatewayOps | undefined;
     if (options.ops !== false) {
       const router = routing.weights(config);

@@ -33,6 +33,11 @@ export interface RoutingHost {
   addRoutedModel(model: ServedModel, local: string): void;
 }
 
+export interface RoutingOptions {
+  /** The clock the circuit breakers read, in ms. Default Date.now. */
+  now?: () => number;
+}
+
 export class Routing {
   private constructor(
     /** Routing to peers and the cloud; undefined when no routes are configured. */
@@ -42,12 +47,15 @@ export class Routing {
   ) {}
 
   /** Builds what config.router asks for and attaches it to `host` (call before the gateway listens). */
-  static attach(host: RoutingHost, config: Config): Routing {
+  static attach(host: RoutingHost, config: Config, options: RoutingOptions = {}): Routing {
     let router: Router | undefined;
     if (config.router.routes.length > 0) {
-      router = new Router(config.router, {
-        onBreakerChange: (upstream, state) => logger.warn(`upstream ${upstream}: circuit ${state.replace("_", "-")}`),
-      });
+      router = new Router(
+        config.router,
+        { onBreakerChange: (upstream, state) => logger.warn(`upstream ${upstream}: circuit ${state.replace("_", "-")}`) },
+        Math.random,
+        options.now,
+      );
       for (const route of config.router.routes) {
         if (host.localNames().includes(route.name)) throw new EdgeError("invalid_config", `router.routes: "${route.name}" is also a served model's name`);
         const local = host.findLocal(route.local);

@@ -26,14 +26,21 @@ export function demoModel(overrides: Partial<ServedModelSpec> = {}): ServedModel
 }
 
 export async function startGateway(
-  options: { models?: ServedModelSpec[]; server?: NonNullable<ConfigInput["server"]>; config?: ConfigInput; waitReady?: boolean } = {},
+  options: {
+    models?: ServedModelSpec[];
+    server?: NonNullable<ConfigInput["server"]>;
+    config?: ConfigInput;
+    waitReady?: boolean;
+    /** The clock the router's circuit breakers read (default Date.now). */
+    now?: () => number;
+  } = {},
 ): Promise<GatewayFixture> {
   const { home, cleanup } = tempHome();
   const { config } = loadConfig({
     flags: { ...options.config, server: { port: 0, restart_delay_ms: 50, ...options.server } },
     env: { EDGELM_HOME: home },
   });
-  const node = await EdgeNode.create(config, { models: options.models ?? [storiesModel(), demoModel()], ops: false });
+  const node = await EdgeNode.create(config, { models: options.models ?? [storiesModel(), demoModel()], ops: false, ...(options.now ? { now: options.now } : {}) });
   const gateway = node.gateway;
   const url = await node.listen();
   if (options.waitReady !== false) await node.whenReady();
