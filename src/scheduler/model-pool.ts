@@ -91,6 +91,11 @@ interface RunnerEntry {
   generation: number;
 }
 
+/** A runner new requests may go to: switched on, not draining, and ready. */
+function isRoutable(entry: RunnerEntry): boolean {
+  return entry.active && !entry.draining && entry.runner.state === "ready";
+}
+
 /** Codes that no retry will fix: the file itself is refused. */
 const PERMANENT: ReadonlySet<ErrorCode> = new Set([
   ...TRUST_REFUSAL_CODES,
@@ -199,7 +204,7 @@ export class ModelPool implements ServedModel {
 
   /** Tokenizes with a ready runner's tokenizer (no admission: it does not take a sequence). */
   async tokenize(text: string): Promise<number[]> {
-    const entry = this.entries.find((e) => e.active && !e.draining && e.runner.state === "ready");
+    const entry = this.entries.find(isRoutable);
     if (!entry) throw new EdgeError("model_not_ready", `model ${this.name} has no ready runner`, { retryAfter: 1 });
     return entry.runner.tokenize(text);
   }
@@ -373,16 +378,16 @@ export class ModelPool implements ServedModel {
   }
 
   private servingEntries(): RunnerEntry[] {
-    return this.entries.filter((e) => e.active && !e.draining && e.runner.state === "ready");
+    return this.entries.filter(isRoutable);
   }
 
   private routable(): boolean {
-    return this.entries.some((e) => e.active && !e.draining && e.runner.state === "ready");
+    return this.entries.some(isRoutable);
   }
 
   private capacity(): number {
     let slots = 0;
-    for (const e of this.entries) if (e.active && !e.draining && e.runner.state === "ready") slots += e.spec.parallel;
+    for (const e of this.entries) if (isRoutable(e)) slots += e.spec.parallel;
     return slots;
   }
 
@@ -390,7 +395,7 @@ export class ModelPool implements ServedModel {
   private takeSlot(): RunnerEntry | undefined {
     let best: RunnerEntry | undefined;
     for (const e of this.entries) {
-      if (!e.active || e.draining || e.runner.state !== "ready" || e.inFlight >= e.spec.parallel) continue;
+      if (!isRoutable(e) || e.inFlight >= e.spec.parallel) continue;
       if (!best || e.inFlight < best.inFlight) best = e;
     }
     if (best) best.inFlight++;
