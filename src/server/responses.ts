@@ -15,7 +15,7 @@ import type { ChatMessage, GenerateRequest, GenerationResult, ResponseFormat, To
 import { EdgeError } from "../errors.js";
 import type { ApiDialect } from "./api-dialect.js";
 import { scopeOf } from "./app.js";
-import type { Gateway } from "./gateway.js";
+import type { DialectHost } from "./app-host.js";
 import { collectGeneration, endCollected, setRouteHeaders, streamGeneration, type StreamFormat } from "./generation-response.js";
 import { samplerSeed } from "./request-fields.js";
 import { parseBody } from "./request-validation.js";
@@ -24,14 +24,14 @@ import { responsesSchema, type ResponseInputItem, type ResponsesBody } from "./r
 import { SseWriter } from "./sse-writer.js";
 
 /** Registers `POST /v1/responses`; `dialect` shapes its errors (OpenAI's). */
-export function registerResponses(app: FastifyInstance, gateway: Gateway, dialect: ApiDialect): void {
-  const { request_timeout_ms: timeoutMs, responses_store_entries, responses_store_bytes } = gateway.config.server;
-  const store = new ResponseStore(responses_store_entries, responses_store_bytes);
+export function registerResponses(app: FastifyInstance, host: DialectHost, dialect: ApiDialect): void {
+  const timeoutMs = host.requestTimeoutMs;
+  const store = new ResponseStore(host.responseStoreLimits?.entries, host.responseStoreLimits?.bytes);
 
   app.post("/v1/responses", async (request, reply) => {
     const scope = scopeOf(request, "openai.responses");
     const body = parseBody(responsesSchema, request.body);
-    const model = gateway.lookup(body.model);
+    const model = host.directory.lookup(body.model);
     const { generate, history } = responsesRequest(body, store);
     scope.begin(model.name, body.stream === true, timeoutMs);
     const stream = await model.generate(generate, scope);
