@@ -7,6 +7,7 @@ import type { Config } from "../config/schema.js";
 import { catalogAliasesOf, CATALOG, findInCatalog } from "../store/catalog.js";
 import { canonicalHfRef } from "../store/hf-download.js";
 import { parseModelRef, parseStoreName } from "../store/model-ref.js";
+import { pullOci } from "../store/oci/oci-source.js";
 import { ModelStore } from "../store/model-store.js";
 import { catalogHfRef, pullCatalogEntry, pullHfModel, type PullOptions, type PullResult } from "../store/pull.js";
 import { resolveModel } from "../store/resolve-model.js";
@@ -25,8 +26,8 @@ interface PullFlags {
 export function registerPull(program: Command): void {
   program
     .command("pull")
-    .description("download a model into the local store: a catalog name (smollm2:360m) or hf:owner/repo/file.gguf[@revision]")
-    .argument("[ref]", "catalog name or hf: reference")
+    .description("download a model into the local store: a catalog name (smollm2:360m), hf:owner/repo/file.gguf[@revision] or oci://host/repo[:tag|@digest]")
+    .argument("[ref]", "catalog name, hf: or oci:// reference")
     .option("--list", "show the built-in catalog with download sizes")
     .option("--name <name[:tag]>", "store it under this name (default: the catalog name, or owner/repo:file for hf:)")
     .option("--json", "print JSON (and no progress bar)")
@@ -48,7 +49,8 @@ async function pullCommand(text: string | undefined, flags: PullFlags): Promise<
   const result = await pull(text, config, options);
   const signature = await describeSignature(result.entry, config);
   if (flags.json) {
-    process.stdout.write(`${JSON.stringify({ ...entryJson(result.entry, signature), downloaded: result.downloaded, path: result.entry.model.path })}\n`);
+    const oci = "digest" in result ? { oci: { digest: result.digest, format: result.format, bytes_downloaded: result.bytesDownloaded } } : {};
+    process.stdout.write(`${JSON.stringify({ ...entryJson(result.entry, signature), downloaded: result.downloaded, path: result.entry.model.path, ...oci })}\n`);
     return;
   }
   const { entry } = result;
@@ -59,10 +61,11 @@ async function pullCommand(text: string | undefined, flags: PullFlags): Promise<
   );
 }
 
-async function pull(text: string, config: Config, options: PullOptions): Promise<PullResult> {
+async function pull(text: string, config: Config, options: PullOptions): Promise<PullResult | Awaited<ReturnType<typeof pullOci>>> {
   const ref = parseModelRef(text);
+  if (ref.kind === "oci") return pullOci(ref, config, options);
   if (ref.kind === "path") {
-    throw usageError(`pull takes a catalog name or an hf: reference; to import the local file ${text}, use \`edgelm add ${text}\``, "ref");
+    throw usageError(`pull takes a catalog name, an hf: or an oci:// reference; to import the local file ${text}, use \`edgelm add ${text}\``, "ref");
   }
   if (ref.kind === "hf") return pullHfModel(ref, config, options);
   const entry = findInCatalog(ref);

@@ -14,6 +14,7 @@ import { fetchHfModel, pullCatalogModel } from "./pull.js";
 import { closestMatch, parseModelRef, type ModelRef } from "./model-ref.js";
 import type { FileRole, Manifest } from "./manifest.js";
 import { findInStore, storeNames } from "./model-store.js";
+import { resolveOci } from "./oci/oci-source.js";
 
 export type ModelSource = "demo" | "path" | "store" | "hf" | "catalog";
 
@@ -70,7 +71,7 @@ export async function isModelReference(text: string, config: Config): Promise<bo
   } catch {
     return false;
   }
-  if (ref.kind === "hf") return true;
+  if (ref.kind === "hf" || ref.kind === "oci") return true;
   if (ref.kind === "path") return statSafe(resolve(ref.path)) !== undefined || /\.gguf$/i.test(ref.path);
   if (ref.name === DEMO_MODEL_NAME && ref.tag === undefined) return true;
   const full = ref.tag ? `${ref.name}:${ref.tag}` : ref.name;
@@ -100,6 +101,8 @@ export async function resolveModel(text: string | undefined, config: Config, opt
       if (!stat.isFile()) throw new EdgeError("not_a_file", `${path} is not a regular file`, { param: "model" });
       return { name: basename(path).replace(/\.gguf$/i, ""), path, source: "path" };
     }
+    case "oci":
+      return resolveOci(ref, config, options); // from the store when pulled before
     case "hf":
       return fetchHfModel(ref, config, options); // from the store when downloaded before; else pulled unless allowDownload is false
     case "name": {
