@@ -4,16 +4,16 @@
  * is checked with HEAD first (an update that changes one file uploads one
  * file), mounted from another repository of the registry when one is known
  * to hold it, else uploaded (one PUT, or PATCH chunks above
- * `store.oci.chunk_bytes`). Blobs are re-hashed before they leave, so a
- * damaged store never publishes. The entry's model.sig follows as a referrer.
+ * `store.oci.chunk_bytes`). The entry is verified first (as on every load:
+ * the verified-hash cache, or a re-hash), so a damaged store never publishes. The entry's model.sig follows as a referrer.
  */
 import { readFileSync } from "node:fs";
 import type { Config } from "../../config/schema.js";
 import { EdgeError } from "../../errors.js";
 import { readGguf } from "../../gguf/gguf-reader.js";
 import { summarizeGguf } from "../../gguf/gguf-summary.js";
-import { sha256File } from "../../trust/file-hash.js";
-import { ModelStore } from "../model-store.js";
+import { verifyModel } from "../../trust/verify-model.js";
+import { ModelStore, resolvedFromEntry } from "../model-store.js";
 import { ProgressLine } from "../progress-line.js";
 import { writeArtifact, type WritableFormat } from "./artifact-formats.js";
 import { uploadBlob, type UploadOutcome } from "./blob-upload.js";
@@ -53,12 +53,7 @@ export async function pushOciModel(name: string, ref: OciRef, config: Config, op
   const client = new RegistryClient(ref.registry, config);
   const repo = ref.repository;
   const content = entry.files.filter((f) => f.role !== "signature");
-  for (const file of content) {
-    const actual = await sha256File(file.path);
-    if (actual !== file.sha256) {
-      throw new EdgeError("integrity_mismatch", `${entry.reference}: ${file.name} (${file.path}) does not match its manifest (expected sha256 ${file.sha256}, got ${actual}); not pushing a damaged model`);
-    }
-  }
+  await verifyModel(resolvedFromEntry(entry), config, options.progress ? { progress: options.progress } : {}); // a damaged store never publishes
   const summary = summarizeGguf(readGguf(entry.model.path));
   const written = writeArtifact(
     format,

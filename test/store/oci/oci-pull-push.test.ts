@@ -234,6 +234,15 @@ describe("edgelm pull and push against Debian's docker-registry on 127.0.0.1", (
     writeFileSync(join(tamperedDir, "model.gguf"), bad);
     assert.equal((await cli(["add", join(tamperedDir, "model.gguf"), "--name", "tampered:1"])).code, 0);
     const pushed = await json(["push", "tampered:1", `oci://${proxy.host}/kiosk/tampered:1`]);
+    // A damaged store never publishes.
+    const local = join(home, "blobs", "sha256", hex(sha256Digest(bad)));
+    chmodSync(local, 0o644);
+    writeFileSync(local, MODEL);
+    const damaged = await cli(["push", "tampered:1", `oci://${proxy.host}/kiosk/tampered:2`]);
+    assert.equal(damaged.code, 4, damaged.stderr);
+    assertOneLine(damaged.stderr);
+    assert.match(damaged.stderr, /does not match its manifest/);
+    assert.equal(proxy.matching("PUT", "/manifests/2").length, 0);
     const stored = registry.blobDataPath(sha256Digest(bad));
     chmodSync(stored, 0o644);
     writeFileSync(stored, MODEL); // same length, other bytes
