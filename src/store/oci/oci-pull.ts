@@ -134,6 +134,8 @@ export async function pullOciModel(ref: OciRef, config: Config, options: OciPull
     const files: Array<ArtifactFile & { path: string }> = [];
     let before = 0;
     let bytesDownloaded = 0;
+    /** The partial file being written, until it is staged. */
+    let current: string | undefined;
     try {
       for (const file of layers) {
         const hex = file.layer.digest.slice("sha256:".length);
@@ -144,6 +146,7 @@ export async function pullOciModel(ref: OciRef, config: Config, options: OciPull
         } else {
           const partial = join(store.paths.downloads, `${hex}.partial`);
           const resumedFrom = blobSize(partial) ?? 0;
+          current = partial;
           const actual = await downloadLayer(client, repo, file.layer, partial, config, {
             onProgress: (done) => bar.update(before + done),
             onRetry: (reason) => logger.warn(`${reason}; resuming`),
@@ -158,6 +161,7 @@ export async function pullOciModel(ref: OciRef, config: Config, options: OciPull
           }
           bytesDownloaded += file.layer.size - Math.min(resumedFrom, file.layer.size);
           staged.push({ name: file.name, role: file.role, sha256: hex, size: file.layer.size, tempPath: partial });
+          current = undefined;
           files.push({ ...file, path: partial });
         }
         before += file.layer.size;
@@ -204,6 +208,7 @@ export async function pullOciModel(ref: OciRef, config: Config, options: OciPull
       // An interrupted transfer keeps its partial file to resume; anything refused leaves nothing behind.
       const resumable = isEdgeError(error) && error.code === "download_failed" && error.details?.partial !== undefined;
       for (const file of staged) if (!resumable || file.name === SIGNATURE_FILE) await rm(file.tempPath, { force: true });
+      if (current && !resumable) await rm(current, { force: true }); // e.g. a full disk: no partial blob stays
       throw error;
     }
   });
