@@ -5,6 +5,7 @@
 import type { Command } from "commander";
 import { OCI_PUSH_FORMATS, parseOciReference, pushOci, type OciPushFormat } from "../store/oci/oci-source.js";
 import { action, commandConfig, usageError } from "./cli-kit.js";
+import { terminalProgress } from "./progress-bar.js";
 import { formatBytes } from "./format.js";
 
 interface PushFlags {
@@ -33,10 +34,11 @@ async function pushCommand(name: string, text: string, flags: PushFlags): Promis
   if (!(OCI_PUSH_FORMATS as readonly string[]).includes(format)) {
     throw usageError(`--format must be one of ${OCI_PUSH_FORMATS.join(", ")}, not "${format}"`, "--format");
   }
+  const progress = terminalProgress({ quiet: flags.json === true });
   const result = await pushOci(name, parseOciReference(text), config, {
     format: format as OciPushFormat,
     ...(flags.mountFrom ? { mountFrom: flags.mountFrom } : {}),
-    ...(process.stderr.isTTY && !flags.json ? { progress: process.stderr } : {}),
+    ...(progress ? { progress } : {}),
   });
   if (flags.json) {
     process.stdout.write(

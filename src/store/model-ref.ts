@@ -2,17 +2,14 @@
  * Model references as users write them, parsed without touching the disk:
  *   a path      ./m.gguf, /models/m.gguf, ../m.gguf, anything ending in .gguf
  *   hf:         hf:<owner>/<repo>/<file>.gguf[@<revision>]
- *   oci://      oci://host[:port]/repo[:tag|@sha256:...] (src/store/oci/)
  *   a name      name[:tag] (looked up in the store, then the catalog)
  */
 import { EdgeError } from "../errors.js";
-import { isOciRef, parseOciRef, type OciRef } from "./oci/oci-ref.js";
 
 export type ModelRef =
   | { kind: "path"; path: string }
   | { kind: "hf"; owner: string; repo: string; file: string; revision: string }
-  | { kind: "name"; name: string; tag: string | undefined }
-  | ({ kind: "oci" } & OciRef);
+  | { kind: "name"; name: string; tag: string | undefined };
 
 const NAME = /^[a-z0-9][a-z0-9._-]*(?:\/[a-z0-9][a-z0-9._-]*)?$/i;
 const TAG = /^[a-z0-9][a-z0-9._-]*$/i;
@@ -40,7 +37,6 @@ export function parseModelRef(text: string): ModelRef {
   const ref = text.trim();
   if (ref.length === 0) throw new EdgeError("usage", "the model reference is empty", { param: "model" });
   if (ref.startsWith("hf:")) return parseHfRef(ref);
-  if (isOciRef(ref)) return { kind: "oci", ...parseOciRef(ref) };
   if (looksLikePath(ref)) return { kind: "path", path: ref };
   const at = ref.indexOf(":");
   const name = at === -1 ? ref : ref.slice(0, at);

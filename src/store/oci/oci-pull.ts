@@ -22,8 +22,7 @@ import { SIGNATURE_FILE, type ManifestFile } from "../manifest.js";
 import { ggufRole } from "../model-folder.js";
 import { formatStoreName, type StoreName } from "../model-ref.js";
 import { defaultModelName, ModelStore, resolvedFromEntry, type StagedFile, type StoreEntry } from "../model-store.js";
-import { ProgressLine } from "../progress-line.js";
-import type { ResolvedModel, ResolveOptions } from "../resolve-model.js";
+import type { ResolvedModel, ResolveOptions } from "../resolved-model.js";
 import { planArtifact, type ArtifactFile, type ArtifactFormat } from "./artifact-formats.js";
 import { downloadLayer } from "./blob-download.js";
 import { DOCKER_MANIFEST_LIST, OCI_INDEX } from "./media-types.js";
@@ -128,7 +127,9 @@ export async function pullOciModel(ref: OciRef, config: Config, options: OciPull
   return withLock(lockPath, { what: `the pull of ${where}`, busy: `${where} is being pulled`, waitMs: 0 }, async () => {
     const layers = plan.files.filter((f) => f.role !== "signature" || !signature); // a referrer wins over a model.sig layer
     const total = layers.reduce((sum, f) => sum + f.layer.size, 0);
-    const bar = new ProgressLine(options.progress, `pulling ${label}`, total);
+    const progressLabel = `pulling ${label}`;
+    const report = (done: number, finished = false): void =>
+      options.progress?.({ label: progressLabel, done, total, ...(finished ? { finished } : {}) });
     const staged: StagedFile[] = [];
     const present: ManifestFile[] = [];
     const files: Array<ArtifactFile & { path: string }> = [];
@@ -148,7 +149,7 @@ export async function pullOciModel(ref: OciRef, config: Config, options: OciPull
           const resumedFrom = blobSize(partial) ?? 0;
           current = partial;
           const actual = await downloadLayer(client, repo, file.layer, partial, config, {
-            onProgress: (done) => bar.update(before + done),
+            onProgress: (done) => report(before + done),
             onRetry: (reason) => logger.warn(`${reason}; resuming`),
           });
           if (actual !== file.layer.digest) {
@@ -166,8 +167,7 @@ export async function pullOciModel(ref: OciRef, config: Config, options: OciPull
         }
         before += file.layer.size;
       }
-      bar.update(total, true);
-      bar.finish();
+      report(total, true);
       settleRoles(files);
       for (const file of files) {
         const record = staged.find((s) => s.tempPath === file.path) ?? present.find((p) => p.name === file.name)!;
@@ -204,7 +204,7 @@ export async function pullOciModel(ref: OciRef, config: Config, options: OciPull
       );
       return { entry, resolved: resolvedFromEntry(entry), downloaded: true, digest, format: plan.format, bytesDownloaded, trust };
     } catch (error) {
-      bar.finish();
+      report(before, true);
       // An interrupted transfer keeps its partial file to resume; anything refused leaves nothing behind.
       const resumable = isEdgeError(error) && error.code === "download_failed" && error.details?.partial !== undefined;
       for (const file of staged) if (!resumable || file.name === SIGNATURE_FILE) await rm(file.tempPath, { force: true });

@@ -14,7 +14,7 @@ import { readGguf } from "../../gguf/gguf-reader.js";
 import { summarizeGguf } from "../../gguf/gguf-summary.js";
 import { verifyModel } from "../../trust/verify-model.js";
 import { ModelStore, resolvedFromEntry } from "../model-store.js";
-import { ProgressLine } from "../progress-line.js";
+import type { ProgressReporter } from "../../progress.js";
 import { writeArtifact, type WritableFormat } from "./artifact-formats.js";
 import { uploadBlob, type UploadOutcome } from "./blob-upload.js";
 import { formatOciRef, type OciRef } from "./oci-ref.js";
@@ -26,8 +26,8 @@ export interface OciPushOptions {
   format?: WritableFormat;
   /** Repositories of the same registry to mount blobs from (besides the entry's own source repository). */
   mountFrom?: readonly string[];
-  /** Progress output (a TTY); quiet when absent. */
-  progress?: NodeJS.WritableStream;
+  /** Told how the upload progresses; quiet when absent. */
+  progress?: ProgressReporter;
 }
 
 export interface OciPushResult {
@@ -68,7 +68,8 @@ export async function pushOciModel(name: string, ref: OciRef, config: Config, op
   const blobs: Record<UploadOutcome, number> = { exists: 0, mounted: 0, uploaded: 0 };
   let bytesUploaded = 0;
   const total = content.reduce((sum, f) => sum + f.size, 0) + written.config.bytes.length;
-  const bar = new ProgressLine(options.progress, `pushing ${entry.reference}`, total);
+  const label = `pushing ${entry.reference}`;
+  const report = (done: number, finished = false): void => options.progress?.({ label, done, total, ...(finished ? { finished } : {}) });
   let done = 0;
   const chunkBytes = config.store.oci.chunk_bytes;
   try {
@@ -76,20 +77,20 @@ export async function pushOciModel(name: string, ref: OciRef, config: Config, op
       const outcome = await uploadBlob(client, repo, { digest: `sha256:${file.sha256}`, size: file.size, path: file.path }, {
         chunkBytes,
         mountFrom,
-        onBytes: (sent) => bar.update(done + sent),
+        onBytes: (sent) => report(done + sent),
       });
       blobs[outcome]++;
       if (outcome === "uploaded") bytesUploaded += file.size;
       done += file.size;
-      bar.update(done);
+      report(done);
     }
     const cfg = written.config;
     const outcome = await uploadBlob(client, repo, { digest: cfg.digest, size: cfg.bytes.length, bytes: cfg.bytes }, { chunkBytes, mountFrom });
     blobs[outcome]++;
     if (outcome === "uploaded") bytesUploaded += cfg.bytes.length;
-    bar.update(total, true);
+    done = total;
   } finally {
-    bar.finish();
+    report(done, true);
   }
   if (ref.digest) {
     const expected = sha256Digest(written.manifest);
