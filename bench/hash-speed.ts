@@ -13,26 +13,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sha256File } from "../src/trust/file-hash.js";
 import { hashFileCached, VerifiedHashCache } from "../src/trust/verified-hash-cache.js";
+import { integerOption, median } from "./bench-args.js";
 
-function option(name: string, fallback: number): number {
-  const at = process.argv.indexOf(name);
-  if (at === -1) return fallback;
-  const value = Number(process.argv[at + 1]);
-  if (!Number.isInteger(value) || value <= 0) {
-    process.stderr.write(`${name} must be a positive integer\n`);
-    process.exit(2);
-  }
-  return value;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-const sizeMb = option("--size-mb", 1024);
-const rounds = option("--rounds", 5);
+const sizeMb = integerOption("--size-mb", 1024);
+const rounds = integerOption("--rounds", 5);
 const json = process.argv.includes("--json");
 const dir = mkdtempSync(join(tmpdir(), "edgelm-hash-bench-"));
 const file = join(dir, "blob.bin");

@@ -15,6 +15,13 @@ export const SHARED_FIXTURES = resolve(REPO_ROOT, "../shared/fixtures");
 
 export const CLI = join(REPO_ROOT, "dist/src/cli/main.js");
 
+/** Asserts a CLI error is one line without a stack trace (user mistakes and refusals never dump traces). */
+export function assertOneLine(stderr: string): void {
+  const lines = stderr.trim().split("\n").filter((l) => l.length > 0);
+  if (lines.length !== 1) throw new Error(`expected one line, got:\n${stderr}`);
+  if (/\n\s+at /.test(stderr)) throw new Error(`expected no stack trace, got:\n${stderr}`);
+}
+
 /** A fresh EDGELM_HOME, removed by the returned cleanup. */
 export function tempHome(): { home: string; cleanup: () => void } {
   const home = mkdtempSync(join(tmpdir(), "edgelm-test-"));

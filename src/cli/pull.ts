@@ -8,6 +8,7 @@ import { catalogAliasesOf, CATALOG } from "../store/catalog.js";
 import { canonicalHfRef } from "../store/hf-download.js";
 import { parseStoreName } from "../store/model-ref.js";
 import { ModelStore } from "../store/model-store.js";
+import type { OciPullResult } from "../store/oci/oci-source.js";
 import { catalogHfRef, type PullOptions } from "../store/pull.js";
 import { pullModel } from "../store/resolve-model.js";
 import { describeSignature } from "../store/signature-status.js";
@@ -26,8 +27,8 @@ interface PullFlags {
 export function registerPull(program: Command): void {
   program
     .command("pull")
-    .description("download a model into the local store: a catalog name (smollm2:360m) or hf:owner/repo/file.gguf[@revision]")
-    .argument("[ref]", "catalog name or hf: reference")
+    .description("download a model into the local store: a catalog name (smollm2:360m), hf:owner/repo/file.gguf[@revision] or oci://host/repo[:tag|@digest]")
+    .argument("[ref]", "catalog name, hf: or oci:// reference")
     .option("--list", "show the built-in catalog with download sizes")
     .option("--name <name[:tag]>", "store it under this name (default: the catalog name, or owner/repo:file for hf:)")
     .option("--json", "print JSON (and no progress bar)")
@@ -50,7 +51,9 @@ async function pullCommand(text: string | undefined, flags: PullFlags): Promise<
   const result = await pullModel(text, config, options);
   const signature = await describeSignature(result.entry, config);
   if (flags.json) {
-    process.stdout.write(`${JSON.stringify({ ...entryJson(result.entry, signature), downloaded: result.downloaded, path: result.entry.model.path })}\n`);
+    const pulled = result as Partial<OciPullResult>; // an oci:// pull also says what it fetched
+    const oci = pulled.digest !== undefined ? { oci: { digest: pulled.digest, format: pulled.format, bytes_downloaded: pulled.bytesDownloaded } } : {};
+    process.stdout.write(`${JSON.stringify({ ...entryJson(result.entry, signature), downloaded: result.downloaded, path: result.entry.model.path, ...oci })}\n`);
     return;
   }
   const { entry } = result;

@@ -43,6 +43,8 @@ export const ENV_BINDINGS: EnvBinding[] = [
   { name: "EDGELM_API_KEYS", path: ["server", "api_keys"], parse: list, description: "comma-separated gateway API keys" },
   { name: "EDGELM_REVERIFY", path: ["store", "reverify"], parse: flag, description: "re-hash model files on every load (1/0)" },
   { name: "EDGELM_HF_TOKEN", path: ["store", "hf_token"], parse: text, description: "bearer token for the hub or mirror" },
+  { name: "EDGELM_OCI_INSECURE", path: ["store", "oci", "insecure"], parse: list, description: "comma-separated registries (host:port) reached over plain HTTP" },
+  { name: "DOCKER_CONFIG", path: ["store", "oci", "docker_config"], parse: (raw) => `${raw.replace(/\/+$/, "")}/config.json`, description: "Docker's config folder: registry logins are read from its config.json" },
   { name: "EDGELM_REQUIRE_SIGNATURE", path: ["trust", "require_signature"], parse: flag, description: "refuse models without a trusted signature (true|false)" },
   { name: "EDGELM_METRICS_PUBLIC", path: ["metrics", "public"], parse: flag, description: "serve /metrics without the API key" },
   { name: "EDGELM_POLICIES", path: ["policies", "enabled"], parse: flag, description: "the policy engine acts on metrics (1/0)" },

@@ -6,11 +6,16 @@
  */
 import { request as httpRequestRaw, type IncomingMessage } from "node:http";
 import { request as httpsRequestRaw } from "node:https";
+import type { Readable } from "node:stream";
 import { EdgeError } from "../errors.js";
 
 export interface HttpRequestOptions {
-  method: "GET" | "HEAD";
+  method: "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE";
   headers?: Record<string, string>;
+  /** The request body: bytes, or a stream piped into the request (send its length in `content-length`). */
+  body?: Buffer | Readable;
+  /** PEM certificates to trust for HTTPS instead of Node's built-in roots (a registry with its own CA). */
+  ca?: string[];
   /** Milliseconds for the connection and the response headers. */
   connectTimeoutMs: number;
   /** Milliseconds the socket may stay silent once the body flows. */
@@ -39,8 +44,21 @@ export function isNetworkError(error: unknown): boolean {
 export function describeNetworkError(error: unknown): string {
   const code = (error as NodeJS.ErrnoException)?.code;
   if (code && NETWORK_CODES[code]) return `${NETWORK_CODES[code]}: ${code}`;
-  return (error as Error)?.message ?? String(error);
+  if (code === "EPROTO") return "TLS handshake failed: EPROTO";
+  if (code && TLS_CERTIFICATE_CODES.has(code)) return `certificate not trusted: ${code}`;
+  return ((error as Error)?.message ?? String(error)).split("\n")[0]!;
 }
+
+/** Node's codes for a server certificate it does not trust. */
+export const TLS_CERTIFICATE_CODES = new Set([
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+]);
 
 /**
  * Sends a request and resolves with the response once its headers arrive.
@@ -66,7 +84,11 @@ export function httpRequest(url: URL, options: HttpRequestOptions): Promise<Inco
             }),
       );
     };
-    const req = send(url, { method: options.method, headers: { "user-agent": "edgelm", ...options.headers } });
+    const req = send(url, {
+      method: options.method,
+      headers: { "user-agent": "edgelm", ...options.headers },
+      ...(options.ca && options.ca.length > 0 && url.protocol === "https:" ? { ca: options.ca } : {}),
+    });
     const connectTimer = setTimeout(() => {
       req.destroy(
         new EdgeError("network_unreachable", `cannot reach ${url.origin} (no answer within ${Math.round(options.connectTimeoutMs / 1000)} s)`, {
@@ -92,6 +114,11 @@ export function httpRequest(url: URL, options: HttpRequestOptions): Promise<Inco
       received = response;
       resolvePromise(response);
     });
-    req.end();
+    const body = options.body;
+    if (body === undefined || Buffer.isBuffer(body)) req.end(body);
+    else {
+      body.on("error", (error) => req.destroy(error));
+      body.pipe(req);
+    }
   });
 }

@@ -46,6 +46,10 @@ const manifestSourceSchema = z.discriminatedUnion("type", [
   z
     .object({ type: z.literal("catalog"), name: z.string(), ref: z.string(), url: z.string(), commit: z.string().optional() })
     .strict(),
+  /** Pulled from an OCI registry: `ref` as given, the manifest `digest` it resolved to, the artifact `format`. */
+  z
+    .object({ type: z.literal("oci"), ref: z.string(), digest: z.string(), format: z.enum(["modelpack", "docker", "ollama"]) })
+    .strict(),
   /** Made on this device from another entry (e.g. by `edgelm quantize`). */
   z.object({ type: z.literal("variant"), from: z.string(), tool: z.string().optional() }).strict(),
 ]);

@@ -2,10 +2,11 @@
  * The model sources, in the order a reference is tried (see docs/models.md):
  * a name is the demo, then a store entry, then a catalog model; `pathSource`
  * comes last, since it takes any text no other kind claims. A new kind of
- * reference (e.g. `oci://`) is one module implementing ModelSource plus one
- * line here. The dispatch over them is resolve-model.ts.
+ * reference is one module implementing ModelSource plus one line here
+ * (`oci://` is src/store/oci/oci-source.ts). The dispatch over them is resolve-model.ts.
  */
 import type { ModelSource } from "./model-source.js";
+import { ociSource } from "./oci/oci-source.js";
 import { catalogSource } from "./sources/catalog-source.js";
 import { demoSource } from "./sources/demo-source.js";
 import { hfSource } from "./sources/hf-source.js";
@@ -14,6 +15,7 @@ import { storeNameSource } from "./sources/store-name-source.js";
 
 export const MODEL_SOURCES: readonly ModelSource[] = [
   hfSource,
+  ociSource,
   demoSource,
   storeNameSource,
   catalogSource,

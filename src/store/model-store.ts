@@ -347,10 +347,11 @@ export class ModelStore {
 
   /**
    * Turns staged files into blobs and writes the manifest, under the store
-   * lock. The staged temp files are consumed (renamed) on success.
+   * lock. The staged temp files are consumed (renamed) on success. `present`
+   * lists files whose blobs the store already holds (checked under the lock).
    */
-  async commit(staged: readonly StagedFile[], facts: EntryFacts): Promise<AddResult> {
-    return this.writeEntry(staged.map(toManifestFile), staged, facts);
+  async commit(staged: readonly StagedFile[], facts: EntryFacts, present: readonly ManifestFile[] = []): Promise<AddResult> {
+    return this.writeEntry([...present, ...staged.map(toManifestFile)], staged, facts);
   }
 
   /** A new entry over the same blobs as `from` (e.g. a catalog name for a file already pulled by its hf: reference). */

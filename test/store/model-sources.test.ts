@@ -45,7 +45,7 @@ describe("model sources", () => {
   });
 
   it("the built-in sources keep the documented order: demo, store, catalog, path", async () => {
-    assert.deepEqual(MODEL_SOURCES.map((s) => s.kind), ["hf", "demo", "store", "catalog", "path"]);
+    assert.deepEqual(MODEL_SOURCES.map((s) => s.kind), ["hf", "oci", "demo", "store", "catalog", "path"]);
     assert.equal((await resolveModel(undefined, config)).source, "demo");
     assert.equal((await resolveModel("demo", config)).source, "demo");
     assert.equal((await resolveModel(TEST_MODEL, config)).source, "path");

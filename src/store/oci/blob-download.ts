@@ -1,0 +1,126 @@
+/**
+ * Downloading one layer into a partial file, resumable: a broken transfer
+ * continues with `Range: bytes=<have>-`, up to `store.download_retries`
+ * times, and a later pull resumes what an earlier one left. The bytes are
+ * hashed as they arrive; the caller commits the file only when the digest
+ * matches.
+ */
+import { createHash } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import { rm, stat, truncate } from "node:fs/promises";
+import { Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Config } from "../../config/schema.js";
+import { EdgeError, isEdgeError, toEdgeError } from "../../errors.js";
+import { describeNetworkError, isNetworkError } from "../http-request.js";
+import type { RegistryClient } from "./registry-client.js";
+
+/** A transfer that stopped part way: worth resuming. */
+class Interrupted extends Error {}
+
+async function sizeOf(path: string): Promise<number> {
+  return (await stat(path).catch(() => undefined))?.size ?? 0;
+}
+
+async function hashOf(path: string, bytes: number) {
+  const hash = createHash("sha256");
+  if (bytes > 0) for await (const chunk of createReadStream(path, { start: 0, end: bytes - 1, highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return hash;
+}
+
+async function attempt(
+  client: RegistryClient,
+  repository: string,
+  layer: { digest: string; size: number },
+  partial: string,
+  onProgress: (done: number) => void,
+): Promise<string> {
+  let have = await sizeOf(partial);
+  if (have > layer.size) {
+    await rm(partial, { force: true });
+    have = 0;
+  }
+  if (have === layer.size) return `sha256:${(await hashOf(partial, have)).digest("hex")}`;
+  const response = await client.openBlob(repository, layer.digest, have);
+  const status = response.statusCode ?? 0;
+  let start = have;
+  if (status === 200) start = 0; // the server ignored the range: from the start
+  else if (status === 206) {
+    const range = /^bytes (\d+)-/.exec(String(response.headers["content-range"] ?? ""));
+    if (!range || Number(range[1]) !== have) {
+      response.resume();
+      await rm(partial, { force: true });
+      throw new Interrupted(`the registry answered another range (${String(response.headers["content-range"])}); starting over`);
+    }
+  } else if (status === 416) {
+    response.resume();
+    await rm(partial, { force: true });
+    throw new Interrupted("the registry refused the resume range; starting over");
+  } else {
+    if (status >= 500 || status === 429) {
+      response.resume();
+      throw new Interrupted(`${client.registry} answered HTTP ${status}`);
+    }
+    throw await client.statusError(response, `cannot download layer ${layer.digest} of ${repository}`);
+  }
+  if (start === 0 && have > 0) await truncate(partial, 0);
+  const hash = await hashOf(partial, start);
+  let done = start;
+  onProgress(done);
+  const tap = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      done += chunk.length;
+      if (done > layer.size) {
+        callback(new EdgeError("integrity_mismatch", `layer ${layer.digest} of ${repository} is longer than the ${layer.size} bytes its manifest says`));
+        return;
+      }
+      hash.update(chunk);
+      onProgress(done);
+      callback(null, chunk);
+    },
+  });
+  try {
+    await pipeline(response, tap, createWriteStream(partial, { flags: start === 0 ? "w" : "a", mode: 0o644 }));
+  } catch (error) {
+    if (isEdgeError(error)) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOSPC" || code === "EACCES" || code === "EROFS") throw toEdgeError(error, `cannot write ${partial}`);
+    throw new Interrupted(`the transfer broke off after ${done} of ${layer.size} bytes (${describeNetworkError(error)})`);
+  }
+  if (done < layer.size) throw new Interrupted(`the connection closed after ${done} of ${layer.size} bytes`);
+  return `sha256:${hash.digest("hex")}`;
+}
+
+/**
+ * Downloads a layer into `partial` (resuming what it holds) and returns the
+ * digest of the bytes. The partial file stays when the transfer fails, so the
+ * next pull resumes; the caller deletes it when the digest is wrong.
+ */
+export async function downloadLayer(
+  client: RegistryClient,
+  repository: string,
+  layer: { digest: string; size: number },
+  partial: string,
+  config: Config,
+  options: { onProgress?: (done: number) => void; onRetry?: (reason: string) => void } = {},
+): Promise<string> {
+  for (let tries = 0; ; tries++) {
+    try {
+      return await attempt(client, repository, layer, partial, options.onProgress ?? (() => {}));
+    } catch (error) {
+      if (!(error instanceof Interrupted) && !isNetworkError(error)) throw error;
+      const reason = (error as Error).message;
+      if (tries >= config.store.download_retries) {
+        const kept = await sizeOf(partial);
+        throw new EdgeError(
+          "download_failed",
+          `download of layer ${layer.digest} from ${client.registry}/${repository} interrupted: ${reason}; ${kept > 0 ? `${kept} bytes kept — run the same command again to resume` : "run the same command again to retry"}`,
+          { details: { partial, bytes: kept } },
+        );
+      }
+      options.onRetry?.(reason);
+      await sleep(Math.min(2000, 100 * 2 ** tries));
+    }
+  }
+}
