@@ -142,7 +142,7 @@ export class RunnerSandbox {
       applied.push("network: own empty network namespace (bwrap)");
       applied.push("files: system libraries, the program and the model read-only, its own folder writable; no $EDGELM_HOME, keys or config (bwrap)");
       applied.push("temp: private /tmp (tmpfs)");
-      applied.push("processes: own PID, IPC and UTS namespaces (bwrap)");
+      applied.push("processes: own PID and IPC namespaces (bwrap)");
     } else {
       missing.push(`network isolation: ${caps.bwrap.reason}`);
       missing.push(`file system isolation: ${caps.bwrap.reason}`);
@@ -191,7 +191,7 @@ export class RunnerSandbox {
       }
       inner = [
         caps.bwrap.path,
-        "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+        "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-cgroup-try",
         // Root keeps CAP_SETUID/SETGID/SETPCAP for setpriv, which drops them with the user; others have none to keep.
         "--die-with-parent", "--new-session", ...(this.runAs && caps.setpriv.path ? [] : ["--cap-drop", "ALL"]),
         ...mounts,
