@@ -17,17 +17,22 @@ export async function selectRunnerFactory(config: Config, choice?: EngineChoice)
   const startTimeoutMs = config.server.runner_start_timeout_ms;
   const sandbox = configuredSandbox(config);
   if (choice.backend === "llama-server") {
-    return new LlamaServerRunnerFactory({ binary: choice.binary.path, binarySource: choice.source, startTimeoutMs, sandbox });
+    return new LlamaServerRunnerFactory({ binary: choice.binary.path, binarySource: choice.source, startTimeoutMs, ...(sandbox ? { sandbox } : {}) });
   }
-  return new ChildProcessRunnerFactory({ startTimeoutMs, sandbox });
+  return new ChildProcessRunnerFactory({ startTimeoutMs, ...(sandbox ? { sandbox } : {}) });
 }
 
 /**
- * The runner sandbox `engine.sandbox` asks for, checked against this machine;
- * says (info) what every runner gets and what is missing with why.
+ * The runner sandbox `engine.sandbox` asks for, checked against this machine
+ * (undefined for mode off: plain child processes); says (info) what every
+ * runner gets and what is missing with why.
  */
-export function configuredSandbox(config: Config): RunnerSandbox {
+export function configuredSandbox(config: Config): RunnerSandbox | undefined {
   const section = config.engine.sandbox;
+  if (section.mode === "off") {
+    logger.info("runner sandbox: off (engine.sandbox.mode); runners run as plain child processes with the gateway's user, network and files");
+    return undefined;
+  }
   const sandbox = RunnerSandbox.create({
     mode: section.mode,
     user: section.user,
