@@ -20,7 +20,7 @@ import { logger, type LogLevel } from "../../log.js";
 import { llamaServerArgs, type LlamaServerEndpoint, type LlamaServerLaunch } from "./llama-server-args.js";
 import { sanitizedEnv, type LlamaServerBinary } from "./llama-server-binary.js";
 import { freePort } from "../../free-port.js";
-import { enginePid } from "../sandbox/engine-pid.js";
+import { runnerPid } from "../sandbox/engine-pid.js";
 import type { RunnerSandbox } from "../sandbox/runner-sandbox.js";
 import { spawnRunner } from "../sandbox/spawn-sandboxed.js";
 
@@ -122,7 +122,7 @@ export class LlamaServerProcess {
   }
 
   get pid(): number | undefined {
-    return enginePid(this.child?.pid);
+    return runnerPid(this.child);
   }
 
   get exit(): ProcessExit | undefined {

@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { EdgeError, isEdgeError, type SerializedEdgeError } from "../../errors.js";
 import { logger, type LogLevel } from "../../log.js";
 import type { Runner, RunnerExit, RunnerFactory, RunnerHealth, RunnerSpec, RunnerState } from "../runner.js";
-import { enginePid } from "../sandbox/engine-pid.js";
+import { runnerPid } from "../sandbox/engine-pid.js";
 import { modelMemoryBudget } from "../sandbox/model-memory-budget.js";
 import type { RunnerSandbox } from "../sandbox/runner-sandbox.js";
 import { nodeProgramPaths, spawnRunner } from "../sandbox/spawn-sandboxed.js";
@@ -73,7 +73,7 @@ export class ChildProcessRunner implements Runner {
   }
 
   get pid(): number | undefined {
-    return enginePid(this.child?.pid);
+    return runnerPid(this.child);
   }
 
   get info(): ModelInfo {
