@@ -10,6 +10,7 @@ export const ERROR_CODES = {
   usage: { status: 400, exit: 2 },
   invalid_request: { status: 400, exit: 2 },
   invalid_config: { status: 500, exit: 2 },
+  sandbox_unavailable: { status: 500, exit: 2 },
   unsupported: { status: 400, exit: 2 },
   payload_too_large: { status: 413, exit: 2 },
   unauthorized: { status: 401, exit: 2 },

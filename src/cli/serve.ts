@@ -8,6 +8,7 @@ import { logger } from "../log.js";
 import { DEMO_NOTICE } from "../store/resolve-model.js";
 import { chooseEngine, describeEngine } from "../engine/engine-choice.js";
 import { EdgeNode } from "../edge-node.js";
+import { SystemdNotifier } from "../ops/systemd-notifier.js";
 import { parseModelFlag, planServedModels } from "../server/served-model-specs.js";
 import type { ServedModelStatus } from "../scheduler/served-model.js";
 import { action, collect, commandConfig, integerFlag } from "./cli-kit.js";
@@ -71,11 +72,16 @@ async function serveCommand(flags: ServeFlags): Promise<void> {
   process.stdout.write(`edgelm gateway listening on ${url} (OpenAI: ${url}/v1, Ollama: ${url}/api)\n`);
   process.stdout.write(`engine: ${describeEngine(choice)}\n`);
 
+  // Under a systemd Type=notify unit: READY=1 once the models are loaded, watchdog pings, STOPPING=1 (the protocol's
+  // variables come from the service manager, not from edgelm's config).
+  const systemd = SystemdNotifier.fromEnvironment(process.env);
+  systemd?.startWatchdog();
   let signals = 0;
   const stopped = new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals): void => {
       signals++;
       if (signals === 1) {
+        void systemd?.stopping(`${signal}: draining in-flight requests (${config.server.shutdown_grace_s} s)`);
         logger.info(`${signal}: shutting down (in-flight requests get ${config.server.shutdown_grace_s} s to finish)`);
         node.close().then(() => resolve(), (error: unknown) => {
           logger.error(`shutdown failed: ${error instanceof Error ? error.message : String(error)}`);
@@ -93,6 +99,8 @@ async function serveCommand(flags: ServeFlags): Promise<void> {
 
   void gateway.whenReady().then(() => {
     for (const model of gateway.models()) process.stdout.write(`${describeModel(model)}\n`);
+    const ready = gateway.models().filter((m) => m.state === "ready").length;
+    void systemd?.ready(`serving ${ready} of ${gateway.models().length} models on ${url}`);
     if (gateway.models().every((m) => m.state === "failed")) {
       logger.error("no model could be started; the gateway answers 503 until one is swapped in (see /ready)");
     }

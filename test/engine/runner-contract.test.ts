@@ -8,6 +8,7 @@ import { TEST_MODEL } from "../helpers.js";
 import { loadedModelContract } from "./loaded-model-contract.js";
 import { toolCallingContract } from "./tool-calling-contract.js";
 import { assertKilledMidStream } from "./runner-kill.js";
+import { assertConfined, testSandbox } from "./sandbox/test-sandbox.js";
 
 const options = { path: TEST_MODEL, parallel: 4, contextSize: 256, threads: { decode: 1, prompt: 1 } };
 
@@ -16,6 +17,13 @@ loadedModelContract("node-llama-cpp in process", () => new NodeLlamaCppBackend()
 loadedModelContract("node-llama-cpp runner process", async () => {
   const runner = new ChildProcessRunner({ ...options, name: "stories" });
   await runner.start();
+  return runner;
+});
+
+loadedModelContract("node-llama-cpp runner process, sandboxed", async () => {
+  const runner = new ChildProcessRunner({ ...options, name: "stories" }, { sandbox: testSandbox() });
+  await runner.start();
+  assertConfined(runner.pid);
   return runner;
 });
 

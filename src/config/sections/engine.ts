@@ -2,6 +2,29 @@ import { z } from "zod";
 
 const threadCount = z.number().int().min(1).max(1024);
 
+const SANDBOX_DEFAULTS = { mode: "auto", user: "edgelm", memory_headroom_mb: 512, open_files: 1024, processes: 1024 } as const;
+
+/** `engine.sandbox`: how runner processes are confined (src/engine/sandbox, docs/deployment.md). */
+export const sandboxSection = z
+  .object({
+    /**
+     * auto: the strongest protection this machine allows, and the gateway says what is missing and why;
+     * required: refuse to start runners without network/file-system namespaces, seccomp, no_new_privs and limits;
+     * off: runners run as plain child processes. Default auto.
+     */
+    mode: z.enum(["auto", "required", "off"]).default(SANDBOX_DEFAULTS.mode),
+    /** The unprivileged user runners run as when the gateway runs as root; it must exist. Default "edgelm". */
+    user: z.string().min(1).default(SANDBOX_DEFAULTS.user),
+    /** MiB added to the model's estimated memory for the runner's data limit (RLIMIT_DATA). Default 512. */
+    memory_headroom_mb: z.number().int().min(64).max(1 << 20).default(SANDBOX_DEFAULTS.memory_headroom_mb),
+    /** Open files per runner (RLIMIT_NOFILE). Default 1024. */
+    open_files: z.number().int().min(64).max(1 << 20).default(SANDBOX_DEFAULTS.open_files),
+    /** Processes and threads of the runner's user (RLIMIT_NPROC, counted by the kernel per user). Default 1024. */
+    processes: z.number().int().min(64).max(1 << 22).default(SANDBOX_DEFAULTS.processes),
+  })
+  .strict()
+  .default(SANDBOX_DEFAULTS);
+
 /** `engine`: how models are run. */
 export const engineSection = z
   .object({
@@ -25,6 +48,7 @@ export const engineSection = z
      * `edgelm engine build --backend node-llama-cpp`, or auto (that build when it exists).
      */
     node_llama_cpp_build: z.enum(["auto", "prebuilt", "local"]).default("auto"),
+    sandbox: sandboxSection,
   })
   .strict()
-  .default({ backend: "auto", gpu: false, tune_threads: true, node_llama_cpp_build: "auto" });
+  .default({ backend: "auto", gpu: false, tune_threads: true, node_llama_cpp_build: "auto", sandbox: SANDBOX_DEFAULTS });

@@ -8,12 +8,12 @@
  * `setpriv --pdeathsig SIGKILL` when available so it never outlives the
  * gateway, and its stdout/stderr go to our log tagged with the runner.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Agent, request as httpRequest, type IncomingMessage } from "node:http";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { EdgeError } from "../../errors.js";
 import { logger, type LogLevel } from "../../log.js";
@@ -22,6 +22,9 @@ import { sanitizedEnv, type LlamaServerBinary } from "./llama-server-binary.js";
 import { freePort } from "../../free-port.js";
 import { processAlive } from "../../process-alive.js";
 import { describeExit } from "../runner-lifecycle.js";
+import { runnerPid } from "../sandbox/engine-pid.js";
+import type { RunnerSandbox } from "../sandbox/runner-sandbox.js";
+import { spawnRunner } from "../sandbox/spawn-sandboxed.js";
 
 export interface ProcessExit {
   code: number | null;
@@ -46,6 +49,10 @@ export interface LlamaServerProcessOptions {
   logLevel: LogLevel;
   /** How long loading may take, in ms. */
   startTimeoutMs: number;
+  /** Confines the process (src/engine/sandbox); absent: a plain child process. */
+  sandbox?: RunnerSandbox;
+  /** The model's estimated memory in bytes, for the sandbox's data limit. */
+  memoryBytes?: number;
 }
 
 /** How often /health is polled while the model loads, in ms. */
@@ -108,7 +115,7 @@ export class LlamaServerProcess {
   }
 
   get pid(): number | undefined {
-    return this.child?.pid;
+    return runnerPid(this.child);
   }
 
   get exit(): ProcessExit | undefined {
@@ -132,12 +139,14 @@ export class LlamaServerProcess {
     writeFileSync(keyFile, `${this.apiKey}\n`, { mode: 0o600 });
     this.endpoint = binary.unixSocket ? { socketPath: join(this.folder, "llama.sock") } : { host: "127.0.0.1", port: await freePort() };
     const args = llamaServerArgs(launch, binary, this.endpoint, keyFile, this.options.logLevel);
-    const launcher = deathSignalLauncher();
+    // The sandbox adds its own death signal; a plain child gets setpriv's.
+    const launcher = this.options.sandbox ? [] : deathSignalLauncher();
     const [command, ...prefix] = launcher.length > 0 ? launcher : [binary.path];
-    const child = spawn(command!, launcher.length > 0 ? [...prefix, binary.path, ...args] : args, {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: sanitizedEnv(),
-    });
+    const child = spawnRunner(
+      this.options.sandbox,
+      { command: command!, args: [...prefix, ...(launcher.length > 0 ? [binary.path] : []), ...args], programPaths: [dirname(binary.path)], modelPaths: [launch.modelPath], writableDirs: [this.folder], env: sanitizedEnv(), ...(this.options.memoryBytes ? { memoryBytes: this.options.memoryBytes } : {}) },
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
     this.child = child;
     this.pipeOutput(child);
     const onGone = (code: number | null, sig: NodeJS.Signals | null): void => this.handleExit({ code, signal: sig });
@@ -233,9 +242,10 @@ export class LlamaServerProcess {
 
   /** Resident memory of the process in bytes (Linux /proc; 0 elsewhere). */
   rssBytes(): number {
-    if (!this.child?.pid) return 0;
+    const pid = this.pid;
+    if (!pid) return 0;
     try {
-      const status = readFileSync(`/proc/${this.child.pid}/status`, "utf8");
+      const status = readFileSync(`/proc/${pid}/status`, "utf8");
       const kb = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1];
       return kb ? Number(kb) * 1024 : 0;
     } catch {

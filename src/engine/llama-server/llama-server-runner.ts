@@ -31,6 +31,8 @@ import { chunkFromEvent, completionBody, finishReasonOf, joinChunks, refusalErro
 import { inspectLlamaServer, type LlamaServerBinary } from "./llama-server-binary.js";
 import { LlamaServerHttpError, LlamaServerProcess, type ProcessExit, type SseStream } from "./llama-server-process.js";
 import { contextOverflowError } from "../context-overflow.js";
+import { modelMemoryBudget } from "../sandbox/model-memory-budget.js";
+import type { RunnerSandbox } from "../sandbox/runner-sandbox.js";
 
 export interface LlamaServerRunnerOptions {
   /** The llama-server binary (checked with inspectLlamaServer). */
@@ -41,6 +43,8 @@ export interface LlamaServerRunnerOptions {
   startTimeoutMs?: number;
   /** How long a process gets to exit after SIGTERM, in ms, before SIGKILL. Default 5000. */
   stopTimeoutMs?: number;
+  /** Confines each llama-server process (src/engine/sandbox); absent: plain child processes. */
+  sandbox?: RunnerSandbox;
 }
 
 interface InFlight {
@@ -128,6 +132,7 @@ export class LlamaServerRunner implements Runner {
         label: this.label,
         logLevel: this.logLevel,
         startTimeoutMs: this.options.startTimeoutMs ?? 120_000,
+        ...this.sandboxOptions(contextSize, parallel),
       });
       this.main = main;
       main.onExit((exit) => this.handleExit(exit));
@@ -371,6 +376,13 @@ export class LlamaServerRunner implements Runner {
     }
   }
 
+  /** The sandbox and the model's memory estimate (its data limit) for one llama-server process. */
+  private sandboxOptions(contextSize: number, sequences: number): { sandbox?: RunnerSandbox; memoryBytes?: number } {
+    if (!this.options.sandbox) return {};
+    const memoryBytes = modelMemoryBudget(this.spec.path, contextSize, sequences);
+    return { sandbox: this.options.sandbox, ...(memoryBytes ? { memoryBytes } : {}) };
+  }
+
   /** The embeddings process, started on first use (and again after it died). */
   private embeddingProcess(): Promise<LlamaServerProcess> {
     if (!this.embedder) {
@@ -388,6 +400,7 @@ export class LlamaServerRunner implements Runner {
         label: `${this.label} embeddings`,
         logLevel: this.logLevel,
         startTimeoutMs: this.options.startTimeoutMs ?? 120_000,
+        ...this.sandboxOptions(info.contextSize, 1),
       });
       const started = process.start().then(() => process);
       this.embedder = started;

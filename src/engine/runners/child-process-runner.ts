@@ -4,13 +4,17 @@
  * into TokenStreams. When the process dies, every request it held fails with
  * runner_crashed and the exit listeners run (the model pool restarts it).
  */
-import { fork, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { EdgeError, type SerializedEdgeError } from "../../errors.js";
 import { logger, type LogLevel } from "../../log.js";
 import type { Runner, RunnerExit, RunnerFactory, RunnerHealth, RunnerSpec, RunnerState } from "../runner.js";
 import { abortError, describeExit, RunnerLifecycle } from "../runner-lifecycle.js";
+import { runnerPid } from "../sandbox/engine-pid.js";
+import { modelMemoryBudget } from "../sandbox/model-memory-budget.js";
+import type { RunnerSandbox } from "../sandbox/runner-sandbox.js";
+import { nodeProgramPaths, spawnRunner } from "../sandbox/spawn-sandboxed.js";
 import { PushTokenStream } from "../token-stream.js";
 import type { ChatMessage, EmbeddingResult, EmbedOptions, GenerateRequest, ModelInfo, TokenStream } from "../types.js";
 import type { FromRunner, RunnerCall, RunnerEvent, RunnerHealthReply, ToRunner } from "./runner-protocol.js";
@@ -25,6 +29,8 @@ export interface ChildProcessRunnerOptions {
   startTimeoutMs?: number;
   /** How long a runner gets to exit after being asked to, in ms, before SIGKILL. Default 5000. */
   stopTimeoutMs?: number;
+  /** Confines the runner process (src/engine/sandbox); absent: a plain child process. */
+  sandbox?: RunnerSandbox;
 }
 
 interface PendingGenerate {
@@ -66,7 +72,7 @@ export class ChildProcessRunner implements Runner {
   }
 
   get pid(): number | undefined {
-    return this.child?.pid;
+    return runnerPid(this.child);
   }
 
   get info(): ModelInfo {
@@ -81,12 +87,13 @@ export class ChildProcessRunner implements Runner {
 
   start(): Promise<ModelInfo> {
     if (this.child) throw new EdgeError("internal", `runner ${this.id} was already started`);
-    const child = fork(RUNNER_MAIN, [], {
-      serialization: "advanced",
-      stdio: ["ignore", "pipe", "pipe", "ipc"],
-      // Not the parent's flags (e.g. --test): the runner is a plain Node process.
-      execArgv: [],
-    });
+    // A plain Node process (not the parent's flags, e.g. --test), confined by the sandbox when there is one.
+    const memoryBytes = modelMemoryBudget(this.spec.path, this.spec.contextSize, this.spec.parallel);
+    const child = spawnRunner(
+      this.options.sandbox,
+      { command: process.execPath, args: [RUNNER_MAIN], programPaths: nodeProgramPaths(RUNNER_MAIN), modelPaths: [this.spec.path], writableDirs: [], env: process.env, ...(memoryBytes ? { memoryBytes } : {}) },
+      { serialization: "advanced", stdio: ["ignore", "pipe", "pipe", "ipc"] },
+    );
     this.child = child;
     this.pipeOutput(child);
     this.exitPromise = new Promise<RunnerExit>((resolve) => {

@@ -1,0 +1,23 @@
+/**
+ * The memory a runner's model is expected to need (weights, KV cache, compute
+ * buffers), from the GGUF header, for the runner's data limit. Unknown (a file
+ * that cannot be read: the engine reports why) is `undefined`.
+ */
+import { readGguf } from "../../gguf/gguf-reader.js";
+import { summarizeGguf } from "../../gguf/gguf-summary.js";
+import { estimateMemory } from "../../gguf/memory-estimate.js";
+
+/** Context size assumed when the spec leaves it to the model (the engines cap it at 4096). */
+const DEFAULT_CONTEXT = 4096;
+
+/** Estimated bytes for `path` at `contextSize` tokens (default 4096) per sequence and `sequences` (default 1) sequences. */
+export function modelMemoryBudget(path: string, contextSize?: number, sequences = 1, batchSize = 512): number | undefined {
+  try {
+    const file = readGguf(path);
+    const summary = summarizeGguf(file);
+    const context = Math.min(contextSize ?? DEFAULT_CONTEXT, summary.contextLength ?? DEFAULT_CONTEXT);
+    return estimateMemory(file, summary, context, batchSize, sequences).totalBytes;
+  } catch {
+    return undefined;
+  }
+}

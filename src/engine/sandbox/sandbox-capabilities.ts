@@ -1,0 +1,71 @@
+/**
+ * What this machine lets us use to confine a runner, found once per process by
+ * trying each tool for real: bubblewrap (mount, network and PID namespaces,
+ * seccomp), util-linux's setpriv (no_new_privs, dropping to a user, capability
+ * sets) and prlimit (resource limits). A tool that is installed but refused by
+ * the kernel (no user namespaces in this container, say) counts as missing, with
+ * the kernel's reason.
+ */
+import { spawnSync } from "node:child_process";
+import { accessSync, constants } from "node:fs";
+
+export interface SandboxTool {
+  /** Absolute path of the tool, when it works here. */
+  path?: string;
+  /** Why it cannot be used, when `path` is absent. */
+  reason?: string;
+}
+
+export interface SandboxCapabilities {
+  /** bubblewrap that can create mount, PID and network namespaces here. */
+  bwrap: SandboxTool;
+  setpriv: SandboxTool;
+  prlimit: SandboxTool;
+  /** Our effective uid (0 when root). */
+  uid: number;
+}
+
+const PROBE_TIMEOUT_MS = 5000;
+let cached: SandboxCapabilities | undefined;
+
+/** Probes the tools once per process (a few ms each) and caches the answer. */
+export function sandboxCapabilities(): SandboxCapabilities {
+  cached ??= {
+    bwrap: probeBwrap(),
+    setpriv: probe("setpriv", ["--no-new-privs", "--", "true"]),
+    prlimit: probe("prlimit", ["--core=0", "--", "true"]),
+    uid: process.getuid?.() ?? -1,
+  };
+  return cached;
+}
+
+function probeBwrap(): SandboxTool {
+  const path = which("bwrap");
+  if (!path) return { reason: "bubblewrap (bwrap) is not installed (Debian: apt-get install bubblewrap)" };
+  const args = ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--die-with-parent", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "--", "true"];
+  const run = spawnSync(path, args, { encoding: "utf8", timeout: PROBE_TIMEOUT_MS });
+  if (run.status === 0) return { path };
+  const said = `${run.stderr ?? ""}`.trim().split("\n").pop() || run.error?.message || `exit ${run.status}`;
+  return { reason: `bwrap cannot create namespaces here (${said}); user namespaces may be disabled in this container or kernel` };
+}
+
+function probe(name: string, args: string[]): SandboxTool {
+  const path = which(name);
+  if (!path) return { reason: `${name} (util-linux) is not installed` };
+  const run = spawnSync(path, args, { encoding: "utf8", timeout: PROBE_TIMEOUT_MS });
+  if (run.status === 0) return { path };
+  return { reason: `${name} does not work here: ${`${run.stderr ?? ""}`.trim() || run.error?.message || `exit ${run.status}`}` };
+}
+
+function which(name: string): string | undefined {
+  for (const dir of ["/usr/bin", "/bin", "/usr/sbin", "/sbin", "/usr/local/bin"]) {
+    const candidate = `${dir}/${name}`;
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
