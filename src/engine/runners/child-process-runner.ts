@@ -130,7 +130,9 @@ export class ChildProcessRunner implements Runner {
         reject(
           loadError ??
             exit.error ??
-            new EdgeError("model_load_failed", `the runner for ${this.spec.name} exited while loading (${describeExit(exit.code, exit.signal)})`),
+            new EdgeError("model_load_failed", `the runner for ${this.spec.name} exited while loading (${describeExit(exit.code, exit.signal)})`, {
+              details: { phase: "load", ...(exit.signal ? { signal: exit.signal } : {}) },
+            }),
         );
       });
       child.on("message", onLoadMessage);
