@@ -43,7 +43,8 @@ async function inspectCommand(modelArg: string | undefined, flags: InspectFlags)
   const ref = flags.model ?? modelArg;
   const progress = process.stderr.isTTY && !flags.json ? { progress: process.stderr } : {};
   const resolved = await resolveModel(ref, config, progress);
-  if (resolved.source === "demo" && !flags.json) process.stderr.write(`${DEMO_NOTICE}\n`);
+  // On stderr, so --json output stays one JSON document.
+  if (resolved.source === "demo") process.stderr.write(`${DEMO_NOTICE}\n`);
   const verification = await verifyModel(resolved, config, progress);
   const trust = await checkTrust(trustSubjectFor(resolved, verification), config);
   const file = readGguf(resolved.path);

@@ -54,6 +54,12 @@ describe("edgelm run / inspect (CLI, end to end)", () => {
     assert.equal(info.memory.kv_cache_bytes, 5 * 1024 * 4 * 16 * 2);
     assert.ok(info.size_at.F16 < info.file_size && info.size_at.Q4_0 < info.size_at.Q8_0);
     assert.equal(info.fits, true);
+    assert.doesNotMatch(r.stderr, /demo model/);
+    // Without a model: the demo model, said on stderr while stdout stays one JSON document.
+    const demo = await runCli(["inspect", "--json"], { env });
+    assert.equal(demo.code, 0, demo.stderr);
+    assert.match(demo.stderr, /using the built-in demo model/);
+    assert.equal(JSON.parse(demo.stdout).architecture, "llama");
   });
 
   describe("bad input: one clear line, non-zero exit, no stack trace", () => {
@@ -111,5 +117,19 @@ describe("edgelm run / inspect (CLI, end to end)", () => {
     assert.match(h.stdout, /run \[options\]/);
     const none = await runCli([]);
     assert.match(none.stdout + none.stderr, /Usage: edgelm/);
+  });
+
+  it("admin --timeout says each subcommand's own default", async () => {
+    const expected: Array<[string, string]> = [
+      ["models", "give up after this many seconds (the gateway answers at once) (default: 30)"],
+      ["swap", "(it loads a model) (default: 600)"],
+      ["add-runner", "(it loads a model) (default: 600)"],
+      ["remove-runner", "(it waits for the runner's requests to finish) (default: 600)"],
+    ];
+    for (const [sub, help] of expected) {
+      const r = await runCli(["admin", sub, "--help"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(r.stdout.replace(/\s+/g, " ").includes(help), `${sub}: ${r.stdout}`);
+    }
   });
 });
