@@ -20,7 +20,6 @@ interface BenchFlags extends ModelFlagValues {
   genTokens?: number;
   rounds?: number;
   threadCounts?: number[];
-  retune?: boolean;
   json?: boolean;
 }
 
@@ -41,7 +40,6 @@ export function registerBench(program: Command): void {
     .option("-n, --gen-tokens <n>", "tokens generated per run (default 64)", integerFlag("--gen-tokens", { min: 2, max: 1 << 16 }))
     .option("-r, --rounds <n>", "rounds of interleaved runs (default 3)", integerFlag("--rounds", { min: 1, max: 1000 }))
     .option("--thread-counts <list>", "fixed thread counts to compare with, e.g. 1,2,4 (default: 1 up to all cores)", threadList)
-    .option("--retune", "measure the thread choice again instead of using the cached one")
     .option("--json", "print the report as JSON");
   addModelFlags(command);
   command.action(action(benchCommand));

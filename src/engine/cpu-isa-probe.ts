@@ -250,9 +250,10 @@ function runProbe(binary: string, timeoutMs: number): Promise<string | undefined
   });
 }
 
-/** One line, e.g. "avx2 fma f16c avx512 … work; amx faults (killed by SIGILL)". */
+/** What was left out and why, e.g. "amx faults (killed by SIGILL)"; or that everything advertised executes. */
 export function describeIsaProbe(probe: Pick<CpuIsaProbe, "results" | "usable">): string {
-  const parts = [probe.usable.length > 0 ? `${probe.usable.join(" ")} work` : "no probed instruction set works"];
+  const parts: string[] = [];
   for (const r of probe.results) if (r.outcome === "faults" || r.outcome === "not probed") parts.push(`${r.name} ${r.outcome === "faults" ? "faults" : "not probed"} (${r.detail})`);
+  if (parts.length === 0) return probe.usable.length > 0 ? "every advertised instruction set probed executes" : "no instruction set probed";
   return parts.join("; ");
 }

@@ -128,7 +128,7 @@ async function buildLlamaServer(options: EngineBuildOptions): Promise<{ path: st
   const run = { ...(options.onLine ? { onLine: options.onLine } : {}), ...(options.signal ? { signal: options.signal } : {}) };
   rmSync(join(dir, "engine.json"), { force: true });
   const probe = await probeCpuIsa();
-  status(`instruction sets on this CPU (${probe.cpu}): ${describeIsaProbe(probe)}`);
+  status(`instruction sets on this CPU (${probe.cpu}): ${describeIsaSet(probe.usable)} execute; ${describeIsaProbe(probe)}`);
   await cloneLlamaCpp(join(dir, "src"), run);
   const buildDir = join(dir, "build");
   const built = join(buildDir, "bin", "llama-server");

@@ -35,6 +35,28 @@ describe("edgelm run / inspect (CLI, end to end)", () => {
     assert.doesNotMatch(r.stderr, /demo model/);
   });
 
+  it("measures threads once per model, and again with --retune", async () => {
+    const { home: tuneHome, cleanup: done } = tempHome();
+    try {
+      const tuneEnv = { EDGELM_HOME: tuneHome, EDGELM_ENGINE: "node-llama-cpp" };
+      const cacheFile = join(tuneHome, "cache", "thread-tuning.json");
+      const args = ["run", "-m", TEST_MODEL, "Once upon a time", "-n", "4", "--json"];
+      const measuredAt = (): string[] => Object.values((JSON.parse(readFileSync(cacheFile, "utf8")) as { entries: Record<string, { measuredAt: string }> }).entries).map((t) => t.measuredAt);
+      const measured = await runCli(args, { env: tuneEnv });
+      assert.equal(measured.code, 0, measured.stderr);
+      const first = measuredAt();
+      assert.ok(first.length >= 1);
+      const cached = await runCli(args, { env: tuneEnv });
+      assert.equal(cached.code, 0, cached.stderr);
+      assert.deepEqual(measuredAt(), first);
+      const again = await runCli([...args, "--retune"], { env: tuneEnv });
+      assert.equal(again.code, 0, again.stderr);
+      assert.notDeepEqual(measuredAt(), first);
+    } finally {
+      done();
+    }
+  });
+
   it("reads the prompt from a pipe", async () => {
     const r = await runCli(["run", TEST_MODEL, "-t", "0", "-n", "10", "--json"], { env, input: "Once upon a time\n" });
     assert.equal(r.code, 0, r.stderr);
