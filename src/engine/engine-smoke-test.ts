@@ -22,7 +22,8 @@ import { SYNTHETIC_TYPES, writeSyntheticModel, type SyntheticType } from "../ggu
 import { parseSyntheticShape } from "../gguf/synthetic-shape.js";
 import { readCpuFlags } from "./cpu-isa-probe.js";
 import { inspectLlamaServer } from "./llama-server/llama-server-binary.js";
-import { describeExit, LlamaServerHttpError, LlamaServerProcess } from "./llama-server/llama-server-process.js";
+import { LlamaServerHttpError, LlamaServerProcess } from "./llama-server/llama-server-process.js";
+import { describeExit } from "./runner-lifecycle.js";
 import { EMPTY_CHAT_PARSER } from "./llama-server/llama-server-runner.js";
 
 /** The synthetic shape the smoke test loads: dimensions that are multiples of 256 (K-quant blocks, AMX tiles). */
