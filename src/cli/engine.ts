@@ -18,7 +18,7 @@ interface BuildFlags {
 }
 
 /** Measured on 2 vCPUs (docs/native-runner.md): the one estimate every message gives. */
-const BUILD_MINUTES: Record<EngineKind, string> = { "llama-server": "about 4–7", "node-llama-cpp": "about 7–15" };
+const BUILD_MINUTES: Record<EngineKind, string> = { "llama-server": "about 4 minutes on 2 idle cores", "node-llama-cpp": "7–25 minutes on 2 cores" };
 
 function backendName(raw: string): EngineKind {
   if (raw === "llama-server" || raw === "node-llama-cpp") return raw;
@@ -78,7 +78,7 @@ async function buildCommand(flags: BuildFlags): Promise<void> {
   const config = commandConfig(flags, {}, "warn");
   const tty = process.stderr.isTTY === true;
   if (flags.backend === "node-llama-cpp" || flags.rebuild || !readLlamaServerBuild(llamaServerBuildDirectory(config.home))) {
-    process.stderr.write(`building ${flags.backend} from the bundled llama.cpp source; this takes several minutes (${BUILD_MINUTES[flags.backend]} on 2 cores)…\n`);
+    process.stderr.write(`building ${flags.backend} from the bundled llama.cpp source; this takes ${BUILD_MINUTES[flags.backend]}, longer when they are busy…\n`);
   }
   let lastStep = "";
   const result = await buildEngine({
