@@ -39,11 +39,16 @@ function print(flags: AdminFlags, data: unknown, text: () => string): void {
   process.stdout.write(flags.json ? `${JSON.stringify(data, null, 2)}\n` : `${text()}\n`);
 }
 
-function common(command: Command): Command {
+/** How long a subcommand waits for the gateway by default, in seconds, and why. */
+const QUICK = { seconds: 30, why: "the gateway answers at once" };
+const LOADS = { seconds: 600, why: "it loads a model" };
+const DRAINS = { seconds: 600, why: "it waits for the runner's requests to finish" };
+
+function common(command: Command, timeout: { seconds: number; why: string } = QUICK): Command {
   return command
     .option("--url <url>", "the gateway's base URL (default: http://<server.host>:<server.port> from the config)")
     .option("--api-key <key>", "a gateway API key (default: the first of server.api_keys / EDGELM_API_KEYS)")
-    .option("--timeout <seconds>", "give up after this long (default 600: a swap loads a model)", integerFlag("--timeout", { min: 1, max: 86_400 }))
+    .option("--timeout <seconds>", `give up after this many seconds (${timeout.why})`, integerFlag("--timeout", { min: 1, max: 86_400 }), timeout.seconds)
     .option("--json", "print the gateway's JSON answer")
     .option("--config <file>", "config file");
 }
@@ -116,6 +121,7 @@ export function registerAdmin(program: Command): void {
       .argument("[to]", "a model reference, or the precision of a stored variant (e.g. q4_0)")
       .option("--parallel <n>", "also change the parallel sequences per runner", integerFlag("--parallel", { min: 1, max: 256 }))
       .option("--mode <mode>", "overlap (load the new runner first; default) or drain-first (when both do not fit in memory)"),
+    LOADS,
   ).action(
     action(async (model: string, to: string | undefined, flags: AdminFlags & { parallel?: number; mode?: string }) => {
       if (to === undefined && flags.parallel === undefined) throw usageError("say what to swap to: a variant (e.g. q4_0), a model reference, or --parallel", "to");
@@ -132,7 +138,7 @@ export function registerAdmin(program: Command): void {
     }),
   );
 
-  common(admin.command("add-runner").description("start one more runner process for <model> (POST /admin/runners/add)").argument("<model>", "the served model's name")).action(
+  common(admin.command("add-runner").description("start one more runner process for <model> (POST /admin/runners/add)").argument("<model>", "the served model's name"), LOADS).action(
     action(async (model: string, flags: AdminFlags) => {
       const result = await client(flags).addRunner(model);
       const runners = (result.model.runners as unknown[] | undefined)?.length ?? "?";
@@ -146,6 +152,7 @@ export function registerAdmin(program: Command): void {
       .description("drain and stop one runner of <model> (POST /admin/runners/remove)")
       .argument("<model>", "the served model's name")
       .argument("[runner]", "the runner id (default: the least busy)"),
+    DRAINS,
   ).action(
     action(async (model: string, runner: string | undefined, flags: AdminFlags) => {
       const result = await client(flags).removeRunner(model, runner);

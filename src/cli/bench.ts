@@ -6,6 +6,7 @@
  */
 import { InvalidArgumentError, type Command } from "commander";
 import { benchmarkModel, tuningFromBenchmark, type BenchmarkReport, type ThreadChoiceSource } from "../engine/model-benchmark.js";
+import { describeEngineIsa } from "../engine/engine-choice.js";
 import { openResolvedModel } from "../engine/open-model.js";
 import { machineIdentity, threadCandidates, ThreadTuningCache, tuningKey, type ThreadTuning } from "../engine/thread-tuning.js";
 import type { ThreadSetting } from "../engine/types.js";
@@ -20,7 +21,6 @@ interface BenchFlags extends ModelFlagValues {
   genTokens?: number;
   rounds?: number;
   threadCounts?: number[];
-  retune?: boolean;
   json?: boolean;
 }
 
@@ -41,7 +41,6 @@ export function registerBench(program: Command): void {
     .option("-n, --gen-tokens <n>", "tokens generated per run (default 64)", integerFlag("--gen-tokens", { min: 2, max: 1 << 16 }))
     .option("-r, --rounds <n>", "rounds of interleaved runs (default 3)", integerFlag("--rounds", { min: 1, max: 1000 }))
     .option("--thread-counts <list>", "fixed thread counts to compare with, e.g. 1,2,4 (default: 1 up to all cores)", threadList)
-    .option("--retune", "measure the thread choice again instead of using the cached one")
     .option("--json", "print the report as JSON");
   addModelFlags(command);
   command.action(action(benchCommand));
@@ -87,7 +86,7 @@ async function benchCommand(modelArg: string | undefined, flags: BenchFlags): Pr
         retuned = tuning.threads;
       }
     }
-    const full = { ...report, loadMs: Math.round(loadMs), threadTuning: threadTuning ?? null, retuned };
+    const full = { ...report, isa: describeEngineIsa(report.engine.backend, report.engine.build, config), loadMs: Math.round(loadMs), threadTuning: threadTuning ?? null, retuned };
     if (flags.json) process.stdout.write(`${JSON.stringify(full, null, 2)}\n`);
     else printReport(full, config.sysfs_root);
   } finally {
@@ -99,13 +98,14 @@ const fixed1 = (v: number | null, unit = ""): string => (v === null ? "n/a" : `$
 const ms = (v: number | null): string => (v === null ? "n/a" : v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${v >= 10 ? v.toFixed(1) : v.toFixed(2)} ms`);
 const pair = (t: { prompt: number; decode: number }): string => `${t.prompt}/${t.decode}`;
 
-function printReport(report: BenchmarkReport & { loadMs: number; threadTuning: ThreadTuning | null; retuned: ThreadSetting | null }, sysfsRoot: string): void {
+function printReport(report: BenchmarkReport & { isa: string; loadMs: number; threadTuning: ThreadTuning | null; retuned: ThreadSetting | null }, sysfsRoot: string): void {
   const out = process.stdout;
   const t = report.tuned;
   out.write(`${report.model.name}  (${report.model.path})\n\n`);
   printTable(out, [
     ["model", `${report.model.quantization} · ${formatCount(report.model.parameters)} parameters · ${formatBytes(report.model.fileSize)}`],
     ["engine", `${report.engine.build}${report.engine.threadsPerPhase ? "" : " (one thread count for both phases)"}`],
+    ["instruction sets", report.isa],
     ["machine", `${report.machine.cpu} · ${report.machine.cores} cores`],
     ["workload", `${report.workload.promptTokens}-token prompt, ${report.workload.generatedTokens} generated tokens, ${report.workload.rounds} interleaved rounds`],
     ["threads (prompt/decode)", `${pair(t.threads)} (${t.source})`],

@@ -25,6 +25,8 @@ export function registerConfig(program: Command): void {
     .action(
       action((flags: { config?: string; env?: boolean }) => {
         if (flags.env) {
+          // EDGELM_CONFIG names the file itself, so it is no binding to a field.
+          process.stdout.write(`${"EDGELM_CONFIG".padEnd(22)} ${"(the config file)".padEnd(20)} the YAML file to read, after --config and before ./edgelm.yaml and $EDGELM_HOME/config.yaml\n`);
           for (const b of ENV_BINDINGS) process.stdout.write(`${b.name.padEnd(22)} ${b.path.join(".").padEnd(20)} ${b.description}\n`);
           return;
         }

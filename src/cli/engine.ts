@@ -5,6 +5,7 @@
 import { InvalidArgumentError, type Command } from "commander";
 import { buildEngine, listEngines, llamaServerBuildDirectory, readLlamaServerBuild, type EngineKind } from "../engine/engine-build.js";
 import { llamaServerCandidate } from "../engine/engine-choice.js";
+import { cachedSmokeResult } from "../engine/engine-smoke-test.js";
 import { action, commandConfig, integerFlag } from "./cli-kit.js";
 import { printTable } from "./format.js";
 
@@ -15,6 +16,9 @@ interface BuildFlags {
   keepSources?: boolean;
   config?: string;
 }
+
+/** Measured on 2 vCPUs (docs/native-runner.md): the one estimate every message gives. */
+const BUILD_MINUTES: Record<EngineKind, string> = { "llama-server": "about 4 minutes on 2 idle cores", "node-llama-cpp": "7–25 minutes on 2 cores" };
 
 function backendName(raw: string): EngineKind {
   if (raw === "llama-server" || raw === "node-llama-cpp") return raw;
@@ -46,7 +50,9 @@ export function registerEngine(program: Command): void {
         const inUse = preference === "prebuilt" || (preference === "auto" && !local.available) ? "prebuilt" : "local build";
         // What engine.backend picks (without running any binary; serve and run check it with --version).
         const candidate = llamaServerCandidate(config);
-        const backend = config.engine.backend === "auto" ? (candidate ? "llama-server" : "node-llama-cpp") : config.engine.backend;
+        // Under auto, a build known to crash on this CPU (its smoke test failed) is not picked.
+        const crashes = candidate && !candidate.configured && cachedSmokeResult(candidate.path, config.home)?.ok === false;
+        const backend = config.engine.backend === "auto" ? (candidate && !crashes ? "llama-server" : "node-llama-cpp") : config.engine.backend;
         const llamaServer = backend === "llama-server" ? (candidate?.path ?? null) : null;
         if (flags.json) {
           process.stdout.write(
@@ -71,14 +77,9 @@ export function registerEngine(program: Command): void {
 async function buildCommand(flags: BuildFlags): Promise<void> {
   const config = commandConfig(flags, {}, "warn");
   const tty = process.stderr.isTTY === true;
-  const existing = flags.backend === "llama-server" && !flags.rebuild ? readLlamaServerBuild(llamaServerBuildDirectory(config.home)) : undefined;
-  if (existing) {
-    process.stdout.write(`llama-server for this llama.cpp version is already built (--rebuild to build it again)\n  ${existing.binary}\n`);
-    return;
+  if (flags.backend === "node-llama-cpp" || flags.rebuild || !readLlamaServerBuild(llamaServerBuildDirectory(config.home))) {
+    process.stderr.write(`building ${flags.backend} from the bundled llama.cpp source; this takes ${BUILD_MINUTES[flags.backend]}, longer when they are busy…\n`);
   }
-  process.stderr.write(
-    `building ${flags.backend} from the bundled llama.cpp source; this takes several minutes (about 7–15 on 2 cores)…\n`,
-  );
   let lastStep = "";
   const result = await buildEngine({
     backend: flags.backend,
@@ -86,6 +87,7 @@ async function buildCommand(flags: BuildFlags): Promise<void> {
     ...(flags.jobs !== undefined ? { jobs: flags.jobs } : {}),
     ...(flags.rebuild ? { rebuild: true } : {}),
     ...(flags.keepSources ? { keepSources: true } : {}),
+    onStatus: (line: string) => process.stderr.write(`${tty ? "\r\x1b[K" : ""}${line}\n`),
     ...(tty
       ? {
           onLine: (line: string) => {
@@ -100,6 +102,10 @@ async function buildCommand(flags: BuildFlags): Promise<void> {
       : {}),
   });
   if (tty) process.stderr.write("\r\x1b[K");
+  if (result.alreadyBuilt) {
+    process.stdout.write(`llama-server for this llama.cpp version is already built (--rebuild to build it again): ${result.description}\n  ${result.path}\n`);
+    return;
+  }
   process.stdout.write(`built ${result.description} in ${Math.floor(result.seconds / 60)}m${String(result.seconds % 60).padStart(2, "0")}s\n  ${result.path}\n`);
   if (result.backend === "node-llama-cpp") {
     process.stdout.write(

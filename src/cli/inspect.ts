@@ -45,7 +45,8 @@ async function inspectCommand(modelArg: string | undefined, flags: InspectFlags)
   const reporter = terminalProgress({ quiet: flags.json === true });
   const progress = reporter ? { progress: reporter } : {};
   const resolved = await resolveModel(ref, config, progress);
-  if (resolved.source === "demo" && !flags.json) process.stderr.write(`${DEMO_NOTICE}\n`);
+  // On stderr, so --json output stays one JSON document.
+  if (resolved.source === "demo") process.stderr.write(`${DEMO_NOTICE}\n`);
   const verification = await verifyModel(resolved, config, progress);
   const trust = await checkTrust(trustSubjectFor(resolved, verification), config);
   const file = readGguf(resolved.path);

@@ -9,6 +9,8 @@ export interface ModelFlagValues {
   threads?: number;
   promptThreads?: number;
   reverify?: boolean;
+  /** Measure the thread choice again (run, bench). */
+  retune?: boolean;
   engine?: EngineName;
   llamaServer?: string;
   config?: string;
@@ -35,6 +37,7 @@ export function addModelFlags(command: Command): Command {
     .option("-c, --ctx <tokens>", "context size in tokens (default: the model's, at most 4096)", integerFlag("--ctx", { min: 16, max: 1 << 20 }))
     .option("--threads <n>", "decode threads (default: tuned by measurement)", integerFlag("--threads", { min: 1, max: 1024 }))
     .option("--prompt-threads <n>", "prompt-processing threads (default: as --threads)", integerFlag("--prompt-threads", { min: 1, max: 1024 }))
+    .option("--retune", "measure the thread choice again instead of using the cached one")
     .option("--reverify", "re-hash the model files even when the verified-hash cache vouches for them")
     .option("--config <file>", "config file (default: ./edgelm.yaml, then $EDGELM_HOME/config.yaml)");
 }

@@ -68,7 +68,12 @@ async function runCommand(first: string | undefined, rest: string[], flags: RunF
     throw usageError("no prompt given: pass one as an argument or pipe it on stdin", "prompt");
   }
   if (resolved.source === "demo") process.stderr.write(`${DEMO_NOTICE}\n`);
-  const { model, loadMs } = await openResolvedModel(resolved, config, { parallel: 1, ...progress, ...threadTuningNotice() });
+  const { model, loadMs } = await openResolvedModel(resolved, config, {
+    parallel: 1,
+    ...(flags.retune ? { retuneThreads: true } : {}),
+    ...progress,
+    ...threadTuningNotice(),
+  });
   const controller = new AbortController();
   const onSigint = (): void => {
     if (controller.signal.aborted) process.exit(130);

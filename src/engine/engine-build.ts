@@ -2,7 +2,9 @@
  * `edgelm engine build`: engines compiled on the device from the llama.cpp
  * source node-llama-cpp ships (no download). Two kinds:
  * - llama-server (the native runner backend) into EDGELM_HOME/engines/llama.cpp-<commit>/,
- *   with native CPU flags and OpenMP;
+ *   with OpenMP and an explicit instruction-set list: the ones that really
+ *   execute here (cpu-isa-probe.ts), stepped down to safer sets while the
+ *   build crashes its smoke test (engine-smoke-test.ts);
  * - node-llama-cpp itself (opt-in; the prebuilt binaries stay the default until
  *   one exists): native flags plus a persistent ggml thread pool, see local-build-profile.ts.
  * And what is built or installed (`edgelm engine list`).
@@ -14,6 +16,9 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { EdgeError } from "../errors.js";
 import { checkBuildTools, cloneLlamaCpp, cmakeBuild, llamaCppBundleCommit, nodeLlamaCppDirectory, runCommand } from "./llama-cpp-source.js";
+import { describeIsaProbe, probeCpuIsa, type IsaProbeResult } from "./cpu-isa-probe.js";
+import { cachedSmokeResult, describeSmokeFailure, llamaServerSmokeLoad, smokeTest } from "./engine-smoke-test.js";
+import { describeIsaSet, isaCmakeOptions, saferIsaSets } from "./isa-cmake-options.js";
 import { findLocalNodeLlamaCppBuild, LOCAL_BUILD_CMAKE_OPTIONS, PERSISTENT_THREADPOOL_PATCH } from "./local-build-profile.js";
 
 export type EngineKind = "llama-server" | "node-llama-cpp";
@@ -30,6 +35,8 @@ export interface EngineBuildOptions {
   keepSources?: boolean;
   /** Each line of compiler output (for a progress display). */
   onLine?: (line: string) => void;
+  /** What the build is doing beyond compiling: the probe's findings, smoke tests, a step down to safer instruction sets. */
+  onStatus?: (line: string) => void;
   signal?: AbortSignal;
 }
 
@@ -39,13 +46,14 @@ export interface EngineBuildResult {
   path: string;
   description: string;
   seconds: number;
+  /** True when a finished build that passes the smoke test was there already (nothing was compiled). */
+  alreadyBuilt?: boolean;
 }
 
 const CLI = fileURLToPath(new URL("../cli/main.js", import.meta.url));
 
 /** Builds an engine; throws an EdgeError naming a missing tool before any work starts. */
 export async function buildEngine(options: EngineBuildOptions): Promise<EngineBuildResult> {
-  checkBuildTools();
   const started = performance.now();
   const built = options.backend === "llama-server" ? await buildLlamaServer(options) : await buildNodeLlamaCpp(options);
   return { ...built, backend: options.backend, seconds: Math.round((performance.now() - started) / 1000) };
@@ -57,12 +65,12 @@ export function llamaServerBuildDirectory(home: string, commit = llamaCppBundleC
 }
 
 /**
- * CMake options for llama-server on the device: native CPU flags, OpenMP (a
- * persistent thread pool: no thread creation per token), one static binary,
- * nothing that needs the network (no web UI download, no HTTPS, no curl).
+ * CMake options for llama-server on the device: OpenMP (a persistent thread
+ * pool: no thread creation per token), one static binary, nothing that needs
+ * the network (no web UI download, no HTTPS, no curl). The instruction sets
+ * come from the probe (isa-cmake-options.ts), never from `-march=native`.
  */
 export const LLAMA_SERVER_CMAKE_OPTIONS: Readonly<Record<string, string>> = {
-  GGML_NATIVE: "ON",
   GGML_OPENMP: "ON",
   GGML_CCACHE: "OFF",
   BUILD_SHARED_LIBS: "OFF",
@@ -76,6 +84,20 @@ export const LLAMA_SERVER_CMAKE_OPTIONS: Readonly<Record<string, string>> = {
   LLAMA_USE_PREBUILT_UI: "OFF",
 };
 
+/** The instruction sets a build uses and why (engine.json; absent in builds made before they were probed). */
+export interface IsaChoice {
+  /** "x86_64", "aarch64", ... */
+  arch: string;
+  /** The CPU it was chosen on. */
+  cpu: string;
+  /** Feature names (cpu-isa-probe.ts); empty: no native flags. */
+  features: string[];
+  /** What the probe found for each feature. */
+  probe: IsaProbeResult[];
+  /** One line: the probe's findings, and the smoke-test crashes that stepped the set down. */
+  why: string;
+}
+
 /** What engine.json in a llama-server build folder records (written last: a folder without it is unfinished). */
 export interface LlamaServerBuildRecord {
   backend: "llama-server";
@@ -84,48 +106,75 @@ export interface LlamaServerBuildRecord {
   version: string;
   openmp: boolean;
   cmakeOptions: Record<string, string>;
+  /** Absent in a build made before edgelm probed instruction sets (a `-march=native` build, smoke-tested on first use). */
+  isa?: IsaChoice;
   builtAt: string;
   seconds: number;
 }
 
-async function buildLlamaServer(options: EngineBuildOptions): Promise<{ path: string; description: string }> {
+async function buildLlamaServer(options: EngineBuildOptions): Promise<{ path: string; description: string; alreadyBuilt?: boolean }> {
   const commit = llamaCppBundleCommit();
   const dir = llamaServerBuildDirectory(options.home, commit);
   const record = readLlamaServerBuild(dir);
-  if (record && !options.rebuild) return { path: record.binary, description: `${describeLlamaServerBuild(record)} (already built; --rebuild to build again)` };
+  const status = options.onStatus ?? ((): void => undefined);
+  const smokeOptions = { home: options.home, ...(options.signal ? { signal: options.signal } : {}) };
+  if (record && !options.rebuild) {
+    const smoke = await smokeTest(record.binary, llamaServerSmokeLoad(record.binary), smokeOptions);
+    if (smoke.ok) return { path: record.binary, description: `${describeLlamaServerBuild(record)}; smoke test passed on this CPU`, alreadyBuilt: true };
+    status(`the llama-server built before does not run here: ${describeSmokeFailure(smoke.failure!)}; building it again`);
+  }
+  checkBuildTools();
   const started = performance.now();
   const run = { ...(options.onLine ? { onLine: options.onLine } : {}), ...(options.signal ? { signal: options.signal } : {}) };
   rmSync(join(dir, "engine.json"), { force: true });
+  const probe = await probeCpuIsa();
+  status(`instruction sets on this CPU (${probe.cpu}): ${describeIsaSet(probe.usable)} execute; ${describeIsaProbe(probe)}`);
   await cloneLlamaCpp(join(dir, "src"), run);
-  const cmakeOptions = { ...LLAMA_SERVER_CMAKE_OPTIONS };
   const buildDir = join(dir, "build");
-  await cmakeBuild({ ...run, sourceDir: join(dir, "src"), buildDir, targets: ["llama-server"], cmakeOptions, jobs: options.jobs ?? 2 });
-  // OpenMP is asked for; whether CMake found it (libgomp comes with g++) is in its cache.
-  const openmp = /^GGML_OPENMP_ENABLED:INTERNAL=ON$/m.test(readFileSync(join(buildDir, "CMakeCache.txt"), "utf8"));
   const built = join(buildDir, "bin", "llama-server");
-  const version = spawnSync(built, ["--version"], { encoding: "utf8", timeout: 30_000 });
-  if (version.status !== 0) throw new EdgeError("internal", `the new llama-server does not run: ${(version.stderr || version.stdout || "").trim()}`);
-  // Keep the one static binary; the source and object files (about 300 MB) are not needed to run it.
-  const binary = join(dir, "bin", "llama-server");
-  mkdirSync(dirname(binary), { recursive: true });
-  copyFileSync(built, binary);
-  chmodSync(binary, 0o755);
-  if (!options.keepSources) {
-    rmSync(join(dir, "src"), { recursive: true, force: true });
-    rmSync(buildDir, { recursive: true, force: true });
+  const crashes: string[] = [];
+  const sets = saferIsaSets(probe.usable, probe.arch);
+  for (const [step, features] of sets.entries()) {
+    const cmakeOptions = { ...LLAMA_SERVER_CMAKE_OPTIONS, ...isaCmakeOptions(features, probe.arch) };
+    // A step down reconfigures the same build folder: only ggml's CPU backend compiles again.
+    await cmakeBuild({ ...run, sourceDir: join(dir, "src"), buildDir, targets: ["llama-server"], cmakeOptions, jobs: options.jobs ?? 2 });
+    const version = spawnSync(built, ["--version"], { encoding: "utf8", timeout: 30_000 });
+    if (version.status !== 0) throw new EdgeError("internal", `the new llama-server does not run: ${(version.stderr || version.stdout || "").trim()}`);
+    status(`smoke test: ${describeIsaSet(features)}`);
+    const smoke = await smokeTest(built, llamaServerSmokeLoad(built), smokeOptions);
+    if (!smoke.ok) {
+      const crash = `${describeIsaSet(features)}: ${describeSmokeFailure(smoke.failure!)}`;
+      crashes.push(crash);
+      if (step + 1 < sets.length) status(`${crash}; building again with ${describeIsaSet(sets[step + 1]!)}`);
+      continue;
+    }
+    // OpenMP is asked for; whether CMake found it (libgomp comes with g++) is in its cache.
+    const openmp = /^GGML_OPENMP_ENABLED:INTERNAL=ON$/m.test(readFileSync(join(buildDir, "CMakeCache.txt"), "utf8"));
+    // Keep the one static binary; the source and object files (about 300 MB) are not needed to run it.
+    const binary = join(dir, "bin", "llama-server");
+    mkdirSync(dirname(binary), { recursive: true });
+    copyFileSync(built, binary);
+    chmodSync(binary, 0o755);
+    if (!options.keepSources) {
+      rmSync(join(dir, "src"), { recursive: true, force: true });
+      rmSync(buildDir, { recursive: true, force: true });
+    }
+    const probeWhy = describeIsaProbe(probe);
+    const done: LlamaServerBuildRecord = {
+      backend: "llama-server",
+      binary,
+      commit,
+      version: /version:\s*(.+)/.exec(`${version.stdout}${version.stderr}`)?.[1]?.trim() ?? firstLine(`${version.stdout}${version.stderr}`),
+      openmp,
+      cmakeOptions,
+      isa: { arch: probe.arch, cpu: probe.cpu, features, probe: probe.results, why: crashes.length > 0 ? `${probeWhy}; smoke test crashed with ${crashes.join("; ")}` : probeWhy },
+      builtAt: new Date().toISOString(),
+      seconds: Math.round((performance.now() - started) / 1000),
+    };
+    writeFileSync(join(dir, "engine.json"), `${JSON.stringify(done, null, 2)}\n`);
+    return { path: binary, description: describeLlamaServerBuild(done) };
   }
-  const done: LlamaServerBuildRecord = {
-    backend: "llama-server",
-    binary,
-    commit,
-    version: /version:\s*(.+)/.exec(`${version.stdout}${version.stderr}`)?.[1]?.trim() ?? firstLine(`${version.stdout}${version.stderr}`),
-    openmp,
-    cmakeOptions,
-    builtAt: new Date().toISOString(),
-    seconds: Math.round((performance.now() - started) / 1000),
-  };
-  writeFileSync(join(dir, "engine.json"), `${JSON.stringify(done, null, 2)}\n`);
-  return { path: binary, description: describeLlamaServerBuild(done) };
+  throw new EdgeError("internal", `no llama-server build runs on this CPU (${probe.cpu}), down to no native flags: ${crashes.join("; ")}`);
 }
 
 function firstLine(text: string): string {
@@ -143,8 +192,15 @@ export function readLlamaServerBuild(dir: string): LlamaServerBuildRecord | unde
   }
 }
 
-function describeLlamaServerBuild(record: LlamaServerBuildRecord): string {
-  return `llama-server, llama.cpp ${record.commit.slice(0, 12)} (native, ${record.openmp ? "OpenMP" : "no OpenMP: libgomp was not found"})`;
+/** One line: commit, instruction sets (and why), OpenMP. */
+export function describeLlamaServerBuild(record: LlamaServerBuildRecord): string {
+  return `llama-server, llama.cpp ${record.commit.slice(0, 12)} (${describeBuildIsa(record.isa)}, ${record.openmp ? "OpenMP" : "no OpenMP: libgomp was not found"})`;
+}
+
+/** "ISA avx2 fma … (why)", or what a build made before probing used. */
+export function describeBuildIsa(isa: IsaChoice | undefined): string {
+  if (!isa) return "-march=native, built before instruction sets were probed";
+  return `ISA ${describeIsaSet(isa.features)} — ${isa.why}`;
 }
 
 /**
@@ -170,6 +226,7 @@ export function findBuiltLlamaServer(home: string): LlamaServerBuildRecord | und
 }
 
 async function buildNodeLlamaCpp(options: EngineBuildOptions): Promise<{ path: string; description: string }> {
+  checkBuildTools();
   const nlc = nodeLlamaCppDirectory();
   const cli = join(nlc, "dist", "cli", "cli.js");
   const run = { ...(options.onLine ? { onLine: options.onLine } : {}), ...(options.signal ? { signal: options.signal } : {}) };
@@ -256,9 +313,11 @@ export function listEngines(home: string, configuredLlamaServer?: string): Engin
   }
   for (const dir of dirs.sort()) {
     const record = readLlamaServerBuild(join(engines, dir));
+    const smoke = record ? cachedSmokeResult(record.binary, home) : undefined;
+    const checked = !smoke ? "not smoke-tested on this CPU yet (it is before first use)" : smoke.ok ? "smoke test passed on this CPU" : `fails on this CPU: ${describeSmokeFailure(smoke.failure!)}`;
     entries.push(
       record
-        ? { backend: "llama-server", kind: "built", description: describeLlamaServerBuild(record), path: record.binary, available: true }
+        ? { backend: "llama-server", kind: "built", description: `${describeLlamaServerBuild(record)}; ${checked}`, path: record.binary, available: smoke?.ok !== false }
         : { backend: "llama-server", kind: "unfinished build", description: `llama-server, ${dir} (no engine.json: the build did not finish; run \`edgelm engine build\` again)`, path: null, available: false },
     );
   }

@@ -3,12 +3,14 @@
  * node-llama-cpp, llama-server, or auto — llama-server when one is configured
  * (`engine.llama_server`, `--llama-server`, EDGELM_LLAMA_SERVER) or built by
  * `edgelm engine build`, else node-llama-cpp. A llama-server binary is checked
- * (`--version`, `--help`) before it is chosen. Imports no backend.
+ * (`--version`, `--help`) before it is chosen, and one built by `engine build`
+ * must also pass the smoke test on this CPU (engine-smoke-test.ts). Imports no backend.
  */
 import type { Config } from "../config/schema.js";
 import { EdgeError } from "../errors.js";
 import { logger } from "../log.js";
-import { findBuiltLlamaServer } from "./engine-build.js";
+import { describeBuildIsa, findBuiltLlamaServer } from "./engine-build.js";
+import { cachedSmokeResult, describeSmokeFailure, llamaServerSmokeLoad, smokeTest } from "./engine-smoke-test.js";
 import { inspectLlamaServer, type LlamaServerBinary } from "./llama-server/llama-server-binary.js";
 
 export type EngineChoice =
@@ -45,12 +47,43 @@ export async function chooseEngine(config: Config): Promise<EngineChoice> {
   }
   try {
     const binary = await inspectLlamaServer(candidate.path, candidate.source);
+    if (!candidate.configured) await requirePassingSmokeTest(candidate.path, config.home);
     return { backend: "llama-server", binary, source: candidate.source, why: `${wanted === "auto" ? "auto: " : ""}${candidate.source}` };
   } catch (error) {
     if (wanted === "llama-server" || candidate.configured) throw error;
     logger.warn(`${(error as Error).message}; using node-llama-cpp`);
-    return { backend: "node-llama-cpp", why: "auto: the built llama-server does not work" };
+    return { backend: "node-llama-cpp", why: `auto: the built llama-server does not work (${(error as Error).message})` };
   }
+}
+
+/**
+ * A binary built by `engine build` is used only once it passed the smoke test
+ * on this CPU (engine-smoke-test.ts; run here, a few seconds, the first time
+ * this binary meets this CPU). Rejects (model_load_failed) naming what crashed.
+ */
+async function requirePassingSmokeTest(binary: string, home: string): Promise<void> {
+  if (!cachedSmokeResult(binary, home)) logger.info(`checking the built llama-server on this CPU (first use: a few seconds): ${binary}`);
+  const smoke = await smokeTest(binary, llamaServerSmokeLoad(binary), { home });
+  if (!smoke.ok) {
+    throw new EdgeError("model_load_failed", `the llama-server built by \`edgelm engine build\` (${binary}) fails its smoke test on this CPU: ${describeSmokeFailure(smoke.failure!)}; \`edgelm engine build --rebuild\` builds one for this CPU`, {
+      details: { signal: smoke.failure!.signal },
+    });
+  }
+}
+
+/**
+ * Which instruction sets the engine in use was built for, and why: the
+ * engine.json record of a llama-server built by `engine build`; node-llama-cpp's
+ * prebuilt binaries (ggml picks among its CPU variants at load) or its local build's options.
+ */
+export function describeEngineIsa(backend: string, engineBuild: string, config: Config): string {
+  if (backend === "node-llama-cpp") {
+    return /prebuilt/.test(engineBuild) ? "node-llama-cpp's prebuilt CPU binaries (built without AMX; ggml picks its CPU variant at load)" : "as its build options say (see engine)";
+  }
+  const candidate = llamaServerCandidate(config);
+  if (!candidate || candidate.configured) return "unknown: a llama-server not built by edgelm";
+  const record = findBuiltLlamaServer(config.home);
+  return describeBuildIsa(record?.isa);
 }
 
 /** One line for start-up messages, e.g. "llama-server 0.4.0-dev (…) /path (auto: …)". */

@@ -91,6 +91,12 @@ interface RunnerEntry {
   generation: number;
 }
 
+/** A load that ended with the runner killed by a fault (SIGILL, SIGSEGV, ...): the same load would crash again. */
+function crashedAtLoad(error: EdgeError): boolean {
+  const signal = error.details?.signal;
+  return error.code === "model_load_failed" && typeof signal === "string" && ["SIGILL", "SIGSEGV", "SIGBUS", "SIGFPE", "SIGABRT"].includes(signal);
+}
+
 /** A runner new requests may go to: switched on, not draining, and ready. */
 function isRoutable(entry: RunnerEntry): boolean {
   return entry.active && !entry.draining && entry.runner.state === "ready";
@@ -484,7 +490,8 @@ export class ModelPool implements ServedModel {
     } catch (error) {
       const edge = toEdgeError(error);
       if (this.closing || generation !== this.generation) return;
-      if (PERMANENT.has(edge.code)) this.fail(edge);
+      // A runner killed by a fault while loading will be killed again by the next load: report it once, stop.
+      if (PERMANENT.has(edge.code) || crashedAtLoad(edge)) this.fail(edge);
       else {
         logger.warn(`model ${this.name}: restart failed: ${edge.message}`);
         this.scheduleRestart(performance.now());
@@ -497,7 +504,10 @@ export class ModelPool implements ServedModel {
 
   private fail(error: unknown): void {
     const edge = toEdgeError(error);
-    this.failure = new EdgeError("model_not_ready", `model ${this.name} is not available: ${edge.message}`, {
+    const hint = crashedAtLoad(edge)
+      ? ` — ${String(edge.details!.signal)} at load: the engine was probably built with an instruction set this CPU cannot execute (\`edgelm engine build --rebuild\` probes and builds for this CPU; --engine node-llama-cpp avoids it); not restarted`
+      : "";
+    this.failure = new EdgeError("model_not_ready", `model ${this.name} is not available: ${edge.message}${hint}`, {
       details: { cause: edge.code, ...(edge.details ?? {}) },
     });
     logger.error(this.failure.message);

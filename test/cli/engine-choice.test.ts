@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import OpenAI from "openai";
 import { CLI, REPO_ROOT, runCli, tempHome, testLlamaServer, TEST_MODEL } from "../helpers.js";
+import { writeCrashingLlamaServer } from "../support/crashing-llama-server.js";
 
 describe("edgelm --engine (CLI, end to end)", () => {
   let home: string;
@@ -59,12 +60,43 @@ describe("edgelm --engine (CLI, end to end)", () => {
     writeFileSync(join(dir, "engine.json"), JSON.stringify(record));
     const bench = await runCli(["bench", TEST_MODEL, "-p", "16", "-n", "8", "-r", "1", "--threads", "1", "--json"], { env: env(), timeoutMs: 120_000 });
     assert.equal(bench.code, 0, bench.stderr);
-    const report = JSON.parse(bench.stdout) as { engine: { backend: string; build: string } };
+    const report = JSON.parse(bench.stdout) as { engine: { backend: string; build: string }; isa: string };
     assert.equal(report.engine.backend, "llama-server");
     assert.match(report.engine.build, /^llama-server .*llama\.cpp-0123456789ab/);
+    // A record without the probe's choice: a build from before instruction sets were probed, smoke-tested on first use.
+    assert.equal(report.isa, "-march=native, built before instruction sets were probed");
+    const listed = await runCli(["engine", "list"], { env: env() });
+    assert.match(listed.stdout, /-march=native, built before instruction sets were probed.*; smoke test passed on this CPU/);
     const pinned = await runCli(["bench", TEST_MODEL, "-p", "16", "-n", "8", "-r", "1", "--threads", "1", "--json", "--engine", "node-llama-cpp"], { env: env(), timeoutMs: 120_000 });
     assert.equal(pinned.code, 0, pinned.stderr);
     assert.equal((JSON.parse(pinned.stdout) as { engine: { backend: string } }).engine.backend, "node-llama-cpp");
+  });
+
+  it("auto falls back to node-llama-cpp, naming the cause, when the built llama-server crashes on this CPU", async () => {
+    const { home: crashHome, cleanup: crashCleanup } = tempHome();
+    try {
+      const dir = join(crashHome, "engines", "llama.cpp-fedcba987654");
+      const crashing = writeCrashingLlamaServer(join(dir, "bin", "llama-server"));
+      const record = { backend: "llama-server", binary: crashing, commit: "fedcba987654", version: "test", openmp: true, cmakeOptions: {}, builtAt: new Date().toISOString(), seconds: 1 };
+      writeFileSync(join(dir, "engine.json"), JSON.stringify(record));
+      const crashEnv = { EDGELM_HOME: crashHome, EDGELM_TUNE_THREADS: "0" };
+      const auto = await runCli(runArgs, { env: crashEnv });
+      assert.equal(auto.code, 0, auto.stderr);
+      assert.match(auto.stderr, /fails its smoke test on this CPU: the F16 smoke-test model crashed it \(SIGILL\): an instruction set .*; using node-llama-cpp/);
+      assert.equal((JSON.parse(auto.stdout) as { timings: { completionTokens: number } }).timings.completionTokens, 16);
+      // Known now (cached per binary and CPU): engine list says so and auto does not pick it.
+      const listed = await runCli(["engine", "list", "--json"], { env: crashEnv });
+      const list = JSON.parse(listed.stdout) as { backend_in_use: string; engines: Array<{ backend: string; kind: string; available: boolean; description: string }> };
+      assert.equal(list.backend_in_use, "node-llama-cpp");
+      const built = list.engines.find((e) => e.kind === "built")!;
+      assert.equal(built.available, false);
+      assert.match(built.description, /fails on this CPU: the F16 smoke-test model crashed it \(SIGILL\)/);
+      const pinned = await runCli([...runArgs, "--engine", "llama-server"], { env: crashEnv });
+      assert.equal(pinned.code, 3, pinned.stderr);
+      assert.match(pinned.stderr, /fails its smoke test on this CPU: .*SIGILL.*`edgelm engine build --rebuild` builds one for this CPU/);
+    } finally {
+      crashCleanup();
+    }
   });
 
   it("edgelm serve names the engine at start and serves on it", async () => {

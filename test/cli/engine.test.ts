@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
@@ -7,7 +7,7 @@ import { after, before, describe, it } from "node:test";
 import { llamaServerBuildDirectory } from "../../src/engine/engine-build.js";
 import { llamaCppBundleCommit } from "../../src/engine/llama-cpp-source.js";
 import { findLocalNodeLlamaCppBuild } from "../../src/engine/local-build-profile.js";
-import { runCli, tempHome } from "../helpers.js";
+import { runCli, tempHome, testLlamaServer } from "../helpers.js";
 
 describe("edgelm engine (CLI, end to end)", () => {
   let home: string;
@@ -36,7 +36,8 @@ describe("edgelm engine (CLI, end to end)", () => {
     assert.equal(server.backend, "llama-server");
     assert.equal(server.available, true);
     assert.equal(server.path, record.binary);
-    assert.match(server.description, /llama\.cpp 0123456789ab \(native, OpenMP\)/);
+    // A record without the probe's choice: made before instruction sets were probed; smoke-tested at first use.
+    assert.match(server.description, /llama\.cpp 0123456789ab \(-march=native, built before instruction sets were probed, OpenMP\); not smoke-tested on this CPU yet/);
     const unfinished = out.engines.find((e: { kind: string }) => e.kind === "unfinished build");
     assert.equal(unfinished.available, false);
     assert.equal(out.backend, "auto");
@@ -74,11 +75,12 @@ describe("edgelm engine (CLI, end to end)", () => {
       const dir = llamaServerBuildDirectory(built);
       mkdirSync(join(dir, "bin"), { recursive: true });
       const binary = join(dir, "bin", "llama-server");
-      writeFileSync(binary, "");
+      // A real binary: a build found at once is still smoke-tested on this CPU before it is trusted.
+      copyFileSync(await testLlamaServer(), binary);
       writeFileSync(join(dir, "engine.json"), JSON.stringify({ backend: "llama-server", binary, commit: llamaCppBundleCommit(), version: "1", openmp: true, cmakeOptions: {}, builtAt: new Date().toISOString(), seconds: 1 }));
-      const r = await runCli(["engine", "build"], { env: { EDGELM_HOME: built } });
+      const r = await runCli(["engine", "build"], { env: { EDGELM_HOME: built }, timeoutMs: 120_000 });
       assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stdout, /already built \(--rebuild to build it again\)\n {2}.*llama-server/);
+      assert.match(r.stdout, /already built \(--rebuild to build it again\): .*; smoke test passed on this CPU\n {2}.*llama-server/);
       // Without a C++ compiler on PATH (git and cmake only), --rebuild stops before any work and says what to install.
       const bin = mkdtempSync(join(tmpdir(), "edgelm-path-"));
       for (const tool of ["git", "cmake"]) {

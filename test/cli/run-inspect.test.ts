@@ -35,6 +35,28 @@ describe("edgelm run / inspect (CLI, end to end)", () => {
     assert.doesNotMatch(r.stderr, /demo model/);
   });
 
+  it("measures threads once per model, and again with --retune", async () => {
+    const { home: tuneHome, cleanup: done } = tempHome();
+    try {
+      const tuneEnv = { EDGELM_HOME: tuneHome, EDGELM_ENGINE: "node-llama-cpp" };
+      const cacheFile = join(tuneHome, "cache", "thread-tuning.json");
+      const args = ["run", "-m", TEST_MODEL, "Once upon a time", "-n", "4", "--json"];
+      const measuredAt = (): string[] => Object.values((JSON.parse(readFileSync(cacheFile, "utf8")) as { entries: Record<string, { measuredAt: string }> }).entries).map((t) => t.measuredAt);
+      const measured = await runCli(args, { env: tuneEnv });
+      assert.equal(measured.code, 0, measured.stderr);
+      const first = measuredAt();
+      assert.ok(first.length >= 1);
+      const cached = await runCli(args, { env: tuneEnv });
+      assert.equal(cached.code, 0, cached.stderr);
+      assert.deepEqual(measuredAt(), first);
+      const again = await runCli([...args, "--retune"], { env: tuneEnv });
+      assert.equal(again.code, 0, again.stderr);
+      assert.notDeepEqual(measuredAt(), first);
+    } finally {
+      done();
+    }
+  });
+
   it("reads the prompt from a pipe", async () => {
     const r = await runCli(["run", TEST_MODEL, "-t", "0", "-n", "10", "--json"], { env, input: "Once upon a time\n" });
     assert.equal(r.code, 0, r.stderr);
@@ -54,6 +76,12 @@ describe("edgelm run / inspect (CLI, end to end)", () => {
     assert.equal(info.memory.kv_cache_bytes, 5 * 1024 * 4 * 16 * 2);
     assert.ok(info.size_at.F16 < info.file_size && info.size_at.Q4_0 < info.size_at.Q8_0);
     assert.equal(info.fits, true);
+    assert.doesNotMatch(r.stderr, /demo model/);
+    // Without a model: the demo model, said on stderr while stdout stays one JSON document.
+    const demo = await runCli(["inspect", "--json"], { env });
+    assert.equal(demo.code, 0, demo.stderr);
+    assert.match(demo.stderr, /using the built-in demo model/);
+    assert.equal(JSON.parse(demo.stdout).architecture, "llama");
   });
 
   describe("bad input: one clear line, non-zero exit, no stack trace", () => {
@@ -111,5 +139,19 @@ describe("edgelm run / inspect (CLI, end to end)", () => {
     assert.match(h.stdout, /run \[options\]/);
     const none = await runCli([]);
     assert.match(none.stdout + none.stderr, /Usage: edgelm/);
+  });
+
+  it("admin --timeout says each subcommand's own default", async () => {
+    const expected: Array<[string, string]> = [
+      ["models", "give up after this many seconds (the gateway answers at once) (default: 30)"],
+      ["swap", "(it loads a model) (default: 600)"],
+      ["add-runner", "(it loads a model) (default: 600)"],
+      ["remove-runner", "(it waits for the runner's requests to finish) (default: 600)"],
+    ];
+    for (const [sub, help] of expected) {
+      const r = await runCli(["admin", sub, "--help"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(r.stdout.replace(/\s+/g, " ").includes(help), `${sub}: ${r.stdout}`);
+    }
   });
 });

@@ -36,6 +36,15 @@ describe("edgelm config", () => {
     assert.equal(config.server.port, 9090);
   });
 
+  it("show --env lists every EDGELM_* variable the configuration reads, EDGELM_CONFIG first", async () => {
+    const listed = await runCli(["config", "show", "--env"], { env });
+    assert.equal(listed.code, 0, listed.stderr);
+    const names = listed.stdout.trim().split("\n").map((l) => l.split(/\s+/)[0]);
+    assert.equal(names[0], "EDGELM_CONFIG");
+    const { ENV_BINDINGS } = await import("../../src/config/env.js");
+    assert.deepEqual(names.slice(1), ENV_BINDINGS.map((b) => b.name));
+  });
+
   it("a malformed environment value is blamed on its variable", async () => {
     const shown = await runCli(["config", "show"], { env: { ...env, EDGELM_POLICIES: "maybe" } });
     assert.equal(shown.code, 2);

@@ -6,11 +6,13 @@ import { Ollama } from "ollama";
 import OpenAI from "openai";
 import { loadConfig } from "../../src/config/load-config.js";
 import type { Runner, RunnerFactory, RunnerSpec } from "../../src/engine/runner.js";
+import { LlamaServerRunnerFactory } from "../../src/engine/llama-server/llama-server-runner.js";
 import { ChildProcessRunnerFactory } from "../../src/engine/runners/child-process-runner.js";
 import { isEdgeError } from "../../src/errors.js";
 import { GatewayEvents, type RunnerExitEvent } from "../../src/scheduler/gateway-events.js";
 import { ModelPool } from "../../src/scheduler/model-pool.js";
-import { tempHome, TEST_MODEL } from "../helpers.js";
+import { tempHome, testLlamaServer, TEST_MODEL } from "../helpers.js";
+import { writeCrashingLlamaServer } from "../support/crashing-llama-server.js";
 import { demoModel, startGateway, storiesModel, waitFor, type GatewayFixture } from "./gateway-fixture.js";
 
 const ENDLESS = { prompt: "Once upon a time", temperature: 0, response_format: { type: "json_object" as const } };
@@ -302,6 +304,49 @@ describe("models that fail verification", () => {
       assert.equal(status.state, "failed");
       assert.match(status.reason!, /does not match its recorded hash/);
       assert.equal(created.length, 0);
+      await pool.close();
+    } finally {
+      done();
+    }
+  });
+});
+
+describe("a runner that crashes at every load", () => {
+  it("is reported once with the signal and the instruction-set suspicion, and not restarted in a loop", async () => {
+    const { home, cleanup: done } = tempHome();
+    try {
+      const { config } = loadConfig({ env: { EDGELM_HOME: home } });
+      const working = new LlamaServerRunnerFactory({ binary: await testLlamaServer(), startTimeoutMs: 60_000 });
+      const crashing = new LlamaServerRunnerFactory({ binary: writeCrashingLlamaServer(join(home, "crashing-llama-server")), startTimeoutMs: 60_000 });
+      let crashNext = false;
+      const created: string[] = [];
+      const factory: RunnerFactory = {
+        backend: "llama-server",
+        create: (spec: RunnerSpec): Runner => {
+          created.push(crashNext ? "crashing" : "working");
+          return (crashNext ? crashing : working).create(spec);
+        },
+      };
+      const events = new GatewayEvents();
+      const restarts: unknown[] = [];
+      events.on("runner:restart", (e) => restarts.push(e));
+      const pool = new ModelPool(
+        { name: "stories", ref: TEST_MODEL, parallel: 1, threads: { decode: 1 } },
+        { config, factory, events, queueLimit: 1, restartDelayMs: 20, restartDelayMaxMs: 40, resolve: async (ref) => ({ name: "stories", path: ref, source: "path" }) },
+      );
+      await pool.start();
+      assert.equal(pool.state, "ready", pool.describe().reason);
+      // From now on every load crashes (as a binary built with AMX does in a VM without tiles).
+      crashNext = true;
+      process.kill(pool.runnerProcesses()[0]!.pid!, "SIGKILL");
+      await waitFor(() => pool.state === "failed", 20_000, "the model to be reported failed");
+      const reason = pool.describe().reason!;
+      assert.match(reason, /llama-server exited while loading .* \(killed by SIGILL\)/);
+      assert.match(reason, /SIGILL at load: the engine was probably built with an instruction set this CPU cannot execute .*; not restarted/);
+      // A loop would have tried again every 20–40 ms.
+      await new Promise((r) => setTimeout(r, 500));
+      assert.deepEqual(created, ["working", "crashing"]);
+      assert.equal(restarts.length, 1);
       await pool.close();
     } finally {
       done();

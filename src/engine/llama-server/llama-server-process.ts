@@ -159,7 +159,9 @@ export class LlamaServerProcess {
     const deadline = performance.now() + this.options.startTimeoutMs;
     for (;;) {
       if (this.exitInfo) {
-        throw new EdgeError("model_load_failed", `llama-server exited while loading ${launch.modelPath} (${describeExit(this.exitInfo)}): ${this.lastLines || "no output"}`);
+        throw new EdgeError("model_load_failed", `llama-server exited while loading ${launch.modelPath} (${describeExit(this.exitInfo)}): ${this.lastLines || "no output"}`, {
+          details: { phase: "load", ...(this.exitInfo.signal ? { signal: this.exitInfo.signal } : {}) },
+        });
       }
       if (signal?.aborted) {
         this.kill("SIGKILL");

@@ -136,7 +136,9 @@ export class ChildProcessRunner implements Runner {
         reject(
           loadError ??
             exit.error ??
-            new EdgeError("model_load_failed", `the runner for ${this.spec.name} exited while loading (${describeExit(exit)})`),
+            new EdgeError("model_load_failed", `the runner for ${this.spec.name} exited while loading (${describeExit(exit)})`, {
+              details: { phase: "load", ...(exit.signal ? { signal: exit.signal } : {}) },
+            }),
         );
       });
       child.on("message", onLoadMessage);
