@@ -23,6 +23,7 @@ import type { AlertSink } from "./alert-sink.js";
 import { AlertmanagerSink } from "./alertmanager-sink.js";
 import { EngineMetrics } from "./engine-metrics.js";
 import { MetricsRegistry } from "./metrics-registry.js";
+import { OutboxMetrics } from "./outbox-metrics.js";
 import { PolicyEngine } from "./policy-engine.js";
 import type { GatewayOperations, RouteWeightControl, ServedModelView, VariantFinder } from "./policy-target.js";
 import { RequestMetrics } from "./request-metrics.js";
@@ -104,6 +105,8 @@ export class GatewayOps {
       this.detach.push(this.sampler.onSample((snapshot) => resources.update(snapshot)));
       this.listen(this.requests);
       new EngineMetrics(this.metrics, () => gateway.runnerProcesses().map((r) => ({ model: r.model, runnerId: r.id, runner: r.runner })));
+      const outbox = gateway.outbox;
+      if (outbox) new OutboxMetrics(this.metrics, () => outbox.stats());
     }
 
     const latest = () => this.sampler.latest;

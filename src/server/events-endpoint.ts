@@ -17,7 +17,7 @@ export function registerEventsEndpoint(app: FastifyInstance, gateway: Gateway): 
     const scope = scopeOf(request, "events");
     const outbox = gateway.outbox;
     if (!outbox) {
-      throw new EdgeError("unsupported", "event forwarding is not configured on this gateway (set router.events.url)", { param: "router.events" });
+      throw new EdgeError("unsupported", "event forwarding is not configured on this gateway (set router.events.url or router.events.sinks)", { param: "router.events" });
     }
     const body = request.body;
     if (body === undefined || body === null || typeof body !== "object") {

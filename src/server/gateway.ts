@@ -29,8 +29,8 @@ import { openAiDialect } from "./openai.js";
 import { planServedModels } from "./served-model-specs.js";
 import { registerEventsEndpoint } from "./events-endpoint.js";
 import { join } from "node:path";
-import { Outbox } from "../router/outbox.js";
-import { httpEventDelivery } from "../router/event-delivery.js";
+import type { Outbox } from "../router/outbox.js";
+import { outboxFromConfig } from "../router/outbox-from-config.js";
 import { RoutedModel } from "../router/routed-model.js";
 import { Router } from "../router/router.js";
 import type { RequestScope } from "./request-scope.js";
@@ -91,12 +91,8 @@ export class Gateway {
     }
     const events = config.router.events;
     if (events) {
-      this.outbox = new Outbox({
-        dir: join(config.home, "outbox"),
-        deliver: httpEventDelivery({ url: events.url, ...(events.api_key ? { apiKey: events.api_key } : {}), timeoutMs: events.timeout_ms }),
-        onAttempt: (record, error) => {
-          if (error) logger.debug(`event ${record.seq} not delivered yet: ${(error as Error).message}`);
-        },
+      this.outbox = outboxFromConfig(events, join(config.home, "outbox"), (sink, records, delivered, error) => {
+        if (error) logger.debug(`sink ${sink}: event ${records[delivered]?.seq ?? "-"} not delivered yet: ${(error as Error).message}`);
       });
     }
     if (isLogLevelEnabled("debug")) {

@@ -1,0 +1,53 @@
+import { z } from "zod";
+
+const SINK_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+const sinkName = z.string().regex(SINK_NAME, "1-64 of a-z, 0-9, - and _ (names the sink's cursor file and metrics label)");
+
+/** One HTTP receiver: each event is POSTed with `Idempotency-Key: <event id>`. */
+const httpSink = z
+  .object({
+    type: z.literal("http"),
+    /** Default: the type ("http"). Distinct per sink. */
+    name: sinkName.optional(),
+    url: z.string().url(),
+    api_key: z.string().min(1).optional(),
+    /** Milliseconds per delivery attempt. */
+    timeout_ms: z.number().int().min(100).default(10_000),
+  })
+  .strict();
+
+export const eventSinkSchema = z.discriminatedUnion("type", [httpSink]);
+
+/**
+ * `router.events`: the durable outbox behind POST /v1/events (under EDGELM_HOME/outbox).
+ * `url` (+ `api_key`, `timeout_ms`) is shorthand for one HTTP sink named "http".
+ */
+export const eventsSection = z
+  .object({
+    url: z.string().url().optional(),
+    api_key: z.string().min(1).optional(),
+    timeout_ms: z.number().int().min(100).default(10_000),
+    /** Where events go, each with its own cursor (a slow sink does not hold the others back). */
+    sinks: z.array(eventSinkSchema).default([]),
+    /** Most journal bytes on disk (undelivered events plus at most one segment); past it POST /v1/events answers 507. 256 MiB. */
+    max_backlog_bytes: z.number().int().min(64 * 1024).default(256 * 1024 * 1024),
+    /** Most events not yet delivered by the slowest sink; past it POST /v1/events answers 507. */
+    max_backlog_events: z.number().int().min(1).default(1_000_000),
+    /** Most events handed to a sink in one batch (one cursor fsync per batch). */
+    batch_events: z.number().int().min(1).max(10_000).default(500),
+  })
+  .strict()
+  .superRefine((events, ctx) => {
+    if (events.url === undefined && events.sinks.length === 0) {
+      ctx.addIssue({ code: "custom", message: "set router.events.url or at least one entry in router.events.sinks", path: ["sinks"] });
+    }
+    const names = new Set<string>(events.url !== undefined ? ["http"] : []);
+    events.sinks.forEach((sink, i) => {
+      const name = sink.name ?? sink.type;
+      if (names.has(name)) ctx.addIssue({ code: "custom", message: `another sink is already named "${name}": give each sink a distinct name`, path: ["sinks", i, "name"] });
+      names.add(name);
+    });
+  });
+
+export type EventsConfig = z.infer<typeof eventsSection>;
+export type EventSinkConfig = z.infer<typeof eventSinkSchema>;

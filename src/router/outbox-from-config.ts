@@ -1,0 +1,31 @@
+/** Builds the outbox and its sinks from `router.events`. */
+import type { EventsConfig, EventSinkConfig } from "../config/sections/router-events.js";
+import type { EventSink } from "./event-sink.js";
+import { HttpEventSink } from "./http-event-sink.js";
+import { Outbox, type OutboxOptions } from "./outbox.js";
+
+/** One sink for one entry of `router.events.sinks`. */
+export function eventSinkFromConfig(sink: EventSinkConfig): EventSink {
+  switch (sink.type) {
+    case "http":
+      return new HttpEventSink({ name: sink.name ?? "http", url: sink.url, ...(sink.api_key ? { apiKey: sink.api_key } : {}), timeoutMs: sink.timeout_ms });
+  }
+}
+
+/**
+ * The outbox under `dir` for `events`: the `url` shorthand (an HTTP sink named
+ * "http") plus every entry of `sinks`, with the configured limits. Not started.
+ */
+export function outboxFromConfig(events: EventsConfig, dir: string, onAttempt?: OutboxOptions["onAttempt"]): Outbox {
+  const sinks: EventSink[] = [];
+  if (events.url !== undefined) sinks.push(eventSinkFromConfig({ type: "http", url: events.url, timeout_ms: events.timeout_ms, ...(events.api_key ? { api_key: events.api_key } : {}) }));
+  for (const sink of events.sinks) sinks.push(eventSinkFromConfig(sink));
+  return new Outbox({
+    dir,
+    sinks,
+    maxBacklogBytes: events.max_backlog_bytes,
+    maxBacklogEvents: events.max_backlog_events,
+    batchEvents: events.batch_events,
+    ...(onAttempt ? { onAttempt } : {}),
+  });
+}
