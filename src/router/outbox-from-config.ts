@@ -2,13 +2,29 @@
 import type { EventsConfig, EventSinkConfig } from "../config/sections/router-events.js";
 import type { EventSink } from "./event-sink.js";
 import { HttpEventSink } from "./http-event-sink.js";
+import { MqttEventSink } from "./mqtt-event-sink.js";
 import { Outbox, type OutboxOptions } from "./outbox.js";
 
-/** One sink for one entry of `router.events.sinks`. */
-export function eventSinkFromConfig(sink: EventSinkConfig): EventSink {
+/** One sink for one entry of `router.events.sinks`; `gatewayId` names this gateway in MQTT topics. */
+export function eventSinkFromConfig(sink: EventSinkConfig, gatewayId?: string): EventSink {
   switch (sink.type) {
     case "http":
       return new HttpEventSink({ name: sink.name ?? "http", url: sink.url, ...(sink.api_key ? { apiKey: sink.api_key } : {}), timeoutMs: sink.timeout_ms });
+    case "mqtt":
+      return new MqttEventSink({
+        name: sink.name ?? "mqtt",
+        url: sink.url,
+        topic: sink.topic,
+        protocolVersion: sink.protocol_version,
+        timeoutMs: sink.timeout_ms,
+        ...(gatewayId !== undefined ? { gatewayId } : {}),
+        ...(sink.client_id !== undefined ? { clientId: sink.client_id } : {}),
+        ...(sink.username !== undefined ? { username: sink.username } : {}),
+        ...(sink.password !== undefined ? { password: sink.password } : {}),
+        ...(sink.ca_file !== undefined ? { caFile: sink.ca_file } : {}),
+        ...(sink.cert_file !== undefined ? { certFile: sink.cert_file } : {}),
+        ...(sink.key_file !== undefined ? { keyFile: sink.key_file } : {}),
+      });
   }
 }
 
@@ -19,7 +35,7 @@ export function eventSinkFromConfig(sink: EventSinkConfig): EventSink {
 export function outboxFromConfig(events: EventsConfig, dir: string, onAttempt?: OutboxOptions["onAttempt"]): Outbox {
   const sinks: EventSink[] = [];
   if (events.url !== undefined) sinks.push(eventSinkFromConfig({ type: "http", url: events.url, timeout_ms: events.timeout_ms, ...(events.api_key ? { api_key: events.api_key } : {}) }));
-  for (const sink of events.sinks) sinks.push(eventSinkFromConfig(sink));
+  for (const sink of events.sinks) sinks.push(eventSinkFromConfig(sink, events.gateway_id));
   return new Outbox({
     dir,
     sinks,

@@ -16,7 +16,38 @@ const httpSink = z
   })
   .strict();
 
-export const eventSinkSchema = z.discriminatedUnion("type", [httpSink]);
+/** Files of PEM certificates and keys for TLS (paths on this device). */
+const tlsFiles = {
+  /** CA certificate(s) to trust for the broker (default: the system's). */
+  ca_file: z.string().min(1).optional(),
+  /** Client certificate and its key, for brokers that authenticate clients by certificate. */
+  cert_file: z.string().min(1).optional(),
+  key_file: z.string().min(1).optional(),
+};
+
+/** An MQTT broker (3.1.1 or 5): QoS 1, persistent session, one topic per event from a template. */
+const mqttSink = z
+  .object({
+    type: z.literal("mqtt"),
+    name: sinkName.optional(),
+    /** mqtt://host:1883 or mqtts://host:8883 (TLS). */
+    url: z.string().url().refine((u) => /^mqtts?:\/\//.test(u), "an mqtt:// or mqtts:// URL"),
+    /** `{gateway}`, `{source}` (the event's `source` field) and `{type}` (its `type` field) are filled in. */
+    topic: z.string().min(1).refine((t) => !/[+#]/.test(t), "no MQTT wildcards (+, #) in a topic to publish to").default("edgelm/{gateway}/{source}/{type}"),
+    /** 4 = MQTT 3.1.1, 5 = MQTT 5 (the event id also rides as user property `event-id`). */
+    protocol_version: z.union([z.literal(4), z.literal(5)]).default(5),
+    /** The persistent session's client id (default edgelm-<gateway>-<name>). */
+    client_id: z.string().min(1).max(256).optional(),
+    username: z.string().min(1).optional(),
+    password: z.string().min(1).optional(),
+    ...tlsFiles,
+    /** Milliseconds to wait for a batch's PUBACKs (and to connect). */
+    timeout_ms: z.number().int().min(100).default(10_000),
+  })
+  .strict()
+  .refine((s) => (s.cert_file === undefined) === (s.key_file === undefined), { message: "cert_file and key_file go together", path: ["cert_file"] });
+
+export const eventSinkSchema = z.discriminatedUnion("type", [httpSink, mqttSink]);
 
 /**
  * `router.events`: the durable outbox behind POST /v1/events (under EDGELM_HOME/outbox).
@@ -33,6 +64,8 @@ export const eventsSection = z
     max_backlog_bytes: z.number().int().min(64 * 1024).default(256 * 1024 * 1024),
     /** Most events not yet delivered by the slowest sink; past it POST /v1/events answers 507. */
     max_backlog_events: z.number().int().min(1).default(1_000_000),
+    /** Names this gateway in MQTT topics (`{gateway}`) and client ids. Default the host name. */
+    gateway_id: z.string().min(1).max(128).optional(),
     /** Most events handed to a sink in one batch (one cursor fsync per batch). */
     batch_events: z.number().int().min(1).max(10_000).default(500),
   })
