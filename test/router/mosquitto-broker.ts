@@ -32,6 +32,7 @@ export async function createMosquitto(extra = ""): Promise<MosquittoBroker> {
       "max_queued_messages 0",
       "max_inflight_messages 0",
       "log_dest none",
+      "user root",
       extra.includes("password_file") ? "allow_anonymous false" : "allow_anonymous true",
       extra,
     ].join("\n") + "\n",

@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { MqttEventSink } from "../../src/router/mqtt-event-sink.js";
+import { Outbox } from "../../src/router/outbox.js";
 import { createMosquitto } from "./mosquitto-broker.js";
 import { startDedupConsumer, type DedupConsumer } from "./mqtt-consumer.js";
 import { startChild, waitUntil } from "./outbox-process.js";
@@ -79,6 +82,62 @@ describe("MQTT sink against a real mosquitto", () => {
       await consumer.close();
       await broker.close();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** A CA, a server certificate for 127.0.0.1 and a client certificate, made by openssl in `dir`. */
+function makeCertificates(dir: string): void {
+  const run = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
+  run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=edgelm test CA");
+  for (const who of ["server", "client"]) {
+    run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", `${who}.key`, "-out", `${who}.csr`, "-subj", `/CN=${who === "server" ? "127.0.0.1" : "camera-gateway"}`);
+    writeFileSync(join(dir, `${who}.ext`), who === "server" ? "subjectAltName=IP:127.0.0.1\n" : "extendedKeyUsage=clientAuth\n");
+    run("x509", "-req", "-in", `${who}.csr`, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", `${who}.pem`, "-days", "2", "-extfile", `${who}.ext`);
+  }
+}
+
+describe("MQTT sink over TLS with a client certificate and a password", () => {
+  it("delivers with the right certificate and password, and delivers nothing (retrying) with a wrong password", async () => {
+    const certs = mkdtempSync(join(tmpdir(), "edgelm-mqtt-tls-"));
+    makeCertificates(certs);
+    execFileSync("mosquitto_passwd", ["-b", "-c", join(certs, "passwd"), "camera", "s3cret"]);
+    const broker = await createMosquitto(
+      [`cafile ${certs}/ca.pem`, `certfile ${certs}/server.pem`, `keyfile ${certs}/server.key`, "require_certificate true", `password_file ${certs}/passwd`].join("\n"),
+    );
+    const dir = mkdtempSync(join(tmpdir(), "edgelm-outbox-"));
+    await broker.start();
+    const url = `mqtts://127.0.0.1:${broker.port}`;
+    const tls = { caFile: join(certs, "ca.pem"), certFile: join(certs, "client.pem"), keyFile: join(certs, "client.key") };
+    const consumer = await startDedupConsumer(url, {
+      ca: readFileSync(tls.caFile),
+      cert: readFileSync(tls.certFile),
+      key: readFileSync(tls.keyFile),
+      username: "camera",
+      password: "s3cret",
+    });
+    const wrong = new Outbox({ dir: join(dir, "wrong"), sinks: [new MqttEventSink({ url, ...tls, username: "camera", password: "nope", gatewayId: "gw", timeoutMs: 1000, reconnectMs: 200 })], retryBaseMs: 50, retryMaxMs: 100 });
+    const right = new Outbox({ dir: join(dir, "right"), sinks: [new MqttEventSink({ url, ...tls, username: "camera", password: "s3cret", gatewayId: "gw", timeoutMs: 2000 })] });
+    try {
+      await wrong.start();
+      await right.start();
+      for (let n = 0; n < 20; n++) {
+        await wrong.append({ source: "gate-9", n }, `wrong-${n}`);
+        await right.append({ source: "gate-1", type: "person", n }, `right-${n}`);
+      }
+      await waitUntil(() => consumer.ids.length >= 20, "20 events over TLS");
+      await waitUntil(() => wrong.stats().sinks[0]!.retried > 0, "retries with the wrong password");
+      assert.deepEqual(consumer.ids, [...Array(20).keys()].map((n) => `right-${n}`));
+      assert.deepEqual([...consumer.topics.keys()], ["edgelm/gw/gate-1/person"]);
+      assert.equal(wrong.stats().sinks[0]!.delivered, 0);
+      assert.equal(wrong.backlog, 20, "refused by the broker, kept in the journal");
+    } finally {
+      await wrong.stop();
+      await right.stop();
+      await consumer.close();
+      await broker.close();
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(certs, { recursive: true, force: true });
     }
   });
 });
