@@ -13,17 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sha256File } from "../src/trust/file-hash.js";
 import { hashFileCached, VerifiedHashCache } from "../src/trust/verified-hash-cache.js";
-
-function option(name: string, fallback: number): number {
-  const at = process.argv.indexOf(name);
-  if (at === -1) return fallback;
-  const value = Number(process.argv[at + 1]);
-  if (!Number.isInteger(value) || value <= 0) {
-    process.stderr.write(`${name} must be a positive integer\n`);
-    process.exit(2);
-  }
-  return value;
-}
+import { positiveIntOption } from "./positive-int-option.js";
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -31,8 +21,8 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-const sizeMb = option("--size-mb", 1024);
-const rounds = option("--rounds", 5);
+const sizeMb = positiveIntOption("--size-mb", 1024);
+const rounds = positiveIntOption("--rounds", 5);
 const json = process.argv.includes("--json");
 const dir = mkdtempSync(join(tmpdir(), "edgelm-hash-bench-"));
 const file = join(dir, "blob.bin");

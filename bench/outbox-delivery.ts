@@ -20,20 +20,10 @@ import { freePort } from "../src/free-port.js";
 import { HttpEventSink } from "../src/router/http-event-sink.js";
 import { MqttEventSink } from "../src/router/mqtt-event-sink.js";
 import { Outbox } from "../src/router/outbox.js";
+import { positiveIntOption } from "./positive-int-option.js";
 
-function option(name: string, fallback: number): number {
-  const at = process.argv.indexOf(name);
-  if (at === -1) return fallback;
-  const value = Number(process.argv[at + 1]);
-  if (!Number.isInteger(value) || value <= 0) {
-    process.stderr.write(`${name} must be a positive integer\n`);
-    process.exit(2);
-  }
-  return value;
-}
-
-const events = option("--events", 20_000);
-const rounds = option("--rounds", 3);
+const events = positiveIntOption("--events", 20_000);
+const rounds = positiveIntOption("--rounds", 3);
 const json = process.argv.includes("--json");
 
 /** A camera event like the docs' example (about 150 bytes of JSON). */
