@@ -3,6 +3,7 @@ import type { EventsConfig, EventSinkConfig } from "../config/sections/router-ev
 import type { EventSink } from "./event-sink.js";
 import { HttpEventSink } from "./http-event-sink.js";
 import { MqttEventSink } from "./mqtt-event-sink.js";
+import { NatsEventSink } from "./nats-event-sink.js";
 import { Outbox, type OutboxOptions } from "./outbox.js";
 
 /** One sink for one entry of `router.events.sinks`; `gatewayId` names this gateway in MQTT topics. */
@@ -20,6 +21,22 @@ export function eventSinkFromConfig(sink: EventSinkConfig, gatewayId?: string): 
         ...(gatewayId !== undefined ? { gatewayId } : {}),
         ...(sink.client_id !== undefined ? { clientId: sink.client_id } : {}),
         ...(sink.username !== undefined ? { username: sink.username } : {}),
+        ...(sink.password !== undefined ? { password: sink.password } : {}),
+        ...(sink.ca_file !== undefined ? { caFile: sink.ca_file } : {}),
+        ...(sink.cert_file !== undefined ? { certFile: sink.cert_file } : {}),
+        ...(sink.key_file !== undefined ? { keyFile: sink.key_file } : {}),
+      });
+    case "nats":
+      return new NatsEventSink({
+        name: sink.name ?? "nats",
+        servers: sink.servers,
+        subject: sink.subject,
+        timeoutMs: sink.timeout_ms,
+        ...(gatewayId !== undefined ? { gatewayId } : {}),
+        ...(sink.stream !== undefined ? { stream: sink.stream } : {}),
+        ...(sink.creds_file !== undefined ? { credsFile: sink.creds_file } : {}),
+        ...(sink.nkey_seed_file !== undefined ? { nkeySeedFile: sink.nkey_seed_file } : {}),
+        ...(sink.user !== undefined ? { user: sink.user } : {}),
         ...(sink.password !== undefined ? { password: sink.password } : {}),
         ...(sink.ca_file !== undefined ? { caFile: sink.ca_file } : {}),
         ...(sink.cert_file !== undefined ? { certFile: sink.cert_file } : {}),

@@ -3,12 +3,11 @@
  * persistence directory; stop() ends it with SIGTERM (it saves its
  * persistence then) and start() brings it back on the same port and state.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "../../src/free-port.js";
+import { brokerProcess } from "./broker-process.js";
 
 export interface MosquittoBroker {
   port: number;
@@ -37,34 +36,12 @@ export async function createMosquitto(extra = ""): Promise<MosquittoBroker> {
       extra,
     ].join("\n") + "\n",
   );
-  let child: ChildProcess | undefined;
+  const run = brokerProcess("mosquitto", ["-c", join(dir, "mosquitto.conf")], port);
   const broker: MosquittoBroker = {
     port,
     dir,
-    async start() {
-      child = spawn("mosquitto", ["-c", join(dir, "mosquitto.conf")], { stdio: ["ignore", "ignore", "inherit"] });
-      const deadline = Date.now() + 10_000;
-      for (;;) {
-        const open = await new Promise<boolean>((resolve) => {
-          const socket = connect(port, "127.0.0.1", () => {
-            socket.destroy();
-            resolve(true);
-          });
-          socket.once("error", () => resolve(false));
-        });
-        if (open) return;
-        if (Date.now() > deadline) throw new Error("mosquitto did not start listening");
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    },
-    async stop() {
-      const running = child;
-      child = undefined;
-      if (!running || running.exitCode !== null) return;
-      const exited = new Promise((r) => running.once("exit", r));
-      running.kill("SIGTERM");
-      await exited;
-    },
+    start: run.start,
+    stop: run.stop,
     async close() {
       await broker.stop();
       rmSync(dir, { recursive: true, force: true });

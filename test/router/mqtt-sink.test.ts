@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -9,6 +9,7 @@ import { Outbox } from "../../src/router/outbox.js";
 import { createMosquitto } from "./mosquitto-broker.js";
 import { startDedupConsumer, type DedupConsumer } from "./mqtt-consumer.js";
 import { startChild, waitUntil } from "./outbox-process.js";
+import { makeCertificates } from "./test-certificates.js";
 
 /** Every source's events arrived in the order they were appended, and all `total` of them. */
 function assertInOrderPerSource(consumer: DedupConsumer, total: number): void {
@@ -85,17 +86,6 @@ describe("MQTT sink against a real mosquitto", () => {
     }
   });
 });
-
-/** A CA, a server certificate for 127.0.0.1 and a client certificate, made by openssl in `dir`. */
-function makeCertificates(dir: string): void {
-  const run = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
-  run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=edgelm test CA");
-  for (const who of ["server", "client"]) {
-    run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", `${who}.key`, "-out", `${who}.csr`, "-subj", `/CN=${who === "server" ? "127.0.0.1" : "camera-gateway"}`);
-    writeFileSync(join(dir, `${who}.ext`), who === "server" ? "subjectAltName=IP:127.0.0.1\n" : "extendedKeyUsage=clientAuth\n");
-    run("x509", "-req", "-in", `${who}.csr`, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", `${who}.pem`, "-days", "2", "-extfile", `${who}.ext`);
-  }
-}
 
 describe("MQTT sink over TLS with a client certificate and a password", () => {
   it("delivers with the right certificate and password, and delivers nothing (retrying) with a wrong password", async () => {

@@ -47,7 +47,31 @@ const mqttSink = z
   .strict()
   .refine((s) => (s.cert_file === undefined) === (s.key_file === undefined), { message: "cert_file and key_file go together", path: ["cert_file"] });
 
-export const eventSinkSchema = z.discriminatedUnion("type", [httpSink, mqttSink]);
+/** NATS JetStream: each event published with Nats-Msg-Id = its id and acknowledged by the stream. */
+const natsSink = z
+  .object({
+    type: z.literal("nats"),
+    name: sinkName.optional(),
+    /** nats:// or tls:// URLs of the cluster. */
+    servers: z.array(z.string().regex(/^(nats|tls):\/\/[^\s]+$/, "a nats:// or tls:// URL")).min(1),
+    /** `{gateway}`, `{source}`, `{type}` are filled in (tokens: no dots or wildcards). */
+    subject: z.string().min(1).refine((t) => !/[*>\s]/.test(t), "no NATS wildcards (*, >) or spaces in a subject to publish to").default("edgelm.{gateway}.{source}.{type}"),
+    /** The stream the subject must be bound to (checked by the server on every publish). */
+    stream: z.string().regex(/^[^.*>\s/\\]+$/, "a JetStream stream name").optional(),
+    /** A .creds file (JWT + NKey seed) or a file with an NKey seed. */
+    creds_file: z.string().min(1).optional(),
+    nkey_seed_file: z.string().min(1).optional(),
+    user: z.string().min(1).optional(),
+    password: z.string().min(1).optional(),
+    ...tlsFiles,
+    /** Milliseconds to wait for a batch's PubAcks (and to connect). */
+    timeout_ms: z.number().int().min(100).default(10_000),
+  })
+  .strict()
+  .refine((s) => !(s.creds_file && s.nkey_seed_file), { message: "creds_file or nkey_seed_file, not both", path: ["creds_file"] })
+  .refine((s) => (s.cert_file === undefined) === (s.key_file === undefined), { message: "cert_file and key_file go together", path: ["cert_file"] });
+
+export const eventSinkSchema = z.discriminatedUnion("type", [httpSink, mqttSink, natsSink]);
 
 /**
  * `router.events`: the durable outbox behind POST /v1/events (under EDGELM_HOME/outbox).
