@@ -5,18 +5,23 @@
  * through the gateway's public operations. `edgelm serve` attaches one; so can
  * any embedder:
  *
- *   const gateway = await Gateway.create(config, { models: specs });
- *   const ops = GatewayOps.attach(gateway, config);   // before listen(): adds /metrics and /admin/*
+ *   const gateway = new Gateway(config, specs, { runnerFactory });
+ *   const ops = GatewayOps.attach(gateway, config, { router });   // before listen(): adds /metrics and /admin/*
  *   await gateway.listen();
  *   ...
  *   await ops.close();
  *   await gateway.close();
+ *
+ * `EdgeNode` (src/edge-node.ts) does this for `edgelm serve` and library users.
  */
 import { hostname } from "node:os";
+import type { FastifyInstance } from "fastify";
 import type { Config } from "../config/schema.js";
-import type { GatewayEventMap } from "../scheduler/gateway-events.js";
-import type { Gateway } from "../server/gateway.js";
-import { registerOpsRoutes } from "../server/ops-routes.js";
+import type { Runner } from "../engine/runner.js";
+import type { GatewayEventMap, GatewayEvents } from "../scheduler/gateway-events.js";
+import type { ModelChange, SwapOptions } from "../scheduler/model-pool.js";
+import type { RunnerStatus, ServedModelStatus } from "../scheduler/served-model.js";
+import { registerOpsRoutes } from "./ops-routes.js";
 import { ModelStore } from "../store/model-store.js";
 import { AlertDispatcher } from "./alert-dispatcher.js";
 import type { AlertSink } from "./alert-sink.js";
@@ -24,6 +29,7 @@ import { AlertmanagerSink } from "./alertmanager-sink.js";
 import { EngineMetrics } from "./engine-metrics.js";
 import { MetricsRegistry } from "./metrics-registry.js";
 import { OutboxMetrics } from "./outbox-metrics.js";
+import type { OutboxStats } from "../router/outbox.js";
 import { PolicyEngine } from "./policy-engine.js";
 import type { GatewayOperations, RouteWeightControl, ServedModelView, VariantFinder } from "./policy-target.js";
 import { RequestMetrics } from "./request-metrics.js";
@@ -34,8 +40,25 @@ import { SysfsPowerMeter } from "./sysfs-power-meter.js";
 import { storeVariantFinder } from "./variant-ladder.js";
 import { WebhookSink } from "./webhook-sink.js";
 
+/**
+ * What ops attaches to: the gateway's events, its app (for /metrics and
+ * /admin/*), and its public operations. `Gateway` implements it.
+ */
+export interface OpsHost extends GatewayOperations {
+  readonly config: Config;
+  readonly events: GatewayEvents;
+  readonly app: FastifyInstance;
+  models(): ServedModelStatus[];
+  /** A local model's status (model_not_found for any other name). */
+  status(name: string): ServedModelStatus;
+  addRunner(name: string): Promise<RunnerStatus>;
+  swapModel(name: string, change: string | ModelChange, options?: SwapOptions): Promise<void>;
+  /** Every local runner process (engine metrics). */
+  runnerProcesses(): Array<{ model: string; id: string; runner: Runner }>;
+}
+
 export interface GatewayOpsOptions {
-  /** The router's load weights, for shift_to_peer and /admin/routing/weights. Default: the gateway's router, when it routes. */
+  /** The router's load weights, for shift_to_peer and /admin/routing/weights. Default: none (no load shifting). */
   router?: RouteWeightControl;
   /** Where lower-precision variants are found. Default: the model store under config.home. */
   variants?: VariantFinder;
@@ -45,6 +68,8 @@ export interface GatewayOpsOptions {
   procRoot?: string;
   /** Extra alert sinks beside the configured ones. */
   sinks?: AlertSink[];
+  /** The event outbox, for its metrics (edgelm_events_*). Default: none. */
+  outbox?: { stats(): OutboxStats };
 }
 
 /** Routes that are the gateway's own plumbing, not API traffic. */
@@ -54,17 +79,6 @@ const PLUMBING = new Set(["health", "ready", "metrics"]);
 function metricRoute(route: string): string | undefined {
   if (PLUMBING.has(route) || route.startsWith("admin.")) return undefined;
   return /^(openai|ollama)\.[a-z_]+$/.test(route) ? route : "other";
-}
-
-/** The gateway's router as the weights policies and operators turn, when it has routed models. */
-function routerWeights(gateway: Gateway, config: Config): RouteWeightControl | undefined {
-  const router = gateway.router;
-  if (!router) return undefined;
-  return {
-    peerCount: config.router.peers.length,
-    getWeights: () => router.getWeights(),
-    setWeights: (weights) => router.setWeights(weights),
-  };
 }
 
 export class GatewayOps {
@@ -82,14 +96,14 @@ export class GatewayOps {
   private closed = false;
 
   private constructor(
-    readonly gateway: Gateway,
+    readonly gateway: OpsHost,
     readonly config: Config,
     options: GatewayOpsOptions,
   ) {
     const operations: GatewayOperations = gateway;
     const models = (): ServedModelView[] => gateway.models();
     this.power = options.power ?? SysfsPowerMeter.forMachine(config.sysfs_root);
-    this.router = options.router ?? routerWeights(gateway, config);
+    this.router = options.router;
     this.variants = options.variants ?? storeVariantFinder(ModelStore.open(config));
     this.sampler = new ResourceSampler({
       procRoot: options.procRoot ?? "/proc",
@@ -105,7 +119,7 @@ export class GatewayOps {
       this.detach.push(this.sampler.onSample((snapshot) => resources.update(snapshot)));
       this.listen(this.requests);
       new EngineMetrics(this.metrics, () => gateway.runnerProcesses().map((r) => ({ model: r.model, runnerId: r.id, runner: r.runner })));
-      const outbox = gateway.outbox;
+      const outbox = options.outbox;
       if (outbox) new OutboxMetrics(this.metrics, () => outbox.stats());
     }
 
@@ -150,7 +164,7 @@ export class GatewayOps {
    * Attaches metrics, policies and the admin API to `gateway` (call before
    * listen(): routes are added to its app) and starts sampling and policies.
    */
-  static attach(gateway: Gateway, config: Config = gateway.config, options: GatewayOpsOptions = {}): GatewayOps {
+  static attach(gateway: OpsHost, config: Config = gateway.config, options: GatewayOpsOptions = {}): GatewayOps {
     const ops = new GatewayOps(gateway, config, options);
     registerOpsRoutes(gateway.app, ops);
     ops.start();
