@@ -60,7 +60,7 @@ export class EdgeNode {
     let ops: GatewayOps | undefined;
     if (options.ops !== false) {
       const router = routing.weights(config);
-      ops = GatewayOps.attach(gateway, config, { ...(router ? { router } : {}), ...options.ops });
+      ops = GatewayOps.attach(gateway, config, { ...(router ? { router } : {}), ...(routing.outbox ? { outbox: routing.outbox } : {}), ...options.ops });
     }
     return new EdgeNode(config, gateway, routing, ops);
   }

@@ -44,6 +44,7 @@ export const ERROR_CODES = {
   download_failed: { status: 502, exit: 7 },
   // storage
   disk_full: { status: 507, exit: 8 },
+  outbox_full: { status: 507, exit: 8 },
   io_error: { status: 500, exit: 8 },
   // everything else: a bug
   internal: { status: 500, exit: 1 },

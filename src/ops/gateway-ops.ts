@@ -28,6 +28,8 @@ import type { AlertSink } from "./alert-sink.js";
 import { AlertmanagerSink } from "./alertmanager-sink.js";
 import { EngineMetrics } from "./engine-metrics.js";
 import { MetricsRegistry } from "./metrics-registry.js";
+import { OutboxMetrics } from "./outbox-metrics.js";
+import type { OutboxStats } from "../router/outbox.js";
 import { PolicyEngine } from "./policy-engine.js";
 import type { GatewayOperations, RouteWeightControl, ServedModelView, VariantFinder } from "./policy-target.js";
 import { RequestMetrics } from "./request-metrics.js";
@@ -66,6 +68,8 @@ export interface GatewayOpsOptions {
   procRoot?: string;
   /** Extra alert sinks beside the configured ones. */
   sinks?: AlertSink[];
+  /** The event outbox, for its metrics (edgelm_events_*). Default: none. */
+  outbox?: { stats(): OutboxStats };
 }
 
 /** Routes that are the gateway's own plumbing, not API traffic. */
@@ -115,6 +119,8 @@ export class GatewayOps {
       this.detach.push(this.sampler.onSample((snapshot) => resources.update(snapshot)));
       this.listen(this.requests);
       new EngineMetrics(this.metrics, () => gateway.runnerProcesses().map((r) => ({ model: r.model, runnerId: r.id, runner: r.runner })));
+      const outbox = options.outbox;
+      if (outbox) new OutboxMetrics(this.metrics, () => outbox.stats());
     }
 
     const latest = () => this.sampler.latest;

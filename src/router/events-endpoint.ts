@@ -17,7 +17,7 @@ export function registerEventsEndpoint(app: FastifyInstance, outbox: Outbox | un
   app.post("/v1/events", async (request, reply) => {
     const scope = scopeOf(request, "events");
     if (!outbox) {
-      throw new EdgeError("unsupported", "event forwarding is not configured on this gateway (set router.events.url)", { param: "router.events" });
+      throw new EdgeError("unsupported", "event forwarding is not configured on this gateway (set router.events.url or router.events.sinks)", { param: "router.events" });
     }
     const body = request.body;
     if (body === undefined || body === null || typeof body !== "object") {

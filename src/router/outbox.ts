@@ -1,18 +1,27 @@
 /**
  * A durable outbox for events bound for the cloud: appended to a journal on
- * disk (fsync'd before the sender is told "accepted"), forwarded in order with
- * retries when the cloud is reachable, and never lost across a restart or a
- * crash. Delivery is at-least-once; every event carries an idempotency key
- * (sent as `Idempotency-Key`) so the receiver can drop duplicates.
+ * disk (fsync'd before the sender is told "accepted"), forwarded in order, in
+ * batches, with retries to each configured sink (HTTP, MQTT, NATS), and never
+ * lost across a restart or a crash. Delivery is at-least-once per sink; every
+ * event carries an id (the idempotency key) so a consumer can drop duplicates.
  *
  * Layout under `dir`: segment files `segment-<first seq>.jsonl` (one JSON record
- * per line) and `cursor.json` (the last delivered seq, replaced atomically).
+ * per line) and one `cursor-<sink>.json` per sink (the last seq that sink
+ * delivered, replaced atomically). A segment is deleted once every sink is past it.
+ *
+ * Bounded: the journal holds at most `maxBacklogBytes` of segments and
+ * `maxBacklogEvents` undelivered events (counted for the slowest sink); past
+ * either an append is refused with `outbox_full` (HTTP 507) and nothing already
+ * accepted is ever dropped. Memory does not grow with the backlog: records are
+ * streamed from disk in batches (see journal-reader.ts).
  */
 import { randomUUID } from "node:crypto";
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, openSync, closeSync, fsyncSync, ftruncateSync } from "node:fs";
+import { closeSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { EdgeError, toEdgeError } from "../errors.js";
+import type { EventSink } from "./event-sink.js";
+import { JournalReader, forEachLine, type JournalSegment } from "./journal-reader.js";
 
 export interface OutboxRecord {
   seq: number;
@@ -22,116 +31,270 @@ export interface OutboxRecord {
   body: unknown;
 }
 
+/** Defaults of the outbox's limits (also the config schema's defaults). */
+export const OUTBOX_DEFAULTS = {
+  /** Journal bytes on disk (all segments not yet delivered by every sink): 256 MiB. */
+  maxBacklogBytes: 256 * 1024 * 1024,
+  /** Events not yet delivered by the slowest sink: 1,000,000. */
+  maxBacklogEvents: 1_000_000,
+  /** Events handed to a sink at once: 500. */
+  batchEvents: 500,
+  /** Journal bytes handed to a sink at once (at least one event): 1 MiB. */
+  batchBytes: 1024 * 1024,
+} as const;
+
 export interface OutboxOptions {
   dir: string;
-  /** Delivers one record; resolves on success, throws to retry later. */
-  deliver: (record: OutboxRecord, signal: AbortSignal) => Promise<void>;
-  /** Start a new segment beyond this size in bytes. Default 8 MiB. */
+  /** Where events go; each sink has its own cursor and forwarder. At least one. */
+  sinks: EventSink[];
+  /** Start a new segment beyond this size in bytes. Default min(8 MiB, maxBacklogBytes / 16), at least 4 KiB. */
   segmentBytes?: number;
   /** Retry backoff in ms: first delay and cap. Defaults 500 and 30000. */
   retryBaseMs?: number;
   retryMaxMs?: number;
-  /** Called after each delivery attempt, for logs and metrics. */
-  onAttempt?: (record: OutboxRecord, error: unknown | undefined) => void;
+  /** See {@link OUTBOX_DEFAULTS}. */
+  maxBacklogBytes?: number;
+  maxBacklogEvents?: number;
+  batchEvents?: number;
+  batchBytes?: number;
+  /** Called after each delivery attempt of a batch to a sink (error: the part not delivered failed), for logs. */
+  onAttempt?: (sink: string, records: OutboxRecord[], delivered: number, error: unknown | undefined) => void;
+}
+
+/** Counts of one sink, for metrics. */
+export interface SinkStats {
+  sink: string;
+  /** Accepted events this sink has not delivered yet. */
+  queued: number;
+  /** Events delivered since start. */
+  delivered: number;
+  /** Events sent again after a failed attempt, since start. */
+  retried: number;
+  /** Last seq delivered. */
+  cursor: number;
+}
+
+export interface OutboxStats {
+  sinks: SinkStats[];
+  /** Bytes of journal segments on disk. */
+  journalBytes: number;
+  /** Appends refused because the backlog was full, since start. */
+  refused: number;
 }
 
 const SEGMENT = /^segment-(\d+)\.jsonl$/;
+/** Size of a cursor file: `{"delivered":N}` padded with spaces and a newline. */
+const CURSOR_BYTES = 40;
+const SINK_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+interface SinkState {
+  sink: EventSink;
+  cursor: number;
+  queued: number;
+  delivered: number;
+  retried: number;
+  reader: JournalReader;
+  wake: (() => void) | undefined;
+  loop: Promise<void> | undefined;
+  cursorFd?: number;
+}
 
 export class Outbox {
   private nextSeq = 1;
-  private delivered = 0;
-  private queue: OutboxRecord[] = [];
-  private segment: { handle: FileHandle; first: number; bytes: number } | undefined;
+  /** Highest seq on disk and fsync'd: forwarders read up to here. */
+  private durableSeq = 0;
+  private segmentList: JournalSegment[] = [];
+  private segment: { handle: FileHandle; first: number } | undefined;
   private pendingSync: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
   private syncing = false;
   private writeChain: Promise<void> = Promise.resolve();
   private running = false;
-  private wake: (() => void) | undefined;
+  private refused = 0;
   private readonly stopController = new AbortController();
-  private forwarder: Promise<void> | undefined;
+  private readonly states: SinkState[];
   private readonly segmentBytes: number;
+  private readonly maxBacklogBytes: number;
+  private readonly maxBacklogEvents: number;
 
   constructor(private readonly options: OutboxOptions) {
-    this.segmentBytes = options.segmentBytes ?? 8 * 1024 * 1024;
+    if (options.sinks.length === 0) throw new EdgeError("invalid_config", "the outbox needs at least one sink", { param: "router.events.sinks" });
+    const names = new Set<string>();
+    for (const { name } of options.sinks) {
+      if (!SINK_NAME.test(name)) throw new EdgeError("invalid_config", `sink name "${name}" must be 1-64 of a-z, 0-9, - and _`, { param: "router.events.sinks" });
+      if (names.has(name)) throw new EdgeError("invalid_config", `two sinks are named "${name}"; give each a distinct name`, { param: "router.events.sinks" });
+      names.add(name);
+    }
+    this.maxBacklogBytes = options.maxBacklogBytes ?? OUTBOX_DEFAULTS.maxBacklogBytes;
+    this.maxBacklogEvents = options.maxBacklogEvents ?? OUTBOX_DEFAULTS.maxBacklogEvents;
+    this.segmentBytes = options.segmentBytes ?? Math.max(4096, Math.min(8 * 1024 * 1024, Math.floor(this.maxBacklogBytes / 16)));
+    this.states = options.sinks.map((sink) => ({
+      sink,
+      cursor: 0,
+      queued: 0,
+      delivered: 0,
+      retried: 0,
+      reader: undefined as unknown as JournalReader,
+      wake: undefined,
+      loop: undefined,
+    }));
   }
 
-  /** Events accepted but not yet delivered. */
+  /** Events accepted but not yet delivered by the slowest sink. */
   get backlog(): number {
-    return this.queue.length;
+    return Math.max(0, ...this.states.map((s) => s.queued));
   }
 
+  /** The last seq every sink has delivered. */
   get lastDeliveredSeq(): number {
-    return this.delivered;
+    return Math.min(...this.states.map((s) => s.cursor));
   }
 
-  /** Reads the journal (repairing a torn last line) and starts forwarding. */
+  /** Bytes of journal on disk. */
+  get journalBytes(): number {
+    return this.segmentList.reduce((sum, s) => sum + s.bytes, 0);
+  }
+
+  stats(): OutboxStats {
+    return {
+      sinks: this.states.map((s) => ({ sink: s.sink.name, queued: s.queued, delivered: s.delivered, retried: s.retried, cursor: s.cursor })),
+      journalBytes: this.journalBytes,
+      refused: this.refused,
+    };
+  }
+
+  /**
+   * Scans the journal (streaming, repairing a torn last line), then starts one
+   * forwarder per sink.
+   */
   async start(): Promise<void> {
-    mkdirSync(this.options.dir, { recursive: true });
-    this.delivered = this.readCursor();
-    const segments = this.segments();
-    for (const { name } of segments) {
-      for (const record of this.readSegment(join(this.options.dir, name))) {
-        this.nextSeq = Math.max(this.nextSeq, record.seq + 1);
-        if (record.seq > this.delivered) this.queue.push(record);
+    const { dir } = this.options;
+    mkdirSync(dir, { recursive: true });
+    const legacy = this.readCursor("cursor.json");
+    for (const state of this.states) state.cursor = this.readCursor(`cursor-${state.sink.name}.json`) ?? legacy ?? 0;
+    this.segmentList = this.listSegments();
+    let lastSeq = 0;
+    for (const segment of this.segmentList) {
+      const path = join(dir, segment.name);
+      let torn = false;
+      const end = await forEachLine(path, (line) => {
+        let seq: number;
+        try {
+          seq = (JSON.parse(line) as OutboxRecord).seq;
+        } catch {
+          torn = true;
+          return false;
+        }
+        lastSeq = Math.max(lastSeq, seq);
+        for (const state of this.states) if (seq > state.cursor) state.queued++;
+        return true;
+      });
+      if (torn || end < segment.bytes) {
+        // A crash mid-append (never acknowledged): cut the partial line off.
+        const fd = openSync(path, "r+");
+        try {
+          ftruncateSync(fd, end);
+          fsyncSync(fd);
+        } finally {
+          closeSync(fd);
+        }
+        segment.bytes = end;
       }
     }
-    this.nextSeq = Math.max(this.nextSeq, this.delivered + 1);
+    const delivered = Math.max(0, ...this.states.map((s) => s.cursor));
+    this.nextSeq = Math.max(lastSeq, delivered) + 1;
+    this.durableSeq = this.nextSeq - 1;
     this.removeDeliveredSegments();
     this.running = true;
-    this.forwarder = this.forwardLoop();
+    for (const state of this.states) {
+      state.reader = new JournalReader(dir, () => this.segmentList, state.cursor);
+      state.loop = this.forwardLoop(state);
+    }
   }
 
   /**
    * Appends an event durably. Resolves once it is on disk (fsync'd), with its record.
-   * Concurrent appends share one fsync (group commit).
+   * Concurrent appends share one fsync (group commit). Throws `outbox_full` when
+   * the backlog is at its limit (nothing is written then).
    */
   async append(body: unknown, idempotencyKey?: string): Promise<OutboxRecord> {
     if (!this.running) throw new EdgeError("model_not_ready", "the outbox is not running");
-    const record: OutboxRecord = { seq: this.nextSeq++, id: idempotencyKey ?? randomUUID(), receivedAt: new Date().toISOString(), body };
-    const line = `${JSON.stringify(record)}\n`;
-    const written = (this.writeChain = this.writeChain.then(() => this.writeLine(line, record.seq)));
+    const id = idempotencyKey ?? randomUUID();
+    const receivedAt = new Date().toISOString();
+    let record: OutboxRecord | undefined;
+    const written = (this.writeChain = this.writeChain.then(async () => {
+      const seq = this.nextSeq;
+      const line = Buffer.from(`${JSON.stringify({ seq, id, receivedAt, body })}\n`);
+      this.checkRoom(line.length);
+      await this.writeLine(line, seq);
+      this.nextSeq++;
+      for (const state of this.states) state.queued++;
+      record = { seq, id, receivedAt, body };
+    }));
+    // The chain continues after a refused or failed write; this append reports it.
+    this.writeChain = written.catch(() => {});
     await written;
     await this.sync();
-    this.queue.push(record);
-    this.wake?.();
-    return record;
+    this.durableSeq = Math.max(this.durableSeq, record!.seq);
+    for (const state of this.states) state.wake?.();
+    return record!;
   }
 
-  /** Stops forwarding and closes the journal (pending appends complete first). */
+  /** Stops forwarding and closes the journal and the sinks (pending appends complete first). */
   async stop(): Promise<void> {
     this.running = false;
     this.stopController.abort();
-    this.wake?.();
+    for (const state of this.states) state.wake?.();
     await this.writeChain.catch(() => {});
-    await this.forwarder?.catch(() => {});
+    await Promise.all(this.states.map((s) => s.loop?.catch(() => {})));
+    await Promise.all(this.states.map((s) => s.sink.close?.().catch(() => {})));
     await this.segment?.handle.close().catch(() => {});
     this.segment = undefined;
+    for (const state of this.states) {
+      if (state.cursorFd !== undefined) closeSync(state.cursorFd);
+      state.cursorFd = undefined;
+    }
   }
 
-  private async writeLine(line: string, seq: number): Promise<void> {
+  private checkRoom(lineBytes: number): void {
+    const events = this.backlog;
+    const bytes = this.journalBytes;
+    if (events + 1 > this.maxBacklogEvents || bytes + lineBytes > this.maxBacklogBytes) {
+      this.refused++;
+      const which = events + 1 > this.maxBacklogEvents ? `${events} events (router.events.max_backlog_events)` : `${bytes} bytes (router.events.max_backlog_bytes)`;
+      throw new EdgeError("outbox_full", `the event outbox is full: ${which} not yet delivered; retry once the sinks catch up`, {
+        param: "router.events",
+        retryAfter: 30,
+        details: { backlog_events: events, journal_bytes: bytes, max_backlog_events: this.maxBacklogEvents, max_backlog_bytes: this.maxBacklogBytes },
+      });
+    }
+  }
+
+  private async writeLine(line: Buffer, seq: number): Promise<void> {
     try {
-      if (!this.segment || this.segment.bytes >= this.segmentBytes) await this.rotate(seq);
-      const bytes = Buffer.from(line);
-      await this.segment!.handle.write(bytes, 0, bytes.length, this.segment!.bytes);
-      this.segment!.bytes += bytes.length;
+      let current = this.segmentList.at(-1);
+      if (!this.segment || !current || current.bytes >= this.segmentBytes) current = await this.rotate(seq);
+      await this.segment!.handle.write(line, 0, line.length, current.bytes);
+      current.bytes += line.length;
     } catch (error) {
       throw toEdgeError(error, "cannot write the outbox journal");
     }
   }
 
-  private async rotate(firstSeq: number): Promise<void> {
+  /** Opens the segment to append to: the newest one after a restart while it has room, else a new one. */
+  private async rotate(firstSeq: number): Promise<JournalSegment> {
     await this.segment?.handle.sync();
     await this.segment?.handle.close();
-    const existing = this.segments().at(-1);
-    // Reuse the newest segment after a restart while it has room; else start a new one.
+    const existing = this.segmentList.at(-1);
     if (!this.segment && existing && existing.bytes < this.segmentBytes) {
-      const handle = await open(join(this.options.dir, existing.name), "r+");
-      this.segment = { handle, first: existing.first, bytes: existing.bytes };
-      return;
+      this.segment = { handle: await open(join(this.options.dir, existing.name), "r+"), first: existing.first };
+      return existing;
     }
-    const handle = await open(join(this.options.dir, `segment-${String(firstSeq).padStart(12, "0")}.jsonl`), "a+");
-    this.segment = { handle, first: firstSeq, bytes: 0 };
+    const name = `segment-${String(firstSeq).padStart(12, "0")}.jsonl`;
+    this.segment = { handle: await open(join(this.options.dir, name), "a+"), first: firstSeq };
+    const created: JournalSegment = { name, first: firstSeq, bytes: 0 };
+    this.segmentList.push(created);
     this.syncDirectory();
+    return created;
   }
 
   /** One fsync for all appends waiting on it. */
@@ -157,62 +320,118 @@ export class Outbox {
     this.syncing = false;
   }
 
-  private async forwardLoop(): Promise<void> {
-    let delay = this.options.retryBaseMs ?? 500;
+  /** One sink's forwarder: reads batches after its cursor, delivers them, moves the cursor. */
+  private async forwardLoop(state: SinkState): Promise<void> {
+    const base = this.options.retryBaseMs ?? 500;
     const maxDelay = this.options.retryMaxMs ?? 30_000;
+    const batchEvents = this.options.batchEvents ?? OUTBOX_DEFAULTS.batchEvents;
+    const batchBytes = this.options.batchBytes ?? OUTBOX_DEFAULTS.batchBytes;
+    let delay = base;
+    let pending: OutboxRecord[] = [];
     while (this.running) {
-      const record = this.queue[0];
-      if (!record) {
-        await new Promise<void>((resolve) => (this.wake = resolve));
-        this.wake = undefined;
+      if (pending.length === 0) {
+        try {
+          pending = await state.reader.next(this.durableSeq, batchEvents, batchBytes);
+        } catch (error) {
+          this.options.onAttempt?.(state.sink.name, [], 0, toEdgeError(error, "cannot read the outbox journal"));
+          await this.pause(delay);
+          delay = Math.min(maxDelay, delay * 2);
+          continue;
+        }
+      }
+      if (pending.length === 0) {
+        await new Promise<void>((resolve) => (state.wake = resolve));
+        state.wake = undefined;
         continue;
       }
+      let delivered = 0;
+      let failure: unknown;
+      const batch = pending;
+      const progress = (count: number): void => {
+        // Acknowledged records move the cursor at once (written, fsync'd per batch below).
+        const upTo = Math.min(batch.length, count);
+        if (upTo <= delivered) return;
+        this.moveCursor(state, batch[upTo - 1]!.seq, upTo - delivered);
+        delivered = upTo;
+      };
       try {
-        await this.options.deliver(record, this.stopController.signal);
-        this.options.onAttempt?.(record, undefined);
-        this.queue.shift();
-        this.writeCursor(record.seq);
-        delay = this.options.retryBaseMs ?? 500;
+        const result = await state.sink.deliver(batch, this.stopController.signal, progress);
+        progress(result.delivered);
+        failure = result.error ?? (delivered < pending.length ? new Error(`sink took ${delivered} of ${pending.length} events`) : undefined);
       } catch (error) {
-        this.options.onAttempt?.(record, error);
-        if (!this.running) return;
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, delay);
-          this.stopController.signal.addEventListener("abort", () => {
-            clearTimeout(timer);
-            resolve();
-          }, { once: true });
-        });
-        delay = Math.min(maxDelay, delay * 2);
+        failure = error;
       }
+      this.options.onAttempt?.(state.sink.name, batch, delivered, failure);
+      if (delivered > 0) {
+        this.syncCursor(state);
+        this.removeDeliveredSegments();
+        pending = batch.slice(delivered);
+      }
+      if (failure === undefined) {
+        delay = base;
+        continue;
+      }
+      if (!this.running) return;
+      state.retried += pending.length;
+      await this.pause(delay);
+      delay = Math.min(maxDelay, delay * 2);
     }
   }
 
-  private readCursor(): number {
+  private pause(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const signal = this.stopController.signal;
+      if (signal.aborted) return resolve();
+      const onAbort = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        signal.removeEventListener("abort", onAbort);
+        resolve();
+      }, ms);
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  private readCursor(file: string): number | undefined {
     try {
-      const value = JSON.parse(readFileSync(join(this.options.dir, "cursor.json"), "utf8")) as { delivered?: unknown };
-      return typeof value.delivered === "number" && Number.isInteger(value.delivered) ? value.delivered : 0;
+      const value = JSON.parse(readFileSync(join(this.options.dir, file), "utf8")) as { delivered?: unknown };
+      return typeof value.delivered === "number" && Number.isInteger(value.delivered) ? value.delivered : undefined;
     } catch {
-      return 0;
+      return undefined;
     }
   }
 
-  private writeCursor(seq: number): void {
-    this.delivered = seq;
-    const path = join(this.options.dir, "cursor.json");
-    const temp = `${path}.tmp`;
-    const fd = openSync(temp, "w");
-    try {
-      writeFileSync(fd, JSON.stringify({ delivered: seq }));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temp, path);
-    if (this.segment && seq >= this.nextSeq - 1) this.removeDeliveredSegments();
+  /**
+   * Writes the sink's cursor in place (one fixed-size record at offset 0, so a
+   * process crash leaves either the old or the new value; the page cache keeps
+   * it across kill -9). {@link syncCursor} makes it survive power loss too.
+   */
+  private moveCursor(state: SinkState, seq: number, count: number): void {
+    state.cursorFd ??= this.openCursor(state.sink.name);
+    const text = Buffer.from(JSON.stringify({ delivered: seq }).padEnd(CURSOR_BYTES - 1, " ") + "\n");
+    writeSync(state.cursorFd, text, 0, text.length, 0);
+    state.cursor = seq;
+    state.queued = Math.max(0, state.queued - count);
+    state.delivered += count;
   }
 
-  private segments(): Array<{ name: string; first: number; bytes: number }> {
+  private syncCursor(state: SinkState): void {
+    if (state.cursorFd !== undefined) fdatasyncSync(state.cursorFd);
+  }
+
+  private openCursor(sink: string): number {
+    const path = join(this.options.dir, `cursor-${sink}.json`);
+    const fd = openSync(path, "a+");
+    closeSync(fd);
+    const rw = openSync(path, "r+");
+    ftruncateSync(rw, CURSOR_BYTES);
+    this.syncDirectory();
+    return rw;
+  }
+
+  private listSegments(): JournalSegment[] {
     return readdirSync(this.options.dir)
       .map((name) => ({ name, match: SEGMENT.exec(name) }))
       .filter((x): x is { name: string; match: RegExpExecArray } => x.match !== null)
@@ -220,40 +439,12 @@ export class Outbox {
       .sort((a, b) => a.first - b.first);
   }
 
-  /** Parses a segment; a torn last line (crash mid-append, never acknowledged) is cut off. */
-  private readSegment(path: string): OutboxRecord[] {
-    const text = readFileSync(path, "utf8");
-    const records: OutboxRecord[] = [];
-    let offset = 0;
-    for (const line of text.split("\n")) {
-      const end = offset + Buffer.byteLength(line) + 1;
-      if (line.length > 0) {
-        try {
-          records.push(JSON.parse(line) as OutboxRecord);
-        } catch {
-          const fd = openSync(path, "r+");
-          try {
-            ftruncateSync(fd, offset);
-            fsyncSync(fd);
-          } finally {
-            closeSync(fd);
-          }
-          break;
-        }
-      }
-      offset = end;
-    }
-    return records;
-  }
-
-  /** Deletes segments whose every record is delivered (never the one being written). */
+  /** Deletes segments whose every record every sink has delivered (never the newest one). */
   private removeDeliveredSegments(): void {
-    const segments = this.segments();
-    for (let i = 0; i < segments.length - 1; i++) {
-      const nextFirst = segments[i + 1]!.first;
-      if (nextFirst - 1 <= this.delivered && segments[i]!.first !== this.segment?.first) {
-        rmSync(join(this.options.dir, segments[i]!.name), { force: true });
-      }
+    const delivered = this.lastDeliveredSeq;
+    while (this.segmentList.length > 1 && this.segmentList[1]!.first - 1 <= delivered) {
+      const [old] = this.segmentList.splice(0, 1);
+      rmSync(join(this.options.dir, old!.name), { force: true });
     }
   }
 

@@ -16,9 +16,9 @@ import { EdgeError } from "../errors.js";
 import { logger } from "../log.js";
 import type { ModelPool } from "../scheduler/model-pool.js";
 import type { ServedModel } from "../scheduler/served-model.js";
-import { httpEventDelivery } from "./event-delivery.js";
 import { registerEventsEndpoint } from "./events-endpoint.js";
-import { Outbox } from "./outbox.js";
+import type { Outbox } from "./outbox.js";
+import { outboxFromConfig } from "./outbox-from-config.js";
 import { RoutedModel } from "./routed-model.js";
 import { Router, type RouteWeights } from "./router.js";
 
@@ -67,12 +67,8 @@ export class Routing {
     }
     const events = config.router.events;
     const outbox = events
-      ? new Outbox({
-          dir: join(config.home, "outbox"),
-          deliver: httpEventDelivery({ url: events.url, ...(events.api_key ? { apiKey: events.api_key } : {}), timeoutMs: events.timeout_ms }),
-          onAttempt: (record, error) => {
-            if (error) logger.debug(`event ${record.seq} not delivered yet: ${(error as Error).message}`);
-          },
+      ? outboxFromConfig(events, join(config.home, "outbox"), (sink, records, delivered, error) => {
+          if (error) logger.debug(`sink ${sink}: event ${records[delivered]?.seq ?? "-"} not delivered yet: ${(error as Error).message}`);
         })
       : undefined;
     registerEventsEndpoint(host.app, outbox);

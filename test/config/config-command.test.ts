@@ -26,6 +26,34 @@ describe("edgelm config", () => {
     assert.match(bad.stderr, /Unrecognized key: "bogus"/);
   });
 
+  it("check names every problem of malformed event sinks (unknown type, bad URL, wildcard topic, half a TLS pair, duplicate names)", async () => {
+    writeFileSync(
+      join(dir, "sinks.yaml"),
+      [
+        "router:",
+        "  events:",
+        "    sinks:",
+        "      - { type: kafka, url: \"http://x\" }",
+        "      - { type: mqtt, url: \"http://broker:1883\" }",
+        "      - { type: mqtt, url: \"mqtt://broker:1883\", topic: \"edgelm/#\", cert_file: /etc/c.pem }",
+        "",
+      ].join("\n"),
+    );
+    writeFileSync(
+      join(dir, "names.yaml"),
+      "router:\n  events:\n    sinks:\n      - { type: http, name: cloud, url: \"https://a.example/v1/events\" }\n      - { type: mqtt, name: cloud, url: \"mqtt://broker:1883\" }\n",
+    );
+    const bad = await runCli(["config", "check", "--config", join(dir, "sinks.yaml")], { env });
+    assert.equal(bad.code, 2, bad.stdout);
+    assert.match(bad.stderr, /router\.events\.sinks\.0\.type: /);
+    assert.match(bad.stderr, /router\.events\.sinks\.1\.url: an mqtt:\/\/ or mqtts:\/\/ URL/);
+    assert.match(bad.stderr, /router\.events\.sinks\.2\.topic: no MQTT wildcards/);
+    assert.match(bad.stderr, /router\.events\.sinks\.2\.cert_file: cert_file and key_file go together/);
+    const names = await runCli(["config", "check", "--config", join(dir, "names.yaml")], { env });
+    assert.equal(names.code, 2, names.stdout);
+    assert.match(names.stderr, /router\.events\.sinks\.1\.name: another sink is already named "cloud"/);
+  });
+
   it("show applies file < environment, and EDGELM_POLICIES=0 switches the policy engine off", async () => {
     writeFileSync(join(dir, "file.yaml"), "server:\n  port: 8080\npolicies:\n  dry_run: true\n");
     const shown = await runCli(["config", "show", "--config", join(dir, "file.yaml")], { env: { ...env, EDGELM_POLICIES: "0", EDGELM_PORT: "9090" } });

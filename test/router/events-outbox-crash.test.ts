@@ -85,4 +85,43 @@ describe("POST /v1/events: the outbox survives kill -9 of the gateway", () => {
       await receiver.close();
     }
   });
+
+  it("answers 507 outbox_full with Retry-After once router.events.max_backlog_events are waiting, and 202 again after delivery", async () => {
+    const { home, cleanup } = tempHome();
+    const receiverPort = await freePort();
+    const gatewayPort = await freePort();
+    writeFileSync(
+      join(home, "config.yaml"),
+      `router:\n  events:\n    sinks:\n      - { type: http, name: cloud, url: "http://127.0.0.1:${receiverPort}/v1/events", timeout_ms: 500 }\n    max_backlog_events: 3\n`,
+    );
+    const serve = await startServe(home, gatewayPort);
+    let receiver: Awaited<ReturnType<typeof startDedupReceiver>> | undefined;
+    try {
+      const post = (key: string) =>
+        fetch(`http://127.0.0.1:${gatewayPort}/v1/events`, { method: "POST", headers: { "content-type": "application/json", "idempotency-key": key }, body: JSON.stringify({ key }) });
+      for (const key of ["full-a", "full-b", "full-c"]) assert.equal((await post(key)).status, 202);
+      const refused = await post("full-d");
+      assert.equal(refused.status, 507);
+      assert.ok(Number(refused.headers.get("retry-after")) >= 1);
+      const body = (await refused.json()) as { error: { code: string; message: string } };
+      assert.equal(body.error.code, "outbox_full");
+      assert.match(body.error.message, /max_backlog_events/);
+      receiver = await startDedupReceiver(receiverPort);
+      const deadline = Date.now() + 30_000;
+      while (receiver.keys.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.equal((await post("full-e")).status, 202);
+      while (receiver.keys.length < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(receiver.keys, ["full-a", "full-b", "full-c", "full-e"]);
+      const metrics = await (await fetch(`http://127.0.0.1:${gatewayPort}/metrics`)).text();
+      assert.match(metrics, /^edgelm_events_refused_total 1$/m);
+      assert.match(metrics, /^edgelm_events_delivered_total\{sink="cloud"\} 4$/m);
+      assert.match(metrics, /^edgelm_events_queued\{sink="cloud"\} 0$/m);
+      assert.match(metrics, /^edgelm_events_retried_total\{sink="cloud"\} [1-9]\d*$/m);
+      assert.match(metrics, /^edgelm_events_journal_bytes [1-9]\d*$/m);
+    } finally {
+      await kill9(serve);
+      await receiver?.close();
+      cleanup();
+    }
+  });
 });

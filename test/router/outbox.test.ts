@@ -1,44 +1,12 @@
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
+import { isEdgeError } from "../../src/errors.js";
 import { Outbox, type OutboxRecord } from "../../src/router/outbox.js";
 import { startDedupReceiver } from "./dedup-receiver.js";
-
-const CHILD = fileURLToPath(new URL("./outbox-child.js", import.meta.url));
-
-function startChild(dir: string, mode: string, count: number, url: string): { child: ChildProcess; lines: string[]; waitFor: (re: RegExp) => Promise<void> } {
-  const child = spawn(process.execPath, [CHILD, dir, mode, String(count)], { env: { ...process.env, RECEIVER_URL: url }, stdio: ["ignore", "pipe", "inherit"] });
-  const lines: string[] = [];
-  const waiters: Array<{ re: RegExp; resolve: () => void }> = [];
-  let partial = "";
-  child.stdout!.on("data", (d: Buffer) => {
-    partial += d.toString();
-    const parts = partial.split("\n");
-    partial = parts.pop()!;
-    for (const line of parts) {
-      lines.push(line);
-      for (const w of [...waiters]) if (w.re.test(line)) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve();
-      }
-    }
-  });
-  const waitFor = (re: RegExp): Promise<void> =>
-    lines.some((l) => re.test(l)) ? Promise.resolve() : new Promise((resolve) => waiters.push({ re, resolve }));
-  return { child, lines, waitFor };
-}
-
-async function waitUntil(check: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+import { startChild, waitUntil } from "./outbox-process.js";
 
 describe("durable outbox", () => {
   it("keeps events across a restart and forwards them in order once the receiver is up", async () => {
@@ -46,17 +14,21 @@ describe("durable outbox", () => {
     try {
       let up = false;
       const got: OutboxRecord[] = [];
-      const deliver = async (record: OutboxRecord) => {
-        if (!up) throw new Error("receiver down");
-        got.push(record);
+      const sink = {
+        name: "test",
+        deliver: async (records: OutboxRecord[]) => {
+          if (!up) throw new Error("receiver down");
+          got.push(...records);
+          return { delivered: records.length };
+        },
       };
-      const first = new Outbox({ dir, deliver, retryBaseMs: 5, retryMaxMs: 20, segmentBytes: 2048 });
+      const first = new Outbox({ dir, sinks: [sink], retryBaseMs: 5, retryMaxMs: 20, segmentBytes: 2048 });
       await first.start();
       for (let i = 0; i < 50; i++) await first.append({ i });
       assert.equal(first.backlog, 50);
       await first.stop();
       up = true;
-      const second = new Outbox({ dir, deliver, retryBaseMs: 5, retryMaxMs: 20, segmentBytes: 2048 });
+      const second = new Outbox({ dir, sinks: [sink], retryBaseMs: 5, retryMaxMs: 20, segmentBytes: 2048 });
       await second.start();
       await waitUntil(() => got.length === 50, "50 deliveries");
       assert.deepEqual(got.map((r) => (r.body as { i: number }).i), [...Array(50).keys()]);
@@ -98,6 +70,99 @@ describe("durable outbox", () => {
     } finally {
       await receiver.close();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses appends past its event and byte limits with outbox_full, loses none it accepted, and accepts again once delivered", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "edgelm-outbox-"));
+    let up = false;
+    const got: OutboxRecord[] = [];
+    const sink = {
+      name: "test",
+      deliver: async (records: OutboxRecord[]) => {
+        if (!up) return { delivered: 0, error: new Error("receiver down") };
+        got.push(...records);
+        return { delivered: records.length };
+      },
+    };
+    const byEvents = new Outbox({ dir: join(dir, "events"), sinks: [sink], retryBaseMs: 5, retryMaxMs: 10, maxBacklogEvents: 10 });
+    const byBytes = new Outbox({ dir: join(dir, "bytes"), sinks: [sink], retryBaseMs: 5, retryMaxMs: 10, maxBacklogBytes: 64 * 1024, segmentBytes: 4096 });
+    try {
+      await byEvents.start();
+      for (let i = 0; i < 10; i++) await byEvents.append({ i });
+      await assert.rejects(byEvents.append({ i: 10 }), (e: unknown) => isEdgeError(e) && e.code === "outbox_full" && e.status === 507 && /max_backlog_events/.test(e.message));
+      assert.equal(byEvents.stats().refused, 1);
+      up = true;
+      await waitUntil(() => got.length === 10, "the 10 accepted events");
+      await byEvents.append({ i: 11 });
+      await waitUntil(() => got.length === 11, "the event accepted after the backlog drained");
+      assert.deepEqual(got.map((r) => (r.body as { i: number }).i), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11]);
+
+      // Bytes: 5 KB events against a 64 KiB journal.
+      up = false;
+      got.length = 0;
+      await byBytes.start();
+      const big = "y".repeat(5000);
+      let accepted = 0;
+      let refusal: unknown;
+      for (let i = 0; i < 20 && refusal === undefined; i++) {
+        await byBytes.append({ big, i }).then(() => accepted++, (e: unknown) => (refusal = e));
+      }
+      assert.ok(isEdgeError(refusal) && refusal.code === "outbox_full" && /max_backlog_bytes/.test(refusal.message), String(refusal));
+      assert.ok(accepted >= 11 && accepted <= 13, `about 64 KiB of 5 KB events accepted (${accepted})`);
+      assert.ok(byBytes.journalBytes <= 64 * 1024, `journal ${byBytes.journalBytes} bytes`);
+      up = true;
+      await waitUntil(() => got.length === accepted, "every accepted big event");
+      assert.deepEqual(got.map((r) => (r.body as { i: number }).i), [...Array(accepted).keys()]);
+    } finally {
+      await byEvents.stop();
+      await byBytes.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("restarts after kill -9 with a 96 MB backlog without loading it (RSS bounded) and delivers it all once, in order", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "edgelm-outbox-"));
+    const empty = mkdtempSync(join(tmpdir(), "edgelm-outbox-"));
+    const down = "http://127.0.0.1:9/v1/events";
+    const env = { SEGMENT_BYTES: String(8 * 1024 * 1024) };
+    const peakRss = (lines: string[]): number => Math.max(...lines.filter((l) => l.startsWith("rss ")).map((l) => Number(l.slice(4))));
+    let receiver: Awaited<ReturnType<typeof startDedupReceiver>> | undefined;
+    try {
+      const writer = startChild(dir, "fill", 1200, down, { size: 80_000, env });
+      await writer.waitFor(/^filled 1200$/);
+      writer.child.kill("SIGKILL");
+      await new Promise((r) => writer.child.once("exit", r));
+
+      // The same process with an empty journal, for the baseline.
+      const baseline = startChild(empty, "idle", 0, down, { env });
+      await baseline.waitFor(/^rss /);
+      await new Promise((r) => setTimeout(r, 1000));
+      baseline.child.kill("SIGKILL");
+      const base = peakRss(baseline.lines);
+
+      const restarted = startChild(dir, "idle", 0, down, { env });
+      await restarted.waitFor(/^started backlog 1200$/);
+      await new Promise((r) => setTimeout(r, 1000)); // several failed delivery rounds, each reading a batch
+      restarted.child.kill("SIGKILL");
+      await new Promise((r) => restarted.child.once("exit", r));
+      const grown = peakRss(restarted.lines) - base;
+      // Loading the whole journal (as before streaming) costs more than the 96 MB backlog itself.
+      assert.ok(grown < 32 * 1024 * 1024, `RSS grew ${Math.round(grown / 1048576)} MB over an idle outbox with a 96 MB backlog`);
+
+      receiver = await startDedupReceiver();
+      const forwarder = startChild(dir, "idle", 0, receiver.url, { env });
+      await waitUntil(() => receiver!.keys.length === 1200, "all 1200 big events", 120_000);
+      forwarder.child.kill("SIGKILL");
+      await new Promise((r) => forwarder.child.once("exit", r));
+      // Delivering churns batches of 80 KB strings that wait for V8's major GC; still well below the backlog's size.
+      const delivering = peakRss(forwarder.lines) - base;
+      assert.ok(delivering < 64 * 1024 * 1024, `RSS while delivering ${Math.round(delivering / 1048576)} MB over idle, with a 96 MB backlog`);
+      assert.deepEqual(receiver.keys, [...Array(1200).keys()].map((i) => `event-${i}`));
+    } finally {
+      await receiver?.close();
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(empty, { recursive: true, force: true });
     }
   });
 });

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { eventsSection } from "./router-events.js";
 
 const upstream = z
   .object({
@@ -82,11 +83,8 @@ export const routerSection = z
       .default({}),
     /** API keys whose requests never leave the device. */
     private_api_keys: z.array(z.string().min(1)).default([]),
-    /** Where POST /v1/events forwards to (the outbox lives under EDGELM_HOME/outbox). */
-    events: z
-      .object({ url: z.string().url(), api_key: z.string().min(1).optional(), timeout_ms: z.number().int().min(100).default(10_000) })
-      .strict()
-      .optional(),
+    /** Where POST /v1/events forwards to, and the outbox's limits (see router-events.ts). */
+    events: eventsSection.optional(),
   })
   .strict()
   .default({ peers: [], routes: [], breaker: { failure_threshold: 3, open_ms: 30_000 }, redaction: {}, private_api_keys: [] });
