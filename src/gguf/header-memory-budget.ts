@@ -22,9 +22,9 @@ export interface HeaderMemoryLimits {
 
 /**
  * Defaults: real models need far less (a 262,144-token vocabulary with its
- * scores and types, the largest in the wild, is about 25 MiB decoded;
- * stories260K's header under 0.1 MiB), and a vocabulary-only GGUF (no
- * tensors) decodes to about 2.5 × its size.
+ * scores and types and 280,147 merges, the largest in the wild, is charged
+ * about 30 MiB; stories260K's header under 1 MiB), and a vocabulary-only
+ * GGUF (no tensors) is charged about 3 × its size.
  */
 export const DEFAULT_HEADER_MEMORY_LIMITS: HeaderMemoryLimits = { floorBytes: 32 * MiB, perFileByte: 2, capBytes: 128 * MiB };
 
