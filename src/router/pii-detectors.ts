@@ -47,7 +47,11 @@ const IBAN = /\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b/g;
 const PHONE =
   /(?<![\w+.-])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}|\(\d{2,4}\)[ .-]?\d{3,4}[ .-]?\d{3,4}|0\d{2,4}[ /.-]?\d{3,8}(?:[ .-]?\d{2,4})?|\d{3}[.-]\d{3}[.-]\d{4})(?![\w.-]*\d)/g;
 
-const IPV4 = /(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.]*\d)/g;
+/** A dotted quad not inside a longer dotted number or glued to a word (`1.1.1.1a` is a plan number). */
+const IPV4 = /(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.]*\d)(?![A-Za-z_])/g;
+
+/** Words that, just before a dotted quad, say it is a version (`firmware 1.00.02.15`), not an address. */
+const VERSION_CONTEXT = /(?:version|ver\.?|v|release|build|firmware|fw|rev\.?|revision|software|sw)\s*$/i;
 const IPV6 = /(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Fa-f:])/g;
 
 /** Issuer prefixes of the major card networks (first digits). */
@@ -205,11 +209,20 @@ function isIpv4(candidate: string): boolean {
   return candidate.split(".").every((octet) => octet.length <= 3 && Number(octet) <= 255);
 }
 
+/** `1.250.000.000 EUR`, `$ 2.000.000.000`: an amount with dots between thousands, which zero-padded quads resemble. */
+const CURRENCY_BEFORE = /(?:[€$£¥]|\b(?:EUR|USD|GBP|CHF|JPY))\s?$/i;
+const CURRENCY_AFTER = /^\s?(?:[€$£¥]|(?:EUR|USD|GBP|CHF|JPY|VND|IDR|COP|euros?|dollars?|pesos?|rupiah|dong)\b)/i;
+
+function isAmount(text: string, start: number, end: number): boolean {
+  if (!/^\d{1,3}(?:\.\d{3}){3}$/.test(text.slice(start, end))) return false;
+  return CURRENCY_BEFORE.test(text.slice(Math.max(0, start - 5), start)) || CURRENCY_AFTER.test(text.slice(end, end + 10));
+}
+
 export function detectIps(text: string): PiiMatch[] {
   const out: PiiMatch[] = [];
   for (const m of scan(IPV4, text)) {
-    if (!isIpv4(m[0]) || isNetmask(m[0])) continue;
-    if (/(?:version|ver\.?|v|release|build)\s*$/i.test(text.slice(Math.max(0, m.index - 10), m.index))) continue;
+    if (!isIpv4(m[0]) || isNetmask(m[0]) || isAmount(text, m.index, m.index + m[0].length)) continue;
+    if (VERSION_CONTEXT.test(text.slice(Math.max(0, m.index - 12), m.index))) continue;
     out.push({ kind: "ip", start: m.index, end: m.index + m[0].length, value: m[0] });
   }
   for (const m of scan(IPV6, text)) {
