@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -9,7 +9,7 @@ import { promtool } from "./promtool.js";
 
 const DESCRIPTION = "The model's runner process keeps crashing (out of memory, a native fault); requests in flight at each crash failed.";
 
-describe("EdgelmRunnerRestarting on a model's first restarts", () => {
+describe("per-model series from a model's start: EdgelmRunnerRestarting on the first restarts, the dashboard's $model", () => {
   let fixture: OpsFixture;
   before(async () => {
     fixture = await startOpsGateway({
@@ -40,6 +40,11 @@ describe("EdgelmRunnerRestarting on a model's first restarts", () => {
     const first = (await get(`${fixture.url}/metrics`)).text;
     assert.equal(sampleValue(first, 'edgelm_runner_restarts_total{model="crashy"}'), 0);
     assert.equal(sampleValue(first, 'edgelm_runner_restarts_total{model="steady"}'), 0);
+    // The series the dashboard's $model variable lists models from exists before any request.
+    const dashboard = JSON.parse(readFileSync(join(REPO_ROOT, "deploy/grafana/edgelm.json"), "utf8"));
+    const query = JSON.stringify(dashboard.templating.list.find((v: { name: string }) => v.name === "model").query);
+    const metric = /label_values\((edgelm_[a-z_]+)/.exec(query)![1]!;
+    for (const model of ["crashy", "steady"]) assert.match(first, new RegExp(`^${metric}\\{[^}]*model="${model}"[^}]*\\} 1$`, "m"), `${metric} for ${model}`);
     // A crash loop between two scrapes, as when a model keeps dying at load or on its first request.
     for (let i = 0; i < 3; i++) await crash("crashy");
     const second = (await get(`${fixture.url}/metrics`)).text;
