@@ -41,6 +41,7 @@ describe("GGUF header memory budget", () => {
       const path = join(dir, "u8-array.gguf");
       writeHugeU8ArrayGguf(path);
       const result = readInChild(path);
+      console.log(`64 MiB u8-array file: ${result.code} in ${result.ms.toFixed(1)} ms, peak RSS ${result.maxRssMiB.toFixed(0)} MiB`);
       assert.equal(result.code, "invalid_gguf", result.message);
       assert.match(result.message, /"tokenizer\.ggml\.token_type" \(67108864 items\) would take about 512 MiB .* over the header budget of 128 MiB/);
       assert.ok(result.ms < 1000, `took ${result.ms} ms`);
@@ -56,6 +57,7 @@ describe("GGUF header memory budget", () => {
       const path = join(dir, "nested-arrays.gguf");
       writeNestedArraysGguf(path);
       const result = readInChild(path);
+      console.log(`256 MiB nested-arrays file: ${result.code} in ${result.ms.toFixed(1)} ms, peak RSS ${result.maxRssMiB.toFixed(0)} MiB`);
       assert.equal(result.code, "invalid_gguf", result.message);
       assert.match(result.message, /"tokenizer\.ggml\.merges" \(16777216 items\) would take about 1152 MiB/);
       assert.ok(result.ms < 1000, `took ${result.ms} ms`);
@@ -121,6 +123,7 @@ describe("GGUF header memory budget", () => {
       assert.match(hostileRun.stdout, /bad {2}failed: .*over the header budget of 128 MiB/);
       const tinyRun = await servePeakRss(tiny, home);
       assert.match(tinyRun.stdout, /bad {2}failed: .*general\.architecture is missing/);
+      console.log(`gateway peak/now RSS: ${hostileRun.peakMiB.toFixed(0)}/${hostileRun.rssMiB.toFixed(0)} MiB after the 64 MiB file, ${tinyRun.peakMiB.toFixed(0)}/${tinyRun.rssMiB.toFixed(0)} MiB after a 108-byte one`);
       // Before the budget, the 64 MiB file left the gateway at 1.09 GB.
       assert.ok(hostileRun.peakMiB < tinyRun.peakMiB + 64, `gateway peak RSS ${hostileRun.peakMiB} MiB with the hostile file, ${tinyRun.peakMiB} MiB with a tiny bad file`);
       assert.ok(hostileRun.rssMiB < tinyRun.rssMiB + 64, `gateway RSS ${hostileRun.rssMiB} MiB after rejecting the hostile file, ${tinyRun.rssMiB} MiB after a tiny bad file`);
@@ -150,7 +153,7 @@ function servePeakRss(path: string, home: string): Promise<{ stdout: string; pea
     });
     child.stdout.on("data", (d: Buffer) => {
       stdout += d.toString();
-      if (!/^ {2}bad {2}/m.test(stdout)) return;
+      if (!/^ {2}bad {2}.*\n/m.test(stdout)) return; // the whole line: stdout may arrive mid-line
       clearTimeout(timer);
       const status = readFileSync(`/proc/${child.pid}/status`, "utf8");
       const kib = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)![1]) / 1024;
