@@ -9,6 +9,7 @@
 import { parseGguf, type GgufFile } from "../../src/gguf/gguf-reader.js";
 import { GgufValueType, type GgufScalar, type TypedGgufValue } from "../../src/gguf/gguf-values.js";
 import { encodeGgufHeader, type GgufTensorSpec } from "../../src/gguf/gguf-writer.js";
+import { typedMetadata } from "../../src/gguf/typed-metadata.js";
 
 export interface DocumentMutation {
   name: string;
@@ -51,7 +52,7 @@ export function documentMutator(base: Uint8Array, random: () => number): { array
   const arrayKeys = [...file.metadataTypes].filter(([, t]) => t.type === GgufValueType.ARRAY).map(([k]) => k);
 
   const array = (): DocumentMutation => {
-    const metadata = metadataOf(file);
+    const metadata = typedMetadata(file, "fuzz base");
     const key = pick(arrayKeys);
     const entry = metadata.get(key) as Extract<TypedGgufValue, { type: GgufValueType.ARRAY }>;
     const items = [...entry.value];
@@ -110,7 +111,7 @@ export function documentMutator(base: Uint8Array, random: () => number): { array
   };
 
   const template = (): DocumentMutation => {
-    const metadata = metadataOf(file);
+    const metadata = typedMetadata(file, "fuzz base");
     let text = typeof file.metadata["tokenizer.chat_template"] === "string" ? (file.metadata["tokenizer.chat_template"] as string) : CHATML;
     const edits: string[] = [];
     for (let n = 1 + int(3); n > 0; n--) {
@@ -166,19 +167,6 @@ function convert(value: GgufScalar, type: GgufValueType, index: number): GgufSca
     default:
       return n;
   }
-}
-
-/** The file's metadata as the writer takes it (insertion order kept). */
-function metadataOf(file: GgufFile): Map<string, TypedGgufValue> {
-  const metadata = new Map<string, TypedGgufValue>();
-  for (const [key, value] of Object.entries(file.metadata)) {
-    const wire = file.metadataTypes.get(key)!;
-    metadata.set(
-      key,
-      (wire.type === GgufValueType.ARRAY ? { type: wire.type, itemType: wire.itemType!, value: value as GgufScalar[] } : { type: wire.type, value }) as TypedGgufValue,
-    );
-  }
-  return metadata;
 }
 
 /** Re-encodes `file` with new metadata, tensor data copied from `base` (the bytes `file` was parsed from). */
