@@ -142,6 +142,8 @@ export function toEdgeError(error: unknown, context?: string): EdgeError {
         return new EdgeError("file_not_found", `${prefix}no such file or directory${where}`, { cause: error });
       case "EISDIR":
         return new EdgeError("not_a_file", `${prefix}is a directory, not a file${where}`, { cause: error });
+      case "ENAMETOOLONG":
+        return new EdgeError("usage", `${prefix}a file name is too long for the file system${where}`, { cause: error });
       case "ENOSPC":
         return new EdgeError("disk_full", `${prefix}no space left on device${where}`, { cause: error });
       case "EACCES":

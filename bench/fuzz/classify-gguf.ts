@@ -1,8 +1,10 @@
 /**
  * What edgelm does with one (possibly hostile) GGUF image: accepts it (the
- * reader parses it and load-safety passes it, so it would reach llama.cpp),
+ * reader parses it, load-safety passes it and its chat template is parsed as
+ * at load — or replaced by the fallback — so it would reach llama.cpp),
  * rejects it with an EdgeError code, or crashes (anything else thrown: a bug).
  */
+import { ChatTemplate } from "../../src/engine/chat-template.js";
 import { checkLoadableFile } from "../../src/engine/load-safety.js";
 import { isEdgeError } from "../../src/errors.js";
 import { parseGguf } from "../../src/gguf/gguf-reader.js";
@@ -14,7 +16,9 @@ export type GgufCaseOutcome =
 
 export function classifyGguf(bytes: Uint8Array, label = "case"): GgufCaseOutcome {
   try {
-    checkLoadableFile(parseGguf(bytes), label);
+    const file = parseGguf(bytes);
+    checkLoadableFile(file, label);
+    ChatTemplate.fromMetadata(file.metadata, label);
     return { outcome: "accepted" };
   } catch (error) {
     if (isEdgeError(error)) return { outcome: "rejected", code: error.code, message: error.message };

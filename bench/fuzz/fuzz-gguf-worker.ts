@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { parentPort, workerData } from "node:worker_threads";
 import { checkLoadableFile } from "../../src/engine/load-safety.js";
 import { isEdgeError } from "../../src/errors.js";
+import { setLogLevel } from "../../src/log.js";
 import { readGguf } from "../../src/gguf/gguf-reader.js";
 import { classifyGguf, type GgufCaseOutcome } from "./classify-gguf.js";
 import { ggufMutations } from "./gguf-mutator.js";
@@ -42,6 +43,7 @@ function classifyFile(path: string): string {
 }
 
 const input = workerData as FuzzWorkerInput;
+setLogLevel("error"); // a broken chat template is a warning per case
 const base = new Uint8Array(readFileSync(input.modelPath));
 const dir = mkdtempSync(join(tmpdir(), "edgelm-fuzz-"));
 try {

@@ -3,9 +3,12 @@
  * truncations, bit flips, absurd counts, lengths, offsets and dimensions,
  * unknown types, hostile hyperparameters, wrong magic and version, shifted
  * and overwritten header bytes. Field positions come from tracing the reader
- * over the original file, so mutations hit real fields.
+ * over the original file, so mutations hit real fields. Two kinds work on the
+ * decoded metadata instead (gguf-document-mutator): edits of key-value arrays
+ * and of the chat template, re-encoded into well-formed files.
  */
 import { parseGguf } from "../../src/gguf/gguf-reader.js";
+import { documentMutator } from "./gguf-document-mutator.js";
 
 export interface GgufField {
   what: string;
@@ -55,7 +58,9 @@ type Kind =
   | "version"
   | "shift"
   | "overwrite"
-  | "splice";
+  | "splice"
+  | "array"
+  | "template";
 
 const KINDS: Array<[Kind, number]> = [
   ["truncate", 14],
@@ -68,6 +73,8 @@ const KINDS: Array<[Kind, number]> = [
   ["shift", 6],
   ["overwrite", 6],
   ["splice", 4],
+  ["array", 12],
+  ["template", 8],
 ];
 
 /** Generates `count` mutations of `base` from `seed`. */
@@ -88,6 +95,7 @@ export function* ggufMutations(base: Uint8Array, seed: number, count: number): G
     valueGroups.set(f.what, [...(valueGroups.get(f.what) ?? []), f]);
   }
   const valueKeys = [...valueGroups.keys()];
+  const documents = documentMutator(base, random);
   const total = KINDS.reduce((sum, [, w]) => sum + w, 0);
   for (let i = 0; i < count; i++) {
     let roll = int(total);
@@ -160,6 +168,12 @@ export function* ggufMutations(base: Uint8Array, seed: number, count: number): G
         yield { name: `overwrite@${at}+${n}`, bytes };
         continue;
       }
+      case "array":
+        yield documents.array();
+        continue;
+      case "template":
+        yield documents.template();
+        continue;
       case "splice": {
         const from = int(headerEnd);
         const to = int(headerEnd);

@@ -10,7 +10,8 @@
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { EdgeError, toEdgeError } from "../errors.js";
 import { ggmlTypeInfo, type GgmlTypeInfo } from "./ggml-types.js";
-import { GGUF_MAGIC, GgufValueType, type GgufMetadata, type GgufValue } from "./gguf-values.js";
+import { GGUF_MAGIC, GgufValueType, type GgufMetadata, type GgufScalar, type GgufValue } from "./gguf-values.js";
+import { DECODED_COST, fixedCost, HeaderMemoryBudget, type HeaderMemoryLimits } from "./header-memory-budget.js";
 
 export interface GgufTensorInfo {
   name: string;
@@ -37,7 +38,10 @@ export interface GgufFile {
   dataOffset: number;
 }
 
-/** Limits that keep a hostile header from costing more than the file is worth. */
+/**
+ * Limits that keep a hostile header from costing more than the file is worth.
+ * On top of these, the decoded header has a memory budget (header-memory-budget.ts).
+ */
 export const GGUF_LIMITS = {
   maxKeyLength: 65_535,
   maxStringLength: 16 * 1024 * 1024,
@@ -106,6 +110,7 @@ class Cursor {
   position = 0;
   constructor(
     private readonly source: ByteSource,
+    readonly budget: HeaderMemoryBudget,
     private readonly trace?: GgufFieldTracer,
   ) {}
 
@@ -113,13 +118,14 @@ class Cursor {
     return this.source.size - this.position;
   }
 
-  private take(length: number, what: string): DataView {
+  /** `length` bytes at the cursor; `itemSize` set means the caller traces the items itself. */
+  private take(length: number, what: string, itemSize?: number): DataView {
     if (length > this.remaining) {
       throw malformed(
         `truncated: ${what} needs ${length} bytes at offset ${this.position}, but the file has ${this.remaining} left`,
       );
     }
-    this.trace?.(what, this.position, length);
+    if (itemSize === undefined) this.trace?.(what, this.position, length);
     const bytes = this.source.read(this.position, length);
     this.position += length;
     return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -165,13 +171,44 @@ class Cursor {
     const safe = value <= BigInt(Number.MAX_SAFE_INTEGER) && value >= BigInt(Number.MIN_SAFE_INTEGER);
     return safe ? Number(value) : value;
   }
+  /** A string; its characters are charged to the budget (its fixed part is the container's to charge). */
   string(what: string, maxLength: number = GGUF_LIMITS.maxStringLength): string {
     const length = this.u64Safe(`length of ${what}`);
     if (length > maxLength) throw malformed(`${what} is ${length} bytes long (limit ${maxLength})`);
+    if (length > this.remaining) this.take(length, what); // the truncation error, before any budget error
+    this.budget.charge(length * DECODED_COST.stringPerByte, what);
     const view = this.take(length, what);
     return decoder.decode(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
   }
+
+  /**
+   * Reads `count` fixed-size items into `out` a chunk at a time (one read per
+   * 64 Ki items instead of one per item); a tracer still sees every item.
+   */
+  items(count: number, size: number, what: string, decode: (view: DataView, at: number) => GgufScalar, out: GgufScalar[]): void {
+    const chunk = 1 << 16;
+    for (let done = 0; done < count; ) {
+      const n = Math.min(chunk, count - done);
+      const start = this.position;
+      const view = this.take(n * size, what, size);
+      for (let i = 0; i < n; i++) out[done + i] = decode(view, i * size);
+      if (this.trace) for (let i = 0; i < n; i++) this.trace(what, start + i * size, size);
+      done += n;
+    }
+  }
 }
+
+/** Decoders for the fixed-size item types an array can be read in bulk. */
+const BULK_DECODERS: Partial<Record<GgufValueType, [size: number, decode: (view: DataView, at: number) => GgufScalar]>> = {
+  [GgufValueType.UINT8]: [1, (v, at) => v.getUint8(at)],
+  [GgufValueType.INT8]: [1, (v, at) => v.getInt8(at)],
+  [GgufValueType.UINT16]: [2, (v, at) => v.getUint16(at, true)],
+  [GgufValueType.INT16]: [2, (v, at) => v.getInt16(at, true)],
+  [GgufValueType.UINT32]: [4, (v, at) => v.getUint32(at, true)],
+  [GgufValueType.INT32]: [4, (v, at) => v.getInt32(at, true)],
+  [GgufValueType.FLOAT32]: [4, (v, at) => v.getFloat32(at, true)],
+  [GgufValueType.FLOAT64]: [8, (v, at) => v.getFloat64(at, true)],
+};
 
 /** Smallest encoded size of one value of a type, to bound array counts by the bytes left. */
 function minEncodedSize(type: GgufValueType): number {
@@ -241,8 +278,11 @@ function readValue(cursor: Cursor, type: number, key: string, depth: number): Gg
       if (count * minEncodedSize(itemType) > cursor.remaining) {
         throw malformed(`truncated: metadata "${key}" claims ${count} items but the file is too short`);
       }
-      const items: GgufValue[] = new Array(count);
-      for (let i = 0; i < count; i++) items[i] = readValue(cursor, itemType, key, depth + 1);
+      cursor.budget.charge(count * (DECODED_COST.slot + fixedCost(itemType)), `metadata "${key}" (${count} items)`);
+      const items: GgufScalar[] = new Array(count);
+      const bulk = BULK_DECODERS[itemType as GgufValueType];
+      if (bulk) cursor.items(count, bulk[0], key, bulk[1], items);
+      else for (let i = 0; i < count; i++) items[i] = readValue(cursor, itemType, key, depth + 1) as GgufScalar;
       return items as GgufValue;
     }
     default:
@@ -250,8 +290,8 @@ function readValue(cursor: Cursor, type: number, key: string, depth: number): Gg
   }
 }
 
-function parse(source: ByteSource, trace?: GgufFieldTracer): GgufFile {
-  const cursor = new Cursor(source, trace);
+function parse(source: ByteSource, trace?: GgufFieldTracer, limits?: HeaderMemoryLimits): GgufFile {
+  const cursor = new Cursor(source, new HeaderMemoryBudget(source.size, limits), trace);
   if (source.size < 24) throw malformed(`file is ${source.size} bytes, too short to be GGUF (header needs 24)`);
   const magic = cursor.u32("magic");
   if (magic !== GGUF_MAGIC) {
@@ -268,6 +308,7 @@ function parse(source: ByteSource, trace?: GgufFieldTracer): GgufFile {
   if (kvCount > GGUF_LIMITS.maxKvCount) throw malformed(`metadata count ${kvCount} is absurd`);
   // Each key-value pair takes at least 8 (key length) + 4 (type) + 1 bytes.
   if (kvCount * 13 > cursor.remaining) throw malformed(`truncated: ${kvCount} metadata entries cannot fit in the file`);
+  cursor.budget.charge(kvCount * DECODED_COST.kvEntry, `${kvCount} metadata entries`);
 
   const metadata: GgufMetadata = Object.create(null);
   const metadataTypes = new Map<string, { type: GgufValueType; itemType?: GgufValueType }>();
@@ -278,6 +319,7 @@ function parse(source: ByteSource, trace?: GgufFieldTracer): GgufFile {
     if (key.includes("\0")) throw malformed(`metadata key #${i} contains a NUL byte`);
     if (metadataTypes.has(key)) throw malformed(`metadata key "${key}" appears twice`);
     const type = cursor.u32(`type of ${key}`);
+    cursor.budget.charge(fixedCost(type), `metadata "${key}"`);
     let itemType: GgufValueType | undefined;
     if (type === GgufValueType.ARRAY) {
       const start = cursor.position;
@@ -301,6 +343,7 @@ function parse(source: ByteSource, trace?: GgufFieldTracer): GgufFile {
 
   // Each tensor info takes at least 8 (name length) + 4 (n_dims) + 4 (type) + 8 (offset) bytes.
   if (tensorCount * 24 > cursor.remaining) throw malformed(`truncated: ${tensorCount} tensor infos cannot fit in the file`);
+  cursor.budget.charge(tensorCount * DECODED_COST.tensorInfo, `${tensorCount} tensor infos`);
   const tensors: GgufTensorInfo[] = [];
   const names = new Set<string>();
   for (let i = 0; i < tensorCount; i++) {
@@ -352,13 +395,19 @@ function parse(source: ByteSource, trace?: GgufFieldTracer): GgufFile {
   return { version, fileSize: source.size, alignment, metadata, metadataTypes, tensors, dataOffset };
 }
 
-/** Parses a GGUF file held in memory; `trace` sees every header field (for tools that map a file's layout). */
-export function parseGguf(bytes: Uint8Array, trace?: GgufFieldTracer): GgufFile {
-  return parse(new BufferSource(bytes), trace);
+/**
+ * Parses a GGUF file held in memory; `trace` sees every header field (for tools that map a file's layout).
+ * `limits` overrides the decoded header's memory budget (DEFAULT_HEADER_MEMORY_LIMITS).
+ */
+export function parseGguf(bytes: Uint8Array, trace?: GgufFieldTracer, limits?: HeaderMemoryLimits): GgufFile {
+  return parse(new BufferSource(bytes), trace, limits);
 }
 
-/** Reads and validates the header of a GGUF file on disk (tensor data is not read). */
-export function readGguf(path: string): GgufFile {
+/**
+ * Reads and validates the header of a GGUF file on disk (tensor data is not read), in memory
+ * bounded by the header budget: by default 32 MiB + 2 × the file's size, at most 128 MiB.
+ */
+export function readGguf(path: string, limits?: HeaderMemoryLimits): GgufFile {
   let fd: number;
   try {
     fd = openSync(path, "r");
@@ -370,7 +419,7 @@ export function readGguf(path: string): GgufFile {
     if (stat.isDirectory()) throw new EdgeError("not_a_file", `${path} is a directory, not a GGUF file`);
     if (!stat.isFile()) throw new EdgeError("not_a_file", `${path} is not a regular file`);
     try {
-      return parse(new FileSource(fd, stat.size));
+      return parse(new FileSource(fd, stat.size), undefined, limits);
     } catch (error) {
       if (error instanceof EdgeError && error.code === "invalid_gguf") {
         throw new EdgeError("invalid_gguf", `${path}: ${error.message}`, error.details ? { details: error.details } : {});

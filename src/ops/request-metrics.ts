@@ -156,11 +156,17 @@ export class RequestMetrics {
       buckets: [...BUCKETS.modelLoad],
       registers,
     });
+    const served = options.models;
     this.restarts = new Counter({
       name: "edgelm_runner_restarts_total",
       help: "Runner processes restarted after they crashed or were killed.",
       labelNames: ["model"],
       registers,
+      // Every served model has a sample from its start, 0 until the first restart: increase() over a series
+      // that appears at its first restart cannot see that restart, and EdgelmRunnerRestarting would miss it.
+      collect() {
+        for (const m of served?.() ?? []) this.labels(m.name).inc(0);
+      },
     });
     const rates = this.tokenRates;
     new Gauge({

@@ -23,9 +23,16 @@ export interface NationalIdPattern {
   pattern: string;
 }
 
-/** Defaults: US SSN and UK National Insurance numbers, in their usual written forms. */
+/**
+ * Defaults: US SSN, US ITIN and UK National Insurance numbers, in their usual
+ * written forms. A 9xx area is never an SSN; it is an individual taxpayer
+ * number (ITIN, or ATIN for adoptions: group 50–65, 70–88, 90–99), which
+ * identifies a person as much as an SSN does. Other 9xx numbers (groups 00–49,
+ * 66–69, 89) are issued to no one and are left alone.
+ */
 export const DEFAULT_NATIONAL_ID_PATTERNS: NationalIdPattern[] = [
   { name: "us_ssn", pattern: String.raw`\b(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}\b` },
+  { name: "us_itin", pattern: String.raw`\b9\d\d-(?:5\d|6[0-5]|7\d|8[0-8]|9\d)-\d{4}\b` },
   { name: "uk_nino", pattern: String.raw`\b(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b` },
 ];
 
@@ -40,7 +47,11 @@ const IBAN = /\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b/g;
 const PHONE =
   /(?<![\w+.-])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}|\(\d{2,4}\)[ .-]?\d{3,4}[ .-]?\d{3,4}|0\d{2,4}[ /.-]?\d{3,8}(?:[ .-]?\d{2,4})?|\d{3}[.-]\d{3}[.-]\d{4})(?![\w.-]*\d)/g;
 
-const IPV4 = /(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.]*\d)/g;
+/** A dotted quad not inside a longer dotted number or glued to a word (`1.1.1.1a` is a plan number). */
+const IPV4 = /(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.]*\d)(?![A-Za-z_])/g;
+
+/** Words that, just before a dotted quad, say it is a version (`firmware 1.00.02.15`), not an address. */
+const VERSION_CONTEXT = /(?:version|ver\.?|v|release|build|firmware|fw|rev\.?|revision|software|sw)\s*$/i;
 const IPV6 = /(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Fa-f:])/g;
 
 /** Issuer prefixes of the major card networks (first digits). */
@@ -85,6 +96,9 @@ export function ibanValid(candidate: string): boolean {
   return remainder === 1;
 }
 
+/** Words that say the number after them is a payment card ("card no.", "Visa number:"), whatever else precedes it. */
+const CARD_CONTEXT = /\b(?:card|visa|master ?card|amex|american express|discover|diners|jcb|credit|debit|cc)\b[^\d\n]{0,16}$/i;
+
 function precededByReference(text: string, start: number): boolean {
   return REFERENCE_CONTEXT.test(text.slice(Math.max(0, start - 24), start));
 }
@@ -119,14 +133,34 @@ export function detectEmails(text: string): PiiMatch[] {
     .map((m) => ({ kind: "email" as const, start: m.index, end: m.index + m[0].length, value: m[0] }));
 }
 
+/** Whether `value` (digits with single spaces or dashes) is shaped, prefixed and checksummed like a card number. */
+function cardValid(value: string): boolean {
+  const digits = value.replace(/[ -]/g, "");
+  return digits.length >= 13 && digits.length <= 19 && cardGroupsPlausible(value) && CARD_PREFIX.test(digits) && luhnValid(digits);
+}
+
+/**
+ * The card number a digit run starts with: the run itself, or, when what follows
+ * the number was swallowed by the pattern (an expiry `09/28`, a CVV `123`), the
+ * longest run of its leading groups that is a valid card.
+ */
+function leadingCard(value: string): string | undefined {
+  if (cardValid(value)) return value;
+  for (let end = value.search(/[ -][^ -]*$/); end > 0; end = value.slice(0, end).search(/[ -][^ -]*$/)) {
+    const prefix = value.slice(0, end);
+    if (prefix.replace(/[ -]/g, "").length < 13) return undefined;
+    if (cardValid(prefix)) return prefix;
+  }
+  return undefined;
+}
+
 export function detectCards(text: string): PiiMatch[] {
   const out: PiiMatch[] = [];
   for (const m of scan(CARD, text)) {
-    const value = m[0];
-    const digits = value.replace(/[ -]/g, "");
-    if (digits.length < 13 || digits.length > 19) continue;
-    if (!cardGroupsPlausible(value) || !CARD_PREFIX.test(digits) || !luhnValid(digits)) continue;
-    if (precededByReference(text, m.index)) continue;
+    const value = leadingCard(m[0]);
+    if (value === undefined) continue;
+    const context = text.slice(Math.max(0, m.index - 32), m.index);
+    if (precededByReference(text, m.index) && !CARD_CONTEXT.test(context)) continue;
     out.push({ kind: "card", start: m.index, end: m.index + value.length, value });
   }
   return out;
@@ -166,11 +200,29 @@ function isNetmask(address: string): boolean {
   return /^1+0*$/.test(bits);
 }
 
+/**
+ * A dotted quad of decimal octets 0–255. Zero-padded octets (`10.0.56.08`,
+ * `010.000.056.008`) count: logs and config files write addresses that way and
+ * they still name a host, so they are personal data like any other address.
+ */
+function isIpv4(candidate: string): boolean {
+  return candidate.split(".").every((octet) => octet.length <= 3 && Number(octet) <= 255);
+}
+
+/** `1.250.000.000 EUR`, `$ 2.000.000.000`: an amount with dots between thousands, which zero-padded quads resemble. */
+const CURRENCY_BEFORE = /(?:[€$£¥]|\b(?:EUR|USD|GBP|CHF|JPY))\s?$/i;
+const CURRENCY_AFTER = /^\s?(?:[€$£¥]|(?:EUR|USD|GBP|CHF|JPY|VND|IDR|COP|euros?|dollars?|pesos?|rupiah|dong)\b)/i;
+
+function isAmount(text: string, start: number, end: number): boolean {
+  if (!/^\d{1,3}(?:\.\d{3}){3}$/.test(text.slice(start, end))) return false;
+  return CURRENCY_BEFORE.test(text.slice(Math.max(0, start - 5), start)) || CURRENCY_AFTER.test(text.slice(end, end + 10));
+}
+
 export function detectIps(text: string): PiiMatch[] {
   const out: PiiMatch[] = [];
   for (const m of scan(IPV4, text)) {
-    if (isIP(m[0]) !== 4 || isNetmask(m[0])) continue;
-    if (/(?:version|ver\.?|v|release|build)\s*$/i.test(text.slice(Math.max(0, m.index - 10), m.index))) continue;
+    if (!isIpv4(m[0]) || isNetmask(m[0]) || isAmount(text, m.index, m.index + m[0].length)) continue;
+    if (VERSION_CONTEXT.test(text.slice(Math.max(0, m.index - 12), m.index))) continue;
     out.push({ kind: "ip", start: m.index, end: m.index + m[0].length, value: m[0] });
   }
   for (const m of scan(IPV6, text)) {

@@ -7,7 +7,8 @@ export class SseWriter extends StreamWriter {
     super(res, {
       "content-type": "text/event-stream; charset=utf-8",
       "cache-control": "no-cache",
-      connection: "keep-alive",
+      // No `connection` header of our own: Node's server answers `keep-alive` or, when the request asked
+      // for `Connection: close`, `close` and closes the socket after the stream ends.
       // Reverse proxies (nginx) must not buffer a token stream.
       "x-accel-buffering": "no",
       ...headers,

@@ -82,9 +82,17 @@ export function formatStoreName(value: StoreName): string {
 }
 
 /**
+ * The longest a store name's part (either side of its `/`) or tag may be, in
+ * characters: each becomes a file or folder name under `manifests/`, and file
+ * systems allow 255 bytes per name, less the temp-file suffix of an atomic write.
+ */
+export const MAX_STORE_NAME_PART = 128;
+
+/**
  * Parses a name to store a model under (`--name assistant:1`). Names are
  * lower-case letters, digits, `.`, `_`, `-` with at most one `/`; tags the same
- * without `/`. Anything path- or hf:-shaped is refused, so every store name
+ * without `/`; each part and the tag at most {@link MAX_STORE_NAME_PART}
+ * characters. Anything path- or hf:-shaped is refused, so every store name
  * resolves back to the store.
  */
 export function parseStoreName(text: string, param = "--name"): StoreName {
@@ -97,7 +105,17 @@ export function parseStoreName(text: string, param = "--name"): StoreName {
       { param },
     );
   }
-  return { name: ref.name, tag: ref.tag ?? DEFAULT_TAG };
+  const tag = ref.tag ?? DEFAULT_TAG;
+  const long = [...ref.name.split("/"), tag].find((part) => part.length > MAX_STORE_NAME_PART);
+  if (long !== undefined) {
+    throw new EdgeError(
+      "usage",
+      `model name "${text.slice(0, 40)}…" is too long: "${long.slice(0, 20)}…" has ${long.length} characters, ` +
+        `and a name's parts and its tag may have at most ${MAX_STORE_NAME_PART} each`,
+      { param, details: { limit: MAX_STORE_NAME_PART, length: long.length } },
+    );
+  }
+  return { name: ref.name, tag };
 }
 
 /** Levenshtein distance, for "did you mean" suggestions. */

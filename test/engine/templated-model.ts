@@ -3,6 +3,7 @@ import { openSync, readSync, closeSync } from "node:fs";
 import { join } from "node:path";
 import { readGguf } from "../../src/gguf/gguf-reader.js";
 import { writeGguf } from "../../src/gguf/gguf-writer.js";
+import { typedMetadata } from "../../src/gguf/typed-metadata.js";
 import { GgufValueType, type GgufScalar, type TypedGgufValue } from "../../src/gguf/gguf-values.js";
 import { TEST_MODEL } from "../helpers.js";
 
@@ -18,14 +19,7 @@ export async function writeTemplatedStories(
   name = "stories-chatml.gguf",
 ): Promise<string> {
   const source = readGguf(TEST_MODEL);
-  const metadata = new Map<string, TypedGgufValue>();
-  for (const [key, value] of Object.entries(source.metadata)) {
-    const wire = source.metadataTypes.get(key)!;
-    metadata.set(
-      key,
-      (wire.type === GgufValueType.ARRAY ? { type: wire.type, itemType: wire.itemType!, value: value as GgufScalar[] } : { type: wire.type, value }) as TypedGgufValue,
-    );
-  }
+  const metadata = typedMetadata(source, TEST_MODEL);
   metadata.set("tokenizer.chat_template", { type: GgufValueType.STRING, value: template });
   for (const [key, value] of Object.entries(overrides)) metadata.set(key, { type: GgufValueType.STRING, value });
   const fd = openSync(TEST_MODEL, "r");

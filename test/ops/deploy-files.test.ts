@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { parse as parseYaml } from "yaml";
 import { MetricsRegistry } from "../../src/ops/metrics-registry.js";
 import { RequestMetrics } from "../../src/ops/request-metrics.js";
 import { ResourceMetrics } from "../../src/ops/resource-metrics.js";
@@ -37,6 +38,33 @@ describe("deploy/prometheus and deploy/grafana", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it("the dashboard loads by file provisioning: its data source is a variable and every variable it uses is defined", () => {
+    const text = readFileSync(join(REPO_ROOT, "deploy/grafana/edgelm.json"), "utf8");
+    const dashboard = JSON.parse(text);
+    // File provisioning does not fill __inputs: a ${DS_...} placeholder would stay unresolved.
+    assert.equal(dashboard.__inputs, undefined);
+    assert.doesNotMatch(text, /\$\{DS_/);
+    const variables = dashboard.templating.list as Array<{ name: string; type: string; query: unknown; datasource?: { uid: string } }>;
+    const source = variables.find((v) => v.type === "datasource");
+    assert.ok(source, "a data source variable");
+    assert.equal(source.query, "prometheus");
+    // Every data source reference in panels, targets and variables goes through it.
+    const uids = [...text.matchAll(/"uid": "([^"]*)"/g)].map((m) => m[1]).filter((uid) => uid !== dashboard.uid);
+    assert.ok(uids.length > 10);
+    assert.deepEqual([...new Set(uids)], [`\${${source.name}}`]);
+    // Every $variable / ${variable} is defined, or one of Grafana's own.
+    const builtins = new Set(["__rate_interval", "__interval", "__interval_ms", "__range", "__all", "__auto"]);
+    const defined = new Set(variables.map((v) => v.name));
+    const used = [...text.matchAll(/\$\{?([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1]!);
+    assert.deepEqual([...new Set(used)].filter((name) => !defined.has(name) && !builtins.has(name)), []);
+    // $model lists models from a series each served model has from its start, not only models that had requests.
+    const model = variables.find((v) => v.name === "model")!;
+    assert.match(JSON.stringify(model.query), /label_values\(edgelm_model_info\b/);
+    const provider = parseYaml(readFileSync(join(REPO_ROOT, "deploy/grafana/provisioning/edgelm-dashboards.yaml"), "utf8"));
+    assert.equal(provider.apiVersion, 1);
+    assert.equal(provider.providers[0].type, "file");
   });
 
   it("every edgelm_ metric the rules and the dashboard use is one the gateway exports", () => {

@@ -85,6 +85,12 @@ describe("edgelm add / list / rm / export, and store names in every command (CLI
 
   it("every model-taking command resolves store names: run (argument and -m) and inspect", async () => {
     assert.equal((await runCli(["add", TEST_MODEL, "--name", "tiny"], { env })).code, 0);
+    // The longest name and tag allowed work end to end.
+    const longest = `${"n".repeat(128)}:${"t".repeat(128)}`;
+    assert.equal((await runCli(["add", TEST_MODEL, "--name", longest], { env })).code, 0);
+    const viaLongest = await runCli(["run", longest, "Once upon a time", "-n", "4", "-t", "0"], { env });
+    assert.equal(viaLongest.code, 0, viaLongest.stderr);
+    assert.ok(viaLongest.stdout.length > 0);
     const byArgument = await runCli(["run", "tiny", "Once upon a time", "-t", "0", "-n", "12", "--json"], { env });
     assert.equal(byArgument.code, 0, byArgument.stderr);
     const text = JSON.parse(byArgument.stdout).text;
@@ -156,6 +162,10 @@ describe("edgelm add / list / rm / export, and store names in every command (CLI
     const cases: Array<[string[], number, RegExp]> = [
       [["add", "/nope/model.gguf"], 3, /no such file or directory/],
       [["add", TEST_MODEL, "--name", "Bad Name!"], 2, /"Bad Name!" is not a valid model name/],
+      // Each part of a name becomes a file name: 300 characters would be ENAMETOOLONG from the file system.
+      [["add", TEST_MODEL, "--name", "a".repeat(300)], 2, /model name "a{40}…" is too long: "a{20}…" has 300 characters, and a name's parts and its tag may have at most 128 each/],
+      [["add", TEST_MODEL, "--name", `ok/${"b".repeat(129)}:1`], 2, /has 129 characters/],
+      [["add", TEST_MODEL, "--name", `ok:${"t".repeat(200)}`], 2, /has 200 characters/],
       [["rm", "ghost"], 3, /no model "ghost" in the store/],
       [["export", "ghost", join(home, "x")], 3, /no model "ghost" in the store/],
     ];

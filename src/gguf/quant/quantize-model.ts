@@ -12,6 +12,7 @@ import { basename, dirname, resolve } from "node:path";
 import { EdgeError, toEdgeError } from "../../errors.js";
 import type { GgmlTypeInfo } from "../ggml-types.js";
 import { readGguf, type GgufFile, type GgufTensorInfo } from "../gguf-reader.js";
+import { typedMetadata } from "../typed-metadata.js";
 import { GgufValueType, metaNumber, type GgufScalar, type TypedGgufValue } from "../gguf-values.js";
 import { writeGguf, type GgufTensorSpec } from "../gguf-writer.js";
 import { QuantizePool } from "./quantize-pool.js";
@@ -76,23 +77,6 @@ async function readExactly(handle: FileHandle, path: string, position: number, l
     got += bytesRead;
   }
   return buffer;
-}
-
-/** The input's metadata in the writer's typed form, keeping order and wire types. */
-function typedMetadata(file: GgufFile, path: string): Map<string, TypedGgufValue> {
-  const out = new Map<string, TypedGgufValue>();
-  for (const [key, { type, itemType }] of file.metadataTypes) {
-    const value = file.metadata[key]!;
-    if (type === GgufValueType.ARRAY) {
-      if (itemType === GgufValueType.ARRAY) {
-        throw new EdgeError("unsupported_model", `${path}: metadata "${key}" holds nested arrays, which edgelm cannot write`);
-      }
-      out.set(key, { type, itemType: itemType!, value: value as GgufScalar[] });
-    } else {
-      out.set(key, { type, value } as TypedGgufValue);
-    }
-  }
-  return out;
 }
 
 /** Checks the plan against what the input holds; returns the per-tensor plan to execute and warnings. */
