@@ -13,6 +13,7 @@ interface BuildFlags {
   jobs?: number;
   rebuild?: boolean;
   keepSources?: boolean;
+  portable?: boolean;
   config?: string;
 }
 
@@ -29,6 +30,7 @@ export function registerEngine(program: Command): void {
     .option("--backend <name>", "llama-server (the native runner) or node-llama-cpp (an optimised in-process build)", backendName, "llama-server")
     .option("-j, --jobs <n>", "parallel compile jobs for llama-server (default 2)", integerFlag("--jobs", { min: 1, max: 256 }))
     .option("--rebuild", "build llama-server again even when this llama.cpp version is already built")
+    .option("--portable", "build llama-server for a baseline instruction set (x86-64-v3 / ARMv8-A) instead of this CPU's, to run on other machines")
     .option("--keep-sources", "keep the llama.cpp source and object files of a llama-server build (about 300 MB)")
     .option("--config <file>", "config file")
     .action(action(buildCommand));
@@ -71,7 +73,7 @@ export function registerEngine(program: Command): void {
 async function buildCommand(flags: BuildFlags): Promise<void> {
   const config = commandConfig(flags, {}, "warn");
   const tty = process.stderr.isTTY === true;
-  const existing = flags.backend === "llama-server" && !flags.rebuild ? readLlamaServerBuild(llamaServerBuildDirectory(config.home)) : undefined;
+  const existing = flags.backend === "llama-server" && !flags.rebuild ? readLlamaServerBuild(llamaServerBuildDirectory(config.home, undefined, flags.portable === true)) : undefined;
   if (existing) {
     process.stdout.write(`llama-server for this llama.cpp version is already built (--rebuild to build it again)\n  ${existing.binary}\n`);
     return;
@@ -86,6 +88,7 @@ async function buildCommand(flags: BuildFlags): Promise<void> {
     ...(flags.jobs !== undefined ? { jobs: flags.jobs } : {}),
     ...(flags.rebuild ? { rebuild: true } : {}),
     ...(flags.keepSources ? { keepSources: true } : {}),
+    ...(flags.portable ? { portable: true } : {}),
     ...(tty
       ? {
           onLine: (line: string) => {

@@ -10,7 +10,10 @@ import { chooseEngine, describeEngine } from "../engine/engine-choice.js";
 import { selectRunnerFactory } from "../engine/select-runner-factory.js";
 import { GatewayOps } from "../ops/gateway-ops.js";
 import { Gateway } from "../server/gateway.js";
+import { planMemoryFit } from "../server/memory-fit.js";
 import { parseModelFlag, planServedModels } from "../server/served-model-specs.js";
+import { storeVariantFinder } from "../ops/variant-ladder.js";
+import { ModelStore } from "../store/model-store.js";
 import type { ServedModelStatus } from "../scheduler/served-model.js";
 import { action, collect, commandConfig, integerFlag } from "./cli-kit.js";
 import { addEngineFlags, engineFlags, type ModelFlagValues } from "./model-flags.js";
@@ -67,7 +70,10 @@ async function serveCommand(flags: ServeFlags): Promise<void> {
     );
   }
   const choice = await chooseEngine(config);
-  const gateway = await Gateway.create(config, { models: plan.specs, runnerFactory: await selectRunnerFactory(config, choice) });
+  // The fit planner: every model must fit this machine's memory (or its cgroup limit) before any load.
+  const fit = await planMemoryFit(plan.specs, config, { backend: choice.backend, variants: storeVariantFinder(ModelStore.open(config)) });
+  for (const model of fit.fits) logger.info(`memory: ${model.reason}`);
+  const gateway = await Gateway.create(config, { models: fit.specs, runnerFactory: await selectRunnerFactory(config, choice) });
   const ops = GatewayOps.attach(gateway, config);
   const url = await gateway.listen();
   process.stdout.write(`edgelm gateway listening on ${url} (OpenAI: ${url}/v1, Ollama: ${url}/api)\n`);

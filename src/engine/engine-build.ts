@@ -14,6 +14,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { EdgeError } from "../errors.js";
 import { checkBuildTools, cloneLlamaCpp, cmakeBuild, llamaCppBundleCommit, nodeLlamaCppDirectory, runCommand } from "./llama-cpp-source.js";
+import { portableIsa } from "./portable-isa.js";
 import { findLocalNodeLlamaCppBuild, LOCAL_BUILD_CMAKE_OPTIONS, PERSISTENT_THREADPOOL_PATCH } from "./local-build-profile.js";
 
 export type EngineKind = "llama-server" | "node-llama-cpp";
@@ -26,6 +27,11 @@ export interface EngineBuildOptions {
   jobs?: number;
   /** Build llama-server again even when a finished build for this llama.cpp commit exists. Default false. */
   rebuild?: boolean;
+  /**
+   * Build llama-server for a baseline instruction set (portable-isa.ts) instead of this CPU's, into its own
+   * folder (llama.cpp-<commit>-portable), for binaries that run elsewhere (the container image). Default false.
+   */
+  portable?: boolean;
   /** Keep the llama.cpp source and object files after a llama-server build (for rebuilding by hand). Default false. */
   keepSources?: boolean;
   /** Each line of compiler output (for a progress display). */
@@ -52,8 +58,8 @@ export async function buildEngine(options: EngineBuildOptions): Promise<EngineBu
 }
 
 /** Where `engine build` puts llama-server for the bundled llama.cpp commit. */
-export function llamaServerBuildDirectory(home: string, commit = llamaCppBundleCommit()): string {
-  return join(home, "engines", `llama.cpp-${commit.slice(0, 12)}`);
+export function llamaServerBuildDirectory(home: string, commit = llamaCppBundleCommit(), portable = false): string {
+  return join(home, "engines", `llama.cpp-${commit.slice(0, 12)}${portable ? "-portable" : ""}`);
 }
 
 /**
@@ -90,14 +96,14 @@ export interface LlamaServerBuildRecord {
 
 async function buildLlamaServer(options: EngineBuildOptions): Promise<{ path: string; description: string }> {
   const commit = llamaCppBundleCommit();
-  const dir = llamaServerBuildDirectory(options.home, commit);
+  const dir = llamaServerBuildDirectory(options.home, commit, options.portable === true);
   const record = readLlamaServerBuild(dir);
   if (record && !options.rebuild) return { path: record.binary, description: `${describeLlamaServerBuild(record)} (already built; --rebuild to build again)` };
   const started = performance.now();
   const run = { ...(options.onLine ? { onLine: options.onLine } : {}), ...(options.signal ? { signal: options.signal } : {}) };
   rmSync(join(dir, "engine.json"), { force: true });
   await cloneLlamaCpp(join(dir, "src"), run);
-  const cmakeOptions = { ...LLAMA_SERVER_CMAKE_OPTIONS };
+  const cmakeOptions = { ...LLAMA_SERVER_CMAKE_OPTIONS, ...(options.portable ? portableIsa().cmakeOptions : {}) };
   const buildDir = join(dir, "build");
   await cmakeBuild({ ...run, sourceDir: join(dir, "src"), buildDir, targets: ["llama-server"], cmakeOptions, jobs: options.jobs ?? 2 });
   // OpenMP is asked for; whether CMake found it (libgomp comes with g++) is in its cache.
@@ -144,7 +150,8 @@ export function readLlamaServerBuild(dir: string): LlamaServerBuildRecord | unde
 }
 
 function describeLlamaServerBuild(record: LlamaServerBuildRecord): string {
-  return `llama-server, llama.cpp ${record.commit.slice(0, 12)} (native, ${record.openmp ? "OpenMP" : "no OpenMP: libgomp was not found"})`;
+  const isa = record.cmakeOptions["GGML_NATIVE"] === "OFF" ? `portable ${portableIsa().label}` : "native";
+  return `llama-server, llama.cpp ${record.commit.slice(0, 12)} (${isa}, ${record.openmp ? "OpenMP" : "no OpenMP: libgomp was not found"})`;
 }
 
 /**

@@ -45,6 +45,14 @@ export const serverSection = z
     restart_delay_max_ms: z.number().int().min(0).default(30_000),
     /** How long a runner may take to load its model before it is killed, in ms. */
     runner_start_timeout_ms: z.number().int().min(1000).default(120_000),
+    /**
+     * Before loading, check each served model's estimated resident memory (× runners) against what this machine or
+     * its cgroup memory limit leaves: `variant` serves the largest store variant that fits instead, `refuse` stops
+     * with insufficient_memory, `off` loads regardless.
+     */
+    memory_fit: z.enum(["variant", "refuse", "off"]).default("variant"),
+    /** Memory the fit check keeps free for the gateway's own growth and the kernel, in MiB. */
+    memory_headroom_mb: z.number().int().min(0).default(32),
     models: z.array(servedModel).default([]),
   })
   .strict()
@@ -61,5 +69,7 @@ export const serverSection = z
     restart_delay_ms: 250,
     restart_delay_max_ms: 30_000,
     runner_start_timeout_ms: 120_000,
+    memory_fit: "variant",
+    memory_headroom_mb: 32,
     models: [],
   });
