@@ -32,6 +32,7 @@ import { join } from "node:path";
 import { Outbox } from "../router/outbox.js";
 import { httpEventDelivery } from "../router/event-delivery.js";
 import { RoutedModel } from "../router/routed-model.js";
+import { DnsPeerDiscovery } from "../router/dns-peer-discovery.js";
 import { Router } from "../router/router.js";
 import type { RequestScope } from "./request-scope.js";
 
@@ -63,6 +64,8 @@ export class Gateway {
   closing = false;
   /** Routing to peers and the cloud (config `router`); undefined when no routes are configured. */
   readonly router: Router | undefined;
+  /** Peers found through DNS (config `router.peers_dns`), feeding the router's peer list. */
+  private readonly peerDiscovery: DnsPeerDiscovery | undefined;
   private readonly routed = new Map<string, RoutedModel>();
   /** The durable outbox behind POST /v1/events (config `router.events`). */
   readonly outbox: Outbox | undefined;
@@ -87,6 +90,19 @@ export class Gateway {
           throw new EdgeError("invalid_config", `router.routes: route "${route.name}" answers with local model "${route.local}", which is not served (served: ${[...this.pools.keys()].join(", ")})`);
         }
         this.routed.set(route.name, new RoutedModel(route.name, this.router, local, config.router.private_api_keys));
+      }
+      const dns = config.router.peers_dns;
+      if (dns) {
+        const router = this.router;
+        this.peerDiscovery = new DnsPeerDiscovery(dns, {
+          selfPort: config.server.port,
+          onPeers: (peers) => {
+            router.setDiscoveredPeers(peers);
+            logger.info(`peers_dns ${dns.name}: ${peers.length} peer(s)${peers.length > 0 ? `: ${peers.map((p) => p.address).join(", ")}` : ""}`);
+          },
+          onError: (error) => logger.warn(error.message),
+        });
+        void this.peerDiscovery.start();
       }
     }
     const events = config.router.events;
@@ -309,6 +325,7 @@ export class Gateway {
 
   private async shutdown(graceMs: number): Promise<void> {
     this.closing = true;
+    this.peerDiscovery?.close();
     const cancelAll = (): void => {
       for (const scope of this.active) scope.cancel(new EdgeError("shutting_down", "the gateway is shutting down"));
     };
