@@ -27,6 +27,12 @@ export const RUNNER_BASELINE_BYTES: Readonly<Record<"node-llama-cpp" | "llama-se
   "llama-server": 12 * 1024 * 1024,
 };
 
+/**
+ * The gateway process itself when idle, serving: Node, fastify, the metrics registry (measured in the
+ * container image: docs/deployment.md), in bytes. What a memory limit must hold besides the runners.
+ */
+export const GATEWAY_BASELINE_BYTES = 96 * 1024 * 1024;
+
 export interface ModelFit {
   /** The served name. */
   name: string;
