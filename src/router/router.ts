@@ -86,21 +86,7 @@ export class Router {
         openMs: config.breaker.open_ms,
         onStateChange: (state) => events.onBreakerChange?.(name, state),
       }));
-    for (const peer of config.peers) {
-      this.peers.push({
-        kind: "peer",
-        redact: peer.redact,
-        breaker: breaker(peer.name),
-        upstream: new OpenAIUpstream({
-          name: peer.name,
-          baseUrl: peer.base_url,
-          ...(peer.api_key ? { apiKey: peer.api_key } : {}),
-          model: peer.model ?? "",
-          timeoutMs: peer.timeout_ms,
-          headers: { "x-edgelm-hop": "1" },
-        }),
-      });
-    }
+    for (const peer of config.peers) this.peers.push(this.peerRemote(peer.name, peer.base_url, peer));
     if (config.cloud) {
       this.cloud = {
         kind: "cloud",
@@ -129,22 +115,24 @@ export class Router {
     const settings = this.config.peers_dns;
     if (!settings) return;
     const known = new Map(this.discovered.map((remote) => [remote.upstream.name, remote]));
-    this.discovered = peers.map(
-      (peer) =>
-        known.get(peer.name) ?? {
-          kind: "peer",
-          redact: settings.redact,
-          breaker: this.makeBreaker(peer.name),
-          upstream: new OpenAIUpstream({
-            name: peer.name,
-            baseUrl: peer.baseUrl,
-            ...(settings.api_key ? { apiKey: settings.api_key } : {}),
-            model: settings.model ?? "",
-            timeoutMs: settings.timeout_ms,
-            headers: { "x-edgelm-hop": "1" },
-          }),
-        },
-    );
+    this.discovered = peers.map((peer) => known.get(peer.name) ?? this.peerRemote(peer.name, peer.baseUrl, settings));
+  }
+
+  /** A peer gateway upstream (marked as one hop, so the peer does not route it on). */
+  private peerRemote(name: string, baseUrl: string, settings: { redact: boolean; api_key?: string | undefined; model?: string | undefined; timeout_ms: number }): Remote {
+    return {
+      kind: "peer",
+      redact: settings.redact,
+      breaker: this.makeBreaker(name),
+      upstream: new OpenAIUpstream({
+        name,
+        baseUrl,
+        ...(settings.api_key ? { apiKey: settings.api_key } : {}),
+        model: settings.model ?? "",
+        timeoutMs: settings.timeout_ms,
+        headers: { "x-edgelm-hop": "1" },
+      }),
+    };
   }
 
   /** Names of the peers requests may go to now: configured ones, then DNS-discovered ones. */
