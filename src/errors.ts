@@ -49,6 +49,13 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
+/**
+ * The trust path refused the file (its hash, or its signature under the trust
+ * policy): the one list the scheduler (a refused file is not retried) and the
+ * policies (the next variant may still pass) both read.
+ */
+export const TRUST_REFUSAL_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(["integrity_mismatch", "signature_invalid", "signature_missing", "untrusted_signer"]);
+
 export interface EdgeErrorOptions {
   /** The request field or CLI flag at fault, when there is one (OpenAI's `param`). */
   param?: string;

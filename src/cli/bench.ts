@@ -10,6 +10,7 @@ import { openResolvedModel } from "../engine/open-model.js";
 import { machineIdentity, threadCandidates, ThreadTuningCache, tuningKey, type ThreadTuning } from "../engine/thread-tuning.js";
 import type { ThreadSetting } from "../engine/types.js";
 import { DEMO_NOTICE, resolveModel } from "../store/resolve-model.js";
+import { terminalProgress } from "./progress-bar.js";
 import { action, commandConfig, integerFlag } from "./cli-kit.js";
 import { formatBytes, formatCount, printTable } from "./format.js";
 import { addModelFlags, engineFlags, threadTuningNotice, type ModelFlagValues } from "./model-flags.js";
@@ -48,8 +49,9 @@ export function registerBench(program: Command): void {
 
 async function benchCommand(modelArg: string | undefined, flags: BenchFlags): Promise<void> {
   const config = commandConfig(flags, engineFlags(flags));
+  const progress = terminalProgress();
   const resolved = await resolveModel(flags.model ?? modelArg, config, {
-    ...(process.stderr.isTTY ? { progress: process.stderr } : {}),
+    ...(progress ? { progress } : {}),
   });
   if (resolved.source === "demo") process.stderr.write(`${DEMO_NOTICE}\n`);
   const tty = process.stderr.isTTY === true && !flags.json;

@@ -3,7 +3,7 @@
  * strict number parsing for flags, and loading the configuration.
  */
 import { InvalidArgumentError } from "commander";
-import { loadConfig } from "../config/load-config.js";
+import { debugStacksEnabled, loadConfig } from "../config/load-config.js";
 import type { Config, ConfigInput } from "../config/schema.js";
 import { EdgeError, isEdgeError, toEdgeError } from "../errors.js";
 import { setLogFormat, setLogLevel, type LogLevel } from "../log.js";
@@ -13,7 +13,7 @@ export function reportCliError(error: unknown): number {
   const edge = isEdgeError(error) ? error : toEdgeError(error);
   const message = edge.message.split("\n").join("\n  ");
   process.stderr.write(`edgelm: ${message}\n`);
-  if (edge.code === "internal" && error instanceof Error && process.env.EDGELM_DEBUG) {
+  if (edge.code === "internal" && error instanceof Error && debugStacksEnabled()) {
     process.stderr.write(`${error.stack}\n`);
   }
   return edge.exitCode;

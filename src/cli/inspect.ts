@@ -12,6 +12,7 @@ import { DEMO_NOTICE, resolveModel } from "../store/resolve-model.js";
 import { checkTrust } from "../trust/check-trust.js";
 import { trustSubjectFor } from "../trust/trust-subject.js";
 import { verifyModel } from "../trust/verify-model.js";
+import { terminalProgress } from "./progress-bar.js";
 import { action, commandConfig, integerFlag } from "./cli-kit.js";
 import { formatBytes, formatCount, printTable } from "./format.js";
 
@@ -41,7 +42,8 @@ export function registerInspect(program: Command): void {
 async function inspectCommand(modelArg: string | undefined, flags: InspectFlags): Promise<void> {
   const config = commandConfig(flags, flags.reverify ? { store: { reverify: true } } : {});
   const ref = flags.model ?? modelArg;
-  const progress = process.stderr.isTTY && !flags.json ? { progress: process.stderr } : {};
+  const reporter = terminalProgress({ quiet: flags.json === true });
+  const progress = reporter ? { progress: reporter } : {};
   const resolved = await resolveModel(ref, config, progress);
   if (resolved.source === "demo" && !flags.json) process.stderr.write(`${DEMO_NOTICE}\n`);
   const verification = await verifyModel(resolved, config, progress);

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { generateEcKeyPair, type EcCurve } from "../trust/model-signing/ec-keys.js";
-import { writeFileAtomic } from "../trust/write-file-atomic.js";
+import { writeFileAtomic } from "../atomic-write.js";
 import { action, usageError } from "./cli-kit.js";
 
 interface KeygenFlags {

@@ -4,13 +4,14 @@
  */
 import type { Command } from "commander";
 import type { Config } from "../config/schema.js";
-import { catalogAliasesOf, CATALOG, findInCatalog } from "../store/catalog.js";
+import { catalogAliasesOf, CATALOG } from "../store/catalog.js";
 import { canonicalHfRef } from "../store/hf-download.js";
-import { parseModelRef, parseStoreName } from "../store/model-ref.js";
+import { parseStoreName } from "../store/model-ref.js";
 import { ModelStore } from "../store/model-store.js";
-import { catalogHfRef, pullCatalogEntry, pullHfModel, type PullOptions, type PullResult } from "../store/pull.js";
-import { resolveModel } from "../store/resolve-model.js";
+import { catalogHfRef, type PullOptions } from "../store/pull.js";
+import { pullModel } from "../store/resolve-model.js";
 import { describeSignature } from "../store/signature-status.js";
+import { terminalProgress } from "./progress-bar.js";
 import { action, commandConfig, usageError } from "./cli-kit.js";
 import { formatBytes, printTable } from "./format.js";
 import { entryJson } from "./list.js";
@@ -41,11 +42,12 @@ async function pullCommand(text: string | undefined, flags: PullFlags): Promise<
     return;
   }
   if (text === undefined) throw usageError("name a model to pull (see `edgelm pull --list`), or pass --list", "ref");
+  const progress = terminalProgress({ quiet: flags.json === true });
   const options: PullOptions = {
-    ...(process.stderr.isTTY && !flags.json ? { progress: process.stderr } : {}),
+    ...(progress ? { progress } : {}),
     ...(flags.name !== undefined ? { name: parseStoreName(flags.name) } : {}),
   };
-  const result = await pull(text, config, options);
+  const result = await pullModel(text, config, options);
   const signature = await describeSignature(result.entry, config);
   if (flags.json) {
     process.stdout.write(`${JSON.stringify({ ...entryJson(result.entry, signature), downloaded: result.downloaded, path: result.entry.model.path })}\n`);
@@ -57,20 +59,6 @@ async function pullCommand(text: string | undefined, flags: PullFlags): Promise<
       ? `pulled ${entry.reference} (${formatBytes(entry.size)}, ${entry.manifest.quantization ?? "?"}, sha256 ${entry.model.sha256.slice(0, 12)}… verified)\n`
       : `${entry.reference} is already in the store\n`,
   );
-}
-
-async function pull(text: string, config: Config, options: PullOptions): Promise<PullResult> {
-  const ref = parseModelRef(text);
-  if (ref.kind === "path") {
-    throw usageError(`pull takes a catalog name or an hf: reference; to import the local file ${text}, use \`edgelm add ${text}\``, "ref");
-  }
-  if (ref.kind === "hf") return pullHfModel(ref, config, options);
-  const entry = findInCatalog(ref);
-  if (entry) return pullCatalogEntry(entry, config, options);
-  const stored = ModelStore.open(config).get({ name: ref.name, tag: ref.tag ?? "latest" });
-  if (stored) return { entry: stored, resolved: await resolveModel(text, config, { allowDownload: false }), downloaded: false };
-  await resolveModel(text, config, { allowDownload: false }); // throws "unknown model" with the closest name
-  throw usageError(`"${text}" is neither in the catalog nor in the store`, "ref");
 }
 
 function printCatalog(config: Config, json: boolean): void {

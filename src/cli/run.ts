@@ -10,6 +10,7 @@ import type { ChatMessage, GenerateRequest, GenerationResult, LoadedModel } from
 import { EdgeError } from "../errors.js";
 import { looksLikeNameWithTag } from "../store/model-ref.js";
 import { DEMO_NOTICE, isModelReference, resolveModel } from "../store/resolve-model.js";
+import { terminalProgress } from "./progress-bar.js";
 import { action, commandConfig, readStdin, usageError } from "./cli-kit.js";
 import { addModelFlags, engineFlags, threadTuningNotice, type ModelFlagValues } from "./model-flags.js";
 import { addSamplingFlags, samplingFromFlags, type SamplingFlagValues } from "./sampling-flags.js";
@@ -56,7 +57,8 @@ async function runCommand(first: string | undefined, rest: string[], flags: RunF
   const config = commandConfig(flags, engineFlags(flags));
   const { model: ref, prompt: argPrompt } = await splitArguments(first, rest, flags, config);
   const sampling = samplingFromFlags(flags);
-  const progress = process.stderr.isTTY ? { progress: process.stderr } : {};
+  const reporter = terminalProgress();
+  const progress = reporter ? { progress: reporter } : {};
   const resolved = await resolveModel(ref, config, progress);
   const interactive = process.stdin.isTTY === true;
   let prompt = argPrompt;

@@ -7,9 +7,7 @@ import type { ConfigInput } from "../config/schema.js";
 import { logger } from "../log.js";
 import { DEMO_NOTICE } from "../store/resolve-model.js";
 import { chooseEngine, describeEngine } from "../engine/engine-choice.js";
-import { selectRunnerFactory } from "../engine/select-runner-factory.js";
-import { GatewayOps } from "../ops/gateway-ops.js";
-import { Gateway } from "../server/gateway.js";
+import { EdgeNode } from "../edge-node.js";
 import { planMemoryFit } from "../server/memory-fit.js";
 import { parseModelFlag, planServedModels } from "../server/served-model-specs.js";
 import { storeVariantFinder } from "../ops/variant-ladder.js";
@@ -73,9 +71,9 @@ async function serveCommand(flags: ServeFlags): Promise<void> {
   // The fit planner: every model must fit this machine's memory (or its cgroup limit) before any load.
   const fit = await planMemoryFit(plan.specs, config, { backend: choice.backend, variants: storeVariantFinder(ModelStore.open(config)) });
   for (const model of fit.fits) logger.info(`memory: ${model.reason}`);
-  const gateway = await Gateway.create(config, { models: fit.specs, runnerFactory: await selectRunnerFactory(config, choice) });
-  const ops = GatewayOps.attach(gateway, config);
-  const url = await gateway.listen();
+  const node = await EdgeNode.create(config, { models: fit.specs, engine: choice });
+  const gateway = node.gateway;
+  const url = await node.listen();
   process.stdout.write(`edgelm gateway listening on ${url} (OpenAI: ${url}/v1, Ollama: ${url}/api)\n`);
   process.stdout.write(`engine: ${describeEngine(choice)}\n`);
 
@@ -85,7 +83,7 @@ async function serveCommand(flags: ServeFlags): Promise<void> {
       signals++;
       if (signals === 1) {
         logger.info(`${signal}: shutting down (in-flight requests get ${config.server.shutdown_grace_s} s to finish)`);
-        Promise.all([ops.close(), gateway.close()]).then(() => resolve(), (error: unknown) => {
+        node.close().then(() => resolve(), (error: unknown) => {
           logger.error(`shutdown failed: ${error instanceof Error ? error.message : String(error)}`);
           resolve();
         });

@@ -130,3 +130,13 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   const config = { ...result.data, home: result.data.home ?? defaultHome(env) } as Config;
   return { config, source };
 }
+
+/**
+ * True when EDGELM_DEBUG is set to anything but "": the CLI then prints
+ * the stack of an internal error. Read here, before any config exists, because
+ * a config that does not load must still be reportable.
+ */
+export function debugStacksEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
+  const value = env.EDGELM_DEBUG;
+  return value !== undefined && value !== "";
+}

@@ -45,6 +45,8 @@ import {
 import { summarizeGguf } from "../gguf/gguf-summary.js";
 import { readGguf } from "../gguf/gguf-reader.js";
 import { contextOverflowError } from "./context-overflow.js";
+import { resolveThreads } from "./thread-setting.js";
+import { unitVector } from "./unit-vector.js";
 
 export interface NodeLlamaCppOptions {
   /** "auto" uses a GPU when node-llama-cpp finds one; false forces CPU. Default false. */
@@ -245,16 +247,6 @@ export class NodeLlamaCppBackend implements EngineBackend {
     };
     return new NodeLlamaCppModel(llama, model, context, info, ChatTemplate.fromMetadata(gguf.metadata, info.name));
   }
-}
-
-function resolveThreads(requested: Partial<ThreadSetting> | undefined, cores: number): ThreadSetting {
-  const fallback = Math.max(1, cores);
-  const decode = requested?.decode ?? requested?.prompt ?? fallback;
-  const prompt = requested?.prompt ?? decode;
-  for (const [name, value] of Object.entries({ prompt, decode })) {
-    if (!Number.isInteger(value) || value < 1) throw new EdgeError("usage", `${name} threads must be a positive integer, got ${value}`);
-  }
-  return { prompt, decode };
 }
 
 function errorText(error: unknown): string {
@@ -659,7 +651,7 @@ class NodeLlamaCppModel implements LoadedModel {
       }
       promptTokens += tokens.length;
       const embedding = await context.getEmbeddingFor(tokens);
-      vectors.push(normalize(embedding.vector));
+      vectors.push(unitVector(embedding.vector));
     }
     return { vectors, promptTokens };
   }
@@ -678,11 +670,4 @@ class NodeLlamaCppModel implements LoadedModel {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.dispose();
   }
-}
-
-function normalize(vector: readonly number[]): number[] {
-  let sum = 0;
-  for (const v of vector) sum += v * v;
-  const norm = Math.sqrt(sum) || 1;
-  return vector.map((v) => v / norm);
 }

@@ -5,7 +5,8 @@
  */
 import type { Config } from "../config/schema.js";
 import { logger } from "../log.js";
-import { resolveModel, type ResolvedModel, type ResolveOptions } from "../store/resolve-model.js";
+import { resolveModel } from "../store/resolve-model.js";
+import type { ResolvedModel, ResolveOptions } from "../store/resolved-model.js";
 import type { TrustOutcome } from "../trust/check-trust.js";
 import type { VerificationResult } from "../trust/verify-model.js";
 import { prepareModel } from "./prepare-model.js";

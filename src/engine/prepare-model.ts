@@ -7,7 +7,7 @@
  */
 import type { Config } from "../config/schema.js";
 import { summarizeGguf, type GgufSummary } from "../gguf/gguf-summary.js";
-import type { ResolvedModel } from "../store/resolve-model.js";
+import type { ResolvedModel } from "../store/resolved-model.js";
 import { checkTrust, type TrustOutcome } from "../trust/check-trust.js";
 import { trustSubjectFor } from "../trust/trust-subject.js";
 import { verifyModel, type VerificationResult, type VerifyOptions } from "../trust/verify-model.js";

@@ -5,7 +5,9 @@
  * upstream_unavailable naming the URL.
  */
 import { ERROR_CODES, EdgeError, type ErrorCode } from "../errors.js";
-import type { PolicyStatus } from "./policy-engine.js";
+import type { AdminAnswers, AlertCommand, SwapCommand, WeightsCommand } from "./admin-contract.js";
+
+export type { AlertCommand, SwapCommand } from "./admin-contract.js";
 
 export interface AdminClientOptions {
   /** The gateway's base URL, e.g. http://127.0.0.1:11435. */
@@ -14,23 +16,6 @@ export interface AdminClientOptions {
   apiKey?: string;
   /** Per-request timeout in ms. Default 600000 (a swap loads a model). */
   timeoutMs?: number;
-}
-
-export interface SwapCommand {
-  model: string;
-  /** A model reference, or the precision of a stored variant of the model (e.g. "q4_0"). */
-  to?: string;
-  parallel?: number;
-  mode?: "overlap" | "drain-first";
-}
-
-export interface AlertCommand {
-  name: string;
-  summary?: string;
-  severity?: "info" | "warning" | "critical";
-  labels?: Record<string, string>;
-  /** Resolve the alert instead of firing it. */
-  resolve?: boolean;
 }
 
 /** The OpenAI dialect renames a few codes; map them back. */
@@ -56,39 +41,39 @@ export class AdminClient {
     this.base = `${url.origin}${url.pathname.replace(/\/+$/, "")}`;
   }
 
-  policies(): Promise<PolicyStatus> {
+  policies(): Promise<AdminAnswers["policies"]> {
     return this.call("GET", "/admin/policies");
   }
 
-  models(): Promise<{ models: Array<Record<string, unknown>> }> {
+  models(): Promise<AdminAnswers["models"]> {
     return this.call("GET", "/admin/models");
   }
 
-  swap(command: SwapCommand): Promise<{ model: Record<string, unknown>; from: string; to: string }> {
+  swap(command: SwapCommand): Promise<AdminAnswers["swap"]> {
     return this.call("POST", "/admin/swap", command);
   }
 
-  addRunner(model: string): Promise<{ runner: Record<string, unknown>; model: Record<string, unknown> }> {
+  addRunner(model: string): Promise<AdminAnswers["addRunner"]> {
     return this.call("POST", "/admin/runners/add", { model });
   }
 
-  removeRunner(model: string, runner?: string): Promise<{ model: Record<string, unknown> }> {
+  removeRunner(model: string, runner?: string): Promise<AdminAnswers["removeRunner"]> {
     return this.call("POST", "/admin/runners/remove", { model, ...(runner !== undefined ? { runner } : {}) });
   }
 
-  weights(): Promise<{ weights: { peer: number; cloud: number }; peers: number }> {
+  weights(): Promise<AdminAnswers["weights"]> {
     return this.call("GET", "/admin/routing/weights");
   }
 
-  setWeights(weights: { peer?: number; cloud?: number }): Promise<{ weights: { peer: number; cloud: number }; peers: number }> {
+  setWeights(weights: WeightsCommand): Promise<AdminAnswers["weights"]> {
     return this.call("PUT", "/admin/routing/weights", weights);
   }
 
-  alert(command: AlertCommand): Promise<{ name: string; status: "firing" | "resolved"; changed: boolean }> {
+  alert(command: AlertCommand): Promise<AdminAnswers["alert"]> {
     return this.call("POST", "/admin/alerts", command);
   }
 
-  alerts(): Promise<{ alerts: Array<Record<string, unknown>> }> {
+  alerts(): Promise<AdminAnswers["alerts"]> {
     return this.call("GET", "/admin/alerts");
   }
 

@@ -5,18 +5,23 @@
  * through the gateway's public operations. `edgelm serve` attaches one; so can
  * any embedder:
  *
- *   const gateway = await Gateway.create(config, { models: specs });
- *   const ops = GatewayOps.attach(gateway, config);   // before listen(): adds /metrics and /admin/*
+ *   const gateway = new Gateway(config, specs, { runnerFactory });
+ *   const ops = GatewayOps.attach(gateway, config, { router });   // before listen(): adds /metrics and /admin/*
  *   await gateway.listen();
  *   ...
  *   await ops.close();
  *   await gateway.close();
+ *
+ * `EdgeNode` (src/edge-node.ts) does this for `edgelm serve` and library users.
  */
 import { hostname } from "node:os";
+import type { FastifyInstance } from "fastify";
 import type { Config } from "../config/schema.js";
-import type { GatewayEventMap } from "../scheduler/gateway-events.js";
-import type { Gateway } from "../server/gateway.js";
-import { registerOpsRoutes } from "../server/ops-routes.js";
+import type { Runner } from "../engine/runner.js";
+import type { GatewayEventMap, GatewayEvents } from "../scheduler/gateway-events.js";
+import type { ModelChange, SwapOptions } from "../scheduler/model-pool.js";
+import type { RunnerStatus, ServedModelStatus } from "../scheduler/served-model.js";
+import { registerOpsRoutes } from "./ops-routes.js";
 import { ModelStore } from "../store/model-store.js";
 import { AlertDispatcher } from "./alert-dispatcher.js";
 import type { AlertSink } from "./alert-sink.js";
@@ -33,8 +38,25 @@ import { SysfsPowerMeter } from "./sysfs-power-meter.js";
 import { storeVariantFinder } from "./variant-ladder.js";
 import { WebhookSink } from "./webhook-sink.js";
 
+/**
+ * What ops attaches to: the gateway's events, its app (for /metrics and
+ * /admin/*), and its public operations. `Gateway` implements it.
+ */
+export interface OpsHost extends GatewayOperations {
+  readonly config: Config;
+  readonly events: GatewayEvents;
+  readonly app: FastifyInstance;
+  models(): ServedModelStatus[];
+  /** A local model's status (model_not_found for any other name). */
+  status(name: string): ServedModelStatus;
+  addRunner(name: string): Promise<RunnerStatus>;
+  swapModel(name: string, change: string | ModelChange, options?: SwapOptions): Promise<void>;
+  /** Every local runner process (engine metrics). */
+  runnerProcesses(): Array<{ model: string; id: string; runner: Runner }>;
+}
+
 export interface GatewayOpsOptions {
-  /** The router's load weights, for shift_to_peer and /admin/routing/weights. Default: the gateway's router, when it routes. */
+  /** The router's load weights, for shift_to_peer and /admin/routing/weights. Default: none (no load shifting). */
   router?: RouteWeightControl;
   /** Where lower-precision variants are found. Default: the model store under config.home. */
   variants?: VariantFinder;
@@ -55,17 +77,6 @@ function metricRoute(route: string): string | undefined {
   return /^(openai|ollama)\.[a-z_]+$/.test(route) ? route : "other";
 }
 
-/** The gateway's router as the weights policies and operators turn, when it has routed models. */
-function routerWeights(gateway: Gateway, config: Config): RouteWeightControl | undefined {
-  const router = gateway.router;
-  if (!router) return undefined;
-  return {
-    peerCount: config.router.peers.length,
-    getWeights: () => router.getWeights(),
-    setWeights: (weights) => router.setWeights(weights),
-  };
-}
-
 export class GatewayOps {
   readonly metrics: MetricsRegistry | undefined;
   readonly requests: RequestMetrics | undefined;
@@ -81,14 +92,14 @@ export class GatewayOps {
   private closed = false;
 
   private constructor(
-    readonly gateway: Gateway,
+    readonly gateway: OpsHost,
     readonly config: Config,
     options: GatewayOpsOptions,
   ) {
     const operations: GatewayOperations = gateway;
     const models = (): ServedModelView[] => gateway.models();
     this.power = options.power ?? SysfsPowerMeter.forMachine(config.sysfs_root);
-    this.router = options.router ?? routerWeights(gateway, config);
+    this.router = options.router;
     this.variants = options.variants ?? storeVariantFinder(ModelStore.open(config));
     this.sampler = new ResourceSampler({
       procRoot: options.procRoot ?? "/proc",
@@ -147,7 +158,7 @@ export class GatewayOps {
    * Attaches metrics, policies and the admin API to `gateway` (call before
    * listen(): routes are added to its app) and starts sampling and policies.
    */
-  static attach(gateway: Gateway, config: Config = gateway.config, options: GatewayOpsOptions = {}): GatewayOps {
+  static attach(gateway: OpsHost, config: Config = gateway.config, options: GatewayOpsOptions = {}): GatewayOps {
     const ops = new GatewayOps(gateway, config, options);
     registerOpsRoutes(gateway.app, ops);
     ops.start();

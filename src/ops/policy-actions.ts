@@ -5,7 +5,7 @@
  * alternatives and a dry run can say what would have happened.
  */
 import type { PoliciesConfig, PolicyActionName, PolicyRule } from "../config/sections/policies.js";
-import { EdgeError, isEdgeError, type ErrorCode } from "../errors.js";
+import { EdgeError, isEdgeError, TRUST_REFUSAL_CODES, type ErrorCode } from "../errors.js";
 import type { AlertDispatcher } from "./alert-dispatcher.js";
 import type { ResourceSnapshot } from "./resource-sampler.js";
 import { describeCondition } from "./rule-tracker.js";
@@ -37,9 +37,6 @@ export type ActionPlan =
 export type ActionPlanner = (rule: PolicyRule, value: number, context: PolicyContext) => ActionPlan;
 
 const notApplicable = (reason: string): ActionPlan => ({ applicable: false, reason });
-
-/** Trust refusals: the next variant may still pass. */
-const REFUSED: ReadonlySet<ErrorCode> = new Set(["integrity_mismatch", "signature_invalid", "signature_missing", "untrusted_signer"]);
 
 function gib(bytes: number): string {
   return `${(bytes / 2 ** 30).toFixed(2)} GiB`;
@@ -190,7 +187,8 @@ const swapLowerPrecision: ActionPlanner = (_rule, _value, context) => {
           await gateway.swapModel(model.name, { ref: variant.ref }, { mode });
           return `swapped ${model.name} from ${from} to ${variant.quantization} (${variant.ref}), ${mode}${refused.length ? `; refused: ${refused.join("; ")}` : ""}`;
         } catch (error) {
-          if (!isEdgeError(error) || !REFUSED.has(error.code)) throw error;
+          // A trust refusal: the next variant may still pass.
+          if (!isEdgeError(error) || !TRUST_REFUSAL_CODES.has(error.code)) throw error;
           code = error.code;
           refused.push(`${variant.ref}: ${error.message}`);
         }

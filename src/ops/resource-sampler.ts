@@ -70,6 +70,8 @@ export interface ResourceSamplerOptions {
   intervalMs?: number;
   /** Cores to divide CPU time by. Default os.availableParallelism(). */
   cores?: number;
+  /** The monotonic clock rates are measured with, in ms. Default performance.now (tests pass a manual one). */
+  clock?: () => number;
 }
 
 export class ResourceSampler {
@@ -100,7 +102,7 @@ export class ResourceSampler {
   /** Takes a sample now (rates cover the time since the previous one). */
   sample(): ResourceSnapshot {
     const at = Date.now();
-    const clock = performance.now();
+    const clock = this.options.clock ? this.options.clock() : performance.now();
     const system = readSystemCpuTimes(this.procRoot);
     const own = ownCpuSeconds();
     const previous = this.last;

@@ -74,16 +74,22 @@ export class Router {
   private readonly makeBreaker: (name: string) => CircuitBreaker;
   private nextPeer = 0;
 
+  /**
+   * @param random the source of load-shifting draws (default Math.random)
+   * @param now the clock the circuit breakers read, in ms (default Date.now; tests pass a manual one)
+   */
   constructor(
     private readonly config: Config["router"],
     private readonly events: RouterEvents = {},
     private readonly random: () => number = Math.random,
+    now: () => number = Date.now,
   ) {
     for (const route of config.routes) this.routes.set(route.name, route);
     const breaker = (this.makeBreaker = (name: string): CircuitBreaker =>
       new CircuitBreaker({
         failureThreshold: config.breaker.failure_threshold,
         openMs: config.breaker.open_ms,
+        now,
         onStateChange: (state) => events.onBreakerChange?.(name, state),
       }));
     for (const peer of config.peers) this.peers.push(this.peerRemote(peer.name, peer.base_url, peer));

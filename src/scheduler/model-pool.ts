@@ -11,9 +11,10 @@ import type { Config } from "../config/schema.js";
 import { prepareModel, type PreparedModel } from "../engine/prepare-model.js";
 import type { Runner, RunnerExit, RunnerFactory, RunnerHealth } from "../engine/runner.js";
 import type { EmbeddingResult, EmbedOptions, GeneratedChunk, GenerateRequest, ThreadSetting, TokenStream } from "../engine/types.js";
-import { EdgeError, toEdgeError, type ErrorCode } from "../errors.js";
+import { EdgeError, toEdgeError, TRUST_REFUSAL_CODES, type ErrorCode } from "../errors.js";
 import { logger, type LogLevel } from "../log.js";
-import { resolveModel, type ResolvedModel } from "../store/resolve-model.js";
+import { resolveModel } from "../store/resolve-model.js";
+import type { ResolvedModel } from "../store/resolved-model.js";
 import { AdmissionQueue } from "./admission-queue.js";
 import type { GatewayEvents, ModelState } from "./gateway-events.js";
 import type { RequestContext, RunnerStatus, ServedModel, ServedModelStatus, ServedStream } from "./served-model.js";
@@ -90,12 +91,14 @@ interface RunnerEntry {
   generation: number;
 }
 
+/** A runner new requests may go to: switched on, not draining, and ready. */
+function isRoutable(entry: RunnerEntry): boolean {
+  return entry.active && !entry.draining && entry.runner.state === "ready";
+}
+
 /** Codes that no retry will fix: the file itself is refused. */
 const PERMANENT: ReadonlySet<ErrorCode> = new Set([
-  "integrity_mismatch",
-  "signature_invalid",
-  "signature_missing",
-  "untrusted_signer",
+  ...TRUST_REFUSAL_CODES,
   "invalid_gguf",
   "unsupported_model",
   "file_not_found",
@@ -201,7 +204,7 @@ export class ModelPool implements ServedModel {
 
   /** Tokenizes with a ready runner's tokenizer (no admission: it does not take a sequence). */
   async tokenize(text: string): Promise<number[]> {
-    const entry = this.entries.find((e) => e.active && !e.draining && e.runner.state === "ready");
+    const entry = this.entries.find(isRoutable);
     if (!entry) throw new EdgeError("model_not_ready", `model ${this.name} has no ready runner`, { retryAfter: 1 });
     return entry.runner.tokenize(text);
   }
@@ -375,16 +378,16 @@ export class ModelPool implements ServedModel {
   }
 
   private servingEntries(): RunnerEntry[] {
-    return this.entries.filter((e) => e.active && !e.draining && e.runner.state === "ready");
+    return this.entries.filter(isRoutable);
   }
 
   private routable(): boolean {
-    return this.entries.some((e) => e.active && !e.draining && e.runner.state === "ready");
+    return this.entries.some(isRoutable);
   }
 
   private capacity(): number {
     let slots = 0;
-    for (const e of this.entries) if (e.active && !e.draining && e.runner.state === "ready") slots += e.spec.parallel;
+    for (const e of this.entries) if (isRoutable(e)) slots += e.spec.parallel;
     return slots;
   }
 
@@ -392,7 +395,7 @@ export class ModelPool implements ServedModel {
   private takeSlot(): RunnerEntry | undefined {
     let best: RunnerEntry | undefined;
     for (const e of this.entries) {
-      if (!e.active || e.draining || e.runner.state !== "ready" || e.inFlight >= e.spec.parallel) continue;
+      if (!isRoutable(e) || e.inFlight >= e.spec.parallel) continue;
       if (!best || e.inFlight < best.inFlight) best = e;
     }
     if (best) best.inFlight++;

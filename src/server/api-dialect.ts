@@ -6,13 +6,14 @@
 import type { ServerResponse } from "node:http";
 import type { FastifyInstance } from "fastify";
 import type { EdgeError } from "../errors.js";
-import type { Gateway } from "./gateway.js";
+import type { DialectHost } from "./app-host.js";
 
 export interface ApiDialect {
   readonly name: string;
   /** URL prefixes whose errors (404, 401, 413, ...) take this dialect's shape. */
   readonly prefixes: readonly string[];
-  register(app: FastifyInstance, gateway: Gateway): void;
+  /** Adds its routes; they find models through `host.directory` only. */
+  register(app: FastifyInstance, host: DialectHost): void;
   /** The one place an EdgeError becomes this dialect's error body (HTTP responses and in-stream errors alike). */
   errorBody(error: EdgeError): unknown;
 }

@@ -10,8 +10,8 @@ import { EdgeError, isEdgeError, toEdgeError } from "../errors.js";
 import { logger } from "../log.js";
 import { errorHeaders, type ApiDialect } from "./api-dialect.js";
 import { ApiKeyCheck } from "./api-key-check.js";
-import type { Gateway } from "./gateway.js";
-import { RequestScope } from "./request-scope.js";
+import type { AppHost } from "./app-host.js";
+import type { RequestScope } from "../scheduler/request-scope.js";
 
 /** Paths anyone may call, keys or not: liveness and readiness probes. */
 const PROBES = new Set(["/health", "/ready"]);
@@ -34,7 +34,8 @@ export interface AppOptions {
   publicPaths?: readonly string[];
 }
 
-export function createApp(gateway: Gateway, options: AppOptions): FastifyInstance {
+/** The Fastify app for `host`; dialects register their routes with `host` as their DialectHost. */
+export function createApp(host: AppHost, options: AppOptions): FastifyInstance {
   const app = Fastify({
     logger: false,
     bodyLimit: options.bodyLimitBytes,
@@ -65,11 +66,15 @@ export function createApp(gateway: Gateway, options: AppOptions): FastifyInstanc
 
   app.addHook("onRequest", (request, reply, done) => {
     const path = request.url.split("?")[0]!;
-    const scope = new RequestScope(gateway.events, (s) => gateway.untrack(s), reply.raw, request.headers, `${request.method} ${path}`);
+    const scope = host.requests.open(`${request.method} ${path}`, request.headers);
     scopes.set(request.raw, scope);
-    gateway.track(scope);
+    // The connection closed before the response was complete: the client is gone.
+    const res = reply.raw;
+    res.once("close", () => {
+      if (!res.writableFinished) scope.cancel(new EdgeError("aborted", "the client closed the connection"));
+    });
     if (open.has(path)) return done();
-    if (gateway.closing) return done(new EdgeError("shutting_down", "the gateway is shutting down", { retryAfter: 1 }));
+    if (host.requests.closing) return done(host.requests.shuttingDown());
     try {
       keys.check(request.headers.authorization);
       done();
@@ -95,14 +100,14 @@ export function createApp(gateway: Gateway, options: AppOptions): FastifyInstanc
     return { status: "ok" };
   });
   app.get("/ready", async (request, reply) => {
-    const models = await gateway.readiness();
-    const ready = !gateway.closing && models.length > 0 && models.every((m) => m.state === "ready");
+    const models = await host.readiness();
+    const ready = !host.requests.closing && models.length > 0 && models.every((m) => m.state === "ready");
     const status = ready ? 200 : 503;
     scopeOf(request, "ready").end({ status });
     return reply.code(status).send({ status: ready ? "ready" : "not ready", models });
   });
 
-  for (const dialect of options.dialects) dialect.register(app, gateway);
+  for (const dialect of options.dialects) dialect.register(app, host);
   return app;
 }
 

@@ -3,9 +3,10 @@
  * HTTP app speaking the OpenAI and Ollama dialects, and the public operations
  * that ops code and operators use while it serves (swap a model, add or remove
  * a runner, resize a queue, add or remove a model). Everything it does is
- * reported on `events`.
+ * reported on `events`. It is given its runner factory and knows nothing of
+ * routing or ops: `EdgeNode` (src/edge-node.ts) wires those around it.
  *
- *   const gateway = await Gateway.create(config);
+ *   const gateway = new Gateway(config, specs, { runnerFactory });
  *   gateway.app.get("/metrics", ...);   // extra routes before listen()
  *   await gateway.listen();
  *   await gateway.close();
@@ -14,33 +15,22 @@ import type { AddressInfo } from "node:net";
 import type { FastifyInstance } from "fastify";
 import type { Config } from "../config/schema.js";
 import type { Runner, RunnerFactory } from "../engine/runner.js";
-import { ChildProcessRunnerFactory } from "../engine/runners/child-process-runner.js";
-import { selectRunnerFactory } from "../engine/select-runner-factory.js";
 import { closestMatch } from "../store/model-ref.js";
 import { EdgeError } from "../errors.js";
 import { isLogLevelEnabled, logger, type LogLevel } from "../log.js";
 import { GatewayEvents } from "../scheduler/gateway-events.js";
+import { RequestTracker } from "../scheduler/request-tracker.js";
 import { ModelPool, type ModelChange, type ServedModelSpec, type SwapOptions } from "../scheduler/model-pool.js";
 import type { RunnerStatus, ServedModel, ServedModelStatus } from "../scheduler/served-model.js";
 import type { ApiDialect } from "./api-dialect.js";
+import type { AppHost, ModelDirectory, ModelReadiness } from "./app-host.js";
 import { createApp } from "./app.js";
 import { ollamaDialect } from "./ollama.js";
 import { openAiDialect } from "./openai.js";
-import { planServedModels } from "./served-model-specs.js";
-import { registerEventsEndpoint } from "./events-endpoint.js";
-import { join } from "node:path";
-import { Outbox } from "../router/outbox.js";
-import { httpEventDelivery } from "../router/event-delivery.js";
-import { RoutedModel } from "../router/routed-model.js";
-import { DnsPeerDiscovery } from "../router/dns-peer-discovery.js";
-import { Router } from "../router/router.js";
-import type { RequestScope } from "./request-scope.js";
 
 export interface GatewayOptions {
-  /** Models to serve; default: config.server.models, else the built-in demo model. */
-  models?: ServedModelSpec[];
-  /** How runner processes are made; default (Gateway.create): by engine.backend, see engine-choice.ts; the constructor defaults to node-llama-cpp children. */
-  runnerFactory?: RunnerFactory;
+  /** How runner processes are made (required: the composition root picks it by engine.backend, see engine-choice.ts). */
+  runnerFactory: RunnerFactory;
   /** API dialects; default OpenAI then Ollama. */
   dialects?: ApiDialect[];
 }
@@ -50,71 +40,26 @@ export interface CloseOptions {
   graceMs?: number;
 }
 
-export class Gateway {
+export class Gateway implements AppHost, ModelDirectory {
   readonly events = new GatewayEvents();
   readonly app: FastifyInstance;
   private readonly pools = new Map<string, ModelPool>();
   private readonly starts = new Map<string, Promise<void>>();
-  private readonly active = new Set<RequestScope>();
   private readonly factory: RunnerFactory;
-  private onIdle: (() => void) | undefined;
   private closePromise: Promise<void> | undefined;
   private listening = false;
-  /** True from the start of close(): new requests get 503 shutting_down. */
-  closing = false;
-  /** Routing to peers and the cloud (config `router`); undefined when no routes are configured. */
-  readonly router: Router | undefined;
-  /** Peers found through DNS (config `router.peers_dns`), feeding the router's peer list. */
-  private readonly peerDiscovery: DnsPeerDiscovery | undefined;
-  private readonly routed = new Map<string, RoutedModel>();
-  /** The durable outbox behind POST /v1/events (config `router.events`). */
-  readonly outbox: Outbox | undefined;
+  /** Every request in flight, whatever its transport (shutdown waits for them, then cancels them). */
+  readonly requests = new RequestTracker(this.events);
+  /** Models served under their own name that answer with a local one (routed models), with that local model's name. */
+  private readonly routed = new Map<string, { model: ServedModel; local: string }>();
 
   constructor(
     readonly config: Config,
     specs: ServedModelSpec[],
-    options: GatewayOptions = {},
+    options: GatewayOptions,
   ) {
-    this.factory =
-      options.runnerFactory ??
-      new ChildProcessRunnerFactory({ startTimeoutMs: config.server.runner_start_timeout_ms });
+    this.factory = options.runnerFactory;
     for (const spec of specs) this.pools.set(spec.name, this.makePool(spec));
-    if (config.router.routes.length > 0) {
-      this.router = new Router(config.router, {
-        onBreakerChange: (upstream, state) => logger.warn(`upstream ${upstream}: circuit ${state.replace("_", "-")}`),
-      });
-      for (const route of config.router.routes) {
-        if (this.pools.has(route.name)) throw new EdgeError("invalid_config", `router.routes: "${route.name}" is also a served model's name`);
-        const local = this.findPool(route.local);
-        if (!local) {
-          throw new EdgeError("invalid_config", `router.routes: route "${route.name}" answers with local model "${route.local}", which is not served (served: ${[...this.pools.keys()].join(", ")})`);
-        }
-        this.routed.set(route.name, new RoutedModel(route.name, this.router, local, config.router.private_api_keys));
-      }
-      const dns = config.router.peers_dns;
-      if (dns) {
-        const router = this.router;
-        this.peerDiscovery = new DnsPeerDiscovery(dns, {
-          selfPort: config.server.port,
-          onPeers: (peers) => {
-            router.setDiscoveredPeers(peers);
-            logger.info(`peers_dns ${dns.name}: ${peers.length} peer(s)${peers.length > 0 ? `: ${peers.map((p) => p.address).join(", ")}` : ""}`);
-          },
-          onError: (error) => logger.warn(error.message),
-        });
-        void this.peerDiscovery.start();
-      }
-    }
-    const events = config.router.events;
-    if (events) {
-      this.outbox = new Outbox({
-        dir: join(config.home, "outbox"),
-        deliver: httpEventDelivery({ url: events.url, ...(events.api_key ? { apiKey: events.api_key } : {}), timeoutMs: events.timeout_ms }),
-        onAttempt: (record, error) => {
-          if (error) logger.debug(`event ${record.seq} not delivered yet: ${(error as Error).message}`);
-        },
-      });
-    }
     if (isLogLevelEnabled("debug")) {
       this.events.on("request:end", (e) =>
         logger.debug(`${e.route} ${e.model || "-"} ${e.status}${e.errorCode ? ` ${e.errorCode}` : ""} ${e.completionTokens} tokens ${Math.round(e.durationMs)} ms`),
@@ -126,15 +71,16 @@ export class Gateway {
       bodyLimitBytes: config.server.body_limit_bytes,
       publicPaths: config.metrics.enabled && config.metrics.public ? ["/metrics"] : [],
     });
-    registerEventsEndpoint(this.app, this);
   }
 
-  /** A gateway for `config` (models from options, else the config, else the demo model). Not listening yet. */
-  static async create(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
-    const specs = options.models ?? (await planServedModels(config)).specs;
-    // The engine (engine.backend: auto picks llama-server when one is built or configured).
-    const runnerFactory = options.runnerFactory ?? (await selectRunnerFactory(config));
-    return new Gateway(config, specs, { ...options, runnerFactory });
+  /** The model directory the dialects look models up in (this gateway). */
+  get directory(): ModelDirectory {
+    return this;
+  }
+
+  /** Per-request deadline in ms (server.request_timeout_ms; 0 = none). */
+  get requestTimeoutMs(): number {
+    return this.config.server.request_timeout_ms;
   }
 
   /**
@@ -154,7 +100,6 @@ export class Gateway {
       throw error;
     }
     this.listening = true;
-    await this.outbox?.start();
     for (const [name, pool] of this.pools) if (!this.starts.has(name)) this.starts.set(name, pool.start());
     return this.url;
   }
@@ -182,7 +127,7 @@ export class Gateway {
     const pool = this.findPool(name);
     if (pool) return pool;
     const routed = this.routed.get(name) ?? this.routed.get(name.replace(/:latest$/i, ""));
-    if (routed) return routed;
+    if (routed) return routed.model;
     const names = [...this.pools.keys(), ...this.routed.keys()];
     const suggestion = closestMatch(name, names);
     throw new EdgeError(
@@ -194,14 +139,14 @@ export class Gateway {
 
   /** Every served model's status. */
   models(): ServedModelStatus[] {
-    return [...this.pools.values(), ...this.routed.values()].map((p) => p.describe());
+    return [...this.pools.values(), ...[...this.routed.values()].map((r) => r.model)].map((p) => p.describe());
   }
 
   /**
    * Every model's state for readiness probes; a ready model whose runners do not
    * answer a health call within a second is reported "unresponsive".
    */
-  async readiness(): Promise<Array<{ name: string; state: string; reason?: string }>> {
+  async readiness(): Promise<ModelReadiness[]> {
     return Promise.all(
       [...this.pools.values()].map(async (pool) => {
         const status = pool.describe();
@@ -216,6 +161,31 @@ export class Gateway {
   /** Every local runner process of every model (metrics, diagnostics). */
   runnerProcesses(): Array<{ model: string; id: string; runner: Runner }> {
     return [...this.pools.values()].flatMap((pool) => pool.runnerProcesses().map((r) => ({ model: pool.name, id: r.id, runner: r.runner })));
+  }
+
+  /** A local model's status (model_not_found when `name` is not a local model). */
+  status(name: string): ServedModelStatus {
+    return this.pool(name).describe();
+  }
+
+  /** The local pool served as `name` (also `name:latest`, any case), if any. */
+  findLocal(name: string): ModelPool | undefined {
+    return this.findPool(name);
+  }
+
+  /** Names of the locally served models. */
+  localNames(): string[] {
+    return [...this.pools.keys()];
+  }
+
+  /**
+   * Serves `model` under its own name beside the local models (the router's
+   * routed models); the local model `local` it answers with cannot be removed
+   * while it is served. Call before listen().
+   */
+  addRoutedModel(model: ServedModel, local: string): void {
+    if (this.findPool(model.name) || this.routed.has(model.name)) throw new EdgeError("invalid_config", `model "${model.name}" is already served`);
+    this.routed.set(model.name, { model, local });
   }
 
   /** The local pool behind a served model (operations, diagnostics). */
@@ -268,7 +238,7 @@ export class Gateway {
   /** Stops serving a model: queued requests fail, in-flight ones are cancelled, its runners stop. */
   async removeModel(name: string): Promise<void> {
     const pool = this.pool(name);
-    const route = [...this.routed.keys()].find((r) => this.config.router.routes.find((c) => c.name === r)?.local === pool.name);
+    const route = [...this.routed.entries()].find(([, r]) => r.local === pool.name)?.[0];
     if (route) throw new EdgeError("usage", `model "${pool.name}" answers routed model "${route}"; it cannot be removed while the route exists`, { param: "model" });
     this.pools.delete(pool.name);
     this.starts.delete(pool.name);
@@ -285,20 +255,14 @@ export class Gateway {
     return this.closePromise;
   }
 
-  /** @internal The HTTP layer registers every request here (for shutdown). */
-  track(scope: RequestScope): void {
-    this.active.add(scope);
+  /** True from the start of close(): new requests get 503 shutting_down. */
+  get closing(): boolean {
+    return this.requests.closing;
   }
 
-  /** @internal */
-  untrack(scope: RequestScope): void {
-    this.active.delete(scope);
-    if (this.active.size === 0) this.onIdle?.();
-  }
-
-  /** Requests in flight on the HTTP side. */
+  /** Requests in flight. */
   get activeRequests(): number {
-    return this.active.size;
+    return this.requests.size;
   }
 
   private findPool(name: string): ModelPool | undefined {
@@ -324,16 +288,10 @@ export class Gateway {
   }
 
   private async shutdown(graceMs: number): Promise<void> {
-    this.closing = true;
-    this.peerDiscovery?.close();
-    const cancelAll = (): void => {
-      for (const scope of this.active) scope.cancel(new EdgeError("shutting_down", "the gateway is shutting down"));
-    };
+    this.requests.beginClose();
+    const cancelAll = (): void => this.requests.cancelAll(new EdgeError("shutting_down", "the gateway is shutting down"));
     const appClosed = this.listening ? this.app.close() : Promise.resolve();
-    const idle = new Promise<void>((resolve) => {
-      this.onIdle = resolve;
-      if (this.active.size === 0) resolve();
-    });
+    const idle = this.requests.whenIdle();
     const deadline = setTimeout(cancelAll, graceMs);
     // A client that stops reading must not hold the shutdown: after the deadline and a little more (past the runners' 1 s cancel grace), drop the connections.
     let forced!: () => void;
@@ -349,6 +307,5 @@ export class Gateway {
     await appClosed;
     clearTimeout(force);
     await Promise.all([...this.pools.values()].map((p) => p.close()));
-    await this.outbox?.stop();
   }
 }

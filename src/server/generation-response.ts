@@ -9,7 +9,7 @@ import type { GeneratedChunk, GenerationResult } from "../engine/types.js";
 import { toEdgeError, type EdgeError } from "../errors.js";
 import type { ServedStream } from "../scheduler/served-model.js";
 import { writeErrorResponse, type ApiDialect } from "./api-dialect.js";
-import type { RequestScope } from "./request-scope.js";
+import type { RequestScope } from "../scheduler/request-scope.js";
 import type { StreamWriter } from "./stream-writer.js";
 
 /** How a dialect writes one streamed generation. */

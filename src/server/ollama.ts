@@ -12,7 +12,7 @@ import type { ServedModelStatus, ServedStream } from "../scheduler/served-model.
 import { EDGELM_VERSION } from "../version.js";
 import type { ApiDialect } from "./api-dialect.js";
 import { scopeOf } from "./app.js";
-import type { Gateway } from "./gateway.js";
+import type { DialectHost, ModelDirectory } from "./app-host.js";
 import { collectGeneration, endCollected, setRouteHeaders, streamGeneration, type StreamFormat } from "./generation-response.js";
 import { NdjsonWriter } from "./ndjson-writer.js";
 import {
@@ -26,7 +26,7 @@ import {
   type OllamaOptions,
 } from "./ollama-schemas.js";
 import { nanoseconds, samplerSeed, stopList } from "./request-fields.js";
-import type { RequestScope } from "./request-scope.js";
+import type { RequestScope } from "../scheduler/request-scope.js";
 import { parseBody } from "./request-validation.js";
 
 /** Models are never unloaded by a timer here; Ollama clients read this as "kept loaded". */
@@ -43,8 +43,9 @@ export const ollamaDialect: ApiDialect = {
   errorBody,
 };
 
-function register(app: FastifyInstance, gateway: Gateway): void {
-  const timeoutMs = gateway.config.server.request_timeout_ms;
+function register(app: FastifyInstance, host: DialectHost): void {
+  const timeoutMs = host.requestTimeoutMs;
+  const directory = host.directory;
 
   app.get("/", async (request, reply) => {
     scopeOf(request, "ollama.root").end({ status: 200 });
@@ -58,7 +59,7 @@ function register(app: FastifyInstance, gateway: Gateway): void {
 
   app.get("/api/tags", async (request) => {
     const scope = scopeOf(request, "ollama.tags");
-    const models = gateway.models().map((m) => ({
+    const models = directory.models().map((m) => ({
       name: ollamaName(m.name),
       model: ollamaName(m.name),
       modified_at: (m.modifiedAt ?? new Date()).toISOString(),
@@ -72,7 +73,7 @@ function register(app: FastifyInstance, gateway: Gateway): void {
 
   app.get("/api/ps", async (request) => {
     const scope = scopeOf(request, "ollama.ps");
-    const models = gateway
+    const models = directory
       .models()
       .filter((m) => m.runners.length > 0)
       .map((m) => ({
@@ -103,7 +104,7 @@ function register(app: FastifyInstance, gateway: Gateway): void {
     const body = parseBody(ollamaShowSchema, request.body);
     const name = body.model ?? body.name;
     if (!name) throw new EdgeError("invalid_request", "model: required", { param: "model" });
-    const status = gateway.lookup(name).describe();
+    const status = directory.lookup(name).describe();
     scope.end({ status: 200 });
     return showResponse(status);
   });
@@ -112,11 +113,11 @@ function register(app: FastifyInstance, gateway: Gateway): void {
     app.post(`/api/${kind}`, async (request, reply) => {
       const scope = scopeOf(request, `ollama.${kind}`);
       const body = kind === "chat" ? parseBody(ollamaChatSchema, request.body) : parseBody(ollamaGenerateSchema, request.body);
-      const model = gateway.lookup(body.model);
+      const model = directory.lookup(body.model);
       const status = model.describe();
       const generate = kind === "chat" ? chatRequest(body as OllamaChatBody, status) : generateRequest(body as OllamaGenerateBody, status);
       scope.begin(model.name, body.stream !== false, timeoutMs);
-      if (!generate) return loadResponse(scope, body.model, model.name, gateway, kind === "chat");
+      if (!generate) return loadResponse(scope, body.model, model.name, directory, kind === "chat");
       const stream = await model.generate(generate, scope);
       setRouteHeaders(reply, stream);
       if (body.stream !== false) {
@@ -141,7 +142,7 @@ function register(app: FastifyInstance, gateway: Gateway): void {
   app.post("/api/embed", async (request) => {
     const scope = scopeOf(request, "ollama.embed");
     const body = parseBody(ollamaEmbedSchema, request.body);
-    const model = gateway.lookup(body.model);
+    const model = directory.lookup(body.model);
     const inputs = typeof body.input === "string" ? (body.input.length > 0 ? [body.input] : []) : body.input;
     const empty = inputs.findIndex((t) => t.length === 0);
     if (empty !== -1) throw new EdgeError("invalid_request", `input[${empty}]: must not be an empty string`, { param: "input" });
@@ -169,7 +170,7 @@ function register(app: FastifyInstance, gateway: Gateway): void {
   app.post("/api/embeddings", async (request) => {
     const scope = scopeOf(request, "ollama.embeddings");
     const body = parseBody(ollamaEmbeddingsSchema, request.body);
-    const model = gateway.lookup(body.model);
+    const model = directory.lookup(body.model);
     scope.begin(model.name, false, timeoutMs);
     if (body.prompt.length === 0) {
       scope.end({ status: 200 });
@@ -319,9 +320,9 @@ function showResponse(model: ServedModelStatus): Record<string, unknown> {
 }
 
 /** A load-only request (no prompt, no messages): Ollama answers once the model is loaded. */
-async function loadResponse(scope: RequestScope, requested: string, name: string, gateway: Gateway, chat: boolean): Promise<unknown> {
-  await gateway.whenModelSettled(name);
-  const status = gateway.lookup(name).describe();
+async function loadResponse(scope: RequestScope, requested: string, name: string, directory: ModelDirectory, chat: boolean): Promise<unknown> {
+  await directory.whenModelSettled(name);
+  const status = directory.lookup(name).describe();
   if (status.state === "failed") throw new EdgeError("model_not_ready", status.reason ?? `model ${name} failed to load`);
   scope.end({ status: 200 });
   return {

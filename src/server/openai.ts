@@ -13,7 +13,7 @@ import type { ServedModelStatus } from "../scheduler/served-model.js";
 import { EDGELM_VERSION } from "../version.js";
 import type { ApiDialect } from "./api-dialect.js";
 import { scopeOf } from "./app.js";
-import type { Gateway } from "./gateway.js";
+import type { DialectHost } from "./app-host.js";
 import { collectGeneration, endCollected, setRouteHeaders, streamGeneration, type StreamFormat } from "./generation-response.js";
 import {
   chatCompletionSchema,
@@ -61,12 +61,13 @@ export const openAiDialect: ApiDialect = {
   errorBody,
 };
 
-function register(app: FastifyInstance, gateway: Gateway): void {
-  const timeoutMs = gateway.config.server.request_timeout_ms;
+function register(app: FastifyInstance, host: DialectHost): void {
+  const timeoutMs = host.requestTimeoutMs;
+  const directory = host.directory;
 
   app.get("/v1/models", async (request) => {
     const scope = scopeOf(request, "openai.models");
-    const data = gateway.models().map(modelObject);
+    const data = directory.models().map(modelObject);
     scope.end({ status: 200 });
     return { object: "list", data };
   });
@@ -74,7 +75,7 @@ function register(app: FastifyInstance, gateway: Gateway): void {
   app.get("/v1/models/*", async (request) => {
     const scope = scopeOf(request, "openai.model");
     const name = decodeURIComponent((request.params as { "*": string })["*"]);
-    const status = gateway.lookup(name).describe();
+    const status = directory.lookup(name).describe();
     scope.end({ status: 200 });
     return modelObject(status);
   });
@@ -82,7 +83,7 @@ function register(app: FastifyInstance, gateway: Gateway): void {
   app.post("/v1/chat/completions", async (request, reply) => {
     const scope = scopeOf(request, "openai.chat");
     const body = parseBody(chatCompletionSchema, request.body);
-    const model = gateway.lookup(body.model);
+    const model = directory.lookup(body.model);
     const generate = chatRequest(body, model.describe());
     scope.begin(model.name, body.stream === true, timeoutMs);
     const stream = await model.generate(generate, scope);
@@ -117,7 +118,7 @@ function register(app: FastifyInstance, gateway: Gateway): void {
   app.post("/v1/completions", async (request, reply) => {
     const scope = scopeOf(request, "openai.completions");
     const body = parseBody(completionSchema, request.body);
-    const model = gateway.lookup(body.model);
+    const model = directory.lookup(body.model);
     const { request: generate, prompt } = completionRequest(body, model.describe());
     scope.begin(model.name, body.stream === true, timeoutMs);
     const stream = await model.generate(generate, scope);
@@ -154,7 +155,7 @@ function register(app: FastifyInstance, gateway: Gateway): void {
   app.post("/v1/embeddings", async (request) => {
     const scope = scopeOf(request, "openai.embeddings");
     const body = parseBody(embeddingSchema, request.body);
-    const model = gateway.lookup(body.model);
+    const model = directory.lookup(body.model);
     const inputs = embeddingInputs(body.input);
     const status = model.describe();
     const width = status.info?.embeddingSize ?? status.summary?.embeddingLength;

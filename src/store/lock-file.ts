@@ -7,17 +7,8 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 
 import { dirname } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { EdgeError, toEdgeError } from "../errors.js";
+import { processAlive } from "../process-alive.js";
 
-/** True when a process with this pid exists (signal 0 probes without signalling). */
-export function processAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 function lockOwner(path: string): number | undefined {
   try {

@@ -20,9 +20,10 @@ import { summarizeGguf } from "../gguf/gguf-summary.js";
 import { logger } from "../log.js";
 import { sha256File } from "../trust/file-hash.js";
 import { VerifiedHashCache } from "../trust/verified-hash-cache.js";
-import { commitFile, siblingTempPath, writeFileAtomic } from "./atomic-write.js";
+import { commitFile, siblingTempPath, writeFileAtomic } from "../atomic-write.js";
 import { copyWithSha256 } from "./hashing-copy.js";
-import { processAlive, withLock } from "./lock-file.js";
+import { processAlive } from "../process-alive.js";
+import { withLock } from "./lock-file.js";
 import {
   checkManifestFiles,
   MANIFEST_VERSION,
@@ -35,7 +36,7 @@ import {
 } from "./manifest.js";
 import { ggufRole, scanModelFolder, type SourceFile } from "./model-folder.js";
 import { closestMatch, DEFAULT_TAG, formatStoreName, parseStoreName, type ModelRef, type StoreName } from "./model-ref.js";
-import type { ResolvedModel } from "./resolve-model.js";
+import type { ResolvedModel } from "./resolved-model.js";
 import { blobPathIn, manifestPathIn, storePaths, type StorePaths } from "./store-paths.js";
 
 /** A manifest file with the path of its blob on this machine. */

@@ -20,8 +20,7 @@ import { withLock } from "./lock-file.js";
 import type { ManifestSource } from "./manifest.js";
 import { formatStoreName, parseModelRef, type StoreName } from "./model-ref.js";
 import { defaultModelName, ModelStore, resolvedFromEntry, type EntryFacts, type StoreEntry } from "./model-store.js";
-import { ProgressLine } from "./progress-line.js";
-import type { ResolvedModel, ResolveOptions } from "./resolve-model.js";
+import type { ResolvedModel, ResolveOptions } from "./resolved-model.js";
 
 export interface PullOptions extends ResolveOptions {
   /** Store under this name instead of the default. */
@@ -127,26 +126,24 @@ async function pullHubFile(
   const partial = key ? join(store.paths.downloads, `${key}.partial`) : store.tempPath();
   const lockPath = key ? join(store.paths.downloads, `${key}.lock`) : `${partial}.lock`;
   return withLock(lockPath, { what: `the download of ${canonical}`, busy: `${canonical} is being downloaded`, waitMs: 0 }, async () => {
-    const bar = new ProgressLine(options.progress, `pulling ${label}`, file.size);
+    const progressLabel = `pulling ${label}`;
+    const report = (done: number, total: number | undefined, finished = false): void =>
+      options.progress?.({ label: progressLabel, done, ...(total !== undefined ? { total } : {}), ...(finished ? { finished } : {}) });
     let result;
     try {
       result = await downloadHubFile(file, partial, config, {
-        onProgress: (done, total) => {
-          bar.setTotal(total);
-          bar.update(done);
-        },
+        onProgress: (done, total) => report(done, total),
         onRetry: (attempt, reason) => {
-          bar.finish();
+          report(0, file.size, true);
           logger.warn(`${reason}; resuming (attempt ${attempt + 1} of ${config.store.download_retries + 1})`);
         },
       });
     } catch (error) {
-      bar.finish();
+      report(0, file.size, true);
       if (!key) await rm(partial, { force: true }); // unpinned content cannot be resumed safely
       throw isNetworkError(error) ? offlineHint(error as EdgeError, canonical) : error;
     }
-    bar.update(result.size, true);
-    bar.finish();
+    report(result.size, file.size ?? result.size, true);
     const advertisedSize = file.size;
     if ((file.sha256 && result.sha256 !== file.sha256) || (advertisedSize !== undefined && result.size !== advertisedSize)) {
       await rm(partial, { force: true });
@@ -206,14 +203,4 @@ export async function pullCatalogEntry(entry: CatalogEntry, config: Config, opti
     url: file.resolveUrl.href,
     ...(file.commit ? { commit: file.commit } : {}),
   }), config, { ...options, pullAs: entry.name });
-}
-
-/** For resolveModel: an hf: reference, pulled when not yet local. */
-export async function fetchHfModel(ref: HfRef, config: Config, options: ResolveOptions): Promise<ResolvedModel> {
-  return (await pullHfModel(ref, config, options)).resolved;
-}
-
-/** For resolveModel: a catalog entry, pulled when not yet local. */
-export async function pullCatalogModel(entry: CatalogEntry, config: Config, options: ResolveOptions): Promise<ResolvedModel> {
-  return (await pullCatalogEntry(entry, config, options)).resolved;
 }

@@ -15,7 +15,7 @@ import { parsePrivateKeyPem } from "../trust/model-signing/ec-keys.js";
 import { signModel } from "../trust/model-signing/sign-model.js";
 import { formatStoreName, type StoreName } from "./model-ref.js";
 import { ModelStore, type StoreEntry } from "./model-store.js";
-import type { ResolvedModel } from "./resolve-model.js";
+import type { ResolvedModel } from "./resolved-model.js";
 
 export interface QuantizeVariantOptions extends QuantizeOptions {
   /** Replace an existing entry of the output's name. Default false. */

@@ -4,7 +4,7 @@
  * path (hashed, with a model.sig beside it or in its folder).
  */
 import { readFileSync } from "node:fs";
-import type { ResolvedModel } from "../store/resolve-model.js";
+import type { ResolvedModel } from "../store/resolved-model.js";
 import type { TrustSubject } from "./check-trust.js";
 import type { VerificationResult } from "./verify-model.js";
 

@@ -13,7 +13,7 @@ import type { BigIntStats } from "node:fs";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { toEdgeError } from "../errors.js";
-import { writeFileAtomic } from "../store/atomic-write.js";
+import { writeFileAtomic } from "../atomic-write.js";
 import { logger } from "../log.js";
 import { sha256File } from "./file-hash.js";
 

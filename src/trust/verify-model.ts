@@ -9,8 +9,8 @@
 import { basename } from "node:path";
 import type { Config } from "../config/schema.js";
 import { EdgeError } from "../errors.js";
-import { ProgressLine } from "../store/progress-line.js";
-import type { ResolvedFile, ResolvedModel } from "../store/resolve-model.js";
+import type { ProgressReporter } from "../progress.js";
+import type { ResolvedFile, ResolvedModel } from "../store/resolved-model.js";
 import { storePaths } from "../store/store-paths.js";
 import { hashFileCached, VerifiedHashCache } from "./verified-hash-cache.js";
 
@@ -41,8 +41,8 @@ export interface VerificationResult {
 export interface VerifyOptions {
   /** Re-hash even when the cache vouches for a file. Default: config.store.reverify. */
   reverify?: boolean;
-  /** A TTY for a progress bar while large files are hashed. */
-  progress?: NodeJS.WritableStream;
+  /** Told how hashing large files progresses. */
+  progress?: ProgressReporter;
 }
 
 function filesToCheck(model: ResolvedModel): Array<Pick<ResolvedFile, "name" | "path"> & { sha256: string | undefined }> {
@@ -69,10 +69,11 @@ export async function verifyModel(model: ResolvedModel, config: Config, options:
   const files: FileVerification[] = [];
   for (const file of filesToCheck(model)) {
     const size = model.files?.find((f) => f.path === file.path)?.size;
-    const bar = options.progress && (size ?? 0) >= PROGRESS_MIN_BYTES ? new ProgressLine(options.progress, `verifying ${file.name}`, size) : undefined;
+    const report = options.progress && (size ?? 0) >= PROGRESS_MIN_BYTES ? options.progress : undefined;
+    const label = `verifying ${file.name}`;
     let hashed;
     try {
-      hashed = await hashFileCached(file.path, cache, { reverify, ...(bar ? { onProgress: (n: number) => bar.update(n) } : {}) });
+      hashed = await hashFileCached(file.path, cache, { reverify, ...(report ? { onProgress: (n: number) => report({ label, done: n, ...(size !== undefined ? { total: size } : {}) }) } : {}) });
     } catch (error) {
       if (model.source === "store" && error instanceof EdgeError && error.code === "file_not_found") {
         throw new EdgeError("integrity_mismatch", `model ${model.name}: the blob of ${file.name} (${file.path}) is missing; remove the model (edgelm rm ${model.name}) and add or pull it again`, {
@@ -81,7 +82,7 @@ export async function verifyModel(model: ResolvedModel, config: Config, options:
       }
       throw error;
     } finally {
-      bar?.finish();
+      report?.({ label, done: size ?? 0, finished: true });
     }
     const { sha256, cached } = hashed;
     if (file.sha256 !== undefined && sha256 !== file.sha256) throw mismatch(model, file, file.sha256, sha256);

@@ -3,10 +3,13 @@ import { loadConfig } from "../../src/config/load-config.js";
 import type { ConfigInput } from "../../src/config/schema.js";
 import { GatewayOps, type GatewayOpsOptions } from "../../src/ops/gateway-ops.js";
 import type { ServedModelSpec } from "../../src/scheduler/model-pool.js";
-import { Gateway } from "../../src/server/gateway.js";
+import { EdgeNode } from "../../src/edge-node.js";
+import type { Gateway } from "../../src/server/gateway.js";
 import { tempHome } from "../helpers.js";
 
 export interface OpsFixture {
+  /** The whole node (gateway, routing, ops). */
+  node: EdgeNode;
   gateway: Gateway;
   ops: GatewayOps;
   url: string;
@@ -36,19 +39,20 @@ export async function startOpsGateway(options: {
     } as ConfigInput,
     env: { EDGELM_HOME: home },
   });
-  const gateway = await Gateway.create(config, { models: options.models });
-  const ops = GatewayOps.attach(gateway, config, options.ops);
+  const node = await EdgeNode.create(config, { models: options.models, ...(options.ops ? { ops: options.ops } : {}) });
+  const gateway = node.gateway;
+  const ops = node.ops!;
   options.prepare?.(ops);
-  const url = await gateway.listen();
-  await gateway.whenReady();
+  const url = await node.listen();
+  await node.whenReady();
   return {
+    node,
     gateway,
     ops,
     url,
     home,
     close: async () => {
-      await ops.close();
-      await gateway.close({ graceMs: 0 });
+      await node.close({ graceMs: 0 });
       temp?.cleanup();
     },
   };

@@ -59,13 +59,13 @@ describe("shifting load to a peer through the router", () => {
     assert.equal(decision.action, "shift_to_peer");
     assert.deepEqual(decision.skipped, ["add_runner: no model has requests in flight"]);
     assert.equal(decision.detail, "sending 50% of new requests to peers (was 0%)");
-    assert.deepEqual(edge.gateway.router!.getWeights(), { peer: 0.5, cloud: 0 });
+    assert.deepEqual(edge.node.routing.router!.getWeights(), { peer: 0.5, cloud: 0 });
     const shifted = await routes(40);
     assert.ok((shifted.peer ?? 0) >= 5 && (shifted.local ?? 0) >= 5, JSON.stringify(shifted));
 
     cpu = 70;
     await until("the rule to clear and undo", () => edge.ops.policies.decisions().some((d) => d.outcome === "reverted"));
-    assert.deepEqual(edge.gateway.router!.getWeights(), { peer: 0, cloud: 0 });
+    assert.deepEqual(edge.node.routing.router!.getWeights(), { peer: 0, cloud: 0 });
     assert.deepEqual(await routes(6), { local: 6 });
   });
 
@@ -73,11 +73,11 @@ describe("shifting load to a peer through the router", () => {
     const set = await runCli(["admin", "weights", "--peer", "0.25", "--url", edge.url]);
     assert.equal(set.code, 0, set.stderr);
     assert.equal(set.stdout, "peer 0.25 (1 peers), cloud 0\n");
-    assert.deepEqual(edge.gateway.router!.getWeights(), { peer: 0.25, cloud: 0 });
+    assert.deepEqual(edge.node.routing.router!.getWeights(), { peer: 0.25, cloud: 0 });
     const bad = await runCli(["admin", "weights", "--peer", "2", "--url", edge.url]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--peer must be at most 1/);
     await runCli(["admin", "weights", "--peer", "0", "--url", edge.url]);
-    assert.deepEqual(edge.gateway.router!.getWeights(), { peer: 0, cloud: 0 });
+    assert.deepEqual(edge.node.routing.router!.getWeights(), { peer: 0, cloud: 0 });
   });
 });

@@ -3,10 +3,29 @@ import { after, before, describe, it } from "node:test";
 import OpenAI from "openai";
 import { MetricsRegistry } from "../../src/ops/metrics-registry.js";
 import { ResourceMetrics } from "../../src/ops/resource-metrics.js";
-import { ResourceSampler } from "../../src/ops/resource-sampler.js";
+import { ResourceSampler, type ResourceSnapshot } from "../../src/ops/resource-sampler.js";
 import { SysfsPowerMeter } from "../../src/ops/sysfs-power-meter.js";
 import { FakeProc } from "./fake-proc.js";
 import { get, sampleValue, startOpsGateway, type OpsFixture } from "./ops-gateway-fixture.js";
+
+/**
+ * Resolves with the first sample taken after this call that `accept`s (its
+ * listeners, the metrics among them, have run); rejects after `timeoutMs`.
+ */
+function nextSample(sampler: ResourceSampler, accept: (snapshot: ResourceSnapshot) => boolean = () => true, timeoutMs = 10_000): Promise<ResourceSnapshot> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`no matching resource sample within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const off = sampler.onSample((snapshot) => {
+      if (!accept(snapshot)) return;
+      clearTimeout(timer);
+      off();
+      resolve(snapshot);
+    });
+  });
+}
 
 /** A fake /sys with one discharging battery drawing `watts`. */
 function batterySysfs(sysfs: FakeProc, watts: number): void {
@@ -93,7 +112,7 @@ describe("the power policy on a real gateway", () => {
 
     // On AC power the battery measures charging, not this machine: the reading (and the metric) goes away.
     sysfs.write("class/power_supply/BAT0/status", "Charging\n");
-    await new Promise((r) => setTimeout(r, 600));
+    await nextSample(fixture.ops.sampler, (snapshot) => snapshot.power === undefined);
     const charging = (await get(`${fixture.url}/metrics`)).text;
     assert.doesNotMatch(charging, /^edgelm_power_watts\{/m);
   });

@@ -6,6 +6,7 @@ import { MetricsRegistry } from "../../src/ops/metrics-registry.js";
 import { readProcessRss } from "../../src/ops/process-memory.js";
 import { ResourceMetrics } from "../../src/ops/resource-metrics.js";
 import { ResourceSampler, type PowerMeter } from "../../src/ops/resource-sampler.js";
+import { ManualClock } from "../support/manual-clock.js";
 import { FakeProc } from "./fake-proc.js";
 
 describe("resource sampling", () => {
@@ -58,9 +59,10 @@ describe("resource sampling", () => {
 
     let watts = 4;
     const meter: PowerMeter = { source: "rapl package-0", kind: "rapl", read: () => watts };
-    const powered = new ResourceSampler({ procRoot: proc.root, cores: 2, power: meter });
+    const clock = new ManualClock();
+    const powered = new ResourceSampler({ procRoot: proc.root, cores: 2, power: meter, clock: clock.now });
     powered.sample();
-    await new Promise((r) => setTimeout(r, 50));
+    clock.advance(50);
     proc.pressure(40, 10);
     metrics.update(powered.sample());
     text = await registry.render();

@@ -98,12 +98,12 @@ describe("a gateway finds its peer through router.peers_dns and overflows to it"
     const client = new OpenAI({ baseURL: `${edge.url}/v1`, apiKey: "unused", maxRetries: 0, defaultHeaders: { "x-edgelm-route": "peer" } });
     await assert.rejects(client.completions.create({ model: "auto", prompt: "Once upon a time", max_tokens: 4 }), /no peer upstream configured/);
     dns.set(NAME, { A: ["127.0.0.1"] });
-    await waitFor(() => edge.gateway.router?.peerNames.includes("dns:127.0.0.1") === true, 5000);
+    await waitFor(() => edge.node.routing.router?.peerNames.includes("dns:127.0.0.1") === true, 5000);
     const { data, response } = await client.completions.create({ model: "auto", prompt: "Once upon a time", max_tokens: 8, temperature: 0 }).withResponse();
     assert.equal(response.headers.get("x-edgelm-route"), "peer");
     assert.equal(response.headers.get("x-edgelm-served-by"), "dns:127.0.0.1");
     assert.ok(data.choices[0]!.text.length > 0);
     dns.set(NAME, {});
-    await waitFor(() => edge.gateway.router?.peerNames.length === 0, 5000);
+    await waitFor(() => edge.node.routing.router?.peerNames.length === 0, 5000);
   });
 });

@@ -60,15 +60,18 @@ describe("POST /v1/events: the outbox survives kill -9 of the gateway", () => {
     assert.equal(bad.status, 400);
     await kill9(serve);
 
-    const receiver = await startDedupReceiver(receiverPort, (body, key) => assert.equal((body as { id: string }).id, key));
+    // After 300 events the receiver stops answering: the gateway is surely mid-forward when it is killed.
+    const receiver = await startDedupReceiver(receiverPort, (body, key) => assert.equal((body as { id: string }).id, key), { holdAfter: 300 });
     try {
       serve = await startServe(home, gatewayPort);
       const deadline = Date.now() + 60_000;
-      while (receiver.keys.length < 300) {
+      while (receiver.keys.length < 300 || receiver.held() === 0) {
         if (Date.now() > deadline) throw new Error(`only ${receiver.keys.length} events arrived`);
         await new Promise((r) => setTimeout(r, 10));
       }
       await kill9(serve); // mid-forward
+      assert.ok(receiver.keys.length < 1000, `killed mid-forward (${receiver.keys.length} of 1000 received)`);
+      receiver.release();
       serve = await startServe(home, gatewayPort);
       while (receiver.keys.length < 1000) {
         if (Date.now() > deadline) throw new Error(`only ${receiver.keys.length} events arrived`);

@@ -3,6 +3,7 @@ import { after, before, describe, it } from "node:test";
 import OpenAI from "openai";
 import { startGateway, storiesModel, waitFor, type GatewayFixture } from "../server/gateway-fixture.js";
 import { startFakeOpenAI, type FakeOpenAIServer } from "./fake-openai-server.js";
+import { ManualClock } from "../support/manual-clock.js";
 
 /** A gateway routing "auto": stories260K locally, a peer edgelm gateway, and a test-owned cloud. */
 describe("routed models in the gateway: local first, peers for overflow, cloud for hard queries", () => {
@@ -10,11 +11,14 @@ describe("routed models in the gateway: local first, peers for overflow, cloud f
   let peer: GatewayFixture;
   let edge: GatewayFixture;
   let client: OpenAI;
+  /** The edge's breaker clock: the test moves it past open_ms instead of sleeping. */
+  const clock = new ManualClock();
 
   before(async () => {
     cloud = await startFakeOpenAI("cloud");
     peer = await startGateway({ models: [storiesModel({ parallel: 2 })] });
     edge = await startGateway({
+      now: clock.now,
       models: [storiesModel({ parallel: 1 })],
       server: { queue: 0 },
       config: {
@@ -96,10 +100,10 @@ describe("routed models in the gateway: local first, peers for overflow, cloud f
     assert.match(skipped.response.headers.get("x-edgelm-route-reason")!, /circuit open/);
     assert.equal(cloud.received.length, 0, "the open circuit kept the request from the cloud");
     cloud.mode = "ok";
-    await new Promise((r) => setTimeout(r, 450));
+    clock.advance(450);
     const probe = await client.completions.create({ model: "auto", prompt: "a contract", max_tokens: 4 }).withResponse();
     assert.equal(probe.response.headers.get("x-edgelm-route"), "cloud", "half-open probe reaches the recovered cloud");
-    assert.equal(edge.gateway.router!.breakerStates().cloud, "closed");
+    assert.equal(edge.node.routing.router!.breakerStates().cloud, "closed");
   });
 
   it("sends overflow to the peer gateway when the local queue is full", async () => {

@@ -72,7 +72,8 @@ describe("durable outbox", () => {
 
   it("survives kill -9 with 1,000 queued events and again mid-forward; the receiver gets each exactly once", async () => {
     const dir = mkdtempSync(join(tmpdir(), "edgelm-outbox-"));
-    const receiver = await startDedupReceiver();
+    // After 300 events the receiver stops answering: the forwarder is surely mid-forward when it is killed.
+    const receiver = await startDedupReceiver(0, undefined, { holdAfter: 300 });
     const down = "http://127.0.0.1:9/v1/events"; // nothing listens on the discard port
     try {
       const writer = startChild(dir, "append", 1000, down);
@@ -82,9 +83,11 @@ describe("durable outbox", () => {
 
       const forwarder = startChild(dir, "idle", 0, receiver.url);
       await forwarder.waitFor(/^started backlog 1000$/);
-      await waitUntil(() => receiver.keys.length >= 300, "300 deliveries");
+      await waitUntil(() => receiver.keys.length >= 300 && receiver.held() > 0, "300 deliveries and one in flight");
       forwarder.child.kill("SIGKILL");
       await new Promise((r) => forwarder.child.once("exit", r));
+      assert.ok(receiver.keys.length < 1000, `killed mid-forward (${receiver.keys.length} of 1000 received)`);
+      receiver.release();
 
       const again = startChild(dir, "idle", 0, receiver.url);
       await waitUntil(() => receiver.keys.length === 1000, "all 1000 deliveries");

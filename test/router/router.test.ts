@@ -6,6 +6,7 @@ import type { GenerateRequest, LoadedModel, TokenStream } from "../../src/engine
 import { EdgeError, isEdgeError } from "../../src/errors.js";
 import { Router, type LocalTarget, type RoutedResult } from "../../src/router/router.js";
 import { TEST_MODEL } from "../helpers.js";
+import { ManualClock } from "../support/manual-clock.js";
 import { startFakeOpenAI, type FakeOpenAIServer } from "./fake-openai-server.js";
 
 async function text(result: RoutedResult): Promise<string> {
@@ -22,6 +23,8 @@ describe("router (local, peer, cloud) against real HTTP upstreams", () => {
   let peer: FakeOpenAIServer;
   let queueFull = false;
   let local: LocalTarget;
+  /** The breakers' clock: the test moves it past open_ms instead of sleeping. */
+  const clock = new ManualClock();
 
   before(async () => {
     model = await new NodeLlamaCppBackend().load({ path: TEST_MODEL, threads: { decode: 1 }, contextSize: 256, parallel: 2 });
@@ -62,7 +65,7 @@ describe("router (local, peer, cloud) against real HTTP upstreams", () => {
       ],
       ...overrides,
     });
-    return new Router(config);
+    return new Router(config, {}, Math.random, clock.now);
   }
 
   it("answers locally by default", async () => {
@@ -133,7 +136,7 @@ describe("router (local, peer, cloud) against real HTTP upstreams", () => {
     const skipped = await router.generate("auto", { prompt: "contract" }, local);
     assert.match(skipped.reason, /cloud circuit open/);
     assert.equal(cloud.received.length, 2, "no request reached the cloud while open");
-    await new Promise((r) => setTimeout(r, 350));
+    clock.advance(350);
     assert.equal(router.breakerStates().cloud, "half_open");
     cloud.mode = "ok";
     const probe = await router.generate("auto", { prompt: "contract" }, local);

@@ -2,10 +2,13 @@
 import { loadConfig } from "../../src/config/load-config.js";
 import type { ConfigInput } from "../../src/config/schema.js";
 import type { ServedModelSpec } from "../../src/scheduler/model-pool.js";
-import { Gateway } from "../../src/server/gateway.js";
+import { EdgeNode } from "../../src/edge-node.js";
+import type { Gateway } from "../../src/server/gateway.js";
 import { tempHome, TEST_MODEL } from "../helpers.js";
 
 export interface GatewayFixture {
+  /** The whole node (gateway + routing; no ops). */
+  node: EdgeNode;
   gateway: Gateway;
   url: string;
   home: string;
@@ -23,22 +26,31 @@ export function demoModel(overrides: Partial<ServedModelSpec> = {}): ServedModel
 }
 
 export async function startGateway(
-  options: { models?: ServedModelSpec[]; server?: NonNullable<ConfigInput["server"]>; config?: ConfigInput; waitReady?: boolean } = {},
+  options: {
+    models?: ServedModelSpec[];
+    server?: NonNullable<ConfigInput["server"]>;
+    config?: ConfigInput;
+    waitReady?: boolean;
+    /** The clock the router's circuit breakers read (default Date.now). */
+    now?: () => number;
+  } = {},
 ): Promise<GatewayFixture> {
   const { home, cleanup } = tempHome();
   const { config } = loadConfig({
     flags: { ...options.config, server: { port: 0, restart_delay_ms: 50, ...options.server } },
     env: { EDGELM_HOME: home },
   });
-  const gateway = await Gateway.create(config, { models: options.models ?? [storiesModel(), demoModel()] });
-  const url = await gateway.listen();
-  if (options.waitReady !== false) await gateway.whenReady();
+  const node = await EdgeNode.create(config, { models: options.models ?? [storiesModel(), demoModel()], ops: false, ...(options.now ? { now: options.now } : {}) });
+  const gateway = node.gateway;
+  const url = await node.listen();
+  if (options.waitReady !== false) await node.whenReady();
   return {
+    node,
     gateway,
     url,
     home,
     close: async () => {
-      await gateway.close({ graceMs: 0 });
+      await node.close({ graceMs: 0 });
       cleanup();
     },
   };

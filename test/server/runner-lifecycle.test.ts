@@ -100,9 +100,23 @@ describe("serving while changing: swap, add and remove runners", () => {
     assert.equal(added.state, "ready");
     assert.equal(fixture.gateway.pool("stories").describe().queue.capacity, 4);
     const used = new Set<string>();
-    const onAdmitted = (e: { runnerId: string }) => used.add(e.runnerId);
+    let admissions = 0;
+    const onAdmitted = (e: { runnerId: string }) => {
+      used.add(e.runnerId);
+      admissions++;
+    };
     fixture.gateway.events.on("request:admitted", onAdmitted);
-    await Promise.all(Array.from({ length: 4 }, () => openai.completions.create({ model: "stories", prompt: "Once", max_tokens: 40 })));
+    // Both runners paused: no request can finish before all four hold a slot, so they surely overlap.
+    const pids = fixture.gateway.pool("stories").describe().runners.map((r) => r.pid!);
+    for (const pid of pids) process.kill(pid, "SIGSTOP");
+    let requests: Promise<unknown>;
+    try {
+      requests = Promise.all(Array.from({ length: 4 }, () => openai.completions.create({ model: "stories", prompt: "Once", max_tokens: 40 })));
+      await waitFor(() => admissions === 4, 10_000, "four requests holding a slot at once");
+    } finally {
+      for (const pid of pids) process.kill(pid, "SIGCONT");
+    }
+    await requests;
     fixture.gateway.events.off("request:admitted", onAdmitted);
     assert.equal(used.size, 2);
     await fixture.gateway.removeRunner("stories", added.id);
@@ -113,17 +127,28 @@ describe("serving while changing: swap, add and remove runners", () => {
   });
 
   it("swaps drain-first: the request in flight finishes, the one waiting is served by the new runner", async () => {
+    const admissions: Array<{ runnerId: string }> = [];
+    const onAdmitted = (e: { runnerId: string }): void => void admissions.push(e);
+    fixture.gateway.events.on("request:admitted", onAdmitted);
     const admitted = new Promise<void>((resolve) => fixture.gateway.events.once("request:admitted", () => resolve()));
     const inFlight = openai.completions.create({ model: "stories", prompt: "Once upon a time", max_tokens: 256, temperature: 0 });
     await admitted;
     const swapped = fixture.gateway.swapModel("stories", { ref: TEST_MODEL, parallel: 3 }, { mode: "drain-first" });
+    // The swap verifies the new file first; the request "waits" only once the old runner stopped taking new ones.
+    await waitFor(() => fixture.gateway.pool("stories").describe().runners.every((r) => r.draining), 20_000, "the old runner draining");
     const waiting = openai.completions.create({ model: "stories", prompt: "Once", max_tokens: 4, temperature: 0 });
     assert.equal((await inFlight).usage!.completion_tokens, 256);
     await swapped;
     assert.equal((await waiting).usage!.completion_tokens, 4);
+    fixture.gateway.events.off("request:admitted", onAdmitted);
     const status = fixture.gateway.pool("stories").describe();
     assert.equal(status.queue.capacity, 3);
     assert.equal(status.runners.length, 1);
+    // The waiting request was admitted once, by the runner that serves now — not the drained one.
+    assert.equal(admissions.length, 2);
+    const [first, second] = admissions as [{ runnerId: string }, { runnerId: string }];
+    assert.notEqual(second.runnerId, first.runnerId);
+    assert.equal(second.runnerId, status.runners[0]!.id);
   });
 
   it("swaps the model with zero failed requests while 4 clients stream", async () => {

@@ -20,6 +20,8 @@ import { logger, type LogLevel } from "../../log.js";
 import { llamaServerArgs, type LlamaServerEndpoint, type LlamaServerLaunch } from "./llama-server-args.js";
 import { sanitizedEnv, type LlamaServerBinary } from "./llama-server-binary.js";
 import { freePort } from "../../free-port.js";
+import { processAlive } from "../../process-alive.js";
+import { describeExit } from "../runner-lifecycle.js";
 
 export interface ProcessExit {
   code: number | null;
@@ -81,15 +83,6 @@ function sweepStaleFolders(): void {
     } catch {
       // not ours, or already gone
     }
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 
@@ -305,11 +298,6 @@ export class LlamaServerProcess {
   }
 }
 
-export function describeExit(exit: ProcessExit): string {
-  if (exit.signal) return `killed by ${exit.signal}`;
-  if (exit.code !== null) return `exit code ${exit.code}`;
-  return "could not start";
-}
 
 function readBody(response: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {

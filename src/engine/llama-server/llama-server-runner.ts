@@ -11,7 +11,6 @@
  * When the process dies, every request it held fails with runner_crashed and
  * the exit listeners run (the model pool restarts it).
  */
-import { availableParallelism } from "node:os";
 import { basename } from "node:path";
 import { statSync } from "node:fs";
 import { EdgeError, isEdgeError, toEdgeError } from "../../errors.js";
@@ -21,11 +20,14 @@ import { summarizeGguf, type GgufSummary } from "../../gguf/gguf-summary.js";
 import { metaNumber, type GgufMetadata } from "../../gguf/gguf-values.js";
 import { ChatTemplate } from "../chat-template.js";
 import type { Runner, RunnerExit, RunnerFactory, RunnerHealth, RunnerSpec, RunnerState } from "../runner.js";
+import { abortError, describeExit, RunnerLifecycle } from "../runner-lifecycle.js";
+import { resolveThreads } from "../thread-setting.js";
+import { unitVector } from "../unit-vector.js";
 import { PushTokenStream } from "../token-stream.js";
-import type { ChatMessage, EmbeddingResult, EmbedOptions, EngineBackend, GenerateRequest, LoadedModel, LoadOptions, ModelInfo, ThreadSetting, TokenStream } from "../types.js";
+import type { ChatMessage, EmbeddingResult, EmbedOptions, EngineBackend, GenerateRequest, LoadedModel, LoadOptions, ModelInfo, TokenStream } from "../types.js";
 import { chunkFromEvent, completionBody, finishReasonOf, joinChunks, refusalError, timingsOf, type CompletionPrompt } from "./completion-body.js";
 import { inspectLlamaServer, type LlamaServerBinary } from "./llama-server-binary.js";
-import { describeExit, LlamaServerHttpError, LlamaServerProcess, type ProcessExit, type SseStream } from "./llama-server-process.js";
+import { LlamaServerHttpError, LlamaServerProcess, type ProcessExit, type SseStream } from "./llama-server-process.js";
 import { contextOverflowError } from "../context-overflow.js";
 
 export interface LlamaServerRunnerOptions {
@@ -54,7 +56,6 @@ export const EMPTY_CHAT_PARSER = { chat_parser: JSON.stringify({ parsers: [{ typ
 export class LlamaServerRunner implements Runner {
   readonly id: string;
   readonly backend = "llama-server";
-  private currentState: RunnerState = "starting";
   private main: LlamaServerProcess | undefined;
   private embedder: Promise<LlamaServerProcess> | undefined;
   private embedQueue: Promise<unknown> = Promise.resolve();
@@ -69,9 +70,7 @@ export class LlamaServerRunner implements Runner {
   private completionExtras: Record<string, unknown> = {};
   private readonly inFlight = new Set<InFlight>();
   private readonly calls = new Set<AbortController>();
-  private readonly exitListeners = new Set<(exit: RunnerExit) => void>();
-  private exited: RunnerExit | undefined;
-  private stopRequested = false;
+  private readonly lifecycle: RunnerLifecycle;
   private binaryInfo: LlamaServerBinary | undefined;
 
   constructor(
@@ -79,10 +78,11 @@ export class LlamaServerRunner implements Runner {
     private readonly options: LlamaServerRunnerOptions,
   ) {
     this.id = `${spec.name}#ls${++runnerCount}`;
+    this.lifecycle = new RunnerLifecycle(spec.name, (error) => this.failInFlight(error));
   }
 
   get state(): RunnerState {
-    return this.currentState;
+    return this.lifecycle.state;
   }
 
   get pid(): number | undefined {
@@ -151,13 +151,14 @@ export class LlamaServerRunner implements Runner {
         threads,
         threadsPerPhase: true,
       };
-      if (this.exited) throw this.exited.error ?? new EdgeError("model_load_failed", `llama-server for ${name} exited while loading`);
-      this.currentState = "ready";
+      const exited = this.lifecycle.exited;
+      if (exited) throw exited.error ?? new EdgeError("model_load_failed", `llama-server for ${name} exited while loading`);
+      this.lifecycle.markReady();
       return this.loadedInfo;
     } catch (error) {
-      this.stopRequested = true;
+      this.lifecycle.requestStop();
       await this.stopProcesses();
-      this.markExited({ code: null, signal: null }, true);
+      this.lifecycle.exit({ code: null, signal: null });
       throw toEdgeError(error, `cannot start llama-server for ${this.spec.name}`);
     }
   }
@@ -353,7 +354,7 @@ export class LlamaServerRunner implements Runner {
         const first = reply[0]?.embedding;
         const vector = (Array.isArray(first?.[0]) ? first[0] : first) as number[] | undefined;
         if (!vector || vector.length === 0) throw new EdgeError("internal", "llama-server returned no embedding");
-        vectors.push(normalize(vector));
+        vectors.push(unitVector(vector));
       }
       return vectors;
     });
@@ -387,7 +388,7 @@ export class LlamaServerRunner implements Runner {
       this.embedder = started;
       process.onExit((exit) => {
         if (this.embedder === started) this.embedder = undefined;
-        if (!this.stopRequested && process.pid !== undefined) logger.warn(`${this.label}: the embeddings process exited (${describeExit(exit)})`);
+        if (!this.lifecycle.stopRequested && process.pid !== undefined) logger.warn(`${this.label}: the embeddings process exited (${describeExit(exit)})`);
       });
       started.catch(() => {
         if (this.embedder === started) this.embedder = undefined;
@@ -452,13 +453,7 @@ export class LlamaServerRunner implements Runner {
   }
 
   onExit(listener: (exit: RunnerExit) => void): () => void {
-    if (this.exited) {
-      const exited = this.exited;
-      queueMicrotask(() => listener(exited));
-      return () => {};
-    }
-    this.exitListeners.add(listener);
-    return () => this.exitListeners.delete(listener);
+    return this.lifecycle.onExit(listener);
   }
 
   kill(signal: NodeJS.Signals = "SIGTERM"): void {
@@ -466,9 +461,8 @@ export class LlamaServerRunner implements Runner {
   }
 
   async dispose(): Promise<void> {
-    if (!this.main || this.exited) return;
-    this.stopRequested = true;
-    this.currentState = "stopping";
+    if (!this.main || this.lifecycle.exited) return;
+    this.lifecycle.requestStop({ stopping: true });
     await this.stopProcesses();
   }
 
@@ -488,10 +482,9 @@ export class LlamaServerRunner implements Runner {
 
   /** The main process when new work may start; throws why not (not ready, crashed, cancelled). */
   private ready(signal?: AbortSignal): LlamaServerProcess {
-    if (this.currentState !== "ready" || !this.main) {
-      throw this.exited?.error ?? new EdgeError("model_not_ready", `runner ${this.id} is ${this.currentState}`);
-    }
-    if (signal?.aborted) throw abortError(signal);
+    const refused = this.lifecycle.refusal(this.id, signal);
+    if (refused) throw refused;
+    if (!this.main) throw new EdgeError("model_not_ready", `runner ${this.id} is ${this.state}`);
     return this.main;
   }
 
@@ -520,60 +513,28 @@ export class LlamaServerRunner implements Runner {
     if (error instanceof LlamaServerHttpError) return refusalError(error.status, error.body, contextSize);
     // A dying process breaks its connections a moment before its exit is seen.
     if (this.main && !this.main.exit) await Promise.race([this.main.exited, new Promise((r) => setTimeout(r, 500))]);
-    if (this.exited?.error) return this.exited.error;
-    if (this.stopRequested) return new EdgeError("model_not_ready", `the runner for ${this.spec.name} was stopped`);
+    const exitError = this.lifecycle.exited?.error;
+    if (exitError) return exitError;
+    if (this.lifecycle.stopRequested) return this.lifecycle.stoppedError();
     return new EdgeError("internal", `lost the connection to llama-server for ${this.spec.name}: ${(error as Error).message}`);
   }
 
   private handleExit(exit: ProcessExit): void {
-    if (this.exited) return;
-    const expected = this.stopRequested;
-    if (!expected) logger.warn(`${this.label} (pid ${this.main?.pid}) exited: ${describeExit(exit)}${this.main?.lastLines ? ` — ${this.main.lastLines}` : ""}`);
-    this.markExited(exit, expected);
+    if (this.lifecycle.exited) return;
+    if (!this.lifecycle.stopRequested) logger.warn(`${this.label} (pid ${this.main?.pid}) exited: ${describeExit(exit)}${this.main?.lastLines ? ` — ${this.main.lastLines}` : ""}`);
+    this.lifecycle.exit(exit);
     void this.stopProcesses();
   }
 
-  private markExited(exit: ProcessExit, expected: boolean): void {
-    if (this.exited) return;
-    const error = expected
-      ? new EdgeError("model_not_ready", `the runner for ${this.spec.name} was stopped`)
-      : new EdgeError(
-          "runner_crashed",
-          `the runner for model ${this.spec.name} stopped unexpectedly (${describeExit(exit)}); the request was not completed`,
-        );
-    const record: RunnerExit = { expected, code: exit.code, signal: exit.signal, ...(expected ? {} : { error }) };
-    this.exited = record;
-    this.currentState = "exited";
+  /** Closes every stream and call this runner holds (its process is gone). */
+  private failInFlight(error: EdgeError): void {
     for (const entry of this.inFlight) {
       entry.sse?.close();
       entry.stream?.fail(error);
     }
     this.inFlight.clear();
     for (const controller of this.calls) controller.abort();
-    for (const listener of this.exitListeners) listener(record);
-    this.exitListeners.clear();
   }
-}
-
-function resolveThreads(requested: Partial<ThreadSetting> | undefined): ThreadSetting {
-  const fallback = availableParallelism();
-  const decode = requested?.decode ?? requested?.prompt ?? fallback;
-  const prompt = requested?.prompt ?? decode;
-  for (const [name, value] of Object.entries({ prompt, decode })) {
-    if (!Number.isInteger(value) || value < 1) throw new EdgeError("usage", `${name} threads must be a positive integer, got ${value}`);
-  }
-  return { prompt, decode };
-}
-
-function abortError(signal: AbortSignal): EdgeError {
-  return isEdgeError(signal.reason) ? signal.reason : new EdgeError("aborted", "the request was cancelled");
-}
-
-function normalize(vector: readonly number[]): number[] {
-  let sum = 0;
-  for (const v of vector) sum += v * v;
-  const norm = Math.sqrt(sum) || 1;
-  return vector.map((v) => v / norm);
 }
 
 /** Makes llama-server runners from one binary. */

@@ -7,9 +7,10 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { EdgeError, isEdgeError, type SerializedEdgeError } from "../../errors.js";
+import { EdgeError, type SerializedEdgeError } from "../../errors.js";
 import { logger, type LogLevel } from "../../log.js";
 import type { Runner, RunnerExit, RunnerFactory, RunnerHealth, RunnerSpec, RunnerState } from "../runner.js";
+import { abortError, describeExit, RunnerLifecycle } from "../runner-lifecycle.js";
 import { PushTokenStream } from "../token-stream.js";
 import type { ChatMessage, EmbeddingResult, EmbedOptions, GenerateRequest, ModelInfo, TokenStream } from "../types.js";
 import type { FromRunner, RunnerCall, RunnerEvent, RunnerHealthReply, ToRunner } from "./runner-protocol.js";
@@ -45,25 +46,23 @@ export class ChildProcessRunner implements Runner {
   readonly id: string;
   readonly backend = "node-llama-cpp";
   private child: ChildProcess | undefined;
-  private currentState: RunnerState = "starting";
   private loadedInfo: ModelInfo | undefined;
   private nextId = 1;
   private readonly generations = new Map<number, PendingGenerate>();
   private readonly calls = new Map<number, PendingCall>();
-  private readonly exitListeners = new Set<(exit: RunnerExit) => void>();
-  private exited: RunnerExit | undefined;
+  private readonly lifecycle: RunnerLifecycle;
   private exitPromise: Promise<RunnerExit> | undefined;
-  private stopRequested = false;
 
   constructor(
     private readonly spec: RunnerSpec,
     private readonly options: ChildProcessRunnerOptions = {},
   ) {
     this.id = `${spec.name}#${++runnerCount}`;
+    this.lifecycle = new RunnerLifecycle(spec.name, (error) => this.failInFlight(error));
   }
 
   get state(): RunnerState {
-    return this.currentState;
+    return this.lifecycle.state;
   }
 
   get pid(): number | undefined {
@@ -114,13 +113,13 @@ export class ChildProcessRunner implements Runner {
         if (message.t === "ready") {
           settle();
           this.loadedInfo = message.info;
-          this.currentState = "ready";
+          this.lifecycle.markReady();
           child.on("message", (m: FromRunner) => this.onMessage(m));
           resolve(message.info);
         } else if (message.t === "load-failed") {
           // The runner exits by itself after reporting; reject once it is gone, so a failed start leaves nothing behind.
           loadError = EdgeError.fromJSON(message.error);
-          this.stopRequested = true;
+          this.lifecycle.requestStop();
           setTimeout(() => this.kill("SIGKILL"), this.options.stopTimeoutMs ?? 5000).unref();
         }
       };
@@ -130,7 +129,7 @@ export class ChildProcessRunner implements Runner {
         reject(
           loadError ??
             exit.error ??
-            new EdgeError("model_load_failed", `the runner for ${this.spec.name} exited while loading (${describeExit(exit.code, exit.signal)})`),
+            new EdgeError("model_load_failed", `the runner for ${this.spec.name} exited while loading (${describeExit(exit)})`),
         );
       });
       child.on("message", onLoadMessage);
@@ -202,23 +201,16 @@ export class ChildProcessRunner implements Runner {
   }
 
   onExit(listener: (exit: RunnerExit) => void): () => void {
-    if (this.exited) {
-      const exited = this.exited;
-      queueMicrotask(() => listener(exited));
-      return () => {};
-    }
-    this.exitListeners.add(listener);
-    return () => this.exitListeners.delete(listener);
+    return this.lifecycle.onExit(listener);
   }
 
   kill(signal: NodeJS.Signals = "SIGTERM"): void {
-    if (this.child && !this.exited) this.child.kill(signal);
+    if (this.child && !this.lifecycle.exited) this.child.kill(signal);
   }
 
   async dispose(): Promise<void> {
-    if (!this.child || this.exited) return;
-    this.stopRequested = true;
-    this.currentState = "stopping";
+    if (!this.child || this.lifecycle.exited) return;
+    this.lifecycle.requestStop({ stopping: true });
     this.post({ t: "shutdown" });
     const timeoutMs = this.options.stopTimeoutMs ?? 5000;
     let timer: NodeJS.Timeout | undefined;
@@ -239,10 +231,7 @@ export class ChildProcessRunner implements Runner {
 
   /** Why new work cannot start now (not ready, crashed, or already cancelled), if it cannot. */
   private refusal(signal: AbortSignal | undefined): EdgeError | undefined {
-    if (this.currentState !== "ready") {
-      return this.exited?.error ?? new EdgeError("model_not_ready", `runner ${this.id} is ${this.currentState}`);
-    }
-    return signal?.aborted ? abortError(signal) : undefined;
+    return this.lifecycle.refusal(this.id, signal);
   }
 
   private call(call: RunnerCall, signal?: AbortSignal): Promise<unknown> {
@@ -329,13 +318,12 @@ export class ChildProcessRunner implements Runner {
   }
 
   private handleExit(code: number | null, signal: NodeJS.Signals | null): RunnerExit {
-    const expected = this.stopRequested;
-    const error = expected
-      ? new EdgeError("model_not_ready", `the runner for ${this.spec.name} was stopped`)
-      : new EdgeError("runner_crashed", `the runner for model ${this.spec.name} stopped unexpectedly (${describeExit(code, signal)}); the request was not completed`);
-    const exit: RunnerExit = { expected, code, signal, ...(expected ? {} : { error }) };
-    this.exited = exit;
-    this.currentState = "exited";
+    if (!this.lifecycle.stopRequested) logger.warn(`runner ${this.id} (pid ${this.child?.pid}) exited: ${describeExit({ code, signal })}`);
+    return this.lifecycle.exit({ code, signal });
+  }
+
+  /** Fails every generation and call this runner holds (its process is gone). */
+  private failInFlight(error: EdgeError): void {
     for (const pending of this.generations.values()) {
       pending.cleanup();
       if (pending.stream) pending.stream.fail(error);
@@ -344,10 +332,6 @@ export class ChildProcessRunner implements Runner {
     this.generations.clear();
     for (const pending of this.calls.values()) pending.reject(error);
     this.calls.clear();
-    if (!expected) logger.warn(`runner ${this.id} (pid ${this.child?.pid}) exited: ${describeExit(code, signal)}`);
-    for (const listener of this.exitListeners) listener(exit);
-    this.exitListeners.clear();
-    return exit;
   }
 
   /** The runner's stdout/stderr (its log lines, llama.cpp's messages) into our log, tagged with the runner id. */
@@ -362,16 +346,6 @@ export class ChildProcessRunner implements Runner {
       });
     }
   }
-}
-
-function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
-  if (signal) return `killed by ${signal}`;
-  if (code !== null) return `exit code ${code}`;
-  return "could not start";
-}
-
-function abortError(signal: AbortSignal): EdgeError {
-  return isEdgeError(signal.reason) ? signal.reason : new EdgeError("aborted", "the request was cancelled");
 }
 
 /** Makes node-llama-cpp runner processes. */

@@ -8,7 +8,7 @@ import { createPublicKey, X509Certificate, type KeyObject } from "node:crypto";
 import { stat } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { EdgeError } from "../../errors.js";
-import { writeFileAtomic } from "../write-file-atomic.js";
+import { writeFileAtomic } from "../../atomic-write.js";
 import { oneLineDn } from "./distinguished-name.js";
 import { dssePreAuthEncoding } from "./dsse-pae.js";
 import { ecdsaSign, publicKeyHint, samePublicKey } from "./ec-keys.js";

@@ -1,14 +1,19 @@
 /**
- * One HTTP request's lifetime on the gateway: its id, its cancellation signal
- * (client gone, timeout, shutdown — the abort reason says which), and the
- * request:start / request:end events. Created for every request; ended once.
+ * One request's lifetime on the gateway, whatever transport brought it (HTTP
+ * today, gRPC later): its id, its cancellation signal (client gone, timeout,
+ * shutdown — the abort reason says which), and the request:start /
+ * request:end events metrics listen to. Made by a RequestTracker for every
+ * request; ended once. The transport tells it when its client went away
+ * (`cancel` with an `aborted` error).
  */
 import { randomBytes } from "node:crypto";
-import type { IncomingHttpHeaders, ServerResponse } from "node:http";
 import type { FinishReason } from "../engine/types.js";
 import { EdgeError, isEdgeError, type ErrorCode } from "../errors.js";
-import type { GatewayEvents } from "../scheduler/gateway-events.js";
-import type { RequestContext } from "../scheduler/served-model.js";
+import type { GatewayEvents } from "./gateway-events.js";
+import type { RequestContext } from "./served-model.js";
+
+/** Request metadata (HTTP headers, gRPC metadata), lower-case names. */
+export type RequestHeaders = Record<string, string | string[] | undefined>;
 
 export interface ScopeOutcome {
   status: number;
@@ -24,7 +29,7 @@ export interface ScopeOutcome {
 export class RequestScope implements RequestContext {
   readonly requestId = `req-${randomBytes(9).toString("base64url")}`;
   readonly receivedAt = performance.now();
-  readonly headers: IncomingHttpHeaders;
+  readonly headers: RequestHeaders;
   route: string;
   model = "";
   private readonly controller = new AbortController();
@@ -34,16 +39,11 @@ export class RequestScope implements RequestContext {
   constructor(
     private readonly events: GatewayEvents,
     private readonly onEnd: (scope: RequestScope) => void,
-    res: ServerResponse,
-    headers: IncomingHttpHeaders,
+    headers: RequestHeaders,
     route: string,
   ) {
     this.headers = headers;
     this.route = route;
-    // The connection closed before the response was complete: the client is gone.
-    res.once("close", () => {
-      if (!res.writableFinished) this.cancel(new EdgeError("aborted", "the client closed the connection"));
-    });
   }
 
   get signal(): AbortSignal {

@@ -7,47 +7,17 @@
  * error shape. See docs/policies.md and docs/metrics.md.
  */
 import type { FastifyInstance } from "fastify";
-import { z } from "zod";
 import { EdgeError } from "../errors.js";
 import { ggmlTypeByName } from "../gguf/ggml-types.js";
 import { logger } from "../log.js";
-import type { GatewayOps } from "../ops/gateway-ops.js";
 import type { ServedModelStatus } from "../scheduler/served-model.js";
-import { scopeOf } from "./app.js";
-import { parseBody } from "./request-validation.js";
-
-const modelName = z.string().min(1);
-const swapBody = z
-  .object({
-    model: modelName,
-    /** A model reference, or the precision of a stored variant of the model (e.g. "q4_0"). */
-    to: z.string().min(1).optional(),
-    parallel: z.number().int().min(1).max(256).optional(),
-    mode: z.enum(["overlap", "drain-first"]).optional(),
-  })
-  .strict()
-  .refine((b) => b.to !== undefined || b.parallel !== undefined, { message: "say what to swap to: `to` (a variant or reference) or `parallel`" });
-const runnerBody = z.object({ model: modelName }).strict();
-const removeRunnerBody = z.object({ model: modelName, runner: z.string().min(1).optional() }).strict();
-const share = z.number().min(0).max(1);
-const weightsBody = z
-  .object({ peer: share.optional(), cloud: share.optional() })
-  .strict()
-  .refine((b) => b.peer !== undefined || b.cloud !== undefined, { message: "give peer and/or cloud (shares 0-1)" });
-const labelName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "label names are letters, digits and _");
-const alertBody = z
-  .object({
-    name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "alert names are letters, digits and _"),
-    summary: z.string().min(1).max(1000).optional(),
-    severity: z.enum(["info", "warning", "critical"]).optional(),
-    labels: z.record(labelName, z.string()).optional(),
-    resolve: z.boolean().optional(),
-  })
-  .strict()
-  .refine((b) => b.resolve === true || b.summary !== undefined, { message: "`summary` is required to fire an alert", path: ["summary"] });
+import { scopeOf } from "../server/app.js";
+import { parseBody } from "../server/request-validation.js";
+import { alertBody, removeRunnerBody, runnerBody, swapBody, weightsBody, type AdminAnswers, type AdminModel } from "./admin-contract.js";
+import type { GatewayOps } from "./gateway-ops.js";
 
 /** A model's status as the admin API shows it (with its weight type up front). */
-function modelJson(status: ServedModelStatus) {
+function modelJson(status: ServedModelStatus): AdminModel {
   return {
     name: status.name,
     ref: status.ref,
@@ -63,10 +33,11 @@ function modelJson(status: ServedModelStatus) {
   };
 }
 
+/** Adds /metrics (when metrics are enabled) and /admin/* to `app`; every action goes through the gateway's public operations. */
 export function registerOpsRoutes(app: FastifyInstance, ops: GatewayOps): void {
   const gateway = ops.gateway;
   const metrics = ops.metrics;
-  const status = (name: string): ServedModelStatus => gateway.pool(name).describe();
+  const status = (name: string): ServedModelStatus => gateway.status(name);
 
   if (metrics) {
     app.get("/metrics", async (request, reply) => {
@@ -76,17 +47,17 @@ export function registerOpsRoutes(app: FastifyInstance, ops: GatewayOps): void {
     });
   }
 
-  app.get("/admin/policies", async (request) => {
+  app.get("/admin/policies", async (request): Promise<AdminAnswers["policies"]> => {
     scopeOf(request, "admin.policies").end({ status: 200 });
     return ops.policies.status();
   });
 
-  app.get("/admin/models", async (request) => {
+  app.get("/admin/models", async (request): Promise<AdminAnswers["models"]> => {
     scopeOf(request, "admin.models").end({ status: 200 });
     return { models: gateway.models().map(modelJson) };
   });
 
-  app.post("/admin/swap", async (request) => {
+  app.post("/admin/swap", async (request): Promise<AdminAnswers["swap"]> => {
     const scope = scopeOf(request, "admin.swap");
     const body = parseBody(swapBody, request.body);
     const before = status(body.model);
@@ -119,7 +90,7 @@ export function registerOpsRoutes(app: FastifyInstance, ops: GatewayOps): void {
     };
   });
 
-  app.post("/admin/runners/add", async (request) => {
+  app.post("/admin/runners/add", async (request): Promise<AdminAnswers["addRunner"]> => {
     const scope = scopeOf(request, "admin.runners.add");
     const body = parseBody(runnerBody, request.body);
     logger.info(`admin: add a runner to ${body.model}`, { kind: "admin_action" });
@@ -128,7 +99,7 @@ export function registerOpsRoutes(app: FastifyInstance, ops: GatewayOps): void {
     return { runner, model: modelJson(status(body.model)) };
   });
 
-  app.post("/admin/runners/remove", async (request) => {
+  app.post("/admin/runners/remove", async (request): Promise<AdminAnswers["removeRunner"]> => {
     const scope = scopeOf(request, "admin.runners.remove");
     const body = parseBody(removeRunnerBody, request.body);
     logger.info(`admin: remove a runner of ${body.model}${body.runner ? ` (${body.runner})` : ""}`, { kind: "admin_action" });
@@ -141,12 +112,12 @@ export function registerOpsRoutes(app: FastifyInstance, ops: GatewayOps): void {
     if (!ops.router) throw new EdgeError("unsupported", "this gateway routes nothing to peers or the cloud (configure router.peers or router.cloud)");
     return ops.router;
   };
-  app.get("/admin/routing/weights", async (request) => {
+  app.get("/admin/routing/weights", async (request): Promise<AdminAnswers["weights"]> => {
     const r = router();
     scopeOf(request, "admin.routing").end({ status: 200 });
     return { weights: r.getWeights(), peers: r.peerCount };
   });
-  app.put("/admin/routing/weights", async (request) => {
+  app.put("/admin/routing/weights", async (request): Promise<AdminAnswers["weights"]> => {
     const scope = scopeOf(request, "admin.routing");
     const r = router();
     const body = parseBody(weightsBody, request.body);
@@ -156,11 +127,11 @@ export function registerOpsRoutes(app: FastifyInstance, ops: GatewayOps): void {
     return { weights: r.getWeights(), peers: r.peerCount };
   });
 
-  app.get("/admin/alerts", async (request) => {
+  app.get("/admin/alerts", async (request): Promise<AdminAnswers["alerts"]> => {
     scopeOf(request, "admin.alerts").end({ status: 200 });
     return { alerts: ops.alerts.active(), sinks: ops.alerts.sinks.map((s) => s.name) };
   });
-  app.post("/admin/alerts", async (request) => {
+  app.post("/admin/alerts", async (request): Promise<AdminAnswers["alert"]> => {
     const scope = scopeOf(request, "admin.alerts");
     const body = parseBody(alertBody, request.body);
     const labels = { ...body.labels, source: "edgelm-admin" };

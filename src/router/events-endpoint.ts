@@ -6,16 +6,16 @@
  */
 import type { FastifyInstance } from "fastify";
 import { EdgeError } from "../errors.js";
-import { scopeOf } from "./app.js";
-import type { Gateway } from "./gateway.js";
+import { scopeOf } from "../server/app.js";
+import type { Outbox } from "./outbox.js";
 
 /** Largest idempotency key accepted, in characters. */
 const MAX_KEY_LENGTH = 200;
 
-export function registerEventsEndpoint(app: FastifyInstance, gateway: Gateway): void {
+/** Adds POST /v1/events to `app`; without an outbox (no router.events) it answers `unsupported`. */
+export function registerEventsEndpoint(app: FastifyInstance, outbox: Outbox | undefined): void {
   app.post("/v1/events", async (request, reply) => {
     const scope = scopeOf(request, "events");
-    const outbox = gateway.outbox;
     if (!outbox) {
       throw new EdgeError("unsupported", "event forwarding is not configured on this gateway (set router.events.url)", { param: "router.events" });
     }

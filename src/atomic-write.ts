@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import { closeSync, fsyncSync, openSync } from "node:fs";
 import { mkdir, open, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { toEdgeError } from "../errors.js";
+import { toEdgeError } from "./errors.js";
 
 /** fsync a directory so a rename or unlink in it is durable (a no-op where directories cannot be opened). */
 export function fsyncDirectory(dir: string): void {
@@ -28,12 +28,15 @@ export function siblingTempPath(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
 }
 
-/** Writes `data` to `path` atomically (creating parent directories). */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+/**
+ * Writes `data` to `path` atomically and durably (creating parent directories).
+ * @param mode permissions of the new file; default 0o644 (0o600 for a private key)
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
   const temp = siblingTempPath(path);
   try {
     await mkdir(dirname(path), { recursive: true });
-    const handle = await open(temp, "wx", 0o644);
+    const handle = await open(temp, "wx", mode);
     try {
       await handle.writeFile(data);
       await handle.sync();

@@ -1,0 +1,91 @@
+/**
+ * The composition root: one edge node = engine (a runner factory chosen by
+ * engine.backend), scheduler and server (the `Gateway`: one ModelPool per
+ * served model, the HTTP app and its dialects), router (`Routing`: routed
+ * models and the event outbox, attached to the gateway) and ops (`GatewayOps`:
+ * metrics, policies, /metrics and /admin/*). `edgelm serve` uses it, and so can
+ * a library user; no other module wires rooms together.
+ *
+ *   const node = await EdgeNode.create(config);
+ *   const url = await node.listen();
+ *   await node.whenReady();
+ *   ...
+ *   await node.close();
+ */
+import type { Config } from "./config/schema.js";
+import type { EngineChoice } from "./engine/engine-choice.js";
+import type { RunnerFactory } from "./engine/runner.js";
+import { selectRunnerFactory } from "./engine/select-runner-factory.js";
+import { GatewayOps, type GatewayOpsOptions } from "./ops/gateway-ops.js";
+import { Routing } from "./router/routing.js";
+import type { ServedModelSpec } from "./scheduler/model-pool.js";
+import type { ApiDialect } from "./server/api-dialect.js";
+import { Gateway, type CloseOptions } from "./server/gateway.js";
+import { planServedModels } from "./server/served-model-specs.js";
+
+export interface EdgeNodeOptions {
+  /** Models to serve; default: config.server.models, else the built-in demo model. */
+  models?: ServedModelSpec[];
+  /** How runner processes are made; default: by engine.backend (see engine-choice.ts), for `engine` when given. */
+  runnerFactory?: RunnerFactory;
+  /** The engine already chosen (edgelm serve prints it); default: chosen from the config. */
+  engine?: EngineChoice;
+  /** API dialects; default OpenAI then Ollama. */
+  dialects?: ApiDialect[];
+  /** Ops (metrics, policies, admin API) and its options, or false for none. Default: attached with defaults. */
+  ops?: GatewayOpsOptions | false;
+  /** The clock the router's circuit breakers read, in ms. Default Date.now (tests pass a manual clock). */
+  now?: () => number;
+}
+
+export class EdgeNode {
+  private closePromise: Promise<void> | undefined;
+
+  private constructor(
+    readonly config: Config,
+    /** Served models, admission, runner supervision and the HTTP app. */
+    readonly gateway: Gateway,
+    /** Routed models and the event outbox (present even when nothing is routed). */
+    readonly routing: Routing,
+    /** Metrics, policies and the admin API, unless the node was made with `ops: false`. */
+    readonly ops: GatewayOps | undefined,
+  ) {}
+
+  /** Wires a node for `config` (not listening yet; routes may still be added to `gateway.app`). */
+  static async create(config: Config, options: EdgeNodeOptions = {}): Promise<EdgeNode> {
+    const specs = options.models ?? (await planServedModels(config)).specs;
+    const runnerFactory = options.runnerFactory ?? (await selectRunnerFactory(config, options.engine));
+    const gateway = new Gateway(config, specs, { runnerFactory, ...(options.dialects ? { dialects: options.dialects } : {}) });
+    const routing = Routing.attach(gateway, config, options.now ? { now: options.now } : {});
+    let ops: GatewayOps | undefined;
+    if (options.ops !== false) {
+      const router = routing.weights();
+      ops = GatewayOps.attach(gateway, config, { ...(router ? { router } : {}), ...options.ops });
+    }
+    return new EdgeNode(config, gateway, routing, ops);
+  }
+
+  /** Binds server.host:server.port, starts every model in the background and the outbox; resolves with the base URL. */
+  async listen(): Promise<string> {
+    const url = await this.gateway.listen();
+    await this.routing.start();
+    return url;
+  }
+
+  /** Resolves once every model has loaded or failed. */
+  whenReady(): Promise<void> {
+    return this.gateway.whenReady();
+  }
+
+  /**
+   * Stops ops (policies, sampling), then the gateway (in-flight requests get
+   * the grace period, see Gateway.close), then the outbox. Safe to call more than once.
+   */
+  close(options: CloseOptions = {}): Promise<void> {
+    this.closePromise ??= (async () => {
+      await Promise.all([this.ops?.close(), this.gateway.close(options)]);
+      await this.routing.stop();
+    })();
+    return this.closePromise;
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * What the HTTP layer needs from whoever serves the models — and nothing more:
+ * a model directory for the dialects, and the transport-neutral request
+ * tracker the app's hooks open every request's scope with (cancellation,
+ * events for metrics, shutdown). `Gateway` implements both; another transport
+ * (gRPC) needs the same two and nothing from Fastify.
+ */
+import type { RequestTracker } from "../scheduler/request-tracker.js";
+import type { ServedModel, ServedModelStatus } from "../scheduler/served-model.js";
+
+/** The served models as a dialect sees them. */
+export interface ModelDirectory {
+  /** The model serving `name` (also `name:latest`, any case), or model_not_found naming what is served. */
+  lookup(name: string): ServedModel;
+  /** Every served model's status. */
+  models(): ServedModelStatus[];
+  /** Resolves once `name` has loaded or failed. */
+  whenModelSettled(name: string): Promise<void>;
+}
+
+/** What a dialect's routes are given: the models and the per-request deadline. */
+export interface DialectHost {
+  readonly directory: ModelDirectory;
+  /** Per-request deadline in ms (0 = none); server.request_timeout_ms. */
+  readonly requestTimeoutMs: number;
+}
+
+/** One model's readiness as /ready reports it. */
+export interface ModelReadiness {
+  name: string;
+  state: string;
+  reason?: string;
+}
+
+/** What the HTTP app itself needs: the request tracker (scopes, shutdown state) and readiness. */
+export interface AppHost extends DialectHost {
+  readonly requests: RequestTracker;
+  /** Every model's readiness (for /ready). */
+  readiness(): Promise<ModelReadiness[]>;
+}
