@@ -59,7 +59,7 @@ export class EdgeNode {
     const routing = Routing.attach(gateway, config, options.now ? { now: options.now } : {});
     let ops: GatewayOps | undefined;
     if (options.ops !== false) {
-      const router = routing.weights(config);
+      const router = routing.weights();
       ops = GatewayOps.attach(gateway, config, { ...(router ? { router } : {}), ...(routing.outbox ? { outbox: routing.outbox } : {}), ...options.ops });
     }
     return new EdgeNode(config, gateway, routing, ops);

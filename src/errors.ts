@@ -39,6 +39,7 @@ export const ERROR_CODES = {
   model_not_ready: { status: 503, exit: 6 },
   runner_crashed: { status: 503, exit: 6 },
   shutting_down: { status: 503, exit: 6 },
+  insufficient_memory: { status: 503, exit: 6 },
   upstream_unavailable: { status: 502, exit: 7 },
   network_unreachable: { status: 502, exit: 7 },
   download_failed: { status: 502, exit: 7 },

@@ -14,6 +14,7 @@ interface BuildFlags {
   jobs?: number;
   rebuild?: boolean;
   keepSources?: boolean;
+  portable?: boolean;
   config?: string;
 }
 
@@ -33,6 +34,7 @@ export function registerEngine(program: Command): void {
     .option("--backend <name>", "llama-server (the native runner) or node-llama-cpp (an optimised in-process build)", backendName, "llama-server")
     .option("-j, --jobs <n>", "parallel compile jobs for llama-server (default 2)", integerFlag("--jobs", { min: 1, max: 256 }))
     .option("--rebuild", "build llama-server again even when this llama.cpp version is already built")
+    .option("--portable", "build llama-server for a baseline instruction set (x86-64-v3 / ARMv8-A) instead of this CPU's, to run on other machines")
     .option("--keep-sources", "keep the llama.cpp source and object files of a llama-server build (about 300 MB)")
     .option("--config <file>", "config file")
     .action(action(buildCommand));
@@ -77,7 +79,7 @@ export function registerEngine(program: Command): void {
 async function buildCommand(flags: BuildFlags): Promise<void> {
   const config = commandConfig(flags, {}, "warn");
   const tty = process.stderr.isTTY === true;
-  if (flags.backend === "node-llama-cpp" || flags.rebuild || !readLlamaServerBuild(llamaServerBuildDirectory(config.home))) {
+  if (flags.backend === "node-llama-cpp" || flags.rebuild || !readLlamaServerBuild(llamaServerBuildDirectory(config.home, undefined, flags.portable === true))) {
     process.stderr.write(`building ${flags.backend} from the bundled llama.cpp source; this takes ${BUILD_MINUTES[flags.backend]}, longer when they are busy…\n`);
   }
   let lastStep = "";
@@ -88,6 +90,7 @@ async function buildCommand(flags: BuildFlags): Promise<void> {
     ...(flags.rebuild ? { rebuild: true } : {}),
     ...(flags.keepSources ? { keepSources: true } : {}),
     onStatus: (line: string) => process.stderr.write(`${tty ? "\r\x1b[K" : ""}${line}\n`),
+    ...(flags.portable ? { portable: true } : {}),
     ...(tty
       ? {
           onLine: (line: string) => {

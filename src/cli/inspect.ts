@@ -85,11 +85,12 @@ async function inspectCommand(modelArg: string | undefined, flags: InspectFlags)
       context_size: contextSize,
       parallel: flags.parallel ?? 1,
       weights_bytes: memory.weightsBytes,
+      repacked_bytes: memory.repackedBytes,
       kv_cache_bytes: memory.kvCacheBytes,
       compute_bytes: memory.computeBytes,
       total_bytes: memory.totalBytes,
     },
-    system: { total_bytes: system.totalBytes, available_bytes: system.availableBytes },
+    system: { total_bytes: system.totalBytes, available_bytes: system.availableBytes, source: system.source, limit_bytes: system.limitBytes ?? null },
     fits,
     trust: { status: trust.status, summary: trust.summary },
   };
@@ -116,10 +117,11 @@ async function inspectCommand(modelArg: string | undefined, flags: InspectFlags)
   out.write(`\nmemory at ${contextSize} tokens of context${(flags.parallel ?? 1) > 1 ? ` × ${flags.parallel} sequences` : ""} (estimate)\n`);
   printTable(out, [
     ["weights", formatBytes(memory.weightsBytes)],
+    ["repacked copy (this CPU)", formatBytes(memory.repackedBytes)],
     ["KV cache (F16)", formatBytes(memory.kvCacheBytes)],
     ["compute buffers", formatBytes(memory.computeBytes)],
     ["total", formatBytes(memory.totalBytes)],
-    ["available here", formatBytes(system.availableBytes)],
+    ["available here", `${formatBytes(system.availableBytes)}${system.limitBytes !== undefined ? ` (${system.source} limit ${formatBytes(system.limitBytes)})` : ""}`],
     ["fits", fits ? "yes" : "no — try a smaller --ctx or a lower precision (edgelm quantize)"],
   ]);
 }

@@ -9,7 +9,10 @@ import { DEMO_NOTICE } from "../store/resolve-model.js";
 import { chooseEngine, describeEngine } from "../engine/engine-choice.js";
 import { EdgeNode } from "../edge-node.js";
 import { SystemdNotifier } from "../ops/systemd-notifier.js";
+import { planMemoryFit } from "../server/memory-fit.js";
 import { parseModelFlag, planServedModels } from "../server/served-model-specs.js";
+import { storeVariantFinder } from "../ops/variant-ladder.js";
+import { ModelStore } from "../store/model-store.js";
 import type { ServedModelStatus } from "../scheduler/served-model.js";
 import { action, collect, commandConfig, integerFlag } from "./cli-kit.js";
 import { addEngineFlags, engineFlags, type ModelFlagValues } from "./model-flags.js";
@@ -66,7 +69,10 @@ async function serveCommand(flags: ServeFlags): Promise<void> {
     );
   }
   const choice = await chooseEngine(config);
-  const node = await EdgeNode.create(config, { models: plan.specs, engine: choice });
+  // The fit planner: every model must fit this machine's memory (or its cgroup limit) before any load.
+  const fit = await planMemoryFit(plan.specs, config, { backend: choice.backend, variants: storeVariantFinder(ModelStore.open(config)) });
+  for (const model of fit.fits) logger.info(`memory: ${model.reason}`);
+  const node = await EdgeNode.create(config, { models: fit.specs, engine: choice });
   const gateway = node.gateway;
   const url = await node.listen();
   process.stdout.write(`edgelm gateway listening on ${url} (OpenAI: ${url}/v1, Ollama: ${url}/api)\n`);

@@ -19,6 +19,7 @@ import { checkBuildTools, cloneLlamaCpp, cmakeBuild, llamaCppBundleCommit, nodeL
 import { describeIsaProbe, probeCpuIsa, type IsaProbeResult } from "./cpu-isa-probe.js";
 import { cachedSmokeResult, describeSmokeFailure, llamaServerSmokeLoad, smokeTest } from "./engine-smoke-test.js";
 import { describeIsaSet, isaCmakeOptions, saferIsaSets } from "./isa-cmake-options.js";
+import { portableIsa } from "./portable-isa.js";
 import { findLocalNodeLlamaCppBuild, LOCAL_BUILD_CMAKE_OPTIONS, PERSISTENT_THREADPOOL_PATCH } from "./local-build-profile.js";
 
 export type EngineKind = "llama-server" | "node-llama-cpp";
@@ -31,6 +32,11 @@ export interface EngineBuildOptions {
   jobs?: number;
   /** Build llama-server again even when a finished build for this llama.cpp commit exists. Default false. */
   rebuild?: boolean;
+  /**
+   * Build llama-server for a baseline instruction set (portable-isa.ts) instead of this CPU's, into its own
+   * folder (llama.cpp-<commit>-portable), for binaries that run elsewhere (the container image). Default false.
+   */
+  portable?: boolean;
   /** Keep the llama.cpp source and object files after a llama-server build (for rebuilding by hand). Default false. */
   keepSources?: boolean;
   /** Each line of compiler output (for a progress display). */
@@ -60,8 +66,8 @@ export async function buildEngine(options: EngineBuildOptions): Promise<EngineBu
 }
 
 /** Where `engine build` puts llama-server for the bundled llama.cpp commit. */
-export function llamaServerBuildDirectory(home: string, commit = llamaCppBundleCommit()): string {
-  return join(home, "engines", `llama.cpp-${commit.slice(0, 12)}`);
+export function llamaServerBuildDirectory(home: string, commit = llamaCppBundleCommit(), portable = false): string {
+  return join(home, "engines", `llama.cpp-${commit.slice(0, 12)}${portable ? "-portable" : ""}`);
 }
 
 /**
@@ -92,6 +98,8 @@ export interface IsaChoice {
   cpu: string;
   /** Feature names (cpu-isa-probe.ts); empty: no native flags. */
   features: string[];
+  /** Set for a portable build (`--portable`): the baseline it targets instead of this CPU's sets. */
+  portable?: string;
   /** What the probe found for each feature. */
   probe: IsaProbeResult[];
   /** One line: the probe's findings, and the smoke-test crashes that stepped the set down. */
@@ -114,7 +122,7 @@ export interface LlamaServerBuildRecord {
 
 async function buildLlamaServer(options: EngineBuildOptions): Promise<{ path: string; description: string; alreadyBuilt?: boolean }> {
   const commit = llamaCppBundleCommit();
-  const dir = llamaServerBuildDirectory(options.home, commit);
+  const dir = llamaServerBuildDirectory(options.home, commit, options.portable === true);
   const record = readLlamaServerBuild(dir);
   const status = options.onStatus ?? ((): void => undefined);
   const smokeOptions = { home: options.home, ...(options.signal ? { signal: options.signal } : {}) };
@@ -133,9 +141,11 @@ async function buildLlamaServer(options: EngineBuildOptions): Promise<{ path: st
   const buildDir = join(dir, "build");
   const built = join(buildDir, "bin", "llama-server");
   const crashes: string[] = [];
-  const sets = saferIsaSets(probe.usable, probe.arch);
+  // A portable build (for binaries that run on other CPUs, e.g. the container image) has one baseline set.
+  const portable = options.portable ? portableIsa() : undefined;
+  const sets = portable ? [[]] : saferIsaSets(probe.usable, probe.arch);
   for (const [step, features] of sets.entries()) {
-    const cmakeOptions = { ...LLAMA_SERVER_CMAKE_OPTIONS, ...isaCmakeOptions(features, probe.arch) };
+    const cmakeOptions = { ...LLAMA_SERVER_CMAKE_OPTIONS, ...(portable ? portable.cmakeOptions : isaCmakeOptions(features, probe.arch)) };
     // A step down reconfigures the same build folder: only ggml's CPU backend compiles again.
     await cmakeBuild({ ...run, sourceDir: join(dir, "src"), buildDir, targets: ["llama-server"], cmakeOptions, jobs: options.jobs ?? 2 });
     const version = spawnSync(built, ["--version"], { encoding: "utf8", timeout: 30_000 });
@@ -159,7 +169,7 @@ async function buildLlamaServer(options: EngineBuildOptions): Promise<{ path: st
       rmSync(join(dir, "src"), { recursive: true, force: true });
       rmSync(buildDir, { recursive: true, force: true });
     }
-    const probeWhy = describeIsaProbe(probe);
+    const probeWhy = portable ? `portable build: ${portable.label}` : describeIsaProbe(probe);
     const done: LlamaServerBuildRecord = {
       backend: "llama-server",
       binary,
@@ -167,7 +177,7 @@ async function buildLlamaServer(options: EngineBuildOptions): Promise<{ path: st
       version: /version:\s*(.+)/.exec(`${version.stdout}${version.stderr}`)?.[1]?.trim() ?? firstLine(`${version.stdout}${version.stderr}`),
       openmp,
       cmakeOptions,
-      isa: { arch: probe.arch, cpu: probe.cpu, features, probe: probe.results, why: crashes.length > 0 ? `${probeWhy}; smoke test crashed with ${crashes.join("; ")}` : probeWhy },
+      isa: { arch: probe.arch, cpu: probe.cpu, features, ...(portable ? { portable: portable.label } : {}), probe: probe.results, why: crashes.length > 0 ? `${probeWhy}; smoke test crashed with ${crashes.join("; ")}` : probeWhy },
       builtAt: new Date().toISOString(),
       seconds: Math.round((performance.now() - started) / 1000),
     };
@@ -200,6 +210,7 @@ export function describeLlamaServerBuild(record: LlamaServerBuildRecord): string
 /** "ISA avx2 fma … (why)", or what a build made before probing used. */
 export function describeBuildIsa(isa: IsaChoice | undefined): string {
   if (!isa) return "-march=native, built before instruction sets were probed";
+  if (isa.portable) return `portable ISA ${isa.portable}`;
   return `ISA ${describeIsaSet(isa.features)} — ${isa.why}`;
 }
 

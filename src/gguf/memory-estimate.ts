@@ -3,6 +3,7 @@
  * Q4_0, and how much memory does it need at a given context? Estimates, not
  * measurements: `edgelm bench` measures the real peak RSS.
  */
+import { readCpuFeatures, repackedWeightBytes, type CpuFeatures } from "./cpu-repack.js";
 import type { GgufFile } from "./gguf-reader.js";
 import type { GgufSummary } from "./gguf-summary.js";
 import { metaNumber } from "./gguf-values.js";
@@ -20,7 +21,10 @@ export function sizeAtTarget(file: GgufFile, target: QuantTargetName): number {
 
 export interface MemoryEstimate {
   contextSize: number;
+  /** The weights as the file holds them (mapped file pages, resident once loaded). */
   weightsBytes: number;
+  /** The second, repacked copy of some weights that llama.cpp's CPU backend makes on this CPU (cpu-repack.ts). */
+  repackedBytes: number;
   /** K and V caches at F16 for every layer. */
   kvCacheBytes: number;
   /** Scratch buffers for one 512-token batch (attention scores dominate at long contexts). */
@@ -28,7 +32,15 @@ export interface MemoryEstimate {
   totalBytes: number;
 }
 
-export function estimateMemory(file: GgufFile, summary: GgufSummary, contextSize: number, batchSize = 512, sequences = 1): MemoryEstimate {
+/**
+ * What one runner keeps resident for the model (runner process baseline excluded): the mapped weights, their
+ * repacked copy on this CPU, the KV cache for `contextSize` × `sequences` cells and the compute buffers.
+ * @param contextSize tokens per sequence
+ * @param batchSize tokens per decode batch (default 512)
+ * @param sequences sequences decoded together (default 1)
+ * @param cpu the CPU the model runs on (default: this one's, from /proc/cpuinfo)
+ */
+export function estimateMemory(file: GgufFile, summary: GgufSummary, contextSize: number, batchSize = 512, sequences = 1, cpu: CpuFeatures = readCpuFeatures()): MemoryEstimate {
   const arch = summary.architecture ?? "";
   const layers = summary.blockCount ?? 0;
   const embd = summary.embeddingLength ?? 0;
@@ -43,5 +55,6 @@ export function estimateMemory(file: GgufFile, summary: GgufSummary, contextSize
   const vocab = summary.vocabSize ?? 0;
   const computeBytes = 4 * batch * (heads * Math.min(cells, contextSize) + 4 * embd + 2 * ff) + 4 * vocab * Math.max(sequences, 8);
   const weightsBytes = summary.weightBytes;
-  return { contextSize, weightsBytes, kvCacheBytes, computeBytes, totalBytes: weightsBytes + kvCacheBytes + computeBytes };
+  const repackedBytes = repackedWeightBytes(file, cpu);
+  return { contextSize, weightsBytes, repackedBytes, kvCacheBytes, computeBytes, totalBytes: weightsBytes + repackedBytes + kvCacheBytes + computeBytes };
 }

@@ -66,9 +66,12 @@ export interface RouterEvents {
 export class Router {
   private readonly routes = new Map<string, RouteConfig>();
   private readonly peers: Remote[] = [];
+  /** Peers found through DNS (router.peers_dns), replaced whenever the records change. */
+  private discovered: Remote[] = [];
   private readonly cloud: Remote | undefined;
   private readonly redactor: Redactor;
   private weights: RouteWeights = { peer: 0, cloud: 0 };
+  private readonly makeBreaker: (name: string) => CircuitBreaker;
   private nextPeer = 0;
 
   /**
@@ -82,28 +85,14 @@ export class Router {
     now: () => number = Date.now,
   ) {
     for (const route of config.routes) this.routes.set(route.name, route);
-    const breaker = (name: string): CircuitBreaker =>
+    const breaker = (this.makeBreaker = (name: string): CircuitBreaker =>
       new CircuitBreaker({
         failureThreshold: config.breaker.failure_threshold,
         openMs: config.breaker.open_ms,
         now,
         onStateChange: (state) => events.onBreakerChange?.(name, state),
-      });
-    for (const peer of config.peers) {
-      this.peers.push({
-        kind: "peer",
-        redact: peer.redact,
-        breaker: breaker(peer.name),
-        upstream: new OpenAIUpstream({
-          name: peer.name,
-          baseUrl: peer.base_url,
-          ...(peer.api_key ? { apiKey: peer.api_key } : {}),
-          model: peer.model ?? "",
-          timeoutMs: peer.timeout_ms,
-          headers: { "x-edgelm-hop": "1" },
-        }),
-      });
-    }
+      }));
+    for (const peer of config.peers) this.peers.push(this.peerRemote(peer.name, peer.base_url, peer));
     if (config.cloud) {
       this.cloud = {
         kind: "cloud",
@@ -122,6 +111,43 @@ export class Router {
       ...(config.redaction.kinds ? { kinds: config.redaction.kinds } : {}),
       ...(config.redaction.national_ids ? { nationalIdPatterns: config.redaction.national_ids } : {}),
     });
+  }
+
+  /**
+   * Replaces the DNS-discovered peers (configured peers stay). A peer still listed keeps its circuit breaker.
+   * Settings come from router.peers_dns.
+   */
+  setDiscoveredPeers(peers: ReadonlyArray<{ name: string; baseUrl: string }>): void {
+    const settings = this.config.peers_dns;
+    if (!settings) return;
+    const known = new Map(this.discovered.map((remote) => [remote.upstream.name, remote]));
+    this.discovered = peers.map((peer) => known.get(peer.name) ?? this.peerRemote(peer.name, peer.baseUrl, settings));
+  }
+
+  /** A peer gateway upstream (marked as one hop, so the peer does not route it on). */
+  private peerRemote(name: string, baseUrl: string, settings: { redact: boolean; api_key?: string | undefined; model?: string | undefined; timeout_ms: number }): Remote {
+    return {
+      kind: "peer",
+      redact: settings.redact,
+      breaker: this.makeBreaker(name),
+      upstream: new OpenAIUpstream({
+        name,
+        baseUrl,
+        ...(settings.api_key ? { apiKey: settings.api_key } : {}),
+        model: settings.model ?? "",
+        timeoutMs: settings.timeout_ms,
+        headers: { "x-edgelm-hop": "1" },
+      }),
+    };
+  }
+
+  /** Names of the peers requests may go to now: configured ones, then DNS-discovered ones. */
+  get peerNames(): string[] {
+    return this.allPeers().map((remote) => remote.upstream.name);
+  }
+
+  private allPeers(): Remote[] {
+    return this.discovered.length > 0 ? [...this.peers, ...this.discovered] : this.peers;
   }
 
   /** Names of the routed models clients may ask for. */
@@ -146,7 +172,7 @@ export class Router {
   /** Circuit breaker states by upstream name. */
   breakerStates(): Record<string, BreakerState> {
     const out: Record<string, BreakerState> = {};
-    for (const remote of [...this.peers, ...(this.cloud ? [this.cloud] : [])]) out[remote.upstream.name] = remote.breaker.state;
+    for (const remote of [...this.allPeers(), ...(this.cloud ? [this.cloud] : [])]) out[remote.upstream.name] = remote.breaker.state;
     return out;
   }
 
@@ -170,7 +196,7 @@ export class Router {
     let decision = decideRoute(route, facts);
     if (decision.target === "local" && decision.reason === "default") {
       const roll = this.random();
-      if (roll < this.weights.peer && this.peers.length > 0) decision = { target: "peer", reason: "load shifted to peers by policy" };
+      if (roll < this.weights.peer && this.allPeers().length > 0) decision = { target: "peer", reason: "load shifted to peers by policy" };
       else if (roll < this.weights.peer + this.weights.cloud && this.cloud) decision = { target: "cloud", reason: "load shifted to the cloud by policy" };
     }
     const isPrivate = this.isPrivate(route, context);
@@ -184,8 +210,9 @@ export class Router {
   private remotesFor(target: "peer" | "cloud"): Remote[] {
     if (target === "cloud") return this.cloud ? [this.cloud] : [];
     // Rotate the starting peer so load spreads.
-    const start = this.nextPeer++ % Math.max(1, this.peers.length);
-    return [...this.peers.slice(start), ...this.peers.slice(0, start)];
+    const peers = this.allPeers();
+    const start = this.nextPeer++ % Math.max(1, peers.length);
+    return [...peers.slice(start), ...peers.slice(0, start)];
   }
 
   private async execute(

@@ -17,6 +17,7 @@ import { logger } from "../log.js";
 import type { ModelPool } from "../scheduler/model-pool.js";
 import type { ServedModel } from "../scheduler/served-model.js";
 import { registerEventsEndpoint } from "./events-endpoint.js";
+import { DnsPeerDiscovery } from "./dns-peer-discovery.js";
 import type { Outbox } from "./outbox.js";
 import { outboxFromConfig } from "./outbox-from-config.js";
 import { RoutedModel } from "./routed-model.js";
@@ -44,6 +45,8 @@ export class Routing {
     readonly router: Router | undefined,
     /** The durable outbox behind POST /v1/events; undefined without router.events. */
     readonly outbox: Outbox | undefined,
+    /** Peers found through DNS (router.peers_dns), feeding the router's peer list. */
+    private readonly peerDiscovery: DnsPeerDiscovery | undefined,
   ) {}
 
   /** Builds what config.router asks for and attaches it to `host` (call before the gateway listens). */
@@ -65,6 +68,18 @@ export class Routing {
         host.addRoutedModel(new RoutedModel(route.name, router, local, config.router.private_api_keys), local.name);
       }
     }
+    const dns = config.router.peers_dns;
+    const peerDiscovery =
+      router && dns
+        ? new DnsPeerDiscovery(dns, {
+            selfPort: config.server.port,
+            onPeers: (peers) => {
+              router.setDiscoveredPeers(peers);
+              logger.info(`peers_dns ${dns.name}: ${peers.length} peer(s)${peers.length > 0 ? `: ${peers.map((p) => p.address).join(", ")}` : ""}`);
+            },
+            onError: (error) => logger.warn(error.message),
+          })
+        : undefined;
     const events = config.router.events;
     const outbox = events
       ? outboxFromConfig(events, join(config.home, "outbox"), (sink, records, delivered, error) => {
@@ -72,30 +87,34 @@ export class Routing {
         })
       : undefined;
     registerEventsEndpoint(host.app, outbox);
-    return new Routing(router, outbox);
+    return new Routing(router, outbox, peerDiscovery);
   }
 
   /**
    * The router's load weights as policies and operators turn them
    * (shift_to_peer, /admin/routing/weights); undefined when nothing is routed.
    */
-  weights(config: Config): { readonly peerCount: number; getWeights(): RouteWeights; setWeights(weights: Partial<RouteWeights>): void } | undefined {
+  weights(): { readonly peerCount: number; getWeights(): RouteWeights; setWeights(weights: Partial<RouteWeights>): void } | undefined {
     const router = this.router;
     if (!router) return undefined;
     return {
-      peerCount: config.router.peers.length,
+      get peerCount() {
+        return router.peerNames.length;
+      },
       getWeights: () => router.getWeights(),
       setWeights: (weights) => router.setWeights(weights),
     };
   }
 
-  /** Starts forwarding the outbox's backlog (call once the gateway listens). */
+  /** Starts forwarding the outbox's backlog and resolving router.peers_dns (call once the gateway listens). */
   async start(): Promise<void> {
+    await this.peerDiscovery?.start();
     await this.outbox?.start();
   }
 
-  /** Stops forwarding; what is not delivered stays on disk for the next start. */
+  /** Stops forwarding and peer discovery; what is not delivered stays on disk for the next start. */
   async stop(): Promise<void> {
+    this.peerDiscovery?.close();
     await this.outbox?.stop();
   }
 }

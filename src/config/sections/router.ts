@@ -17,6 +17,30 @@ const upstream = z
 
 const peer = upstream.extend({ name: z.string().min(1) }).strict();
 
+/**
+ * Peers found through DNS: every A/AAAA record of `name` (a Kubernetes headless Service such as
+ * `edgelm-peers.default.svc`) is a peer gateway at http://<address>:<port>/v1, re-resolved every
+ * `interval_ms`. A string is the name alone.
+ */
+const peersDns = z.preprocess(
+  (value) => (typeof value === "string" ? { name: value } : value),
+  z
+    .object({
+      name: z.string().min(1),
+      /** The peers' gateway port. */
+      port: z.number().int().min(1).max(65535).default(11435),
+      /** How often the name is resolved again, in ms. */
+      interval_ms: z.number().int().min(1000).default(15_000),
+      /** DNS servers as "ip" or "ip:port" (default: the system's, /etc/resolv.conf). */
+      servers: z.array(z.string().min(1)).optional(),
+      api_key: z.string().min(1).optional(),
+      model: z.string().min(1).optional(),
+      timeout_ms: z.number().int().min(100).default(15_000),
+      redact: z.boolean().default(true),
+    })
+    .strict(),
+);
+
 /** One condition; a rule matches when all the conditions it names hold. */
 const condition = z
   .object({
@@ -66,6 +90,7 @@ export const routerSection = z
   .object({
     cloud: upstream.optional(),
     peers: z.array(peer).default([]),
+    peers_dns: peersDns.optional(),
     routes: z.array(route).default([]),
     breaker: z
       .object({
@@ -91,3 +116,4 @@ export const routerSection = z
 
 export type RouterConfig = z.infer<typeof routerSection>;
 export type RouteConfig = z.infer<typeof route>;
+export type PeersDnsConfig = z.infer<typeof peersDns>;

@@ -49,6 +49,14 @@ export const serverSection = z
     responses_store_entries: z.number().int().min(0).max(100_000).default(256),
     /** Most bytes (conversation text) those responses may hold together. */
     responses_store_bytes: z.number().int().min(0).default(32 * 1024 * 1024),
+    /**
+     * Before loading, check each served model's estimated resident memory (× runners) against what this machine or
+     * its cgroup memory limit leaves: `variant` serves the largest store variant that fits instead, `refuse` stops
+     * with insufficient_memory, `off` loads regardless.
+     */
+    memory_fit: z.enum(["variant", "refuse", "off"]).default("variant"),
+    /** Memory the fit check keeps free for the gateway's own growth and the kernel, in MiB. */
+    memory_headroom_mb: z.number().int().min(0).default(32),
     models: z.array(servedModel).default([]),
   })
   .strict()
@@ -67,5 +75,7 @@ export const serverSection = z
     runner_start_timeout_ms: 120_000,
     responses_store_entries: 256,
     responses_store_bytes: 32 * 1024 * 1024,
+    memory_fit: "variant",
+    memory_headroom_mb: 32,
     models: [],
   });
