@@ -94,7 +94,15 @@ export async function planMemoryFit(specs: ServedModelSpec[], config: Config, op
   let left = budgetBytes;
   for (const spec of specs) {
     const resolved = await resolveModel(spec.ref, config, { allowDownload: false });
-    const estimate = servedModelEstimate(resolved.path, spec, options.backend);
+    let estimate: number;
+    try {
+      estimate = servedModelEstimate(resolved.path, spec, options.backend);
+    } catch (error) {
+      // A file that cannot be read is the model pool's to refuse: that model is reported failed, the others are served.
+      planned.push(spec);
+      fits.push({ name: spec.name, wanted: spec.ref, ref: spec.ref, estimateBytes: 0, reason: `${spec.name}: no memory estimate (${(error as Error).message}); its load will say why` });
+      continue;
+    }
     if (mode === "off" || estimate <= left) {
       planned.push(spec);
       fits.push({ name: spec.name, wanted: spec.ref, ref: spec.ref, estimateBytes: estimate, reason: `${spec.name}: needs about ${mib(estimate)}; ${describeMemory(memory)}` });
