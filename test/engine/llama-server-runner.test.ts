@@ -105,7 +105,8 @@ describe("llama-server runner process", () => {
         await new Promise((r) => setTimeout(r, 10));
       }
       const generated = (await tokensPredicted(runner)) - before;
-      assert.ok(generated < full.timings.completionTokens / 4, `${generated} of ${full.timings.completionTokens} tokens were generated`);
+      // stories260K makes thousands of tokens a second: the bound says it stopped long before the end, not how fast.
+      assert.ok(generated < full.timings.completionTokens / 2, `${generated} of ${full.timings.completionTokens} tokens were generated`);
       // The freed slot serves the next request at once.
       assert.equal((await complete(runner, { prompt: "One day", maxTokens: 8, temperature: 0 })).timings.completionTokens, 8);
     } finally {

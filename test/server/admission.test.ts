@@ -114,8 +114,10 @@ describe("admission, cancellation and auth", () => {
       const end = await ended;
       assert.equal(end.status, 499, `${dialect}: ${JSON.stringify(end)}`);
       assert.equal(end.finishReason, "abort");
-      // Without the cancellation it would run to the full context (2048 tokens).
-      assert.ok(end.completionTokens < 200, `${dialect}: ${end.completionTokens} tokens were generated`);
+      // Without the cancellation it would run to the full context (2048 tokens). The demo model makes thousands of
+      // tokens a second, so how many come before the stop depends on how busy the machine is, not on the gateway:
+      // the bound says the generation stopped long before its end, not how fast.
+      assert.ok(end.completionTokens < 1024, `${dialect}: ${end.completionTokens} of 2048 tokens were generated`);
       assert.equal(fixture.gateway.pool("demo").describe().queue.inFlight, 0);
     }
     // The one slot is free: the next request runs at once.
