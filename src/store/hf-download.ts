@@ -14,16 +14,13 @@
  * Broken transfers are retried from where they stopped; the caller checks the
  * final hash against the advertised one.
  */
-import { createHash, type Hash } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
-import { rm, stat, truncate } from "node:fs/promises";
+import { rm, truncate } from "node:fs/promises";
 import type { IncomingMessage } from "node:http";
-import { Transform } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Config } from "../config/schema.js";
-import { EdgeError, isEdgeError, toEdgeError } from "../errors.js";
+import { EdgeError } from "../errors.js";
 import { describeNetworkError, httpRequest, isNetworkError } from "./http-request.js";
+import { appendToPartial, hashPrefix, partialSize } from "./partial-file.js";
 import type { ModelRef } from "./model-ref.js";
 
 export type HfRef = Extract<ModelRef, { kind: "hf" }>;
@@ -156,22 +153,6 @@ export interface DownloadResult {
 /** A transfer that stopped part way: worth resuming. */
 class InterruptedDownload extends Error {}
 
-async function sizeOnDisk(path: string): Promise<number> {
-  try {
-    return (await stat(path)).size;
-  } catch {
-    return 0;
-  }
-}
-
-async function hashPrefix(path: string, bytes: number): Promise<Hash> {
-  const hash = createHash("sha256");
-  if (bytes > 0) {
-    for await (const chunk of createReadStream(path, { start: 0, end: bytes - 1, highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
-  }
-  return hash;
-}
-
 /** GET with redirects followed; the token is sent to the hub's host only. */
 async function openDownload(file: HubFile, offset: number, config: Config): Promise<{ response: IncomingMessage; url: URL }> {
   let url = file.downloadUrl;
@@ -195,7 +176,7 @@ async function openDownload(file: HubFile, offset: number, config: Config): Prom
 
 /** One attempt: resumes from what `partialPath` holds. */
 async function attempt(file: HubFile, partialPath: string, config: Config, options: DownloadOptions): Promise<DownloadResult> {
-  let offset = await sizeOnDisk(partialPath);
+  let offset = await partialSize(partialPath);
   if (file.size !== undefined && offset > file.size) {
     await rm(partialPath, { force: true }); // longer than the file: not a prefix of it
     offset = 0;
@@ -230,24 +211,15 @@ async function attempt(file: HubFile, partialPath: string, config: Config, optio
   const hash = await hashPrefix(partialPath, start);
   const bodyLength = positiveInteger(header(response, "content-length"));
   const total = file.size ?? (bodyLength !== undefined ? start + bodyLength : undefined);
-  let done = start;
-  options.onProgress?.(done, total);
-  const tap = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      hash.update(chunk);
-      done += chunk.length;
-      options.onProgress?.(done, total);
-      callback(null, chunk);
-    },
-  });
-  try {
-    await pipeline(response, tap, createWriteStream(partialPath, { flags: start === 0 ? "w" : "a", mode: 0o644 }));
-  } catch (error) {
-    if (isEdgeError(error)) throw error;
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === "ENOSPC" || code === "EACCES" || code === "EROFS") throw toEdgeError(error, `cannot write ${partialPath}`);
-    throw new InterruptedDownload(`the transfer broke off after ${done} of ${total ?? "?"} bytes (${describeNetworkError(error)})`);
-  }
+  options.onProgress?.(start, total);
+  const done = await appendToPartial(
+    response,
+    partialPath,
+    start,
+    hash,
+    (bytes) => options.onProgress?.(bytes, total),
+    (bytes, error) => new InterruptedDownload(`the transfer broke off after ${bytes} of ${total ?? "?"} bytes (${describeNetworkError(error)})`),
+  );
   if ((bodyLength !== undefined && done !== start + bodyLength) || (total !== undefined && done < total)) {
     throw new InterruptedDownload(`the connection closed after ${done} of ${total ?? start + (bodyLength ?? 0)} bytes`);
   }
@@ -260,7 +232,7 @@ async function attempt(file: HubFile, partialPath: string, config: Config, optio
  * partial file stays on failure, so the next run resumes.
  */
 export async function downloadHubFile(file: HubFile, partialPath: string, config: Config, options: DownloadOptions = {}): Promise<DownloadResult> {
-  const initial = await sizeOnDisk(partialPath);
+  const initial = await partialSize(partialPath);
   for (let tries = 0; ; tries++) {
     try {
       const result = await attempt(file, partialPath, config, options);
@@ -270,7 +242,7 @@ export async function downloadHubFile(file: HubFile, partialPath: string, config
       const reason = error instanceof Error ? error.message : String(error);
       if (!retryable) throw error;
       if (tries >= config.store.download_retries) {
-        const have = await sizeOnDisk(partialPath);
+        const have = await partialSize(partialPath);
         throw new EdgeError(
           "download_failed",
           `download of ${canonicalHfRef(file.ref)} interrupted: ${reason}; ${have > 0 ? `${have} bytes kept — run the same command again to resume` : "run the same command again to retry"}`,

@@ -5,29 +5,16 @@
  * hashed as they arrive; the caller commits the file only when the digest
  * matches.
  */
-import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
-import { rm, stat, truncate } from "node:fs/promises";
-import { Transform } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import { rm, truncate } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Config } from "../../config/schema.js";
-import { EdgeError, isEdgeError, toEdgeError } from "../../errors.js";
+import { EdgeError } from "../../errors.js";
 import { describeNetworkError, isNetworkError } from "../http-request.js";
+import { appendToPartial, hashPrefix, partialSize } from "../partial-file.js";
 import type { RegistryClient } from "./registry-client.js";
 
 /** A transfer that stopped part way: worth resuming. */
 class Interrupted extends Error {}
-
-async function sizeOf(path: string): Promise<number> {
-  return (await stat(path).catch(() => undefined))?.size ?? 0;
-}
-
-async function hashOf(path: string, bytes: number) {
-  const hash = createHash("sha256");
-  if (bytes > 0) for await (const chunk of createReadStream(path, { start: 0, end: bytes - 1, highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
-  return hash;
-}
 
 async function attempt(
   client: RegistryClient,
@@ -36,12 +23,12 @@ async function attempt(
   partial: string,
   onProgress: (done: number) => void,
 ): Promise<string> {
-  let have = await sizeOf(partial);
+  let have = await partialSize(partial);
   if (have > layer.size) {
     await rm(partial, { force: true });
     have = 0;
   }
-  if (have === layer.size) return `sha256:${(await hashOf(partial, have)).digest("hex")}`;
+  if (have === layer.size) return `sha256:${(await hashPrefix(partial, have)).digest("hex")}`;
   const response = await client.openBlob(repository, layer.digest, have);
   const status = response.statusCode ?? 0;
   let start = have;
@@ -65,29 +52,19 @@ async function attempt(
     throw await client.statusError(response, `cannot download layer ${layer.digest} of ${repository}`);
   }
   if (start === 0 && have > 0) await truncate(partial, 0);
-  const hash = await hashOf(partial, start);
-  let done = start;
-  onProgress(done);
-  const tap = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      done += chunk.length;
-      if (done > layer.size) {
-        callback(new EdgeError("integrity_mismatch", `layer ${layer.digest} of ${repository} is longer than the ${layer.size} bytes its manifest says`));
-        return;
-      }
-      hash.update(chunk);
-      onProgress(done);
-      callback(null, chunk);
+  const hash = await hashPrefix(partial, start);
+  onProgress(start);
+  const done = await appendToPartial(
+    response,
+    partial,
+    start,
+    hash,
+    (bytes) => {
+      if (bytes > layer.size) throw new EdgeError("integrity_mismatch", `layer ${layer.digest} of ${repository} is longer than the ${layer.size} bytes its manifest says`);
+      onProgress(bytes);
     },
-  });
-  try {
-    await pipeline(response, tap, createWriteStream(partial, { flags: start === 0 ? "w" : "a", mode: 0o644 }));
-  } catch (error) {
-    if (isEdgeError(error)) throw error;
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === "ENOSPC" || code === "EACCES" || code === "EROFS") throw toEdgeError(error, `cannot write ${partial}`);
-    throw new Interrupted(`the transfer broke off after ${done} of ${layer.size} bytes (${describeNetworkError(error)})`);
-  }
+    (bytes, error) => new Interrupted(`the transfer broke off after ${bytes} of ${layer.size} bytes (${describeNetworkError(error)})`),
+  );
   if (done < layer.size) throw new Interrupted(`the connection closed after ${done} of ${layer.size} bytes`);
   return `sha256:${hash.digest("hex")}`;
 }
@@ -112,7 +89,7 @@ export async function downloadLayer(
       if (!(error instanceof Interrupted) && !isNetworkError(error)) throw error;
       const reason = (error as Error).message;
       if (tries >= config.store.download_retries) {
-        const kept = await sizeOf(partial);
+        const kept = await partialSize(partial);
         throw new EdgeError(
           "download_failed",
           `download of layer ${layer.digest} from ${client.registry}/${repository} interrupted: ${reason}; ${kept > 0 ? `${kept} bytes kept — run the same command again to resume` : "run the same command again to retry"}`,
