@@ -41,6 +41,8 @@ export interface ChatPrompt {
 export interface ChatTools {
   tools?: readonly ToolDefinition[];
   toolChoice?: ToolChoice;
+  /** Extra template variables (e.g. enable_thinking); the fallback template has none to set. */
+  chatTemplateKwargs?: Readonly<Record<string, unknown>>;
 }
 
 export class ChatTemplate {
@@ -92,6 +94,7 @@ export class ChatTemplate {
         let rendered = templateMessages(messages, syntax, true);
         if (!native && offered) rendered = withSystemText(rendered, genericToolPrompt(offered, choice as Exclude<ToolChoice, "none">));
         const text = this.template.render({
+          ...templateKwargs(chatTools.chatTemplateKwargs),
           messages: rendered,
           ...(native && offered ? { tools: templateTools(offered) } : {}),
           add_generation_prompt: true,
@@ -107,6 +110,14 @@ export class ChatTemplate {
     if (offered) plain = withSystemText(plain, genericToolPrompt(offered, choice as Exclude<ToolChoice, "none">));
     return { text: renderFallbackChat(plain as unknown as ChatMessage[]), stops: [...FALLBACK_CHAT_STOPS], toolSyntax: "generic" };
   }
+}
+
+/** Variables the template gets from edgelm alone. */
+const RESERVED_TEMPLATE_VARIABLES = new Set(["messages", "tools", "add_generation_prompt", "bos_token", "eos_token"]);
+
+function templateKwargs(kwargs: Readonly<Record<string, unknown>> | undefined): Record<string, unknown> {
+  if (!kwargs) return {};
+  return Object.fromEntries(Object.entries(kwargs).filter(([key]) => !RESERVED_TEMPLATE_VARIABLES.has(key)));
 }
 
 /** Messages with `text` added to the first system message (or a new one in front). */

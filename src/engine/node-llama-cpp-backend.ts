@@ -341,6 +341,7 @@ class NodeLlamaCppModel implements LoadedModel {
           if (format.type === "grammar") return await this.llama.createGrammar({ grammar: format.gbnf });
           return await this.llama.createGrammarForJsonSchema(format.schema as never);
         } catch (error) {
+          if (format.type === "grammar") throw new EdgeError("invalid_request", `grammar: not a valid GBNF grammar: ${errorText(error)}`, { param: "grammar" });
           throw new EdgeError("invalid_request", `response_format: cannot turn the schema into a grammar: ${errorText(error)}`, {
             param: "response_format",
           });

@@ -107,6 +107,8 @@ export interface GenerateRequest extends SamplingOptions {
   toolChoice?: ToolChoice;
   /** Whether one turn may hold several calls. Default true. */
   parallelToolCalls?: boolean;
+  /** Extra variables for the model's Jinja chat template (llama-server's chat_template_kwargs); they cannot replace messages, tools or the special tokens. */
+  chatTemplateKwargs?: Record<string, unknown>;
 }
 
 export interface EmbedOptions {

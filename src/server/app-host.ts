@@ -7,6 +7,7 @@
  */
 import type { RequestTracker } from "../scheduler/request-tracker.js";
 import type { ServedModel, ServedModelStatus } from "../scheduler/served-model.js";
+import type { FieldPolicy } from "./request-validation.js";
 
 /** The served models as a dialect sees them. */
 export interface ModelDirectory {
@@ -18,8 +19,8 @@ export interface ModelDirectory {
   whenModelSettled(name: string): Promise<void>;
 }
 
-/** What a dialect's routes are given: the models and the per-request deadline. */
-export interface DialectHost {
+/** What a dialect's routes are given: the models, the per-request deadline and the field policy (server.strict_fields). */
+export interface DialectHost extends FieldPolicy {
   readonly directory: ModelDirectory;
   /** Per-request deadline in ms (0 = none); server.request_timeout_ms. */
   readonly requestTimeoutMs: number;

@@ -54,7 +54,9 @@ export function createApp(host: AppHost, options: AppOptions): FastifyInstance {
     options.dialects.find((d) => d.prefixes.some((p) => url.startsWith(p))) ?? options.dialects[0]!;
 
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser("*", { parseAs: "string" }, (_request, body, done) => {
+  app.addContentTypeParser("*", { parseAs: "string" }, (request, body, done) => {
+    // No route reads the body of a path that does not exist: that is a 404, whatever was sent.
+    if (request.is404) return done(null, undefined);
     const text = (body as string).trim();
     if (text.length === 0) return done(null, undefined);
     try {

@@ -83,6 +83,11 @@ export class Gateway implements AppHost, ModelDirectory {
     return this.config.server.request_timeout_ms;
   }
 
+  /** Whether unknown request fields are a 400 (server.strict_fields) instead of ignored. */
+  get strictFields(): boolean {
+    return this.config.server.strict_fields;
+  }
+
   /** Bounds of the stored Responses (server.responses_store_entries, server.responses_store_bytes). */
   get responseStoreLimits(): { entries: number; bytes: number } {
     return { entries: this.config.server.responses_store_entries, bytes: this.config.server.responses_store_bytes };

@@ -2,7 +2,7 @@
  * Ollama request bodies as zod schemas, with Ollama's field and option names.
  * Options Ollama applies at load time or through samplers llama.cpp's server
  * no longer has are accepted without effect (docs/api.md lists them); unknown
- * fields and options are a 400 naming them.
+ * fields and options are ignored, or a 400 naming them with server.strict_fields.
  */
 import { z } from "zod";
 import { ollamaToolCallSchema, ollamaToolSchema } from "./ollama-tools.js";
@@ -61,6 +61,10 @@ const generation = {
   think,
   logprobs: z.boolean().optional(),
   top_logprobs: z.number().int().min(0).max(20).optional(),
+  /** false: a prompt longer than the context is an error instead of being cut (ollama.ts). */
+  truncate: z.boolean().optional(),
+  /** Accepted without effect: the context is never shifted; generation ends at a full context (done_reason "length"). */
+  shift: z.boolean().optional(),
 };
 
 export const ollamaGenerateSchema = z

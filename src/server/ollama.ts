@@ -28,7 +28,7 @@ import {
 import { ollamaChatMessage, ollamaToolCalls, ollamaTools } from "./ollama-tools.js";
 import { nanoseconds, samplerSeed, stopList } from "./request-fields.js";
 import type { RequestScope } from "../scheduler/request-scope.js";
-import { parseBody } from "./request-validation.js";
+import { parseRequestBody } from "./request-validation.js";
 
 /** Models are never unloaded by a timer here; Ollama clients read this as "kept loaded". */
 const NEVER_EXPIRES = "2100-01-01T00:00:00Z";
@@ -100,9 +100,9 @@ function register(app: FastifyInstance, host: DialectHost): void {
     return { models };
   });
 
-  app.post("/api/show", async (request) => {
+  app.post("/api/show", async (request, reply) => {
     const scope = scopeOf(request, "ollama.show");
-    const body = parseBody(ollamaShowSchema, request.body);
+    const body = parseRequestBody(ollamaShowSchema, request, reply, host);
     const name = body.model ?? body.name;
     if (!name) throw new EdgeError("invalid_request", "model: required", { param: "model" });
     const status = directory.lookup(name).describe();
@@ -113,7 +113,7 @@ function register(app: FastifyInstance, host: DialectHost): void {
   for (const kind of ["generate", "chat"] as const) {
     app.post(`/api/${kind}`, async (request, reply) => {
       const scope = scopeOf(request, `ollama.${kind}`);
-      const body = kind === "chat" ? parseBody(ollamaChatSchema, request.body) : parseBody(ollamaGenerateSchema, request.body);
+      const body = kind === "chat" ? parseRequestBody(ollamaChatSchema, request, reply, host) : parseRequestBody(ollamaGenerateSchema, request, reply, host);
       const model = directory.lookup(body.model);
       const status = model.describe();
       const generate = kind === "chat" ? chatRequest(body as OllamaChatBody, status) : generateRequest(body as OllamaGenerateBody, status);
@@ -140,9 +140,9 @@ function register(app: FastifyInstance, host: DialectHost): void {
     });
   }
 
-  app.post("/api/embed", async (request) => {
+  app.post("/api/embed", async (request, reply) => {
     const scope = scopeOf(request, "ollama.embed");
-    const body = parseBody(ollamaEmbedSchema, request.body);
+    const body = parseRequestBody(ollamaEmbedSchema, request, reply, host);
     const model = directory.lookup(body.model);
     const inputs = typeof body.input === "string" ? (body.input.length > 0 ? [body.input] : []) : body.input;
     const empty = inputs.findIndex((t) => t.length === 0);
@@ -168,9 +168,9 @@ function register(app: FastifyInstance, host: DialectHost): void {
     };
   });
 
-  app.post("/api/embeddings", async (request) => {
+  app.post("/api/embeddings", async (request, reply) => {
     const scope = scopeOf(request, "ollama.embeddings");
-    const body = parseBody(ollamaEmbeddingsSchema, request.body);
+    const body = parseRequestBody(ollamaEmbeddingsSchema, request, reply, host);
     const model = directory.lookup(body.model);
     scope.begin(model.name, false, timeoutMs);
     if (body.prompt.length === 0) {

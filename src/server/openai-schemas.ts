@@ -1,12 +1,14 @@
 /**
  * OpenAI request bodies as zod schemas: the fields OpenAI defines (null allowed
- * where OpenAI allows it), a few llama.cpp server extensions (top_k, min_p,
- * repeat_penalty, repeat_last_n), and nothing else — an unknown field is a 400
- * naming it. Fields OpenAI defines that this server cannot honour are accepted
- * by the schema and refused with a precise message by openai.ts.
+ * where OpenAI allows it) and llama.cpp server's extensions
+ * (llama-server-fields.ts). Other fields are ignored, or a 400 naming them with
+ * server.strict_fields (request-validation.ts). Fields OpenAI defines that this
+ * server cannot honour are accepted by the schema and refused with a precise
+ * message by openai.ts.
  */
 import { z } from "zod";
 import { openAiToolCallSchema, openAiToolChoiceSchema, openAiToolSchema } from "./openai-tools.js";
+import { llamaSamplingFields, llamaUnavailableFields } from "./llama-server-fields.js";
 import { seedField, tokenLimit } from "./request-fields.js";
 
 const stop = z.union([z.string(), z.array(z.string()).max(16, "at most 16 stop strings")], {
@@ -57,11 +59,9 @@ const sampling = {
   logit_bias: logitBias.nullish(),
   response_format: responseFormat.nullish(),
   user: z.string().nullish(),
-  // llama.cpp server extensions
-  top_k: z.number().int().min(0).nullish(),
-  min_p: z.number().min(0).max(1).nullish(),
-  repeat_penalty: z.number().min(0).max(10).nullish(),
-  repeat_last_n: z.number().int().min(0).nullish(),
+  // llama.cpp server extensions (llama-server-fields.ts)
+  ...llamaSamplingFields,
+  ...llamaUnavailableFields,
 };
 
 const textPart = z.object({ type: z.literal("text"), text: z.string() }).strict();
@@ -91,6 +91,13 @@ export const chatCompletionSchema = z
     store: z.boolean().nullish(),
     metadata: z.record(z.string(), z.string()).nullish(),
     service_tier: z.string().nullish(),
+    prompt_cache_key: z.string().nullish(),
+    prompt_cache_retention: z.string().nullish(),
+    prompt_cache_options: z.unknown().optional(),
+    safety_identifier: z.string().nullish(),
+    moderation: z.unknown().optional(),
+    // Accepted without effect: a small model has one verbosity (its own).
+    verbosity: z.enum(["low", "medium", "high"]).nullish(),
     // Tool calling (openai-tools.ts).
     parallel_tool_calls: z.boolean().nullish(),
     tools: z.array(openAiToolSchema).nullish(),

@@ -23,9 +23,10 @@ import {
   type CompletionBody,
 } from "./openai-schemas.js";
 import { engineToolCalls, openAiToolCalls, openAiToolRequest, toolCallDeltas } from "./openai-tools.js";
+import { llamaFieldsRequest } from "./llama-server-fields.js";
 import { samplerSeed, stopList } from "./request-fields.js";
 import { jsonTemplate } from "./json-template.js";
-import { parseBody } from "./request-validation.js";
+import { parseRequestBody } from "./request-validation.js";
 import { registerResponses } from "./responses.js";
 import { SseWriter } from "./sse-writer.js";
 
@@ -85,14 +86,14 @@ function register(app: FastifyInstance, host: DialectHost): void {
 
   app.post("/v1/chat/completions", async (request, reply) => {
     const scope = scopeOf(request, "openai.chat");
-    const body = parseBody(chatCompletionSchema, request.body);
+    const body = parseRequestBody(chatCompletionSchema, request, reply, host);
     const model = directory.lookup(body.model);
     const generate = chatRequest(body, model.describe());
     scope.begin(model.name, body.stream === true, timeoutMs);
     const stream = await model.generate(generate, scope);
     setRouteHeaders(reply, stream);
     const meta = { id: newId("chatcmpl"), created: unixNow(), model: model.name };
-    const topLogprobs = body.logprobs ? (body.top_logprobs ?? 0) : undefined;
+    const topLogprobs = chatTopLogprobs(body);
     if (body.stream) {
       const writer = new SseWriter(reply.raw);
       await streamGeneration(reply, scope, stream, writer, chatStreamFormat(writer, meta, body.stream_options?.include_usage === true, topLogprobs), openAiDialect);
@@ -120,14 +121,14 @@ function register(app: FastifyInstance, host: DialectHost): void {
 
   app.post("/v1/completions", async (request, reply) => {
     const scope = scopeOf(request, "openai.completions");
-    const body = parseBody(completionSchema, request.body);
+    const body = parseRequestBody(completionSchema, request, reply, host);
     const model = directory.lookup(body.model);
     const { request: generate, prompt } = completionRequest(body, model.describe());
     scope.begin(model.name, body.stream === true, timeoutMs);
     const stream = await model.generate(generate, scope);
     setRouteHeaders(reply, stream);
     const meta = { id: newId("cmpl"), created: unixNow(), model: model.name };
-    const topLogprobs = body.logprobs ?? undefined;
+    const topLogprobs = completionTopLogprobs(body);
     const echo = body.echo === true ? prompt : "";
     if (body.stream) {
       const writer = new SseWriter(reply.raw);
@@ -155,9 +156,9 @@ function register(app: FastifyInstance, host: DialectHost): void {
     };
   });
 
-  app.post("/v1/embeddings", async (request) => {
+  app.post("/v1/embeddings", async (request, reply) => {
     const scope = scopeOf(request, "openai.embeddings");
-    const body = parseBody(embeddingSchema, request.body);
+    const body = parseRequestBody(embeddingSchema, request, reply, host);
     const model = directory.lookup(body.model);
     const inputs = embeddingInputs(body.input);
     const status = model.describe();
@@ -193,14 +194,10 @@ function unsupported(param: string, message: string): EdgeError {
 /** Fields chat and completions share, checked against the model. */
 function samplingRequest(body: ChatCompletionBody | CompletionBody, model: ServedModelStatus, maxTokens: number | null | undefined): GenerateRequest {
   if (body.n != null && body.n !== 1) throw unsupported("n", `only n=1 is supported (one choice per request), got ${body.n}`);
-  const request: GenerateRequest = {};
+  const request = llamaFieldsRequest(body);
   if (maxTokens != null) request.maxTokens = maxTokens;
   if (body.temperature != null) request.temperature = body.temperature;
   if (body.top_p != null) request.topP = body.top_p;
-  if (body.top_k != null) request.topK = body.top_k;
-  if (body.min_p != null) request.minP = body.min_p;
-  if (body.repeat_penalty != null) request.repeatPenalty = body.repeat_penalty;
-  if (body.repeat_last_n != null) request.repeatLastN = body.repeat_last_n;
   if (body.frequency_penalty != null) request.frequencyPenalty = body.frequency_penalty;
   if (body.presence_penalty != null) request.presencePenalty = body.presence_penalty;
   const seed = samplerSeed(body.seed);
@@ -218,6 +215,9 @@ function samplingRequest(body: ChatCompletionBody | CompletionBody, model: Serve
     if (Object.keys(bias).length > 0) request.logitBias = bias;
   }
   const format = responseFormatOf(body.response_format);
+  if (format && request.responseFormat) {
+    throw new EdgeError("invalid_request", "grammar: send either grammar or a response_format that constrains the output, not both", { param: "grammar" });
+  }
   if (format) request.responseFormat = format;
   return request;
 }
@@ -262,8 +262,20 @@ function chatRequest(body: ChatCompletionBody, model: ServedModelStatus): Genera
   });
   const request = { ...samplingRequest(body, model, body.max_completion_tokens ?? body.max_tokens), ...openAiToolRequest(body) };
   request.messages = messages;
-  if (body.logprobs) request.logprobs = Math.max(1, body.top_logprobs ?? 0);
+  const topLogprobs = chatTopLogprobs(body);
+  if (topLogprobs !== undefined) request.logprobs = Math.max(1, topLogprobs);
   return request;
+}
+
+/** How many alternatives each chat token's logprobs list: top_logprobs with logprobs, or llama-server's n_probs. */
+function chatTopLogprobs(body: ChatCompletionBody): number | undefined {
+  if (body.logprobs) return body.top_logprobs ?? 0;
+  return body.n_probs ? body.n_probs : undefined;
+}
+
+/** Completions' logprobs count, or llama-server's n_probs. */
+function completionTopLogprobs(body: CompletionBody): number | undefined {
+  return body.logprobs ?? (body.n_probs ? body.n_probs : undefined);
 }
 
 function completionRequest(body: CompletionBody, model: ServedModelStatus): { request: GenerateRequest; prompt: string } {
@@ -276,7 +288,8 @@ function completionRequest(body: CompletionBody, model: ServedModelStatus): { re
   if (body.best_of != null && body.best_of !== 1) throw unsupported("best_of", `only best_of=1 is supported, got ${body.best_of}`);
   const request = samplingRequest(body, model, body.max_tokens);
   request.prompt = prompt;
-  if (body.logprobs != null) request.logprobs = Math.max(1, body.logprobs);
+  const logprobs = completionTopLogprobs(body);
+  if (logprobs !== undefined) request.logprobs = Math.max(1, logprobs);
   return { request, prompt };
 }
 

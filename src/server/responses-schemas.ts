@@ -1,7 +1,7 @@
 /**
  * `POST /v1/responses` request body as a zod schema: the fields this gateway
- * implements, fields accepted without effect (platform concerns), and nothing
- * else — an unknown field is a 400 naming it. Fields OpenAI defines that cannot
+ * implements and fields accepted without effect (platform concerns); other
+ * fields are ignored, or a 400 naming them with server.strict_fields. Fields OpenAI defines that cannot
  * be honoured are accepted here and refused by name in responses.ts.
  */
 import { z } from "zod";

@@ -18,7 +18,7 @@ import { scopeOf } from "./app.js";
 import type { DialectHost } from "./app-host.js";
 import { collectGeneration, endCollected, setRouteHeaders, streamGeneration, type StreamFormat } from "./generation-response.js";
 import { samplerSeed } from "./request-fields.js";
-import { parseBody } from "./request-validation.js";
+import { parseRequestBody } from "./request-validation.js";
 import { ResponseStore } from "./response-store.js";
 import { responsesSchema, type ResponseInputItem, type ResponsesBody } from "./responses-schemas.js";
 import { SseWriter } from "./sse-writer.js";
@@ -30,7 +30,7 @@ export function registerResponses(app: FastifyInstance, host: DialectHost, diale
 
   app.post("/v1/responses", async (request, reply) => {
     const scope = scopeOf(request, "openai.responses");
-    const body = parseBody(responsesSchema, request.body);
+    const body = parseRequestBody(responsesSchema, request, reply, host);
     const model = host.directory.lookup(body.model);
     const { generate, history } = responsesRequest(body, store);
     scope.begin(model.name, body.stream === true, timeoutMs);

@@ -57,6 +57,11 @@ export const serverSection = z
     memory_fit: z.enum(["variant", "refuse", "off"]).default("variant"),
     /** Memory the fit check keeps free for the gateway's own growth and the kernel, in MiB. */
     memory_headroom_mb: z.number().int().min(0).default(32),
+    /**
+     * Unknown request fields (OpenAI, Ollama and llama-server routes): ignored and listed in the
+     * x-edgelm-ignored-fields response header by default, as Ollama and llama-server do; true makes each a 400 naming it.
+     */
+    strict_fields: z.boolean().default(false),
     models: z.array(servedModel).default([]),
   })
   .strict()
@@ -77,5 +82,6 @@ export const serverSection = z
     responses_store_bytes: 32 * 1024 * 1024,
     memory_fit: "variant",
     memory_headroom_mb: 32,
+    strict_fields: false,
     models: [],
   });
