@@ -30,7 +30,7 @@ export interface EdgeNodeOptions {
   runnerFactory?: RunnerFactory;
   /** The engine already chosen (edgelm serve prints it); default: chosen from the config. */
   engine?: EngineChoice;
-  /** API dialects; default OpenAI then Ollama. */
+  /** API dialects; default OpenAI, Ollama, then llama-server's native routes. */
   dialects?: ApiDialect[];
   /** Ops (metrics, policies, admin API) and its options, or false for none. Default: attached with defaults. */
   ops?: GatewayOpsOptions | false;

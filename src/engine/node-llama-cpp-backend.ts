@@ -327,6 +327,7 @@ class NodeLlamaCppModel implements LoadedModel {
       const bos = this.model.tokens.bos ?? undefined;
       return { tokens: withSingleBos(this.tokenizeSync(text, true), bos ?? undefined) as Token[], stops, toolSyntax };
     }
+    if (request.promptTokens) return { tokens: request.promptTokens as Token[], stops: [] };
     return { tokens: this.tokenizeSync(request.prompt ?? "", request.addBos ?? true), stops: [] };
   }
 

@@ -83,6 +83,8 @@ export type ResponseFormat =
 export interface GenerateRequest extends SamplingOptions {
   /** A raw prompt (completion), or chat messages (the model's chat template applies). */
   prompt?: string;
+  /** A raw prompt as token ids (each below the vocabulary size), evaluated as given: no BOS is added. */
+  promptTokens?: number[];
   messages?: ChatMessage[];
   /** Maximum tokens to generate; -1 = until EOS or the context is full. Default -1. */
   maxTokens?: number;

@@ -25,6 +25,8 @@ export interface GgufSummary {
   chatTemplate: string | undefined;
   poolingType: number | undefined;
   fileType: number | undefined;
+  /** Fill-in-the-middle token ids (tokenizer.ggml.fim_pre/suf/mid_token_id, or the older prefix/suffix/middle names), when the model has all three. */
+  fimTokens: { prefix: number; suffix: number; middle: number } | undefined;
 }
 
 export function summarizeGguf(file: GgufFile): GgufSummary {
@@ -62,5 +64,15 @@ export function summarizeGguf(file: GgufFile): GgufSummary {
     chatTemplate: metaString(m, "tokenizer.chat_template"),
     poolingType: archNumber("pooling_type"),
     fileType: metaNumber(m, "general.file_type"),
+    fimTokens: fimTokensOf(m),
   };
+}
+
+function fimTokensOf(m: GgufFile["metadata"]): GgufSummary["fimTokens"] {
+  const id = (name: string, older: string): number | undefined =>
+    metaNumber(m, `tokenizer.ggml.fim_${name}_token_id`) ?? metaNumber(m, `tokenizer.ggml.${older}_token_id`);
+  const prefix = id("pre", "prefix");
+  const suffix = id("suf", "suffix");
+  const middle = id("mid", "middle");
+  return prefix !== undefined && suffix !== undefined && middle !== undefined ? { prefix, suffix, middle } : undefined;
 }

@@ -3,7 +3,7 @@
  * router sends to the local model, a peer gateway or the cloud. Embeddings
  * always stay local.
  */
-import type { EmbedOptions, EmbeddingResult, GenerateRequest } from "../engine/types.js";
+import type { ChatMessage, EmbedOptions, EmbeddingResult, GenerateRequest } from "../engine/types.js";
 import { isEdgeError } from "../errors.js";
 import type { ModelPool } from "../scheduler/model-pool.js";
 import type { RequestContext, ServedModel, ServedModelStatus, ServedStream } from "../scheduler/served-model.js";
@@ -78,5 +78,18 @@ export class RoutedModel implements ServedModel {
 
   embed(inputs: string[], context: RequestContext, options?: EmbedOptions): Promise<EmbeddingResult & { runnerId: string; queueWaitMs: number }> {
     return this.local.embed(inputs, context, options);
+  }
+
+  /** Tokenizer and template are the local model's, as for embeddings. */
+  tokenize(text: string, options?: { addBos?: boolean }): Promise<number[]> {
+    return this.local.tokenize(text, options);
+  }
+
+  detokenize(tokens: number[]): Promise<string> {
+    return this.local.detokenize(tokens);
+  }
+
+  renderChat(messages: ChatMessage[]): Promise<string> {
+    return this.local.renderChat(messages);
   }
 }

@@ -10,7 +10,7 @@ import { statSync } from "node:fs";
 import type { Config } from "../config/schema.js";
 import { prepareModel, type PreparedModel } from "../engine/prepare-model.js";
 import type { Runner, RunnerExit, RunnerFactory, RunnerHealth } from "../engine/runner.js";
-import type { EmbeddingResult, EmbedOptions, GeneratedChunk, GenerateRequest, ThreadSetting, TokenStream } from "../engine/types.js";
+import type { ChatMessage, EmbeddingResult, EmbedOptions, GeneratedChunk, GenerateRequest, ThreadSetting, TokenStream } from "../engine/types.js";
 import { EdgeError, toEdgeError, TRUST_REFUSAL_CODES, type ErrorCode } from "../errors.js";
 import { logger, type LogLevel } from "../log.js";
 import { resolveModel } from "../store/resolve-model.js";
@@ -209,10 +209,24 @@ export class ModelPool implements ServedModel {
   }
 
   /** Tokenizes with a ready runner's tokenizer (no admission: it does not take a sequence). */
-  async tokenize(text: string): Promise<number[]> {
+  async tokenize(text: string, options: { addBos?: boolean } = {}): Promise<number[]> {
+    return this.readyRunner().tokenize(text, options);
+  }
+
+  /** Token ids back to text, by a ready runner (no admission). */
+  async detokenize(tokens: number[]): Promise<string> {
+    return this.readyRunner().detokenize(tokens);
+  }
+
+  /** The prompt text the model's chat template makes of `messages` (no admission). */
+  async renderChat(messages: ChatMessage[]): Promise<string> {
+    return this.readyRunner().renderChat(messages);
+  }
+
+  private readyRunner(): Runner {
     const entry = this.entries.find(isRoutable);
     if (!entry) throw new EdgeError("model_not_ready", `model ${this.name} has no ready runner`, { retryAfter: 1 });
-    return entry.runner.tokenize(text);
+    return entry.runner;
   }
 
   describe(): ServedModelStatus {

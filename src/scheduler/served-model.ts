@@ -4,7 +4,7 @@
  * routed model (local | peer | cloud) can implement it too and slot in unseen.
  */
 import type { GgufSummary } from "../gguf/gguf-summary.js";
-import type { EmbeddingResult, EmbedOptions, GenerateRequest, ModelInfo, TokenStream } from "../engine/types.js";
+import type { ChatMessage, EmbeddingResult, EmbedOptions, GenerateRequest, ModelInfo, TokenStream } from "../engine/types.js";
 import type { ModelState } from "./gateway-events.js";
 
 /** One request's identity and lifetime, made by the HTTP layer. */
@@ -85,4 +85,8 @@ export interface ServedModel {
   /** Admission, then generation on some runner. Rejects with an EdgeError before any token (queue_full, model_not_ready, context_overflow, ...). */
   generate(request: GenerateRequest, context: RequestContext): Promise<ServedStream>;
   embed(inputs: string[], context: RequestContext, options?: EmbedOptions): Promise<EmbeddingResult & { runnerId: string; queueWaitMs: number }>;
+  /** The model's own tokenizer and chat template (llama-server's /tokenize, /detokenize, /apply-template), without taking a sequence. */
+  tokenize(text: string, options?: { addBos?: boolean }): Promise<number[]>;
+  detokenize(tokens: number[]): Promise<string>;
+  renderChat(messages: ChatMessage[]): Promise<string>;
 }

@@ -14,7 +14,7 @@ import type { AppHost } from "./app-host.js";
 import type { RequestScope } from "../scheduler/request-scope.js";
 
 /** Paths anyone may call, keys or not: liveness and readiness probes. */
-const PROBES = new Set(["/health", "/ready"]);
+const PROBES = new Set(["/health", "/ready", "/v1/health"]);
 
 const scopes = new WeakMap<IncomingMessage, RequestScope>();
 
@@ -50,8 +50,15 @@ export function createApp(host: AppHost, options: AppOptions): FastifyInstance {
   });
   const keys = new ApiKeyCheck(options.apiKeys);
   const open = new Set([...PROBES, ...(options.publicPaths ?? [])]);
-  const dialectFor = (url: string): ApiDialect =>
-    options.dialects.find((d) => d.prefixes.some((p) => url.startsWith(p))) ?? options.dialects[0]!;
+  // The dialect with the longest matching prefix (llama-server's /v1/health within OpenAI's /v1/); else the first.
+  const dialectFor = (url: string): ApiDialect => {
+    let best: ApiDialect | undefined;
+    let bestLength = 0;
+    for (const d of options.dialects) {
+      for (const p of d.prefixes) if (p.length > bestLength && url.startsWith(p)) [best, bestLength] = [d, p.length];
+    }
+    return best ?? options.dialects[0]!;
+  };
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "string" }, (request, body, done) => {

@@ -26,12 +26,13 @@ import type { ApiDialect } from "./api-dialect.js";
 import type { AppHost, ModelDirectory, ModelReadiness } from "./app-host.js";
 import { createApp } from "./app.js";
 import { ollamaDialect } from "./ollama.js";
+import { llamaServerDialect } from "./llama-server-routes.js";
 import { openAiDialect } from "./openai.js";
 
 export interface GatewayOptions {
   /** How runner processes are made (required: the composition root picks it by engine.backend, see engine-choice.ts). */
   runnerFactory: RunnerFactory;
-  /** API dialects; default OpenAI then Ollama. */
+  /** API dialects; default OpenAI, Ollama, then llama-server's native routes. */
   dialects?: ApiDialect[];
 }
 
@@ -66,7 +67,7 @@ export class Gateway implements AppHost, ModelDirectory {
       );
     }
     this.app = createApp(this, {
-      dialects: options.dialects ?? [openAiDialect, ollamaDialect],
+      dialects: options.dialects ?? [openAiDialect, ollamaDialect, llamaServerDialect],
       apiKeys: config.server.api_keys,
       bodyLimitBytes: config.server.body_limit_bytes,
       publicPaths: config.metrics.enabled && config.metrics.public ? ["/metrics"] : [],

@@ -67,16 +67,21 @@ export async function streamGeneration(
   }
 }
 
-/** Collects a whole generation (non-streaming responses). A cancelled one throws why (timeout, shutdown, client gone). */
+/**
+ * Collects a whole generation (non-streaming responses): the chunks with
+ * logprobs, or every chunk with `allChunks` (for their token ids). A cancelled
+ * one throws why (timeout, shutdown, client gone).
+ */
 export async function collectGeneration(
   scope: RequestScope,
   stream: ServedStream,
+  allChunks = false,
 ): Promise<{ result: GenerationResult; chunks: GeneratedChunk[]; ttftMs: number | undefined }> {
   const chunks: GeneratedChunk[] = [];
   let ttftMs: number | undefined;
   for await (const chunk of stream) {
     if (ttftMs === undefined && chunk.text.length > 0) ttftMs = performance.now() - scope.receivedAt;
-    if (chunk.logprobs) chunks.push(chunk);
+    if (allChunks || chunk.logprobs) chunks.push(chunk);
   }
   const result = await stream.result;
   if (result.finishReason === "abort") {

@@ -6,7 +6,7 @@
  * (errorBody), for HTTP responses and in-stream error events alike.
  */
 import { randomBytes } from "node:crypto";
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { ChatMessage, GeneratedChunk, GenerateRequest, GenerationResult, ResponseFormat, TokenLogprob } from "../engine/types.js";
 import { EdgeError, type ErrorCode } from "../errors.js";
 import type { ServedModelStatus } from "../scheduler/served-model.js";
@@ -84,40 +84,7 @@ function register(app: FastifyInstance, host: DialectHost): void {
     return modelObject(status);
   });
 
-  app.post("/v1/chat/completions", async (request, reply) => {
-    const scope = scopeOf(request, "openai.chat");
-    const body = parseRequestBody(chatCompletionSchema, request, reply, host);
-    const model = directory.lookup(body.model);
-    const generate = chatRequest(body, model.describe());
-    scope.begin(model.name, body.stream === true, timeoutMs);
-    const stream = await model.generate(generate, scope);
-    setRouteHeaders(reply, stream);
-    const meta = { id: newId("chatcmpl"), created: unixNow(), model: model.name };
-    const topLogprobs = chatTopLogprobs(body);
-    if (body.stream) {
-      const writer = new SseWriter(reply.raw);
-      await streamGeneration(reply, scope, stream, writer, chatStreamFormat(writer, meta, body.stream_options?.include_usage === true, topLogprobs), openAiDialect);
-      return reply;
-    }
-    const collected = await collectGeneration(scope, stream);
-    endCollected(scope, stream, collected);
-    return {
-      id: meta.id,
-      object: "chat.completion",
-      created: meta.created,
-      model: meta.model,
-      system_fingerprint: SYSTEM_FINGERPRINT,
-      choices: [
-        {
-          index: 0,
-          message: assistantMessage(collected.result),
-          logprobs: topLogprobs === undefined ? null : { content: collected.chunks.flatMap((c) => chatLogprobs(c, topLogprobs)), refusal: null },
-          finish_reason: collected.result.finishReason,
-        },
-      ],
-      usage: usageOf(collected.result),
-    };
-  });
+  app.post("/v1/chat/completions", chatCompletionsRoute(host));
 
   app.post("/v1/completions", async (request, reply) => {
     const scope = scopeOf(request, "openai.completions");
@@ -185,6 +152,49 @@ function register(app: FastifyInstance, host: DialectHost): void {
   });
 }
 
+/**
+ * The chat completions handler, for /v1/chat/completions and llama-server's
+ * /chat/completions alike (llama-server-routes.ts).
+ */
+export function chatCompletionsRoute(host: DialectHost): (request: FastifyRequest, reply: FastifyReply) => Promise<unknown> {
+  const timeoutMs = host.requestTimeoutMs;
+  const directory = host.directory;
+  return async (request, reply) => {
+    const scope = scopeOf(request, "openai.chat");
+    const body = parseRequestBody(chatCompletionSchema, request, reply, host);
+    const model = directory.lookup(body.model);
+    const generate = chatRequest(body, model.describe());
+    scope.begin(model.name, body.stream === true, timeoutMs);
+    const stream = await model.generate(generate, scope);
+    setRouteHeaders(reply, stream);
+    const meta = { id: newId("chatcmpl"), created: unixNow(), model: model.name };
+    const topLogprobs = chatTopLogprobs(body);
+    if (body.stream) {
+      const writer = new SseWriter(reply.raw);
+      await streamGeneration(reply, scope, stream, writer, chatStreamFormat(writer, meta, body.stream_options?.include_usage === true, topLogprobs), openAiDialect);
+      return reply;
+    }
+    const collected = await collectGeneration(scope, stream);
+    endCollected(scope, stream, collected);
+    return {
+      id: meta.id,
+      object: "chat.completion",
+      created: meta.created,
+      model: meta.model,
+      system_fingerprint: SYSTEM_FINGERPRINT,
+      choices: [
+        {
+          index: 0,
+          message: assistantMessage(collected.result),
+          logprobs: topLogprobs === undefined ? null : { content: collected.chunks.flatMap((c) => chatLogprobs(c, topLogprobs)), refusal: null },
+          finish_reason: collected.result.finishReason,
+        },
+      ],
+      usage: usageOf(collected.result),
+    };
+  };
+}
+
 // --- requests ---------------------------------------------------------------
 
 function unsupported(param: string, message: string): EdgeError {
@@ -241,7 +251,17 @@ function chatRequest(body: ChatCompletionBody, model: ServedModelStatus): Genera
   if (body.top_logprobs != null && !body.logprobs) {
     throw new EdgeError("invalid_request", "top_logprobs: requires logprobs to be true", { param: "top_logprobs" });
   }
-  const messages: ChatMessage[] = body.messages.map((message, i) => {
+  const messages = chatMessages(body.messages);
+  const request = { ...samplingRequest(body, model, body.max_completion_tokens ?? body.max_tokens), ...openAiToolRequest(body) };
+  request.messages = messages;
+  const topLogprobs = chatTopLogprobs(body);
+  if (topLogprobs !== undefined) request.logprobs = Math.max(1, topLogprobs);
+  return request;
+}
+
+/** OpenAI chat messages as the engine's (text parts only; tool calls and results kept). */
+export function chatMessages(input: ChatCompletionBody["messages"]): ChatMessage[] {
+  return input.map((message, i) => {
     let content = "";
     if (typeof message.content === "string") content = message.content;
     else if (Array.isArray(message.content)) {
@@ -260,11 +280,6 @@ function chatRequest(body: ChatCompletionBody, model: ServedModelStatus): Genera
     if (message.role === "tool" && message.name !== undefined) mapped.name = message.name;
     return mapped;
   });
-  const request = { ...samplingRequest(body, model, body.max_completion_tokens ?? body.max_tokens), ...openAiToolRequest(body) };
-  request.messages = messages;
-  const topLogprobs = chatTopLogprobs(body);
-  if (topLogprobs !== undefined) request.logprobs = Math.max(1, topLogprobs);
-  return request;
 }
 
 /** How many alternatives each chat token's logprobs list: top_logprobs with logprobs, or llama-server's n_probs. */

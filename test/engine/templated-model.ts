@@ -11,17 +11,19 @@ export const CHATML_TEMPLATE =
   "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}{% endfor %}" +
   "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
 
-/** Writes `dir`/`name` (stories260K with a chat template, and any metadata overrides) and returns its path. */
+/** Writes `dir`/`name` (stories260K with a chat template, and any metadata overrides: numbers as uint32) and returns its path. */
 export async function writeTemplatedStories(
   dir: string,
   template = CHATML_TEMPLATE,
-  overrides: Record<string, string> = {},
+  overrides: Record<string, string | number> = {},
   name = "stories-chatml.gguf",
 ): Promise<string> {
   const source = readGguf(TEST_MODEL);
   const metadata = typedMetadata(source, TEST_MODEL);
   metadata.set("tokenizer.chat_template", { type: GgufValueType.STRING, value: template });
-  for (const [key, value] of Object.entries(overrides)) metadata.set(key, { type: GgufValueType.STRING, value });
+  for (const [key, value] of Object.entries(overrides)) {
+    metadata.set(key, typeof value === "number" ? { type: GgufValueType.UINT32, value } : { type: GgufValueType.STRING, value });
+  }
   const fd = openSync(TEST_MODEL, "r");
   try {
     const tensors = source.tensors.map((t) => {

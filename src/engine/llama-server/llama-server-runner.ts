@@ -282,10 +282,10 @@ export class LlamaServerRunner implements Runner {
       text = request.prompt ?? "";
     }
     const contextSize = Math.min(info.contextSize, request.contextSize ?? Infinity);
-    if (addBos && contextSize >= this.slotContext) {
+    if (addBos && contextSize >= this.slotContext && !request.promptTokens) {
       return { prompt: text, nPredict: requested, extraStops, toolSyntax };
     }
-    const tokens = await this.tokenizeText(text, addBos, signal);
+    const tokens = request.promptTokens && !request.messages?.length ? request.promptTokens : await this.tokenizeText(text, addBos, signal);
     if (tokens.length === 0) throw new EdgeError("invalid_request", "the prompt is empty", { param: "prompt" });
     if (tokens.length >= contextSize) {
       throw contextOverflowError(tokens.length, contextSize);
