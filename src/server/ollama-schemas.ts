@@ -61,7 +61,7 @@ const generation = {
   think,
   logprobs: z.boolean().optional(),
   top_logprobs: z.number().int().min(0).max(20).optional(),
-  /** false: a prompt longer than the context is an error instead of being cut (ollama.ts). */
+  /** false: a prompt longer than the context is an error instead of being cut (ollama-truncation.ts). */
   truncate: z.boolean().optional(),
   /** Accepted without effect: the context is never shifted; generation ends at a full context (done_reason "length"). */
   shift: z.boolean().optional(),

@@ -15,6 +15,7 @@ import { scopeOf } from "./app.js";
 import type { DialectHost, ModelDirectory } from "./app-host.js";
 import { collectGeneration, endCollected, setRouteHeaders, streamGeneration, type StreamFormat } from "./generation-response.js";
 import { NdjsonWriter } from "./ndjson-writer.js";
+import { generateTruncating } from "./ollama-truncation.js";
 import {
   ollamaChatSchema,
   ollamaEmbeddingsSchema,
@@ -119,7 +120,8 @@ function register(app: FastifyInstance, host: DialectHost): void {
       const generate = kind === "chat" ? chatRequest(body as OllamaChatBody, status) : generateRequest(body as OllamaGenerateBody, status);
       scope.begin(model.name, body.stream !== false, timeoutMs);
       if (!generate) return loadResponse(scope, body.model, model.name, directory, kind === "chat");
-      const stream = await model.generate(generate, scope);
+      // Ollama cuts a prompt longer than the context (truncate: false keeps the error).
+      const stream = await generateTruncating(model, generate, scope, body.truncate !== false);
       setRouteHeaders(reply, stream);
       if (body.stream !== false) {
         const writer = new NdjsonWriter(reply.raw);

@@ -130,7 +130,7 @@ describe("Ollama API through the official client", () => {
       [{ model: "stories", prompt: "x", think: true }, 400, /^think:/],
       [{ model: "stories", prompt: "x", format: 7 }, 400, /^format:/],
       [{ model: "nope", prompt: "x" }, 404, /model "nope" is not served here/],
-      [{ model: "stories", prompt: "Once upon a time there was a girl. ".repeat(80) }, 400, /the prompt is \d+ tokens but the context holds 512/],
+      [{ model: "stories", prompt: "Once upon a time there was a girl. ".repeat(80), truncate: false }, 400, /the prompt is \d+ tokens but the context holds 512/],
     ];
     for (const [body, status, pattern] of cases) {
       const r = await post(url, body);
