@@ -15,7 +15,7 @@ export function registerList(program: Command): void {
   program
     .command("list")
     .alias("ls")
-    .description("list the models in the local store: name, tag, size, quantization, signature")
+    .description("list the models in the local store: name, tag, size, quantization, signature (the full reason: --json or `edgelm verify <name>`)")
     .option("--json", "print a JSON array")
     .option("--config <file>", "config file")
     .action(action(listCommand));
@@ -30,6 +30,8 @@ export function entryJson(entry: StoreEntry, signature: SignatureStatus) {
     size: entry.size,
     quantization: entry.manifest.quantization,
     signature: signature.text,
+    signature_status: signature.status,
+    ...(signature.error ? { signature_error: signature.error } : {}),
     signed: signature.present,
     variant_of: entry.manifest.variant_of,
     source: entry.manifest.source,
@@ -60,7 +62,7 @@ async function listCommand(flags: ListFlags): Promise<void> {
         entry.tag,
         formatBytes(entry.size),
         entry.manifest.quantization ?? "?",
-        signature.text,
+        signature.column,
         entry.manifest.variant_of ?? "-",
       ]),
     ],

@@ -11,8 +11,9 @@ import { EdgeError } from "../errors.js";
 import { looksLikeNameWithTag } from "../store/model-ref.js";
 import { DEMO_NOTICE, isModelReference, resolveModel } from "../store/resolve-model.js";
 import { terminalProgress } from "./progress-bar.js";
+import { StatusLine } from "./status-line.js";
 import { action, commandConfig, readStdin, usageError } from "./cli-kit.js";
-import { addModelFlags, engineFlags, threadTuningNotice, type ModelFlagValues } from "./model-flags.js";
+import { addModelFlags, engineFlags, type ModelFlagValues } from "./model-flags.js";
 import { addSamplingFlags, samplingFromFlags, type SamplingFlagValues } from "./sampling-flags.js";
 
 interface RunFlags extends ModelFlagValues, SamplingFlagValues {
@@ -57,7 +58,7 @@ async function runCommand(first: string | undefined, rest: string[], flags: RunF
   const config = commandConfig(flags, engineFlags(flags));
   const { model: ref, prompt: argPrompt } = await splitArguments(first, rest, flags, config);
   const sampling = samplingFromFlags(flags);
-  const reporter = terminalProgress();
+  const reporter = terminalProgress({ quiet: flags.json === true });
   const progress = reporter ? { progress: reporter } : {};
   const resolved = await resolveModel(ref, config, progress);
   const interactive = process.stdin.isTTY === true;
@@ -68,12 +69,21 @@ async function runCommand(first: string | undefined, rest: string[], flags: RunF
     throw usageError("no prompt given: pass one as an argument or pipe it on stdin", "prompt");
   }
   if (resolved.source === "demo") process.stderr.write(`${DEMO_NOTICE}\n`);
-  const { model, loadMs } = await openResolvedModel(resolved, config, {
-    parallel: 1,
-    ...(flags.retune ? { retuneThreads: true } : {}),
-    ...progress,
-    ...threadTuningNotice(),
-  });
+  // The first run in a fresh EDGELM_HOME loads the engine and measures threads: say so on a terminal, quietly.
+  const status = new StatusLine(process.stderr, process.stderr.isTTY === true && !flags.json);
+  let opened;
+  try {
+    opened = await openResolvedModel(resolved, config, {
+      parallel: 1,
+      ...(flags.retune ? { retuneThreads: true } : {}),
+      ...progress,
+      onLoading: () => status.set(`loading ${resolved.name}…`),
+      onThreadTuning: () => status.set("measuring the best thread counts for this model on this machine (once)…", { now: true }),
+    });
+  } finally {
+    status.clear();
+  }
+  const { model, loadMs } = opened;
   const controller = new AbortController();
   const onSigint = (): void => {
     if (controller.signal.aborted) process.exit(130);

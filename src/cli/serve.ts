@@ -9,6 +9,7 @@ import { DEMO_NOTICE } from "../store/resolve-model.js";
 import { chooseEngine, describeEngine } from "../engine/engine-choice.js";
 import { EdgeNode } from "../edge-node.js";
 import { SystemdNotifier } from "../ops/systemd-notifier.js";
+import { launcherProcesses, watchLauncher } from "../launcher-watch.js";
 import { planMemoryFit } from "../server/memory-fit.js";
 import { parseModelFlag, planServedModels } from "../server/served-model-specs.js";
 import { storeVariantFinder } from "../ops/variant-ladder.js";
@@ -101,6 +102,12 @@ async function serveCommand(flags: ServeFlags): Promise<void> {
     };
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
+    // Started through npx / npm run: when npm goes (`kill $!` after `npx edgelm serve &`), shut down as on SIGTERM
+    // instead of staying on the port as an orphan (npm's variables come from npm, not from edgelm's config).
+    watchLauncher(launcherProcesses(process.env), (gone) => {
+      logger.info(`the process that started the gateway (npm, pid ${gone.pid}) exited`);
+      onSignal("SIGTERM");
+    });
   });
 
   void gateway.whenReady().then(() => {

@@ -21,6 +21,7 @@ import { cachedSmokeResult, describeSmokeFailure, llamaServerSmokeLoad, smokeTes
 import { describeIsaSet, isaCmakeOptions, saferIsaSets } from "./isa-cmake-options.js";
 import { portableIsa } from "./portable-isa.js";
 import { findLocalNodeLlamaCppBuild, LOCAL_BUILD_CMAKE_OPTIONS, PERSISTENT_THREADPOOL_PATCH } from "./local-build-profile.js";
+import { pruneLocalBuild } from "./local-build-prune.js";
 
 export type EngineKind = "llama-server" | "node-llama-cpp";
 
@@ -271,6 +272,9 @@ async function buildNodeLlamaCpp(options: EngineBuildOptions): Promise<{ path: s
     join(options.home, "engines", "node-llama-cpp-local.json"),
     `${JSON.stringify({ backend: "node-llama-cpp", folder: build.folder, cmakeOptions: LOCAL_BUILD_CMAKE_OPTIONS, builtAt: new Date().toISOString() }, null, 2)}\n`,
   );
+  // 5. keep only what the build runs with (the clone's grammars and .git, the addon): ~200 MB of sources and objects go.
+  const pruned = pruneLocalBuild(source, build.folder);
+  options.onLine?.(`removed ${pruned.removed.length} entries of sources and build objects (${Math.round(pruned.freedBytes / 1e6)} MB) the build does not run with`);
   return { path: build.folder, description: `node-llama-cpp local build (${describeOptions(LOCAL_BUILD_CMAKE_OPTIONS)})` };
 }
 

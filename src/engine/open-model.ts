@@ -20,6 +20,8 @@ export interface OpenModelOptions extends Omit<LoadOptions, "path" | "name">, Re
   retuneThreads?: boolean;
   /** Called when a thread measurement starts (only when nothing is cached yet). */
   onThreadTuning?: () => void;
+  /** Called when the file is checked and the engine starts loading it (the step a status line names). */
+  onLoading?: () => void;
 }
 
 export interface OpenedModel {
@@ -39,6 +41,7 @@ export async function openModel(ref: string | undefined, config: Config, options
 
 export async function openResolvedModel(resolved: ResolvedModel, config: Config, options: OpenModelOptions = {}): Promise<OpenedModel> {
   const { verification, trust } = await prepareModel(resolved, config, options.progress ? { progress: options.progress } : {});
+  options.onLoading?.();
   // Loaded on first use: commands that never load a model in this process (serve) do not pay for llama.cpp's bindings.
   const { selectBackend } = await import("./select-backend.js");
   const backend = await selectBackend(config);

@@ -3,7 +3,7 @@
  * models in `run` and `inspect` before they are loaded.
  */
 import assert from "node:assert/strict";
-import { appendFileSync, copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { appendFileSync, copyFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { runCli, tempHome, TEST_MODEL, type CliResult } from "../helpers.js";
@@ -77,6 +77,42 @@ describe("edgelm keygen / sign / verify (CLI)", () => {
     writeFileSync(join(model, "extra.bin"), "x");
     oneLineError(await runCli(["verify", model, "--key", pair.public_key], { env }), 4, /extra\.bin is not covered by the signature/);
     oneLineError(await runCli(["verify", keys, "--key", pair.public_key], { env }), 4, /has no signature: .*model\.sig does not exist/);
+  });
+
+  it("a folder holding a single-file signature verifies as that file: verify <folder> passes exactly when verify <file> does", async () => {
+    const keys = join(home, "single-keys");
+    assert.equal((await runCli(["keygen", "--out", keys], { env })).code, 0);
+    const folder = join(home, "single");
+    mkdirSync(folder);
+    copyFileSync(TEST_MODEL, join(folder, "stories.gguf"));
+    writeFileSync(join(folder, "README.md"), "not part of the signed file");
+    const sign = await runCli(["sign", join(folder, "stories.gguf"), "--key", join(keys, "private.pem"), "--json"], { env });
+    assert.equal(sign.code, 0, sign.stderr);
+    assert.equal(JSON.parse(sign.stdout).signature, join(folder, "model.sig"));
+    const key = ["--key", join(keys, "public.pem")];
+    const asFile = await runCli(["verify", join(folder, "stories.gguf"), ...key, "--json"], { env });
+    assert.equal(asFile.code, 0, asFile.stderr);
+    const asFolder = await runCli(["verify", folder, ...key, "--json"], { env });
+    assert.equal(asFolder.code, 0, asFolder.stderr);
+    const out = JSON.parse(asFolder.stdout);
+    assert.equal(out.root_digest, JSON.parse(asFile.stdout).root_digest);
+    assert.equal(out.signed_file, join(folder, "stories.gguf"));
+    assert.deepEqual(out.not_covered, ["README.md"]);
+    const text = await runCli(["verify", folder, ...key], { env });
+    assert.match(text.stdout, /signed file\s+.*stories\.gguf \(a single-file signature\)\n\s+not covered\s+README\.md\n/);
+    // The reference tool's single-file fixture, given as its folder.
+    const fixture = await runCli(["verify", join(FIXTURES, "v1.0.0-elliptic-key"), "--key", PUBLIC_KEY, "--json"], { env });
+    assert.equal(fixture.code, 0, fixture.stderr);
+    assert.equal(JSON.parse(fixture.stdout).signed_file, join(FIXTURES, "v1.0.0-elliptic-key", "signme-1"));
+
+    // Damage fails both ways, for the same reason.
+    appendFileSync(join(folder, "stories.gguf"), "x");
+    oneLineError(await runCli(["verify", join(folder, "stories.gguf"), ...key], { env }), 4, /the file changed \(signed sha256/);
+    oneLineError(await runCli(["verify", folder, ...key], { env }), 4, /the file changed \(signed sha256/);
+    // A renamed file is not what the signature names.
+    copyFileSync(TEST_MODEL, join(folder, "renamed.gguf"));
+    rmSync(join(folder, "stories.gguf"));
+    oneLineError(await runCli(["verify", folder, ...key], { env }), 4, /signs the single file "stories\.gguf", which is not in that folder/);
   });
 
   it("signs with a certificate chain (certificate method) that verifies to the root CA", async () => {

@@ -59,8 +59,8 @@ describe("edgelm add / list / rm / export, and store names in every command (CLI
     assert.equal(table.code, 0, table.stderr);
     assert.deepEqual(table.stdout.trimEnd().split("\n").map((l) => l.split(/\s{2,}/)), [
       ["NAME", "TAG", "SIZE", "QUANTIZATION", "SIGNATURE", "VARIANT OF"],
-      ["assistant", "1", "1.2 MB", "F32", "unsigned (no model.sig)", "-"],
-      ["stories", "signed", "1.2 MB", "F32", `signed by key ${hint} (ECDSA P-256)`, "-"],
+      ["assistant", "1", "1.2 MB", "F32", "unsigned", "-"],
+      ["stories", "signed", "1.2 MB", "F32", `valid (key ${hint.slice(0, 12)})`, "-"],
     ]);
     const listed = JSON.parse((await runCli(["list", "--json"], { env })).stdout);
     assert.deepEqual(listed.map((e: { reference: string; signed: boolean }) => [e.reference, e.signed]), [["assistant:1", false], ["stories:signed", true]]);
@@ -81,6 +81,70 @@ describe("edgelm add / list / rm / export, and store names in every command (CLI
     assert.match(removed.stdout, /^removed assistant:1 \(its files are shared with other models\)\nremoved stories:signed \(freed 1\.2 MB\)\n$/);
     assert.match((await runCli(["list"], { env })).stdout, /^no models in the store/);
     assert.deepEqual(readdirSync(join(home, "edgelm", "blobs", "sha256")), []);
+  });
+
+  it("list keeps the SIGNATURE column short; list --json and verify <name:tag> give the full reason", async () => {
+    const keys = join(home, "list-keys");
+    assert.equal((await runCli(["keygen", "--out", keys], { env })).code, 0);
+    const other = join(home, "list-other-keys");
+    assert.equal((await runCli(["keygen", "--out", other], { env })).code, 0);
+    const folder = join(home, "list-signed");
+    mkdirSync(folder, { recursive: true });
+    copyFileSync(TEST_MODEL, join(folder, "stories.gguf"));
+    assert.equal((await runCli(["sign", folder, "--key", join(keys, "private.pem")], { env })).code, 0);
+    assert.equal((await runCli(["add", folder, "--name", "good:1"], { env })).code, 0);
+    assert.equal((await runCli(["add", folder, "--name", "rejected:1"], { env })).code, 0);
+    assert.equal((await runCli(["add", TEST_MODEL, "--name", "plain:1"], { env })).code, 0);
+    // The device trusts another key: the same signature is now rejected (untrusted signer).
+    const config = join(home, "list-config.yaml");
+    writeFileSync(config, `trust:\n  keys: [${join(other, "public.pem")}]\n`);
+
+    const table = await runCli(["list", "--config", config], { env });
+    assert.equal(table.code, 0, table.stderr);
+    const rows = table.stdout.trimEnd().split("\n").map((l) => l.split(/\s{2,}/));
+    assert.deepEqual(rows.map((r) => r[4]), ["SIGNATURE", "rejected: untrusted_signer", "unsigned", "rejected: untrusted_signer"]);
+    for (const line of table.stdout.trimEnd().split("\n")) assert.ok(line.length < 100, `a short row: ${line}`);
+
+    const listed = JSON.parse((await runCli(["list", "--json", "--config", config], { env })).stdout);
+    const rejected = listed.find((e: { reference: string }) => e.reference === "rejected:1");
+    assert.equal(rejected.signature_status, "invalid");
+    assert.equal(rejected.signature_error.code, "untrusted_signer");
+    assert.match(rejected.signature, /^signature rejected: .*which is not a trusted key/);
+    assert.match(rejected.signature_error.message, /which is not a trusted key/);
+    assert.equal(listed.find((e: { reference: string }) => e.reference === "plain:1").signature_status, "unsigned");
+
+    // verify takes a store name as well as a path: the same reasons, the full text.
+    const byName = await runCli(["verify", "rejected:1", "--config", config], { env });
+    assert.equal(byName.code, 4, byName.stderr);
+    assert.match(byName.stderr, /which is not a trusted key/);
+    assertOneLine(byName.stderr);
+    const good = await runCli(["verify", "good:1", "--key", join(keys, "public.pem"), "--json"], { env });
+    assert.equal(good.code, 0, good.stderr);
+    const verified = JSON.parse(good.stdout);
+    assert.equal(verified.model, "good:1");
+    assert.deepEqual(verified.files.map((f: { name: string }) => f.name), ["stories.gguf"]);
+    const byPath = await runCli(["verify", folder, "--key", join(keys, "public.pem"), "--json"], { env });
+    assert.equal(JSON.parse(byPath.stdout).root_digest, verified.root_digest);
+    const unsigned = await runCli(["verify", "plain:1", "--key", join(keys, "public.pem")], { env });
+    assert.equal(unsigned.code, 4);
+    assert.match(unsigned.stderr, /plain:1 has no signature: its store entry holds no model\.sig/);
+    const typo = await runCli(["verify", "god:1", "--key", join(keys, "public.pem")], { env });
+    assert.equal(typo.code, 3);
+    assert.match(typo.stderr, /no model "god:1" in the store; did you mean "good:1"\?/);
+
+    // verify <name> re-reads the blobs: one changed byte is caught before the signature is trusted.
+    const entry = JSON.parse((await runCli(["list", "--json"], { env })).stdout).find((e: { reference: string }) => e.reference === "good:1");
+    const blob = join(env.EDGELM_HOME!, "blobs", "sha256", entry.sha256);
+    const original = readFileSync(blob);
+    flipByte(blob, 100);
+    try {
+      const damaged = await runCli(["verify", "good:1", "--key", join(keys, "public.pem")], { env });
+      assert.equal(damaged.code, 4, damaged.stderr);
+      assert.match(damaged.stderr, /stories\.gguf .* does not match its manifest/);
+    } finally {
+      writeFileSync(blob, original);
+    }
+    assert.equal((await runCli(["rm", "good:1", "rejected:1", "plain:1"], { env })).code, 0);
   });
 
   it("every model-taking command resolves store names: run (argument and -m) and inspect", async () => {

@@ -113,6 +113,8 @@ describe("trust policy (checkTrust)", () => {
     const config = configWith(home, { keys: [trustedPub] });
     assert.equal((await checkTrust({ kind: "path", path: join(dir, "a.gguf") }, config)).status, "signed");
     assert.equal((await checkTrust({ kind: "path", path: join(dir, "b.gguf") }, config)).status, "unsigned");
+    // The folder itself is checked as the file its single-file signature names.
+    assert.equal((await checkTrust({ kind: "path", path: dir }, config)).status, "signed");
   });
 
   it("a variant signed with trust.local_key passes the device's own policy", async () => {

@@ -99,10 +99,15 @@ describe("OpenSSF Model Signing interop fixtures", () => {
             rmSync(join(copy.dir, "signme-2"));
             await assertFails(verifyCase(c, c.anchors, copy.dir), "integrity_mismatch", /signme-2 is signed but missing/);
           } else {
-            // A single-file model: its folder is not the model, and without its file nothing verifies.
-            await assertFails(verifyCase(c, c.anchors, copy.dir, { model: "" }), "integrity_mismatch", /covers a single-file model, but .* is a folder/);
+            // A single-file signature: its folder verifies as the file it names, whatever else lies beside it ...
+            const asFolder = await verifyCase(c, c.anchors, copy.dir, { model: "" });
+            assert.equal(asFolder.signedFile?.path, join(copy.dir, c.model));
+            assert.deepEqual(asFolder.signedFile?.notCovered, ["extra.bin"]);
+            assert.equal(asFolder.rootDigest, c.rootDigest);
+            // ... and without that file neither the file nor the folder verifies.
             rmSync(join(copy.dir, c.model));
             await assertFails(verifyCase(c, c.anchors, copy.dir), "file_not_found", /signme-1/);
+            await assertFails(verifyCase(c, c.anchors, copy.dir, { model: "" }), "integrity_mismatch", /signs the single file "signme-1", which is not in that folder/);
           }
         } finally {
           copy.cleanup();

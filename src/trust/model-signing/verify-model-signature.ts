@@ -4,7 +4,13 @@
  * Sigstore keyless), then the signed statement (format version, root digest),
  * then the model's files against the signed resources. The model is a path
  * (hashed here) or a list of {name, sha256} (a store manifest: nothing is read).
+ *
+ * A folder whose model.sig signs a single file (one resource ".") is checked
+ * as that file: the one in the folder named by the signature's model name, so
+ * `verify <folder>` passes exactly when `verify <folder>/<that file>` does.
  */
+import { lstat, readdir } from "node:fs/promises";
+import { join } from "node:path";
 import { EdgeError } from "../../errors.js";
 import { assertResourcesMatch } from "./compare-resources.js";
 import { hashModelFiles } from "./hash-model-files.js";
@@ -43,6 +49,30 @@ export interface VerifiedModel {
   resources: ModelResource[];
   /** Every model-relative path left out of the comparison. */
   ignorePaths: string[];
+  /**
+   * A folder checked against a single-file signature: the file it signs
+   * (absolute path), and the folder's other entries, which it does not cover.
+   */
+  signedFile?: { path: string; notCovered: string[] };
+}
+
+/**
+ * The file a single-file signature in `folder` speaks for: `folder/<modelName>`.
+ * Throws `integrity_mismatch` when the folder holds no such file.
+ */
+async function signedFileInFolder(folder: string, modelName: string, ignorePaths: readonly string[]): Promise<{ path: string; notCovered: string[] }> {
+  const plainName = modelName !== "" && modelName !== "." && modelName !== ".." && !modelName.includes("/");
+  const path = join(folder, modelName);
+  const info = plainName ? await lstat(path).catch(() => undefined) : undefined;
+  if (!info || info.isDirectory()) {
+    throw new EdgeError(
+      "integrity_mismatch",
+      `model.sig in ${folder} signs the single file "${modelName}", which is not in that folder (verify the signed file itself, or sign the folder)`,
+      { details: { folder, signed_file: modelName } },
+    );
+  }
+  const others = (await readdir(folder)).filter((name) => name !== modelName && !isIgnoredPath(name, ignorePaths)).sort();
+  return { path, notCovered: others };
 }
 
 /** Checks the bundle's signature with the method its material calls for; returns who signed. */
@@ -96,8 +126,11 @@ export async function verifyModelSignature(
   const ignorePaths = normalizeIgnorePaths([...DEFAULT_IGNORE_PATHS, ...serialization.ignorePaths, ...(options.ignorePaths ?? [])]);
   const singleFile = signed.length === 1 && signed[0]!.name === ".";
   let actual: ModelResource[];
+  let signedFile: VerifiedModel["signedFile"];
   if (model.kind === "path") {
-    const hashed = await hashModelFiles(model.path, {
+    const isFolder = (await lstat(model.path).catch(() => undefined))?.isDirectory() === true;
+    if (singleFile && isFolder) signedFile = await signedFileInFolder(model.path, statement.modelName, ignorePaths);
+    const hashed = await hashModelFiles(signedFile?.path ?? model.path, {
       ignorePaths,
       allowSymlinks: serialization.allowSymlinks,
       ...(options.onFile ? { onFile: options.onFile } : {}),
@@ -116,5 +149,5 @@ export async function verifyModelSignature(
     actual = model.files.filter((f) => !isIgnoredPath(f.name, ignorePaths));
   }
   assertResourcesMatch(signed, actual, describeModel(model));
-  return { signer, modelName: statement.modelName, rootDigest: statement.rootDigest, resources: signed, ignorePaths };
+  return { signer, modelName: statement.modelName, rootDigest: statement.rootDigest, resources: signed, ignorePaths, ...(signedFile ? { signedFile } : {}) };
 }
