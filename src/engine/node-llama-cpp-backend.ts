@@ -44,7 +44,7 @@ import {
   type TokenLogprob,
   type TokenStream,
 } from "./types.js";
-import { summarizeGguf } from "../gguf/gguf-summary.js";
+import { summarizeGguf, type GgufSummary } from "../gguf/gguf-summary.js";
 import { readGguf } from "../gguf/gguf-reader.js";
 import { contextOverflowError } from "./context-overflow.js";
 import { resolveThreads } from "./thread-setting.js";
@@ -193,6 +193,17 @@ export class NodeLlamaCppBackend implements EngineBackend {
   async load(options: LoadOptions): Promise<LoadedModel> {
     const gguf = readGguf(options.path);
     const summary = summarizeGguf(gguf);
+    // First, before any weights: a template past its render limits keeps the model from loading.
+    const chatTemplate = await ChatTemplate.open(gguf.metadata, options.name ?? basename(options.path), options.chatTemplateLimits);
+    try {
+      return await this.loadWith(options, summary, chatTemplate);
+    } catch (error) {
+      await chatTemplate.dispose();
+      throw error;
+    }
+  }
+
+  private async loadWith(options: LoadOptions, summary: GgufSummary, chatTemplate: ChatTemplate): Promise<LoadedModel> {
     const { llama, build } = await getRuntime(this.options.gpu ?? false, this.options.build ?? "auto", this.options.cmakeOptions);
     const threads = resolveThreads(options.threads, llama.cpuMathCores);
     let model: LlamaModel;
@@ -247,7 +258,7 @@ export class NodeLlamaCppBackend implements EngineBackend {
       threads,
       threadsPerPhase,
     };
-    return new NodeLlamaCppModel(llama, model, context, info, ChatTemplate.fromMetadata(gguf.metadata, info.name));
+    return new NodeLlamaCppModel(llama, model, context, info, chatTemplate);
   }
 }
 
@@ -317,13 +328,13 @@ class NodeLlamaCppModel implements LoadedModel {
   }
 
   async renderChat(messages: ChatMessage[]): Promise<string> {
-    return this.chatTemplate.render(messages).text;
+    return (await this.chatTemplate.render(messages)).text;
   }
 
-  private promptTokens(request: GenerateRequest): { tokens: Token[]; stops: string[]; toolSyntax?: ToolCallSyntax } {
+  private async promptTokens(request: GenerateRequest): Promise<{ tokens: Token[]; stops: string[]; toolSyntax?: ToolCallSyntax }> {
     if (request.messages && request.messages.length > 0) {
       // Templating happens in chat-template.ts, the same for every backend (see there).
-      const { text, stops, toolSyntax } = this.chatTemplate.render(request.messages, request);
+      const { text, stops, toolSyntax } = await this.chatTemplate.render(request.messages, request);
       const bos = this.model.tokens.bos ?? undefined;
       return { tokens: withSingleBos(this.tokenizeSync(text, true), bos ?? undefined) as Token[], stops, toolSyntax };
     }
@@ -394,7 +405,7 @@ class NodeLlamaCppModel implements LoadedModel {
   async generate(request: GenerateRequest, signal?: AbortSignal): Promise<TokenStream> {
     if (this.disposed) throw new EdgeError("model_not_ready", `model ${this.info.name} is unloaded`);
     const startedAt = performance.now();
-    const { tokens: promptTokens, stops: templateStops, toolSyntax } = this.promptTokens(request);
+    const { tokens: promptTokens, stops: templateStops, toolSyntax } = await this.promptTokens(request);
     const tools = toolCalling(request, toolSyntax);
     const contextSize = Math.min(this.info.contextSize, request.contextSize ?? Infinity);
     if (promptTokens.length === 0) throw new EdgeError("invalid_request", "the prompt is empty", { param: "prompt" });
@@ -666,6 +677,7 @@ class NodeLlamaCppModel implements LoadedModel {
     const embedding = this.embeddingContext;
     this.embeddingContext = undefined;
     if (embedding) await embedding.then((c) => c.dispose()).catch(() => {});
+    await this.chatTemplate.dispose().catch(() => {});
     await this.context.dispose().catch(() => {});
     await this.model.dispose().catch(() => {});
   }

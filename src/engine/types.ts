@@ -216,7 +216,19 @@ export interface LoadOptions {
   batchSize?: number;
   /** Load for embeddings as well as generation. */
   embeddings?: boolean;
+  /** Limits on rendering the model's chat template (config `engine.chat_template`). Default: that section's defaults. */
+  chatTemplateLimits?: TemplateLimits;
   signal?: AbortSignal;
+}
+
+/** Limits on one render of a model's chat template (see bounded-template.ts). */
+export interface TemplateLimits {
+  /** Longest one render may take, in ms (config `engine.chat_template.render_timeout_ms`). */
+  renderTimeoutMs: number;
+  /** Most bytes (UTF-8) one render may produce (`engine.chat_template.max_output_bytes`). */
+  maxOutputBytes: number;
+  /** Heap of the rendering thread, in MiB (`engine.chat_template.memory_mb`). */
+  memoryMb: number;
 }
 
 export interface EmbeddingResult {

@@ -25,6 +25,26 @@ export const sandboxSection = z
   .strict()
   .default(SANDBOX_DEFAULTS);
 
+/** The defaults of `engine.chat_template` (the engine's default limits too, see bounded-template.ts). */
+export const CHAT_TEMPLATE_DEFAULTS = { render_timeout_ms: 2000, max_output_bytes: 4 * 1024 * 1024, memory_mb: 128 } as const;
+
+/**
+ * `engine.chat_template`: limits on rendering a model's chat template (code from
+ * the model file). A template past one on a probe render at load keeps the model
+ * from loading (unsupported_model); past one on a request, that request fails (422).
+ */
+export const chatTemplateSection = z
+  .object({
+    /** Longest one render may take, in ms. Default 2000. */
+    render_timeout_ms: z.number().int().min(10).max(600_000).default(CHAT_TEMPLATE_DEFAULTS.render_timeout_ms),
+    /** Most bytes one render may produce. Default 4194304 (4 MiB). */
+    max_output_bytes: z.number().int().min(1024).max(1 << 30).default(CHAT_TEMPLATE_DEFAULTS.max_output_bytes),
+    /** Heap of the thread that renders, in MiB. Default 128. */
+    memory_mb: z.number().int().min(16).max(1 << 16).default(CHAT_TEMPLATE_DEFAULTS.memory_mb),
+  })
+  .strict()
+  .default(CHAT_TEMPLATE_DEFAULTS);
+
 /** `engine`: how models are run. */
 export const engineSection = z
   .object({
@@ -49,6 +69,7 @@ export const engineSection = z
      */
     node_llama_cpp_build: z.enum(["auto", "prebuilt", "local"]).default("auto"),
     sandbox: sandboxSection,
+    chat_template: chatTemplateSection,
   })
   .strict()
-  .default({ backend: "auto", gpu: false, tune_threads: true, node_llama_cpp_build: "auto", sandbox: SANDBOX_DEFAULTS });
+  .default({ backend: "auto", gpu: false, tune_threads: true, node_llama_cpp_build: "auto", sandbox: SANDBOX_DEFAULTS, chat_template: CHAT_TEMPLATE_DEFAULTS });
