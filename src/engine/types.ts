@@ -218,6 +218,8 @@ export interface LoadOptions {
   embeddings?: boolean;
   /** Limits on rendering the model's chat template (config `engine.chat_template`). Default: that section's defaults. */
   chatTemplateLimits?: TemplateLimits;
+  /** Bounds of the compiled-grammar cache (config `engine.grammar_cache`; node-llama-cpp). Default: that section's defaults. */
+  grammarCacheLimits?: { maxEntries: number; maxBytes: number };
   signal?: AbortSignal;
 }
 
@@ -261,6 +263,8 @@ export interface LoadedModel extends AsyncDisposable {
   nextTokenLogprobs?(tokens: number[], signal?: AbortSignal): AsyncIterable<Float32Array>;
   /** Slots currently generating. */
   readonly activeSequences: number;
+  /** How full the backend's compiled-grammar cache is, when it keeps one (node-llama-cpp). */
+  grammarCacheStats?(): { entries: number; bytes: number; evictions: number };
   /**
    * Changes the thread counts of a loaded model, from the next batch on (thread
    * tuning measures candidates this way). Absent on backends that fix threads

@@ -45,6 +45,23 @@ export const chatTemplateSection = z
   .strict()
   .default(CHAT_TEMPLATE_DEFAULTS);
 
+/** The defaults of `engine.grammar_cache` (the engine's default bounds too, see grammar-cache.ts). */
+export const GRAMMAR_CACHE_DEFAULTS = { max_entries: 256, max_bytes: 64 * 1024 * 1024 } as const;
+
+/**
+ * `engine.grammar_cache`: compiled grammars (JSON schemas, GBNF) a node-llama-cpp
+ * runner keeps for reuse; past either bound the least recently used are dropped.
+ */
+export const grammarCacheSection = z
+  .object({
+    /** Most grammars kept per runner. Default 256. */
+    max_entries: z.number().int().min(0).max(1_000_000).default(GRAMMAR_CACHE_DEFAULTS.max_entries),
+    /** Most estimated bytes they hold together, per runner. Default 67108864 (64 MiB). */
+    max_bytes: z.number().int().min(0).default(GRAMMAR_CACHE_DEFAULTS.max_bytes),
+  })
+  .strict()
+  .default(GRAMMAR_CACHE_DEFAULTS);
+
 /** `engine`: how models are run. */
 export const engineSection = z
   .object({
@@ -70,6 +87,7 @@ export const engineSection = z
     node_llama_cpp_build: z.enum(["auto", "prebuilt", "local"]).default("auto"),
     sandbox: sandboxSection,
     chat_template: chatTemplateSection,
+    grammar_cache: grammarCacheSection,
   })
   .strict()
-  .default({ backend: "auto", gpu: false, tune_threads: true, node_llama_cpp_build: "auto", sandbox: SANDBOX_DEFAULTS, chat_template: CHAT_TEMPLATE_DEFAULTS });
+  .default({ backend: "auto", gpu: false, tune_threads: true, node_llama_cpp_build: "auto", sandbox: SANDBOX_DEFAULTS, chat_template: CHAT_TEMPLATE_DEFAULTS, grammar_cache: GRAMMAR_CACHE_DEFAULTS });
