@@ -135,7 +135,7 @@ if (nativeSample > 0) {
     for (const m of ggufMutations(base, seed + 1_000_003, cases * 10)) {
       if (files.length >= nativeSample) break;
       const headerSame = m.bytes.length === base.length && Buffer.compare(Buffer.from(m.bytes.subarray(0, dataOffset)), Buffer.from(base.subarray(0, dataOffset))) === 0;
-      if (headerSame || classifyGguf(m.bytes).outcome !== "accepted") continue;
+      if (headerSame || (await classifyGguf(m.bytes)).outcome !== "accepted") continue;
       const path = join(dir, `m${files.length}.gguf`);
       writeFileSync(path, m.bytes);
       files.push(path);

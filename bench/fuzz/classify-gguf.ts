@@ -1,7 +1,8 @@
 /**
  * What edgelm does with one (possibly hostile) GGUF image: accepts it (the
- * reader parses it, load-safety passes it and its chat template is parsed as
- * at load — or replaced by the fallback — so it would reach llama.cpp),
+ * reader parses it, load-safety passes it and its chat template is opened as
+ * at load — parsed and probe-rendered within its limits, or replaced by the
+ * fallback — so it would reach llama.cpp),
  * rejects it with an EdgeError code, or crashes (anything else thrown: a bug).
  */
 import { ChatTemplate } from "../../src/engine/chat-template.js";
@@ -14,11 +15,11 @@ export type GgufCaseOutcome =
   | { outcome: "rejected"; code: string; message: string }
   | { outcome: "crash"; error: string };
 
-export function classifyGguf(bytes: Uint8Array, label = "case"): GgufCaseOutcome {
+export async function classifyGguf(bytes: Uint8Array, label = "case"): Promise<GgufCaseOutcome> {
   try {
     const file = parseGguf(bytes);
     checkLoadableFile(file, label);
-    ChatTemplate.fromMetadata(file.metadata, label);
+    await (await ChatTemplate.open(file.metadata, label)).dispose();
     return { outcome: "accepted" };
   } catch (error) {
     if (isEdgeError(error)) return { outcome: "rejected", code: error.code, message: error.message };

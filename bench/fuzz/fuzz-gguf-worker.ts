@@ -51,13 +51,14 @@ try {
   for (const mutation of ggufMutations(base, input.seed, input.count)) {
     if (index >= input.start) {
       const started = performance.now();
-      const result = classifyGguf(mutation.bytes);
+      const result = await classifyGguf(mutation.bytes);
       const message: FuzzCaseMessage = { index, name: mutation.name, result, ms: performance.now() - started };
       if (input.fileEvery > 0 && index % input.fileEvery === 0) {
         const path = join(dir, "case.gguf");
         writeFileSync(path, mutation.bytes);
         const viaFile = classifyFile(path);
-        message.fileAgrees = viaFile === (result.outcome === "rejected" ? result.code : result.outcome);
+        // The file check covers the header; the chat template's probe is classifyGguf's alone.
+        message.fileAgrees = viaFile === (result.outcome === "rejected" && result.code === "invalid_gguf" ? result.code : "accepted");
       }
       parentPort!.postMessage(message);
     }

@@ -7,7 +7,9 @@
  * - A GGUF with `tokenizer.chat_template` is rendered with that Jinja template
  *   (the @huggingface/jinja engine, the one node-llama-cpp uses for templates
  *   it has no specialised wrapper for), with `add_generation_prompt` and the
- *   model's `bos_token` / `eos_token` texts.
+ *   model's `bos_token` / `eos_token` texts — in a worker thread within time,
+ *   memory and output limits (bounded-template.ts), tried once when the model
+ *   loads: a template past a limit keeps the model from loading.
  * - A GGUF without one (stories260K, the demo model, synthetic models), or
  *   whose template cannot be rendered, gets the plain fallback template.
  *
@@ -21,10 +23,11 @@
  * for one and the text does not already start with it — as llama.cpp's server
  * does for its chat endpoint.
  */
-import { Template } from "@huggingface/jinja";
+import { EdgeError, isEdgeError } from "../errors.js";
 import type { GgufMetadata } from "../gguf/gguf-values.js";
 import { metaArray, metaNumber, metaString } from "../gguf/gguf-values.js";
 import { logger } from "../log.js";
+import { BoundedTemplate, DEFAULT_TEMPLATE_LIMITS, describeTemplateLimit, type RenderOutcome, type TemplateLimit, type TemplateLimits } from "./bounded-template.js";
 import { FALLBACK_CHAT_STOPS, renderFallbackChat } from "./fallback-chat-template.js";
 import { genericToolPrompt, templateMessages, templateTools, toolCallSyntaxOf, type ToolCallSyntax } from "./tool-call-syntax.js";
 import type { ChatMessage, ToolChoice, ToolDefinition } from "./types.js";
@@ -45,16 +48,37 @@ export interface ChatTools {
   chatTemplateKwargs?: Readonly<Record<string, unknown>>;
 }
 
+/**
+ * The chats a template is tried on when a model loads: a long one, and one
+ * user message for templates that refuse system or assistant turns. A
+ * template that goes past a render limit on them is refused at load.
+ */
+const PROBE_CHATS: ReadonlyArray<readonly ChatMessage[]> = [
+  [
+    { role: "system", content: "You are a helpful assistant." },
+    { role: "user", content: "Hello, who are you?" },
+    { role: "assistant", content: "I am an assistant." },
+    { role: "user", content: "Tell me a short story." },
+  ],
+  [{ role: "user", content: "Hello" }],
+];
+
 export class ChatTemplate {
   private constructor(
-    private readonly template: Template | undefined,
+    private template: BoundedTemplate | undefined,
     private readonly bosText: string,
     private readonly eosText: string,
-    private readonly toolSyntax: ToolCallSyntax,
+    private toolSyntax: ToolCallSyntax,
+    private readonly name: string,
   ) {}
 
-  /** The template a GGUF carries (or the fallback), read from its metadata. */
-  static fromMetadata(metadata: GgufMetadata, name = "model"): ChatTemplate {
+  /**
+   * The template a GGUF carries (or the fallback), read from its metadata and
+   * tried once on short chats (PROBE_CHATS) within `limits`. Rejects with
+   * `unsupported_model` naming the limit when the template goes past one: such
+   * a model is not loaded. A template that cannot be parsed gets the fallback.
+   */
+  static async open(metadata: GgufMetadata, name = "model", limits: TemplateLimits = DEFAULT_TEMPLATE_LIMITS): Promise<ChatTemplate> {
     const source = metaString(metadata, "tokenizer.chat_template");
     const tokens = metaArray(metadata, "tokenizer.ggml.tokens");
     const tokenText = (key: string): string => {
@@ -62,16 +86,11 @@ export class ChatTemplate {
       const text = id !== undefined ? tokens?.[id] : undefined;
       return typeof text === "string" ? text : "";
     };
-    let template: Template | undefined;
-    if (source) {
-      try {
-        template = new Template(source);
-      } catch (error) {
-        logger.warn(`${name}: its chat template cannot be parsed (${(error as Error).message}); using the plain fallback template`);
-      }
-    }
+    const template = source ? new BoundedTemplate(source, limits) : undefined;
     const syntax = template ? toolCallSyntaxOf(source) : "generic";
-    return new ChatTemplate(template, tokenText("tokenizer.ggml.bos_token_id"), tokenText("tokenizer.ggml.eos_token_id"), syntax);
+    const chat = new ChatTemplate(template, tokenText("tokenizer.ggml.bos_token_id"), tokenText("tokenizer.ggml.eos_token_id"), syntax, name);
+    await chat.probe();
+    return chat;
   }
 
   /** True when the model's own template is used (not the fallback). */
@@ -84,31 +103,85 @@ export class ChatTemplate {
     return this.bosText;
   }
 
-  render(messages: readonly ChatMessage[], chatTools: ChatTools = {}): ChatPrompt {
+  /**
+   * The prompt for `messages`. Rejects with `unsupported_model` when the model's
+   * template goes past a render limit for them; a template that raises an
+   * error for them gives the plain fallback instead.
+   */
+  async render(messages: readonly ChatMessage[], chatTools: ChatTools = {}): Promise<ChatPrompt> {
     const choice = chatTools.toolChoice ?? "auto";
     const offered = chatTools.tools && chatTools.tools.length > 0 && choice !== "none" ? chatTools.tools : undefined;
     if (this.template) {
       const syntax = this.toolSyntax;
+      const native = syntax !== "generic";
+      let rendered = templateMessages(messages, syntax, true);
+      if (!native && offered) rendered = withSystemText(rendered, genericToolPrompt(offered, choice as Exclude<ToolChoice, "none">));
+      let outcome: RenderOutcome;
       try {
-        const native = syntax !== "generic";
-        let rendered = templateMessages(messages, syntax, true);
-        if (!native && offered) rendered = withSystemText(rendered, genericToolPrompt(offered, choice as Exclude<ToolChoice, "none">));
-        const text = this.template.render({
-          ...templateKwargs(chatTools.chatTemplateKwargs),
-          messages: rendered,
-          ...(native && offered ? { tools: templateTools(offered) } : {}),
-          add_generation_prompt: true,
-          bos_token: this.bosText,
-          eos_token: this.eosText,
-        });
-        return { text, stops: [], toolSyntax: syntax };
+        outcome = await this.template.render(this.context(rendered, native ? offered : undefined, chatTools.chatTemplateKwargs));
       } catch (error) {
-        logger.warn(`the chat template failed to render (${(error as Error).message}); using the plain fallback template`);
+        if (isEdgeError(error) && error.code === "unsupported_model") {
+          throw new EdgeError("unsupported_model", `${this.name}: ${error.message} for this request's messages; the request was not run`, {
+            ...(error.details ? { details: error.details } : {}),
+          });
+        }
+        throw error;
       }
+      if (outcome.ok) return { text: outcome.text, stops: [], toolSyntax: syntax };
+      logger.warn(`the chat template failed to render (${outcome.message}); using the plain fallback template`);
     }
     let plain = templateMessages(messages, "generic", false);
     if (offered) plain = withSystemText(plain, genericToolPrompt(offered, choice as Exclude<ToolChoice, "none">));
     return { text: renderFallbackChat(plain as unknown as ChatMessage[]), stops: [...FALLBACK_CHAT_STOPS], toolSyntax: "generic" };
+  }
+
+  /** Stops the template's rendering thread. */
+  async dispose(): Promise<void> {
+    await this.template?.dispose();
+  }
+
+  private context(
+    messages: Array<Record<string, unknown>>,
+    tools: readonly ToolDefinition[] | undefined,
+    kwargs?: Readonly<Record<string, unknown>>,
+  ): Record<string, unknown> {
+    return {
+      ...templateKwargs(kwargs),
+      messages,
+      ...(tools ? { tools: templateTools(tools) } : {}),
+      add_generation_prompt: true,
+      bos_token: this.bosText,
+      eos_token: this.eosText,
+    };
+  }
+
+  /** Tries the template on PROBE_CHATS (see open). */
+  private async probe(): Promise<void> {
+    const template = this.template;
+    if (!template) return;
+    for (const chat of PROBE_CHATS) {
+      let outcome: RenderOutcome;
+      try {
+        outcome = await template.render(this.context(templateMessages(chat, this.toolSyntax, true), undefined));
+      } catch (error) {
+        await this.dispose();
+        if (isEdgeError(error) && error.code === "unsupported_model") {
+          throw new EdgeError("unsupported_model", `${this.name}: its chat template ${describeTemplateLimit(error.details!.limit as TemplateLimit, template.limits)} on a probe render of a short chat; the model is not loaded`, {
+            details: { ...error.details },
+          });
+        }
+        throw error;
+      }
+      if (outcome.ok) return;
+      if (outcome.parseError) {
+        logger.warn(`${this.name}: its chat template cannot be parsed (${outcome.message}); using the plain fallback template`);
+        await this.dispose();
+        this.template = undefined;
+        this.toolSyntax = "generic";
+        return;
+      }
+      // It raised an error for this chat (e.g. it refuses system messages): try the next one.
+    }
   }
 }
 

@@ -9,6 +9,8 @@ import { resolveModel } from "../store/resolve-model.js";
 import type { ResolvedModel, ResolveOptions } from "../store/resolved-model.js";
 import type { TrustOutcome } from "../trust/check-trust.js";
 import type { VerificationResult } from "../trust/verify-model.js";
+import { templateLimits } from "./bounded-template.js";
+import { grammarCacheLimits } from "./grammar-cache.js";
 import { prepareModel } from "./prepare-model.js";
 import { applyThreadTuning, type ThreadTuning } from "./thread-tuning.js";
 import type { LoadedModel, LoadOptions } from "./types.js";
@@ -52,6 +54,8 @@ export async function openResolvedModel(resolved: ResolvedModel, config: Config,
     ...options,
     path: resolved.path,
     name: resolved.name,
+    chatTemplateLimits: options.chatTemplateLimits ?? templateLimits(config.engine.chat_template),
+    grammarCacheLimits: options.grammarCacheLimits ?? grammarCacheLimits(config.engine.grammar_cache),
     ...(threads ? { threads } : {}),
     ...(contextSize !== undefined ? { contextSize } : {}),
   });

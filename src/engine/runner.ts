@@ -43,6 +43,8 @@ export interface RunnerHealth {
   /** Transport counters: messages sent to the gateway and the events they carried (batching factor = events / messages). */
   messagesSent: number;
   eventsSent: number;
+  /** The runner's compiled-grammar cache (node-llama-cpp runners; llama-server compiles per request and keeps none). */
+  grammarCache?: { entries: number; bytes: number; evictions: number };
 }
 
 export interface Runner extends LoadedModel {

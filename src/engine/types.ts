@@ -220,7 +220,21 @@ export interface LoadOptions {
   batchSize?: number;
   /** Load for embeddings as well as generation. */
   embeddings?: boolean;
+  /** Limits on rendering the model's chat template (config `engine.chat_template`). Default: that section's defaults. */
+  chatTemplateLimits?: TemplateLimits;
+  /** Bounds of the compiled-grammar cache (config `engine.grammar_cache`; node-llama-cpp). Default: that section's defaults. */
+  grammarCacheLimits?: { maxEntries: number; maxBytes: number };
   signal?: AbortSignal;
+}
+
+/** Limits on one render of a model's chat template (see bounded-template.ts). */
+export interface TemplateLimits {
+  /** Longest one render may take, in ms (config `engine.chat_template.render_timeout_ms`). */
+  renderTimeoutMs: number;
+  /** Most bytes (UTF-8) one render may produce (`engine.chat_template.max_output_bytes`). */
+  maxOutputBytes: number;
+  /** Heap of the rendering thread, in MiB (`engine.chat_template.memory_mb`). */
+  memoryMb: number;
 }
 
 export interface EmbeddingResult {
@@ -253,6 +267,8 @@ export interface LoadedModel extends AsyncDisposable {
   nextTokenLogprobs?(tokens: number[], signal?: AbortSignal): AsyncIterable<Float32Array>;
   /** Slots currently generating. */
   readonly activeSequences: number;
+  /** How full the backend's compiled-grammar cache is, when it keeps one (node-llama-cpp). */
+  grammarCacheStats?(): { entries: number; bytes: number; evictions: number };
   /**
    * Changes the thread counts of a loaded model, from the next batch on (thread
    * tuning measures candidates this way). Absent on backends that fix threads

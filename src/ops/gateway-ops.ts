@@ -26,6 +26,7 @@ import { ModelStore } from "../store/model-store.js";
 import { AlertDispatcher } from "./alert-dispatcher.js";
 import type { AlertSink } from "./alert-sink.js";
 import { AlertmanagerSink } from "./alertmanager-sink.js";
+import { GrammarCacheMetrics } from "./grammar-cache-metrics.js";
 import { EngineMetrics } from "./engine-metrics.js";
 import { MetricsRegistry } from "./metrics-registry.js";
 import { OutboxMetrics } from "./outbox-metrics.js";
@@ -118,7 +119,9 @@ export class GatewayOps {
       const resources = new ResourceMetrics(this.metrics, (seconds) => this.requests!.tokensOver(seconds), config.metrics.window_s);
       this.detach.push(this.sampler.onSample((snapshot) => resources.update(snapshot)));
       this.listen(this.requests);
-      new EngineMetrics(this.metrics, () => gateway.runnerProcesses().map((r) => ({ model: r.model, runnerId: r.id, runner: r.runner })));
+      const runnerViews = () => gateway.runnerProcesses().map((r) => ({ model: r.model, runnerId: r.id, runner: r.runner }));
+      new EngineMetrics(this.metrics, runnerViews);
+      new GrammarCacheMetrics(this.metrics, runnerViews);
       const outbox = options.outbox;
       if (outbox) new OutboxMetrics(this.metrics, () => outbox.stats());
     }

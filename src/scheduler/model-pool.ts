@@ -8,6 +8,8 @@
  */
 import { statSync } from "node:fs";
 import type { Config } from "../config/schema.js";
+import { templateLimits } from "../engine/bounded-template.js";
+import { grammarCacheLimits } from "../engine/grammar-cache.js";
 import { prepareModel, type PreparedModel } from "../engine/prepare-model.js";
 import type { Runner, RunnerExit, RunnerFactory, RunnerHealth } from "../engine/runner.js";
 import type { ChatMessage, EmbeddingResult, EmbedOptions, GeneratedChunk, GenerateRequest, ThreadSetting, TokenStream } from "../engine/types.js";
@@ -357,6 +359,8 @@ export class ModelPool implements ServedModel {
       ...(spec.contextSize !== undefined ? { contextSize: spec.contextSize } : {}),
       ...(spec.threads ? { threads: spec.threads } : {}),
       gpu: this.options.config.engine.gpu,
+      chatTemplateLimits: templateLimits(this.options.config.engine.chat_template),
+      grammarCacheLimits: grammarCacheLimits(this.options.config.engine.grammar_cache),
       ...(this.options.runnerLogLevel ? { logLevel: this.options.runnerLogLevel } : {}),
     });
     const started = performance.now();

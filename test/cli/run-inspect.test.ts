@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { runCli, tempHome, TEST_MODEL } from "../helpers.js";
+import { HOSTILE_TEMPLATE, writeTemplatedStories } from "../engine/templated-model.js";
 
 describe("edgelm run / inspect (CLI, end to end)", () => {
   let home: string;
@@ -114,6 +115,16 @@ describe("edgelm run / inspect (CLI, end to end)", () => {
       const r = await runCli(["run", "-m", path, "hi"], { env });
       assert.equal(r.code, 3);
       assert.equal(r.stderr.trim(), `edgelm: ${path}: architecture "llamb" is not supported by this llama.cpp build`);
+    });
+
+    it("a chat template that loops: --chat refuses the model at load, naming the limit", async () => {
+      const path = await writeTemplatedStories(home, HOSTILE_TEMPLATE, {}, "hostile.gguf");
+      const r = await runCli(["run", path, "hi", "--chat", "-n", "4"], { env: { ...env, EDGELM_ENGINE: "node-llama-cpp" }, timeoutMs: 60_000 });
+      assert.equal(r.code, 3, r.stderr);
+      assert.match(
+        r.stderr.trim(),
+        /^edgelm: hostile(\.gguf)?: its chat template (did not finish rendering within 2000 ms \(engine\.chat_template\.render_timeout_ms\)|needed more than 128 MiB of memory to render \(engine\.chat_template\.memory_mb\)) on a probe render of a short chat; the model is not loaded$/,
+      );
     });
 
     it("a file that is not GGUF, and a truncated GGUF", async () => {

@@ -11,6 +11,12 @@ export const CHATML_TEMPLATE =
   "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}{% endfor %}" +
   "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
 
+/** The chat template from the hardening report: 10^8 loop iterations (the range alone grows without bound). */
+export const HOSTILE_TEMPLATE = "{% for i in range(100000000) %}{{ 'x'*1000 }}{% endfor %}";
+
+/** ChatML, except that a last message "boom" runs the hostile loop first. */
+export const BOOM_TEMPLATE = `{% if messages[-1]['content'] == 'boom' %}${HOSTILE_TEMPLATE}{% endif %}${CHATML_TEMPLATE}`;
+
 /** Writes `dir`/`name` (stories260K with a chat template, and any metadata overrides: numbers as uint32) and returns its path. */
 export async function writeTemplatedStories(
   dir: string,

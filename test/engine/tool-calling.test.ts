@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import { ChatTemplate } from "../../src/engine/chat-template.js";
 import { parseToolCalls, toolCallGrammar, toolCallSyntaxOf } from "../../src/engine/tool-call-syntax.js";
 import { toolCalling } from "../../src/engine/tool-calling.js";
@@ -22,8 +22,13 @@ const history: ChatMessage[] = [
   { role: "tool", content: "sunny, 21 C", toolCallId: "call_abc123XYZ_long", name: "get_weather" },
 ];
 
-function template(source: string | undefined): ChatTemplate {
-  return ChatTemplate.fromMetadata(source === undefined ? {} : { "tokenizer.chat_template": source });
+const templates: ChatTemplate[] = [];
+after(async () => Promise.all(templates.map((t) => t.dispose())));
+
+async function template(source: string | undefined): Promise<ChatTemplate> {
+  const opened = await ChatTemplate.open(source === undefined ? {} : { "tokenizer.chat_template": source });
+  templates.push(opened);
+  return opened;
 }
 
 function timings() {
@@ -68,42 +73,42 @@ describe("tool-call syntaxes", () => {
   });
 });
 
-describe("chat templates with tools", () => {
-  it("give a template with tool syntax the tools, past calls and results", () => {
-    const prompt = template(HERMES_TEMPLATE).render(history, { tools: [weather] });
+describe("chat templates with tools", async () => {
+  it("give a template with tool syntax the tools, past calls and results", async () => {
+    const prompt = await (await template(HERMES_TEMPLATE)).render(history, { tools: [weather] });
     assert.equal(prompt.toolSyntax, "hermes");
     assert.match(prompt.text, /<tools>\n\{"type":\s*"function",\s*"function":\s*\{"name":\s*"get_weather"/);
     assert.match(prompt.text, /<tool_call>\n\{"name": "get_weather", "arguments": \{"city":\s*"Oslo"\}\}\n<\/tool_call>/);
     assert.match(prompt.text, /<tool_response>\nsunny, 21 C\n<\/tool_response>/);
     assert.ok(prompt.text.endsWith("<|im_start|>assistant\n"));
     // tool_choice "none": the tools are not offered, the history still renders.
-    const none = template(HERMES_TEMPLATE).render(history, { tools: [weather], toolChoice: "none" });
+    const none = await (await template(HERMES_TEMPLATE)).render(history, { tools: [weather], toolChoice: "none" });
     assert.doesNotMatch(none.text, /<tools>/);
     assert.match(none.text, /<tool_response>/);
   });
 
-  it("map call ids to the 9 characters Mistral's templates insist on, the same for call and result", () => {
-    const prompt = template(MISTRAL_TEMPLATE).render(history, { tools: [weather] });
+  it("map call ids to the 9 characters Mistral's templates insist on, the same for call and result", async () => {
+    const prompt = await (await template(MISTRAL_TEMPLATE)).render(history, { tools: [weather] });
     assert.equal(prompt.toolSyntax, "mistral");
     const ids = [...prompt.text.matchAll(/"(?:id|call_id)": "([^"]+)"/g)].map((m) => m[1]);
     assert.equal(ids.length, 2);
     assert.match(ids[0]!, /^[a-zA-Z0-9]{9}$/);
     assert.equal(ids[0], ids[1]);
     assert.match(prompt.text, /\[AVAILABLE_TOOLS\]/);
-    const args = template(MISTRAL_ARGS_TEMPLATE).render(history, { tools: [weather] });
+    const args = await (await template(MISTRAL_ARGS_TEMPLATE)).render(history, { tools: [weather] });
     assert.match(args.text, /\[TOOL_CALLS\]get_weather\[ARGS\]\{"city":\s*"Oslo"\}/);
   });
 
-  it("write Llama 3 calls with parameters and results as ipython", () => {
-    const prompt = template(LLAMA3_TEMPLATE).render(history, { tools: [weather] });
+  it("write Llama 3 calls with parameters and results as ipython", async () => {
+    const prompt = await (await template(LLAMA3_TEMPLATE)).render(history, { tools: [weather] });
     assert.equal(prompt.toolSyntax, "llama3");
     assert.match(prompt.text, /<\|python_tag\|>\{"name": "get_weather", "parameters": \{"city":\s*"Oslo"\}\}/);
     assert.match(prompt.text, /<\|start_header_id\|>ipython<\|end_header_id\|>\n\nsunny, 21 C/);
   });
 
-  it("describe tools in a system message for templates without tool syntax, and for the fallback", () => {
+  it("describe tools in a system message for templates without tool syntax, and for the fallback", async () => {
     for (const source of [CHATML_TEMPLATE, undefined]) {
-      const prompt = template(source).render(history, { tools: [weather], toolChoice: "required" });
+      const prompt = await (await template(source)).render(history, { tools: [weather], toolChoice: "required" });
       assert.equal(prompt.toolSyntax, "generic");
       assert.match(prompt.text, /Be brief\.\n\nYou can call these functions/);
       assert.match(prompt.text, /"name":"get_weather"/);
@@ -113,7 +118,7 @@ describe("chat templates with tools", () => {
     }
   });
 
-  it("fall back to the generic syntax when the model's template refuses the conversation", () => {
+  it("fall back to the generic syntax when the model's template refuses the conversation", async () => {
     const two: ChatMessage[] = [
       { role: "user", content: "Both?" },
       {
@@ -125,7 +130,7 @@ describe("chat templates with tools", () => {
         ],
       },
     ];
-    const prompt = template(LLAMA3_TEMPLATE).render(two, { tools: [weather] });
+    const prompt = await (await template(LLAMA3_TEMPLATE)).render(two, { tools: [weather] });
     assert.equal(prompt.toolSyntax, "generic");
     assert.match(prompt.text, /### Assistant:\n<tool_call>/);
   });

@@ -25,6 +25,43 @@ export const sandboxSection = z
   .strict()
   .default(SANDBOX_DEFAULTS);
 
+/** The defaults of `engine.chat_template` (the engine's default limits too, see bounded-template.ts). */
+export const CHAT_TEMPLATE_DEFAULTS = { render_timeout_ms: 2000, max_output_bytes: 4 * 1024 * 1024, memory_mb: 128 } as const;
+
+/**
+ * `engine.chat_template`: limits on rendering a model's chat template (code from
+ * the model file). A template past one on a probe render at load keeps the model
+ * from loading (unsupported_model); past one on a request, that request fails (422).
+ */
+export const chatTemplateSection = z
+  .object({
+    /** Longest one render may take, in ms. Default 2000. */
+    render_timeout_ms: z.number().int().min(10).max(600_000).default(CHAT_TEMPLATE_DEFAULTS.render_timeout_ms),
+    /** Most bytes one render may produce. Default 4194304 (4 MiB). */
+    max_output_bytes: z.number().int().min(1024).max(1 << 30).default(CHAT_TEMPLATE_DEFAULTS.max_output_bytes),
+    /** Heap of the thread that renders, in MiB. Default 128. */
+    memory_mb: z.number().int().min(16).max(1 << 16).default(CHAT_TEMPLATE_DEFAULTS.memory_mb),
+  })
+  .strict()
+  .default(CHAT_TEMPLATE_DEFAULTS);
+
+/** The defaults of `engine.grammar_cache` (the engine's default bounds too, see grammar-cache.ts). */
+export const GRAMMAR_CACHE_DEFAULTS = { max_entries: 256, max_bytes: 64 * 1024 * 1024 } as const;
+
+/**
+ * `engine.grammar_cache`: compiled grammars (JSON schemas, GBNF) a node-llama-cpp
+ * runner keeps for reuse; past either bound the least recently used are dropped.
+ */
+export const grammarCacheSection = z
+  .object({
+    /** Most grammars kept per runner. Default 256. */
+    max_entries: z.number().int().min(0).max(1_000_000).default(GRAMMAR_CACHE_DEFAULTS.max_entries),
+    /** Most estimated bytes they hold together, per runner. Default 67108864 (64 MiB). */
+    max_bytes: z.number().int().min(0).default(GRAMMAR_CACHE_DEFAULTS.max_bytes),
+  })
+  .strict()
+  .default(GRAMMAR_CACHE_DEFAULTS);
+
 /** `engine`: how models are run. */
 export const engineSection = z
   .object({
@@ -49,6 +86,8 @@ export const engineSection = z
      */
     node_llama_cpp_build: z.enum(["auto", "prebuilt", "local"]).default("auto"),
     sandbox: sandboxSection,
+    chat_template: chatTemplateSection,
+    grammar_cache: grammarCacheSection,
   })
   .strict()
-  .default({ backend: "auto", gpu: false, tune_threads: true, node_llama_cpp_build: "auto", sandbox: SANDBOX_DEFAULTS });
+  .default({ backend: "auto", gpu: false, tune_threads: true, node_llama_cpp_build: "auto", sandbox: SANDBOX_DEFAULTS, chat_template: CHAT_TEMPLATE_DEFAULTS, grammar_cache: GRAMMAR_CACHE_DEFAULTS });

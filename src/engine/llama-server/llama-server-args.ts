@@ -8,7 +8,10 @@
  * - reachability: a Unix socket in a private folder (or 127.0.0.1) and an API
  *   key read from a 0600 file, so neither shows in the process list;
  * - nothing it would do on its own: no web UI, no network (`--offline`), no
- *   resizing to "fit" memory, no host-RAM prompt cache beyond the slots.
+ *   resizing to "fit" memory, no host-RAM prompt cache beyond the slots, and
+ *   not the model's chat template: edgelm renders prompts itself within limits
+ *   (chat-template.ts), while llama-server renders the template it is given
+ *   at start-up, unbounded — so it gets its built-in chatml one.
  */
 import type { LogLevel } from "../../log.js";
 import type { ThreadSetting } from "../types.js";
@@ -60,6 +63,7 @@ export function llamaServerArgs(
     if (has("--metrics")) args.push("--metrics");
     if (has("--slots")) args.push("--slots");
   }
+  if (has("--chat-template")) args.push("--chat-template", "chatml");
   if (has("--no-ui")) args.push("--no-ui");
   else if (has("--no-webui")) args.push("--no-webui");
   if (has("--offline")) args.push("--offline");

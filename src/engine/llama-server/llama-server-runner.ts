@@ -6,7 +6,8 @@
  *
  * Prompts are built here, not in llama-server: chat messages go through the
  * shared chat template (chat-template.ts), so both backends evaluate the same
- * text. Requests go to the native `/completion` endpoint, streamed; closing a
+ * text, and llama-server is started with the built-in chatml template so it
+ * never evaluates the model's own (it renders its template at start-up). Requests go to the native `/completion` endpoint, streamed; closing a
  * stream's connection makes llama-server cancel its task and free the slot.
  * When the process dies, every request it held fails with runner_crashed and
  * the exit listeners run (the model pool restarts it).
@@ -121,7 +122,8 @@ export class LlamaServerRunner implements Runner {
       this.metadata = gguf.metadata;
       this.summary = summarizeGguf(gguf);
       const name = this.spec.name || basename(this.spec.path);
-      this.chatTemplate = ChatTemplate.fromMetadata(gguf.metadata, name);
+      // Before the process starts: a template past its render limits keeps the model from loading.
+      this.chatTemplate = await ChatTemplate.open(gguf.metadata, name, this.spec.chatTemplateLimits);
       const train = this.summary.contextLength ?? 4096;
       const contextSize = Math.max(16, Math.min(this.spec.contextSize ?? Math.min(train, 4096), train));
       const parallel = Math.max(1, this.spec.parallel ?? 1);
@@ -270,7 +272,7 @@ export class LlamaServerRunner implements Runner {
     let toolSyntax: ToolCallSyntax | undefined;
     let addBos = request.addBos ?? true;
     if (request.messages && request.messages.length > 0) {
-      const rendered = this.chatTemplate!.render(request.messages, request);
+      const rendered = await this.chatTemplate!.render(request.messages, request);
       text = rendered.text;
       toolSyntax = rendered.toolSyntax;
       extraStops = rendered.stops;
@@ -443,7 +445,7 @@ export class LlamaServerRunner implements Runner {
 
   async renderChat(messages: ChatMessage[]): Promise<string> {
     this.ready();
-    return this.chatTemplate!.render(messages).text;
+    return (await this.chatTemplate!.render(messages)).text;
   }
 
   async health(timeoutMs = 5000): Promise<RunnerHealth> {
@@ -493,6 +495,7 @@ export class LlamaServerRunner implements Runner {
     const embedder = this.embedder?.catch(() => undefined);
     this.embedder = undefined;
     await Promise.all([
+      this.chatTemplate?.dispose(),
       this.main?.stop(timeoutMs),
       embedder?.then((p) => p?.stop(timeoutMs)),
     ]);

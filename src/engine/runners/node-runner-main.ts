@@ -150,6 +150,7 @@ async function answer(id: number, call: RunnerCall): Promise<void> {
           uptimeMs: performance.now() - startedAt,
           messagesSent,
           eventsSent,
+          ...(loaded.grammarCacheStats ? { grammarCache: loaded.grammarCacheStats() } : {}),
         };
         value = reply;
         break;

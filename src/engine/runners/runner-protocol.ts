@@ -46,4 +46,6 @@ export interface RunnerHealthReply {
   uptimeMs: number;
   messagesSent: number;
   eventsSent: number;
+  /** The compiled-grammar cache's size (see RunnerHealth). */
+  grammarCache?: { entries: number; bytes: number; evictions: number };
 }
