@@ -8,7 +8,9 @@
  */
 import { statSync } from "node:fs";
 import type { Config } from "../config/schema.js";
+import { promptBytesOverflow, promptTextBytes } from "../engine/context-overflow.js";
 import { prepareModel, type PreparedModel } from "../engine/prepare-model.js";
+import { checkRequestSchemas } from "../engine/schema-budget.js";
 import type { Runner, RunnerExit, RunnerFactory, RunnerHealth } from "../engine/runner.js";
 import type { EmbeddingResult, EmbedOptions, GeneratedChunk, GenerateRequest, ThreadSetting, TokenStream } from "../engine/types.js";
 import { EdgeError, toEdgeError, TRUST_REFUSAL_CODES, type ErrorCode } from "../errors.js";
@@ -174,6 +176,7 @@ export class ModelPool implements ServedModel {
   }
 
   async generate(request: GenerateRequest, context: RequestContext): Promise<ServedStream> {
+    this.checkBudgets(request);
     const { entry, queueWaitMs, loadWaitMs } = await this.admit(context);
     const release = this.releaser(entry);
     const startedAt = performance.now();
@@ -206,6 +209,22 @@ export class ModelPool implements ServedModel {
     } finally {
       release();
     }
+  }
+
+  /**
+   * The budgets a request must meet before it takes a slot or reaches a runner: its schemas (so no runner's grammar
+   * converter gets one it cannot convert in bounded time) and its prompt's bytes (so no runner spends seconds
+   * tokenizing a prompt that cannot fit).
+   */
+  private checkBudgets(request: GenerateRequest): void {
+    const server = this.options.config.server;
+    checkRequestSchemas(request, { depth: server.schema_max_depth, nodes: server.schema_max_nodes, enumValues: server.schema_max_enum_values });
+    const longestTokenBytes = this.prepared?.summary.longestTokenBytes;
+    const loaded = this.entries.find((e) => e.runner.state === "ready");
+    if (longestTokenBytes === undefined || !loaded) return;
+    const contextSize = Math.min(loaded.runner.info.contextSize, request.contextSize ?? Infinity);
+    const overflow = promptBytesOverflow(promptTextBytes(request), longestTokenBytes, contextSize);
+    if (overflow) throw overflow;
   }
 
   /** Tokenizes with a ready runner's tokenizer (no admission: it does not take a sequence). */

@@ -7,6 +7,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { IncomingMessage } from "node:http";
 import { EdgeError, isEdgeError, toEdgeError } from "../errors.js";
+import { jsonTextDepth } from "../json-depth.js";
 import { logger } from "../log.js";
 import { errorHeaders, type ApiDialect } from "./api-dialect.js";
 import { ApiKeyCheck } from "./api-key-check.js";
@@ -30,6 +31,8 @@ export interface AppOptions {
   dialects: readonly ApiDialect[];
   apiKeys: readonly string[];
   bodyLimitBytes: number;
+  /** Deepest nesting of objects and arrays a body may have (server.json_max_depth). */
+  jsonMaxDepth: number;
   /** Paths served without an API key besides the probes (e.g. /metrics with metrics.public). */
   publicPaths?: readonly string[];
 }
@@ -57,6 +60,16 @@ export function createApp(host: AppHost, options: AppOptions): FastifyInstance {
   app.addContentTypeParser("*", { parseAs: "string" }, (_request, body, done) => {
     const text = (body as string).trim();
     if (text.length === 0) return done(null, undefined);
+    // Before anything recursive (the parser's callers, schema validation, the dialects, a runner's IPC) sees it.
+    const depth = jsonTextDepth(text, options.jsonMaxDepth);
+    if (depth > options.jsonMaxDepth) {
+      return done(
+        new EdgeError("invalid_request", `the request body nests objects and arrays deeper than ${options.jsonMaxDepth} levels; the limit is ${options.jsonMaxDepth} (server.json_max_depth)`, {
+          details: { limit: options.jsonMaxDepth, setting: "server.json_max_depth" },
+        }),
+        undefined,
+      );
+    }
     try {
       done(null, JSON.parse(text));
     } catch (error) {

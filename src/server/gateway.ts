@@ -69,6 +69,7 @@ export class Gateway implements AppHost, ModelDirectory {
       dialects: options.dialects ?? [openAiDialect, ollamaDialect],
       apiKeys: config.server.api_keys,
       bodyLimitBytes: config.server.body_limit_bytes,
+      jsonMaxDepth: config.server.json_max_depth,
       publicPaths: config.metrics.enabled && config.metrics.public ? ["/metrics"] : [],
     });
   }

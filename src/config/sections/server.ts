@@ -35,6 +35,14 @@ export const serverSection = z
     request_timeout_ms: z.number().int().min(0).default(300_000),
     /** Largest accepted request body in bytes. */
     body_limit_bytes: z.number().int().min(1024).default(4 * 1024 * 1024),
+    /** Deepest nesting of objects and arrays in a request body, checked on the text before it is parsed; deeper is a 400. */
+    json_max_depth: z.number().int().min(4).max(400).default(64),
+    /** Deepest nesting inside one JSON schema a request carries (response format, tool parameters); deeper is a 400. */
+    schema_max_depth: z.number().int().min(2).max(500).default(32),
+    /** Most objects and arrays in one such schema; more is a 400. */
+    schema_max_nodes: z.number().int().min(1).max(100_000).default(2000),
+    /** Most `enum` values in one such schema (all its enums together); more is a 400. */
+    schema_max_enum_values: z.number().int().min(1).max(100_000).default(1000),
     /** Seconds in-flight streams get to finish on SIGTERM before they are cancelled. */
     shutdown_grace_s: z.number().min(0).default(10),
     /** Runner processes per model (a policy may add more at run time). */
@@ -68,6 +76,10 @@ export const serverSection = z
     queue: 64,
     request_timeout_ms: 300_000,
     body_limit_bytes: 4 * 1024 * 1024,
+    json_max_depth: 64,
+    schema_max_depth: 32,
+    schema_max_nodes: 2000,
+    schema_max_enum_values: 1000,
     shutdown_grace_s: 10,
     runners: 1,
     restart_delay_ms: 250,
