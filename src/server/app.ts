@@ -10,7 +10,7 @@ import { EdgeError, isEdgeError, toEdgeError } from "../errors.js";
 import { jsonTextDepth } from "../json-depth.js";
 import { logger } from "../log.js";
 import { errorHeaders, type ApiDialect } from "./api-dialect.js";
-import { ApiKeyCheck } from "./api-key-check.js";
+import { ApiKeyCheck, isAdminPath } from "./api-key-check.js";
 import type { AppHost } from "./app-host.js";
 import type { RequestScope } from "../scheduler/request-scope.js";
 
@@ -30,6 +30,8 @@ export function scopeOf(request: FastifyRequest, route?: string): RequestScope {
 export interface AppOptions {
   dialects: readonly ApiDialect[];
   apiKeys: readonly string[];
+  /** Keys for /admin/* (server.admin_keys); without any, /admin/* answers loopback clients only. */
+  adminKeys?: readonly string[];
   bodyLimitBytes: number;
   /** Deepest nesting of objects and arrays a body may have (server.json_max_depth). */
   jsonMaxDepth: number;
@@ -51,7 +53,7 @@ export function createApp(host: AppHost, options: AppOptions): FastifyInstance {
     requestTimeout: 60_000,
     routerOptions: { ignoreTrailingSlash: true },
   });
-  const keys = new ApiKeyCheck(options.apiKeys);
+  const keys = new ApiKeyCheck(options.apiKeys, options.adminKeys ?? []);
   const open = new Set([...PROBES, ...(options.publicPaths ?? [])]);
   const dialectFor = (url: string): ApiDialect =>
     options.dialects.find((d) => d.prefixes.some((p) => url.startsWith(p))) ?? options.dialects[0]!;
@@ -89,7 +91,8 @@ export function createApp(host: AppHost, options: AppOptions): FastifyInstance {
     if (open.has(path)) return done();
     if (host.requests.closing) return done(host.requests.shuttingDown());
     try {
-      keys.check(request.headers.authorization);
+      if (isAdminPath(path)) keys.checkAdmin(request.headers.authorization, request.raw.socket.remoteAddress);
+      else keys.check(request.headers.authorization);
       done();
     } catch (error) {
       done(error as Error);

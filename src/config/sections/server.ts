@@ -27,6 +27,13 @@ export const serverSection = z
     port: z.number().int().min(0).max(65535).default(11435),
     /** Bearer keys; when non-empty every API route needs one. */
     api_keys: z.array(z.string().min(1)).default([]),
+    /**
+     * Keys for /admin/* (they serve the inference routes too). An API key is no admin key: with admin keys set it
+     * gets 403 there. Without admin keys, /admin/* answers loopback clients only (with an API key when those are set).
+     */
+    admin_keys: z.array(z.string().min(1)).default([]),
+    /** Most runner processes one model may have; adding more (edgelm admin, a policy) is refused. */
+    max_runners: z.number().int().min(1).max(64).default(8),
     /** Sequences decoded together per runner. */
     parallel: z.number().int().min(1).max(256).default(4),
     /** Requests waiting for a sequence beyond `parallel`; more get 429. */
@@ -72,6 +79,8 @@ export const serverSection = z
     host: "127.0.0.1",
     port: 11435,
     api_keys: [],
+    admin_keys: [],
+    max_runners: 8,
     parallel: 4,
     queue: 64,
     request_timeout_ms: 300_000,
