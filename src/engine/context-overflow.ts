@@ -34,3 +34,15 @@ export function promptBytesOverflow(promptBytes: number, longestTokenBytes: numb
     { details: { promptBytes, minPromptTokens: fewestTokens, contextSize } },
   );
 }
+
+/**
+ * `text` cut to the first `maxTokens × longestTokenBytes` UTF-8 bytes: still at least `maxTokens` tokens, so
+ * truncating its tokens to the context gives what truncating the whole text's would, without tokenizing
+ * megabytes first (Ollama's embeddings truncate by default). Text within the bound comes back unchanged.
+ */
+export function cutToTokenBound(text: string, maxTokens: number, longestTokenBytes: number): string {
+  const limit = maxTokens * Math.max(1, longestTokenBytes);
+  if (text.length <= limit / 3 || Buffer.byteLength(text, "utf8") <= limit) return text;
+  // Decoding a cut in the middle of a character leaves U+FFFD at the end; drop it.
+  return Buffer.from(text, "utf8").subarray(0, limit).toString("utf8").replace(/\uFFFD$/, "");
+}
