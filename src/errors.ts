@@ -14,6 +14,8 @@ export const ERROR_CODES = {
   unsupported: { status: 400, exit: 2 },
   payload_too_large: { status: 413, exit: 2 },
   unauthorized: { status: 401, exit: 2 },
+  /** A valid key (or client) without the right for this route, e.g. an inference key on /admin/*. */
+  forbidden: { status: 403, exit: 2 },
   route_not_found: { status: 404, exit: 2 },
   /** A stored object (e.g. a Response for previous_response_id) that is not, or no longer, kept. */
   response_not_found: { status: 404, exit: 2 },

@@ -12,6 +12,7 @@ import { formatTable } from "./format.js";
 
 interface AdminFlags {
   url?: string;
+  adminKey?: string;
   apiKey?: string;
   timeout?: number;
   json?: boolean;
@@ -27,7 +28,8 @@ function defaultUrl(config: Config): string {
 
 function client(flags: AdminFlags): AdminClient {
   const config = commandConfig(flags);
-  const apiKey = flags.apiKey ?? config.server.api_keys[0];
+  // An admin key when the gateway has them (EDGELM_ADMIN_KEYS / server.admin_keys), else an API key.
+  const apiKey = flags.adminKey ?? flags.apiKey ?? config.server.admin_keys[0] ?? config.server.api_keys[0];
   return new AdminClient({
     url: flags.url ?? defaultUrl(config),
     ...(apiKey ? { apiKey } : {}),
@@ -47,7 +49,8 @@ const DRAINS = { seconds: 600, why: "it waits for the runner's requests to finis
 function common(command: Command, timeout: { seconds: number; why: string } = QUICK): Command {
   return command
     .option("--url <url>", "the gateway's base URL (default: http://<server.host>:<server.port> from the config)")
-    .option("--api-key <key>", "a gateway API key (default: the first of server.api_keys / EDGELM_API_KEYS)")
+    .option("--admin-key <key>", "the gateway's admin key (default: the first of server.admin_keys / EDGELM_ADMIN_KEYS, else of server.api_keys / EDGELM_API_KEYS)")
+    .option("--api-key <key>", "the same as --admin-key (for a gateway without admin keys: an API key, from loopback)")
     .option("--timeout <seconds>", `give up after this many seconds (${timeout.why})`, integerFlag("--timeout", { min: 1, max: 86_400 }), timeout.seconds)
     .option("--json", "print the gateway's JSON answer")
     .option("--config <file>", "config file");

@@ -22,6 +22,11 @@ export interface GgufSummary {
   headCountKv: number | undefined;
   feedForwardLength: number | undefined;
   vocabSize: number | undefined;
+  /**
+   * UTF-8 bytes of the vocabulary's longest token string: no token stands for more text than that, so a prompt
+   * of N bytes is at least N / longestTokenBytes tokens (the gateway's length check before tokenizing).
+   */
+  longestTokenBytes?: number;
   chatTemplate: string | undefined;
   poolingType: number | undefined;
   fileType: number | undefined;
@@ -61,6 +66,7 @@ export function summarizeGguf(file: GgufFile): GgufSummary {
     headCountKv: headCountKvRaw ?? headCountRaw,
     feedForwardLength: archNumber("feed_forward_length"),
     vocabSize: metaArray(m, "tokenizer.ggml.tokens")?.length ?? archNumber("vocab_size"),
+    ...longestToken(metaArray(m, "tokenizer.ggml.tokens")),
     chatTemplate: metaString(m, "tokenizer.chat_template"),
     poolingType: archNumber("pooling_type"),
     fileType: metaNumber(m, "general.file_type"),
@@ -75,4 +81,15 @@ function fimTokensOf(m: GgufFile["metadata"]): GgufSummary["fimTokens"] {
   const suffix = id("suf", "suffix");
   const middle = id("mid", "middle");
   return prefix !== undefined && suffix !== undefined && middle !== undefined ? { prefix, suffix, middle } : undefined;
+}
+
+function longestToken(tokens: readonly unknown[] | undefined): { longestTokenBytes?: number } {
+  if (!tokens || tokens.length === 0) return {};
+  let longest = 0;
+  for (const token of tokens) {
+    if (typeof token !== "string") return {};
+    // Byte length is at most 3 per UTF-16 unit; measure exactly only tokens that could beat the longest.
+    if (token.length * 3 > longest) longest = Math.max(longest, Buffer.byteLength(token, "utf8"));
+  }
+  return longest > 0 ? { longestTokenBytes: longest } : {};
 }

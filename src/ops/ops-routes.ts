@@ -8,13 +8,14 @@
  */
 import type { FastifyInstance } from "fastify";
 import { EdgeError } from "../errors.js";
-import { ggmlTypeByName } from "../gguf/ggml-types.js";
 import { logger } from "../log.js";
 import type { ServedModelStatus } from "../scheduler/served-model.js";
 import { scopeOf } from "../server/app.js";
 import { parseBody } from "../server/request-validation.js";
+import { ModelStore } from "../store/model-store.js";
 import { alertBody, removeRunnerBody, runnerBody, swapBody, weightsBody, type AdminAnswers, type AdminModel } from "./admin-contract.js";
 import type { GatewayOps } from "./gateway-ops.js";
+import { swapTarget, type SwapTargets } from "./swap-target.js";
 
 /** A model's status as the admin API shows it (with its weight type up front). */
 function modelJson(status: ServedModelStatus): AdminModel {
@@ -38,6 +39,12 @@ export function registerOpsRoutes(app: FastifyInstance, ops: GatewayOps): void {
   const gateway = ops.gateway;
   const metrics = ops.metrics;
   const status = (name: string): ServedModelStatus => gateway.status(name);
+  const store = ModelStore.open(ops.config);
+  const swapTargets = (): SwapTargets => ({
+    variants: ops.variants,
+    storeHas: (name) => store.get(name) !== undefined,
+    configured: [...ops.config.server.models.map((m) => m.ref), ...gateway.models().map((m) => m.ref)],
+  });
 
   if (metrics) {
     app.get("/metrics", async (request, reply) => {
@@ -62,19 +69,7 @@ export function registerOpsRoutes(app: FastifyInstance, ops: GatewayOps): void {
     const body = parseBody(swapBody, request.body);
     const before = status(body.model);
     const fromQuant = before.info?.quantization ?? before.summary?.predominantType ?? "?";
-    let ref = body.to;
-    if (ref !== undefined && ggmlTypeByName(ref) && !ref.includes(":") && !ref.includes("/") && !ref.endsWith(".gguf")) {
-      // A precision name: the stored variant of this model at that precision.
-      const wanted = ggmlTypeByName(ref)!.name;
-      const match = ops.variants.variantsOf({ ref: before.ref, path: before.path }).find((v) => v.quantization.toUpperCase() === wanted);
-      if (!match) {
-        const have = ops.variants.variantsOf({ ref: before.ref, path: before.path }).map((v) => `${v.ref} (${v.quantization})`);
-        throw new EdgeError("model_not_found", `model ${before.name} has no stored ${wanted} variant${have.length ? `; variants: ${have.join(", ")}` : " (it has no variants in the store)"}`, {
-          param: "to",
-        });
-      }
-      ref = match.ref;
-    }
+    const ref = body.to === undefined ? undefined : swapTarget(body.to, before, swapTargets());
     logger.info(`admin: swap ${before.name} to ${ref ?? before.ref}${body.parallel ? ` with parallel ${body.parallel}` : ""}`, { kind: "admin_action" });
     await gateway.swapModel(
       body.model,

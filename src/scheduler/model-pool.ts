@@ -10,7 +10,9 @@ import { statSync } from "node:fs";
 import type { Config } from "../config/schema.js";
 import { templateLimits } from "../engine/bounded-template.js";
 import { grammarCacheLimits } from "../engine/grammar-cache.js";
+import { cutToTokenBound, promptBytesOverflow, promptTextBytes } from "../engine/context-overflow.js";
 import { prepareModel, type PreparedModel } from "../engine/prepare-model.js";
+import { checkRequestSchemas } from "../engine/schema-budget.js";
 import type { Runner, RunnerExit, RunnerFactory, RunnerHealth } from "../engine/runner.js";
 import type { ChatMessage, EmbeddingResult, EmbedOptions, GeneratedChunk, GenerateRequest, ThreadSetting, TokenStream } from "../engine/types.js";
 import { EdgeError, toEdgeError, TRUST_REFUSAL_CODES, type ErrorCode } from "../errors.js";
@@ -176,6 +178,7 @@ export class ModelPool implements ServedModel {
   }
 
   async generate(request: GenerateRequest, context: RequestContext): Promise<ServedStream> {
+    this.checkBudgets(request);
     const { entry, queueWaitMs, loadWaitMs } = await this.admit(context);
     const release = this.releaser(entry);
     const startedAt = performance.now();
@@ -200,6 +203,7 @@ export class ModelPool implements ServedModel {
     context: RequestContext,
     options?: EmbedOptions,
   ): Promise<EmbeddingResult & { runnerId: string; queueWaitMs: number }> {
+    inputs = this.boundInputs(inputs, options?.truncate === true);
     const { entry, queueWaitMs } = await this.admit(context);
     const release = this.releaser(entry);
     try {
@@ -208,6 +212,39 @@ export class ModelPool implements ServedModel {
     } finally {
       release();
     }
+  }
+
+  /**
+   * The budgets a request must meet before it takes a slot or reaches a runner: its schemas (so no runner's grammar
+   * converter gets one it cannot convert in bounded time) and its prompt's bytes (so no runner spends seconds
+   * tokenizing a prompt that cannot fit).
+   */
+  private checkBudgets(request: GenerateRequest): void {
+    const server = this.options.config.server;
+    checkRequestSchemas(request, { depth: server.schema_max_depth, nodes: server.schema_max_nodes, enumValues: server.schema_max_enum_values });
+    const bound = this.tokenBound();
+    if (!bound) return;
+    const overflow = promptBytesOverflow(promptTextBytes(request), bound.longestTokenBytes, Math.min(bound.contextSize, request.contextSize ?? Infinity));
+    if (overflow) throw overflow;
+  }
+
+  /** Embedding inputs within the byte bound: cut to what the context can hold when truncating, else refused. */
+  private boundInputs(inputs: string[], truncate: boolean): string[] {
+    const bound = this.tokenBound();
+    if (!bound) return inputs;
+    return inputs.map((input) => {
+      if (truncate) return cutToTokenBound(input, bound.contextSize, bound.longestTokenBytes);
+      const overflow = promptBytesOverflow(Buffer.byteLength(input, "utf8"), bound.longestTokenBytes, bound.contextSize);
+      if (overflow) throw overflow;
+      return input;
+    });
+  }
+
+  /** The loaded context and the vocabulary's longest token, when both are known (a runner has loaded). */
+  private tokenBound(): { contextSize: number; longestTokenBytes: number } | undefined {
+    const longestTokenBytes = this.prepared?.summary.longestTokenBytes;
+    const loaded = this.entries.find((e) => e.runner.state === "ready");
+    return longestTokenBytes === undefined || !loaded ? undefined : { contextSize: loaded.runner.info.contextSize, longestTokenBytes };
   }
 
   /** Tokenizes with a ready runner's tokenizer (no admission: it does not take a sequence). */

@@ -7,9 +7,10 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { IncomingMessage } from "node:http";
 import { EdgeError, isEdgeError, toEdgeError } from "../errors.js";
+import { jsonTextDepth } from "../json-depth.js";
 import { logger } from "../log.js";
 import { errorHeaders, type ApiDialect } from "./api-dialect.js";
-import { ApiKeyCheck } from "./api-key-check.js";
+import { ApiKeyCheck, isAdminPath } from "./api-key-check.js";
 import type { AppHost } from "./app-host.js";
 import type { RequestScope } from "../scheduler/request-scope.js";
 
@@ -29,7 +30,11 @@ export function scopeOf(request: FastifyRequest, route?: string): RequestScope {
 export interface AppOptions {
   dialects: readonly ApiDialect[];
   apiKeys: readonly string[];
+  /** Keys for /admin/* (server.admin_keys); without any, /admin/* answers loopback clients only. */
+  adminKeys?: readonly string[];
   bodyLimitBytes: number;
+  /** Deepest nesting of objects and arrays a body may have (server.json_max_depth). */
+  jsonMaxDepth: number;
   /** Paths served without an API key besides the probes (e.g. /metrics with metrics.public). */
   publicPaths?: readonly string[];
 }
@@ -48,7 +53,7 @@ export function createApp(host: AppHost, options: AppOptions): FastifyInstance {
     requestTimeout: 60_000,
     routerOptions: { ignoreTrailingSlash: true },
   });
-  const keys = new ApiKeyCheck(options.apiKeys);
+  const keys = new ApiKeyCheck(options.apiKeys, options.adminKeys ?? []);
   const open = new Set([...PROBES, ...(options.publicPaths ?? [])]);
   // The dialect with the longest matching prefix (llama-server's /v1/health within OpenAI's /v1/); else the first.
   const dialectFor = (url: string): ApiDialect => {
@@ -66,6 +71,16 @@ export function createApp(host: AppHost, options: AppOptions): FastifyInstance {
     if (request.is404) return done(null, undefined);
     const text = (body as string).trim();
     if (text.length === 0) return done(null, undefined);
+    // Before anything recursive (the parser's callers, schema validation, the dialects, a runner's IPC) sees it.
+    const depth = jsonTextDepth(text, options.jsonMaxDepth);
+    if (depth > options.jsonMaxDepth) {
+      return done(
+        new EdgeError("invalid_request", `the request body nests objects and arrays deeper than ${options.jsonMaxDepth} levels; the limit is ${options.jsonMaxDepth} (server.json_max_depth)`, {
+          details: { limit: options.jsonMaxDepth, setting: "server.json_max_depth" },
+        }),
+        undefined,
+      );
+    }
     try {
       done(null, JSON.parse(text));
     } catch (error) {
@@ -85,7 +100,8 @@ export function createApp(host: AppHost, options: AppOptions): FastifyInstance {
     if (open.has(path)) return done();
     if (host.requests.closing) return done(host.requests.shuttingDown());
     try {
-      keys.check(request.headers.authorization);
+      if (isAdminPath(path)) keys.checkAdmin(request.headers.authorization, request.raw.socket.remoteAddress);
+      else keys.check(request.headers.authorization);
       done();
     } catch (error) {
       done(error as Error);

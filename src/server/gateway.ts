@@ -28,6 +28,7 @@ import { createApp } from "./app.js";
 import { ollamaDialect } from "./ollama.js";
 import { llamaServerDialect } from "./llama-server-routes.js";
 import { openAiDialect } from "./openai.js";
+import { checkOneMoreRunner } from "./runner-budget.js";
 
 export interface GatewayOptions {
   /** How runner processes are made (required: the composition root picks it by engine.backend, see engine-choice.ts). */
@@ -69,7 +70,9 @@ export class Gateway implements AppHost, ModelDirectory {
     this.app = createApp(this, {
       dialects: options.dialects ?? [openAiDialect, ollamaDialect, llamaServerDialect],
       apiKeys: config.server.api_keys,
+      adminKeys: config.server.admin_keys,
       bodyLimitBytes: config.server.body_limit_bytes,
+      jsonMaxDepth: config.server.json_max_depth,
       publicPaths: config.metrics.enabled && config.metrics.public ? ["/metrics"] : [],
     });
   }
@@ -218,9 +221,11 @@ export class Gateway implements AppHost, ModelDirectory {
     return this.pool(name).swap(typeof change === "string" ? { ref: change } : change, options);
   }
 
-  /** Starts one more runner process for `name`. */
-  addRunner(name: string): Promise<RunnerStatus> {
-    return this.pool(name).addRunner();
+  /** Starts one more runner process for `name`, within server.max_runners and the memory left (runner-budget.ts). */
+  async addRunner(name: string): Promise<RunnerStatus> {
+    const pool = this.pool(name);
+    checkOneMoreRunner(pool.describe(), this.config, this.factory.backend);
+    return pool.addRunner();
   }
 
   /** Drains and stops one runner of `name` (the given one, else the least busy). */

@@ -27,6 +27,13 @@ export const serverSection = z
     port: z.number().int().min(0).max(65535).default(11435),
     /** Bearer keys; when non-empty every API route needs one. */
     api_keys: z.array(z.string().min(1)).default([]),
+    /**
+     * Keys for /admin/* (they serve the inference routes too). An API key is no admin key: with admin keys set it
+     * gets 403 there. Without admin keys, /admin/* answers loopback clients only (with an API key when those are set).
+     */
+    admin_keys: z.array(z.string().min(1)).default([]),
+    /** Most runner processes one model may have; adding more (edgelm admin, a policy) is refused. */
+    max_runners: z.number().int().min(1).max(64).default(8),
     /** Sequences decoded together per runner. */
     parallel: z.number().int().min(1).max(256).default(4),
     /** Requests waiting for a sequence beyond `parallel`; more get 429. */
@@ -35,6 +42,14 @@ export const serverSection = z
     request_timeout_ms: z.number().int().min(0).default(300_000),
     /** Largest accepted request body in bytes. */
     body_limit_bytes: z.number().int().min(1024).default(4 * 1024 * 1024),
+    /** Deepest nesting of objects and arrays in a request body, checked on the text before it is parsed; deeper is a 400. */
+    json_max_depth: z.number().int().min(4).max(400).default(64),
+    /** Deepest nesting inside one JSON schema a request carries (response format, tool parameters); deeper is a 400. */
+    schema_max_depth: z.number().int().min(2).max(500).default(32),
+    /** Most objects and arrays in one such schema; more is a 400. */
+    schema_max_nodes: z.number().int().min(1).max(100_000).default(2000),
+    /** Most `enum` values in one such schema (all its enums together); more is a 400. */
+    schema_max_enum_values: z.number().int().min(1).max(100_000).default(1000),
     /** Seconds in-flight streams get to finish on SIGTERM before they are cancelled. */
     shutdown_grace_s: z.number().min(0).default(10),
     /** Runner processes per model (a policy may add more at run time). */
@@ -69,10 +84,16 @@ export const serverSection = z
     host: "127.0.0.1",
     port: 11435,
     api_keys: [],
+    admin_keys: [],
+    max_runners: 8,
     parallel: 4,
     queue: 64,
     request_timeout_ms: 300_000,
     body_limit_bytes: 4 * 1024 * 1024,
+    json_max_depth: 64,
+    schema_max_depth: 32,
+    schema_max_nodes: 2000,
+    schema_max_enum_values: 1000,
     shutdown_grace_s: 10,
     runners: 1,
     restart_delay_ms: 250,

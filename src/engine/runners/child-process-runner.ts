@@ -17,6 +17,7 @@ import type { RunnerSandbox } from "../sandbox/runner-sandbox.js";
 import { nodeProgramPaths, spawnRunner } from "../sandbox/spawn-sandboxed.js";
 import { PushTokenStream } from "../token-stream.js";
 import type { ChatMessage, EmbeddingResult, EmbedOptions, GenerateRequest, ModelInfo, TokenStream } from "../types.js";
+import { runnerMessageRefusal } from "./runner-message-budget.js";
 import type { FromRunner, RunnerCall, RunnerEvent, RunnerHealthReply, ToRunner } from "./runner-protocol.js";
 
 const RUNNER_MAIN = fileURLToPath(new URL("./node-runner-main.js", import.meta.url));
@@ -142,7 +143,11 @@ export class ChildProcessRunner implements Runner {
         );
       });
       child.on("message", onLoadMessage);
-      this.post({ t: "load", spec: this.spec });
+      this.post({ t: "load", spec: this.spec }, (error) => {
+        settle();
+        reject(error);
+        this.kill("SIGKILL");
+      });
     });
   }
 
@@ -182,7 +187,7 @@ export class ChildProcessRunner implements Runner {
           signal?.removeEventListener("abort", onAbort);
         },
       });
-      this.post({ t: "generate", id, request });
+      this.post({ t: "generate", id, request }, (error) => this.failGeneration(id, error));
     });
   }
 
@@ -264,18 +269,43 @@ export class ChildProcessRunner implements Runner {
           reject(error);
         },
       });
-      this.post({ t: "call", id, call });
+      this.post({ t: "call", id, call }, (error) => {
+        const pending = this.calls.get(id);
+        this.calls.delete(id);
+        pending?.reject(error);
+      });
     });
   }
 
-  private post(message: ToRunner): void {
+  /**
+   * Sends `message` to the runner. One that must not or cannot be sent (beyond the runner's message budget,
+   * unserializable, or the channel gone) never fails silently: `onFailure` gets the reason at once, so the
+   * request it carries ends now instead of holding its slot until the deadline.
+   */
+  private post(message: ToRunner, onFailure?: (error: EdgeError) => void): void {
+    const fail = (error: EdgeError): void => onFailure?.(error);
     const child = this.child;
-    if (!child?.connected) return;
+    if (!child?.connected) return fail(new EdgeError("runner_crashed", `runner ${this.id} is not connected`, { retryAfter: 1 }));
+    const refused = onFailure ? runnerMessageRefusal(message, this.id) : undefined;
+    if (refused) return fail(refused);
     try {
-      child.send(message);
-    } catch {
-      // The channel closed under us; the exit handler fails what is pending.
+      child.send(message, (error) => {
+        if (error) fail(new EdgeError("runner_crashed", `could not send to runner ${this.id}: ${error.message}`, { retryAfter: 1 }));
+      });
+    } catch (error) {
+      fail(new EdgeError("internal", `could not send to runner ${this.id}: ${(error as Error).message}`));
     }
+  }
+
+  /** Ends generation `id` with `error` (before or after its stream started). */
+  private failGeneration(id: number, error: EdgeError): void {
+    const pending = this.generations.get(id);
+    if (!pending) return;
+    this.generations.delete(id);
+    pending.cleanup();
+    const reason = pending.signal?.aborted ? abortError(pending.signal) : error;
+    if (pending.stream) pending.stream.fail(reason);
+    else pending.reject(reason);
   }
 
   private onMessage(message: FromRunner): void {
@@ -304,16 +334,9 @@ export class ChildProcessRunner implements Runner {
         pending.stream?.end(event.result);
         return;
       }
-      case "fail": {
-        const pending = this.generations.get(event.id);
-        if (!pending) return;
-        this.generations.delete(event.id);
-        pending.cleanup();
-        const error = pending.signal?.aborted ? abortError(pending.signal) : EdgeError.fromJSON(event.error);
-        if (pending.stream) pending.stream.fail(error);
-        else pending.reject(error);
+      case "fail":
+        this.failGeneration(event.id, EdgeError.fromJSON(event.error));
         return;
-      }
       case "reply":
       case "reply-error": {
         const pending = this.calls.get(event.id);
