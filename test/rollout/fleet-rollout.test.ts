@@ -93,7 +93,7 @@ describe("fleet rollout: three gateways follow one tag in a real registry", () =
     }
     assert.equal(report(waveA).polls, `${follow}-healthy-canary`, "wave1 follows the canary's healthy tag");
 
-    const load = new ClientLoad(fleet.map((n) => n.gateway.url), "kiosk", 2);
+    const load = new ClientLoad(fleet.map((n) => n.gateway.url), "kiosk", 1);
     load.start();
     try {
       // A good new version.
