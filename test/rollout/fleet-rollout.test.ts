@@ -81,7 +81,9 @@ describe("fleet rollout: three gateways follow one tag in a real registry", () =
     await registry.stop();
   });
 
-  it("takes a good digest on the canary first, then on wave1; refuses a bad one on the canary only; zero failed requests throughout", { timeout: 240_000 }, async (t) => {
+  it("takes a good digest on the canary first, then on wave1; refuses a bad one on the canary only; zero failed requests throughout", { timeout: 900_000 }, async (t) => {
+    const began = Date.now();
+    const mark = (what: string): void => t.diagnostic(`${((Date.now() - began) / 1000).toFixed(1)} s: ${what}`);
     const v1 = await publish("v1");
     const canary = await gateway("canary");
     const waveA = await gateway("wave1");
@@ -93,23 +95,27 @@ describe("fleet rollout: three gateways follow one tag in a real registry", () =
     }
     assert.equal(report(waveA).polls, `${follow}-healthy-canary`, "wave1 follows the canary's healthy tag");
 
+    mark("three gateways serve v1");
     const load = new ClientLoad(fleet.map((n) => n.gateway.url), "kiosk", 1);
     load.start();
     try {
       // A good new version.
       const v2 = await publish("v2");
-      await waitFor(() => report(canary).digest === v2, 60_000, "the canary to serve v2");
+      await waitFor(() => report(canary).digest === v2, 240_000, "the canary to serve v2");
       assert.equal(report(waveA).digest, v1, "wave1 has not taken v2 before the canary served it healthily");
       assert.equal(report(waveB).digest, v1);
-      await waitFor(() => report(canary).state === "published", 60_000, "the canary to publish v2 as healthy");
+      mark("the canary serves v2");
+      await waitFor(() => report(canary).state === "published", 240_000, "the canary to publish v2 as healthy");
       const healthy = await new RegistryClient(registry.host, canary.config).getManifest("kiosk/assistant", "stable-healthy-canary");
       assert.equal(healthy.digest, v2, "the canary's healthy tag points at v2");
-      await waitFor(() => report(waveA).digest === v2 && report(waveB).digest === v2, 60_000, "wave1 to serve v2");
+      await waitFor(() => report(waveA).digest === v2 && report(waveB).digest === v2, 240_000, "wave1 to serve v2");
+      mark("wave1 serves v2");
       assert.equal(report(waveA).previous?.digest, v1, "the previous version is kept for rollback");
 
       // A bad one: fails the smoke set on the canary, which keeps serving v2.
       const v3 = await publish("v3-bad", FIRST_TOKEN_AFTER_HELLO);
-      await waitFor(() => report(canary).refused.some((r) => r.digest === v3), 60_000, "the canary to refuse v3");
+      await waitFor(() => report(canary).refused.some((r) => r.digest === v3), 240_000, "the canary to refuse v3");
+      mark("the canary refused v3");
       assert.equal(report(canary).digest, v2, "the canary still serves v2");
       assert.equal(report(canary).state, "failed");
       assert.match(report(canary).reason ?? "", /health gate.*empty/);
