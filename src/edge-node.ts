@@ -3,7 +3,8 @@
  * engine.backend), scheduler and server (the `Gateway`: one ModelPool per
  * served model, the HTTP app and its dialects), router (`Routing`: routed
  * models and the event outbox, attached to the gateway) and ops (`GatewayOps`:
- * metrics, policies, /metrics and /admin/*). `edgelm serve` uses it, and so can
+ * metrics, policies, /metrics and /admin/*) and rollouts (`FleetRollout`: models
+ * that follow a registry tag, /admin/rollout). `edgelm serve` uses it, and so can
  * a library user; no other module wires rooms together.
  *
  *   const node = await EdgeNode.create(config);
@@ -17,6 +18,8 @@ import type { EngineChoice } from "./engine/engine-choice.js";
 import type { RunnerFactory } from "./engine/runner.js";
 import { selectRunnerFactory } from "./engine/select-runner-factory.js";
 import { GatewayOps, type GatewayOpsOptions } from "./ops/gateway-ops.js";
+import { pullFirstVersions } from "./rollout/first-version.js";
+import { FleetRollout } from "./rollout/fleet-rollout.js";
 import { Routing } from "./router/routing.js";
 import type { ServedModelSpec } from "./scheduler/model-pool.js";
 import type { ApiDialect } from "./server/api-dialect.js";
@@ -49,10 +52,13 @@ export class EdgeNode {
     readonly routing: Routing,
     /** Metrics, policies and the admin API, unless the node was made with `ops: false`. */
     readonly ops: GatewayOps | undefined,
+    /** Followers of registry tags (server.models[].follow) and /admin/rollout. */
+    readonly rollout: FleetRollout,
   ) {}
 
   /** Wires a node for `config` (not listening yet; routes may still be added to `gateway.app`). */
   static async create(config: Config, options: EdgeNodeOptions = {}): Promise<EdgeNode> {
+    if (!options.models) await pullFirstVersions(config);
     const specs = options.models ?? (await planServedModels(config)).specs;
     const runnerFactory = options.runnerFactory ?? (await selectRunnerFactory(config, options.engine));
     const gateway = new Gateway(config, specs, { runnerFactory, ...(options.dialects ? { dialects: options.dialects } : {}) });
@@ -62,13 +68,15 @@ export class EdgeNode {
       const router = routing.weights();
       ops = GatewayOps.attach(gateway, config, { ...(router ? { router } : {}), ...(routing.outbox ? { outbox: routing.outbox } : {}), ...options.ops });
     }
-    return new EdgeNode(config, gateway, routing, ops);
+    const rollout = FleetRollout.attach(gateway, config, { ...(ops?.metrics ? { metrics: ops.metrics } : {}), ...(ops ? { alerts: ops.alerts } : {}) });
+    return new EdgeNode(config, gateway, routing, ops, rollout);
   }
 
   /** Binds server.host:server.port, starts every model in the background and the outbox; resolves with the base URL. */
   async listen(): Promise<string> {
     const url = await this.gateway.listen();
     await this.routing.start();
+    this.rollout.start();
     return url;
   }
 
@@ -83,6 +91,7 @@ export class EdgeNode {
    */
   close(options: CloseOptions = {}): Promise<void> {
     this.closePromise ??= (async () => {
+      this.rollout.stop();
       await Promise.all([this.ops?.close(), this.gateway.close(options)]);
       await this.routing.stop();
     })();

@@ -27,6 +27,8 @@ export const ERROR_CODES = {
   unsupported_model: { status: 422, exit: 3 },
   model_load_failed: { status: 500, exit: 3 },
   model_exists: { status: 409, exit: 3 },
+  /** A new version of a followed model failed the rollout's smoke set; the old version keeps serving. */
+  health_gate_failed: { status: 422, exit: 3 },
   // trust
   integrity_mismatch: { status: 422, exit: 4 },
   signature_invalid: { status: 422, exit: 4 },

@@ -6,6 +6,7 @@
 import type { Command } from "commander";
 import type { Config } from "../config/schema.js";
 import { AdminClient } from "../ops/admin-client.js";
+import type { AdminAnswers } from "../ops/admin-contract.js";
 import type { PolicyStatus } from "../ops/policy-engine.js";
 import { action, collect, commandConfig, integerFlag, numberFlag, usageError } from "./cli-kit.js";
 import { formatTable } from "./format.js";
@@ -91,8 +92,22 @@ export function describePolicies(status: PolicyStatus): string {
   return lines.join("\n");
 }
 
+function describeRollouts(models: AdminAnswers["rollout"]["models"]): string {
+  if (models.length === 0) return "no served model follows a registry tag";
+  return models
+    .map((m) => {
+      const lines = [`${m.model}  ${m.state}  ${m.version}  ${m.digest}`, `  follows ${m.follow}${m.polls !== m.follow ? ` (polls ${m.polls})` : ""}${m.group ? `, group ${m.group}` : ""}`];
+      if (m.previous) lines.push(`  previous ${m.previous.version} ${m.previous.digest} (edgelm admin rollback ${m.model})`);
+      if (m.reason) lines.push(`  ${m.reason}`);
+      for (const r of m.refused) lines.push(`  refused ${r.digest} at ${r.at}: ${r.reason}`);
+      if (m.lastCheckAt) lines.push(`  last checked ${m.lastCheckAt}`);
+      return lines.join("\n");
+    })
+    .join("\n");
+}
+
 export function registerAdmin(program: Command): void {
-  const admin = program.command("admin").description("operate a running gateway: swap variants, add/remove runners, shift load, alerts, policy state");
+  const admin = program.command("admin").description("operate a running gateway: swap variants, add/remove runners, shift load, alerts, policy state, rollouts");
 
   common(admin.command("policies").description("show the policy rules' state and recent decisions (GET /admin/policies)")).action(
     action(async (flags: AdminFlags) => {
@@ -176,6 +191,29 @@ export function registerAdmin(program: Command): void {
       const change = { ...(flags.peer !== undefined ? { peer: flags.peer } : {}), ...(flags.cloud !== undefined ? { cloud: flags.cloud } : {}) };
       const result = Object.keys(change).length > 0 ? await c.setWeights(change) : await c.weights();
       print(flags, result, () => `peer ${result.weights.peer} (${result.peers} peers), cloud ${result.weights.cloud}`);
+    }),
+  );
+
+  const rollout = admin.command("rollout").description("models that follow a registry tag: what each serves and where its rollout stands");
+  common(rollout.command("status").description("digest, version, state, previous and refused versions of each followed model (GET /admin/rollout)")).action(
+    action(async (flags: AdminFlags) => {
+      const result = await client(flags).rollout();
+      print(flags, result, () => describeRollouts(result.models));
+    }),
+  );
+  common(
+    rollout.command("check").description("check the followed tags now; waits until a new version is in or refused (POST /admin/rollout/check)").argument("[model]", "one followed model (default: all)"),
+    LOADS,
+  ).action(
+    action(async (model: string | undefined, flags: AdminFlags) => {
+      const result = await client(flags).rolloutCheck(model);
+      print(flags, result, () => result.checks.map((c) => `${c.model}: ${c.result}: ${c.detail}`).join("\n"));
+    }),
+  );
+  common(admin.command("rollback").description("serve the previous version of a followed model again; its current digest is refused (POST /admin/rollout/rollback)").argument("<model>", "the served model's name"), LOADS).action(
+    action(async (model: string, flags: AdminFlags) => {
+      const result = await client(flags).rollback(model);
+      print(flags, result, () => `${model}: back on ${result.rollout.version} (${result.rollout.digest})`);
     }),
   );
 

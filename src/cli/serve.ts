@@ -10,12 +10,13 @@ import { chooseEngine, describeEngine } from "../engine/engine-choice.js";
 import { EdgeNode } from "../edge-node.js";
 import { SystemdNotifier } from "../ops/systemd-notifier.js";
 import { launcherProcesses, watchLauncher } from "../launcher-watch.js";
+import { pullFirstVersions } from "../rollout/first-version.js";
 import { planMemoryFit } from "../server/memory-fit.js";
 import { parseModelFlag, planServedModels } from "../server/served-model-specs.js";
 import { storeVariantFinder } from "../ops/variant-ladder.js";
 import { ModelStore } from "../store/model-store.js";
 import type { ServedModelStatus } from "../scheduler/served-model.js";
-import { action, collect, commandConfig, integerFlag } from "./cli-kit.js";
+import { action, collect, commandConfig, integerFlag, usageError } from "./cli-kit.js";
 import { addEngineFlags, engineFlags, type ModelFlagValues } from "./model-flags.js";
 
 interface ServeFlags extends Omit<ModelFlagValues, "model"> {
@@ -25,6 +26,15 @@ interface ServeFlags extends Omit<ModelFlagValues, "model"> {
   apiKey?: string[];
   parallel?: number;
   queue?: number;
+  follow?: string[];
+  rolloutGroup?: string;
+}
+
+/** A `--follow` value: `<name>=oci://host/repo:tag`. */
+function parseFollowFlag(text: string): { name: string; follow: string } {
+  const match = /^([A-Za-z0-9][A-Za-z0-9._:-]*)=(oci:\/\/.+)$/.exec(text.trim());
+  if (!match) throw usageError(`--follow must be <name>=oci://host[:port]/repo:tag (got "${text}")`, "--follow");
+  return { name: match[1]!, follow: match[2]! };
 }
 
 export function registerServe(program: Command): void {
@@ -36,6 +46,8 @@ export function registerServe(program: Command): void {
     .option("-p, --port <port>", "port (default 11435; 0 picks a free one)", integerFlag("--port", { min: 0, max: 65535 }))
     .option("--api-key <key>", "require this bearer key on every API route (repeatable)", collect)
     .option("--parallel <n>", "sequences each runner decodes together (default 4)", integerFlag("--parallel", { min: 1, max: 256 }))
+    .option("--follow <name=oci-ref>", "serve <name> from a registry tag and take its new digests (health-gated; repeatable; see docs/fleet.md)", collect)
+    .option("--rollout-group <group>", "this gateway's rollout wave (one of server.rollout.waves, e.g. canary)")
     .option("--queue <n>", "requests that may wait beyond the slots before 429 (default 64)", integerFlag("--queue", { min: 0, max: 100_000 }))
     .option("-c, --ctx <tokens>", "context size per sequence (default: the model's, at most 4096)", integerFlag("--ctx", { min: 16, max: 1 << 20 }))
     .option("--threads <n>", "decode threads per runner (default: tuned by measurement)", integerFlag("--threads", { min: 1, max: 1024 }))
@@ -51,8 +63,11 @@ function serverFlags(flags: ServeFlags): ConfigInput {
   if (flags.apiKey !== undefined) server.api_keys = flags.apiKey;
   if (flags.parallel !== undefined) server.parallel = flags.parallel;
   if (flags.queue !== undefined) server.queue = flags.queue;
-  if (flags.model !== undefined) server.models = flags.model.map(parseModelFlag);
-  const { model: _models, ...modelFlags } = flags;
+  if (flags.model !== undefined || flags.follow !== undefined) {
+    server.models = [...(flags.model ?? []).map(parseModelFlag), ...(flags.follow ?? []).map(parseFollowFlag)];
+  }
+  if (flags.rolloutGroup !== undefined) server.rollout = { group: flags.rolloutGroup };
+  const { model: _models, follow: _follow, rolloutGroup: _group, ...modelFlags } = flags;
   return { ...engineFlags(modelFlags), ...(Object.keys(server).length > 0 ? { server } : {}) } as ConfigInput;
 }
 
@@ -62,6 +77,7 @@ function isLoopback(host: string): boolean {
 
 async function serveCommand(flags: ServeFlags): Promise<void> {
   const config = commandConfig(flags, serverFlags(flags), "info");
+  await pullFirstVersions(config);
   const plan = await planServedModels(config);
   if (plan.demo) process.stderr.write(`${DEMO_NOTICE}\n`);
   if (!isLoopback(config.server.host) && config.server.api_keys.length === 0) {

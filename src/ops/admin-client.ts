@@ -77,6 +77,18 @@ export class AdminClient {
     return this.call("GET", "/admin/alerts");
   }
 
+  rollout(): Promise<AdminAnswers["rollout"]> {
+    return this.call("GET", "/admin/rollout");
+  }
+
+  rolloutCheck(model?: string): Promise<AdminAnswers["rolloutCheck"]> {
+    return this.call("POST", "/admin/rollout/check", model !== undefined ? { model } : {});
+  }
+
+  rollback(model: string): Promise<AdminAnswers["rollback"]> {
+    return this.call("POST", "/admin/rollout/rollback", { model });
+  }
+
   private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
     const url = `${this.base}${path}`;
     let response: Response;

@@ -5,7 +5,7 @@
  * routes and AdminClient. Change the wire format here and both ends follow.
  */
 import { z } from "zod";
-import type { RunnerStatus } from "../scheduler/served-model.js";
+import type { RolloutReport, RunnerStatus } from "../scheduler/served-model.js";
 import type { PolicyStatus } from "./policy-engine.js";
 
 const modelName = z.string().min(1);
@@ -38,6 +38,9 @@ export const alertBody = z
   .strict()
   .refine((b) => b.resolve === true || b.summary !== undefined, { message: "`summary` is required to fire an alert", path: ["summary"] });
 
+export const rolloutCheckBody = z.object({ model: modelName.optional() }).strict();
+export const rollbackBody = z.object({ model: modelName }).strict();
+
 /** POST /admin/swap */
 export type SwapCommand = z.infer<typeof swapBody>;
 /** POST /admin/runners/add */
@@ -46,6 +49,8 @@ export type AddRunnerCommand = z.infer<typeof runnerBody>;
 export type RemoveRunnerCommand = z.infer<typeof removeRunnerBody>;
 /** PUT /admin/routing/weights */
 export type WeightsCommand = z.infer<typeof weightsBody>;
+/** POST /admin/rollout/check */
+export type RolloutCheckCommand = z.infer<typeof rolloutCheckBody>;
 /** POST /admin/alerts */
 export type AlertCommand = z.infer<typeof alertBody>;
 
@@ -74,4 +79,7 @@ export interface AdminAnswers {
   weights: { weights: { peer: number; cloud: number }; peers: number };
   alert: { name: string; status: "firing" | "resolved"; changed: boolean };
   alerts: { alerts: unknown[]; sinks: string[] };
+  rollout: { models: Array<{ model: string } & RolloutReport> };
+  rolloutCheck: { checks: Array<{ model: string; result: string; digest?: string; detail: string }> };
+  rollback: { model: string; rollout: RolloutReport };
 }

@@ -53,7 +53,7 @@ export interface OpsHost extends GatewayOperations {
   /** A local model's status (model_not_found for any other name). */
   status(name: string): ServedModelStatus;
   addRunner(name: string): Promise<RunnerStatus>;
-  swapModel(name: string, change: string | ModelChange, options?: SwapOptions): Promise<void>;
+  swapModel(name: string, change: string | ModelChange, options?: SwapOptions): Promise<unknown>;
   /** Every local runner process (engine metrics). */
   runnerProcesses(): Array<{ model: string; id: string; runner: Runner }>;
 }

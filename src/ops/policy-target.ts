@@ -28,6 +28,8 @@ export interface ServedModelView {
   info?: { quantization: string; contextSize: number; threads: { prompt: number; decode: number } } | undefined;
   runners: RunnerView[];
   queue: { waiting: number; inFlight: number; capacity: number };
+  /** For a model following a registry tag: the manifest digest and version served. */
+  rollout?: { digest: string; version: string } | undefined;
 }
 
 export interface SwapRequest {
@@ -45,7 +47,7 @@ export interface GatewayOperations {
   models(): ServedModelView[];
   addRunner(name: string): Promise<unknown>;
   removeRunner(name: string, runnerId?: string): Promise<void>;
-  swapModel(name: string, change: SwapRequest, options?: SwapModeOptions): Promise<void>;
+  swapModel(name: string, change: SwapRequest, options?: SwapModeOptions): Promise<unknown>;
 }
 
 export interface RouteWeights {

@@ -208,14 +208,15 @@ export class RequestMetrics {
     );
     new Gauge({
       name: "edgelm_model_info",
-      help: "The file each served model runs now (1 per model): its reference, weight type (changes on a swap) and engine (node-llama-cpp or llama-server).",
-      labelNames: ["model", "ref", "quantization", "state", "backend"],
+      help: "The file each served model runs now (1 per model): its reference, weight type (changes on a swap), engine (node-llama-cpp or llama-server) and, for a model following a registry tag, the manifest digest and version served.",
+      labelNames: ["model", "ref", "quantization", "state", "backend", "digest", "version"],
       registers,
       collect() {
         this.reset();
         for (const m of models()) {
           const backend = [...new Set(m.runners.filter((r) => !r.draining).map((r) => r.backend))].join(",");
-          this.set({ model: m.name, ref: m.ref, quantization: m.info?.quantization ?? m.summary?.predominantType ?? "", state: m.state, backend }, 1);
+          const quantization = m.info?.quantization ?? m.summary?.predominantType ?? "";
+          this.set({ model: m.name, ref: m.ref, quantization, state: m.state, backend, digest: m.rollout?.digest ?? "", version: m.rollout?.version ?? "" }, 1);
         }
       },
     });

@@ -96,6 +96,9 @@ export interface ModelSwapEvent {
   from: string;
   to: string;
   durationMs: number;
+  mode: "overlap" | "drain-first";
+  /** Time no runner took new requests, in ms (0 in overlap mode). */
+  unavailableMs: number;
 }
 
 /** loading → ready ⇄ restarting; failed when the file is refused or cannot load; stopped after close. */

@@ -21,7 +21,7 @@ import { resolveModel } from "../store/resolve-model.js";
 import type { ResolvedModel } from "../store/resolved-model.js";
 import { AdmissionQueue } from "./admission-queue.js";
 import type { GatewayEvents, ModelState } from "./gateway-events.js";
-import type { RequestContext, RunnerStatus, ServedModel, ServedModelStatus, ServedStream } from "./served-model.js";
+import type { RequestContext, RolloutReport, RunnerStatus, ServedModel, ServedModelStatus, ServedStream } from "./served-model.js";
 
 /** What to serve under one name. */
 export interface ServedModelSpec {
@@ -36,6 +36,8 @@ export interface ServedModelSpec {
   /** Runner processes to start. Default 1. */
   runners?: number;
   threads?: Partial<ThreadSetting>;
+  /** A registry tag this model follows (oci://host/repo:tag); a rollout follower takes its new digests. */
+  follow?: string;
 }
 
 export interface ModelPoolOptions {
@@ -70,6 +72,26 @@ export interface SwapOptions {
   mode?: SwapMode;
   /** Resolve only after the old runners have drained and stopped. Default false. */
   waitForDrain?: boolean;
+  /**
+   * Checked on each new runner after it loads and before any client request
+   * reaches it (a health gate, e.g. a rollout's smoke set); a rejection stops
+   * the swap: overlap disposes the new runners with the old ones still serving,
+   * drain-first loads the old model again. Default: none.
+   */
+  gate?: (runner: Runner) => Promise<void>;
+}
+
+/** What a swap did. */
+export interface SwapResult {
+  mode: SwapMode;
+  /**
+   * Time no runner of the model took new requests, in ms: measured from the
+   * moment the old runners stopped being routable to the moment the new ones
+   * became routable (requests meanwhile wait in the queue). 0 in overlap mode,
+   * where both switch in one step.
+   */
+  unavailableMs: number;
+  durationMs: number;
 }
 
 /** What a swap may change. */
@@ -135,6 +157,7 @@ export class ModelPool implements ServedModel {
   private generation = 0;
   private stateValue: ModelState = "loading";
   private swapChain: Promise<unknown> = Promise.resolve();
+  private rolloutReport: (() => RolloutReport) | undefined;
 
   constructor(
     spec: ServedModelSpec,
@@ -299,7 +322,23 @@ export class ModelPool implements ServedModel {
       parallel: this.spec.parallel,
       runners,
       queue: { waiting: this.queue.waiting, limit: this.queue.maxWaiting, inFlight, capacity: this.capacity() },
+      ...(this.rolloutReport ? { rollout: this.rolloutReport() } : {}),
     };
+  }
+
+  /** Adds what a rollout follower reports (digest, version, state) to describe(). */
+  reportRollout(report: () => RolloutReport): void {
+    this.rolloutReport = report;
+  }
+
+  /** The registry tag this model follows, if any (spec.follow). */
+  get follow(): string | undefined {
+    return this.spec.follow;
+  }
+
+  /** The reference now served. */
+  get servedRef(): string {
+    return this.spec.ref;
   }
 
   /**
@@ -308,7 +347,7 @@ export class ModelPool implements ServedModel {
    * The new file is verified first; if it is refused or fails to load, the old
    * runners keep serving and this rejects. See {@link SwapOptions} for the modes.
    */
-  swap(change: ModelChange, options: SwapOptions = {}): Promise<void> {
+  swap(change: ModelChange, options: SwapOptions = {}): Promise<SwapResult> {
     const run = this.swapChain.then(() => this.swapNow(change, options));
     this.swapChain = run.catch(() => {});
     return run;
@@ -579,7 +618,7 @@ export class ModelPool implements ServedModel {
     await entry.runner.dispose();
   }
 
-  private async swapNow(change: ModelChange, options: SwapOptions): Promise<void> {
+  private async swapNow(change: ModelChange, options: SwapOptions): Promise<SwapResult> {
     if (this.closing) throw new EdgeError("shutting_down", "the gateway is shutting down");
     const started = performance.now();
     const from = this.spec.ref;
@@ -592,26 +631,55 @@ export class ModelPool implements ServedModel {
     const prepared = await this.prepare(next.ref);
     const count = Math.max(1, this.servingEntries().length, this.spec.runners ?? 1);
     const generation = this.generation + 1;
+    const mode = options.mode ?? "overlap";
     let drained: Promise<unknown>;
-    if ((options.mode ?? "overlap") === "drain-first") {
+    let unavailableMs: number;
+    if (mode === "drain-first") {
+      const previous = { spec: this.spec, prepared: this.prepared };
       this.retireGeneration(generation);
-      drained = Promise.all(this.entries.filter((e) => !e.draining).map((e) => this.stopEntry(e)));
+      const old = this.entries.filter((e) => !e.draining);
+      for (const e of old) e.draining = true;
+      const offAt = performance.now();
+      drained = Promise.all(old.map((e) => this.stopEntry(e)));
       await drained;
-      const fresh = await this.launchAll(prepared, next, count, generation);
+      let fresh: RunnerEntry[];
+      try {
+        fresh = await this.launchAll(prepared, next, count, generation, options.gate);
+      } catch (error) {
+        // The new model did not load or failed its gate: serve the old one again (verified again before it loads).
+        if (previous.prepared && !this.closing) await this.restore(previous.spec, count, generation + 1);
+        throw error;
+      }
       this.commitSwap(next, prepared, fresh);
+      unavailableMs = performance.now() - offAt;
     } else {
-      const fresh = await this.launchAll(prepared, next, count, generation);
+      const fresh = await this.launchAll(prepared, next, count, generation, options.gate);
       // The switch: new requests go to the new runners from here on; the old ones finish what they hold.
+      const offAt = performance.now();
       this.retireGeneration(generation);
       const old = this.entries.filter((e) => !fresh.includes(e) && !e.draining);
       for (const e of old) e.draining = true;
       this.commitSwap(next, prepared, fresh);
+      unavailableMs = this.routable() ? 0 : performance.now() - offAt;
       drained = Promise.all(old.map((e) => this.stopEntry(e)));
     }
-    this.options.events.emit("model:swap", { model: this.name, from, to: next.ref, durationMs: performance.now() - started });
-    logger.info(`model ${this.name}: now serving ${prepared.resolved.path} (was ${from})`);
+    const durationMs = performance.now() - started;
+    this.options.events.emit("model:swap", { model: this.name, from, to: next.ref, durationMs, mode, unavailableMs });
+    logger.info(`model ${this.name}: now serving ${prepared.resolved.path} (was ${from}; ${mode}, ${unavailableMs.toFixed(1)} ms without a runner)`);
     if (options.waitForDrain) await drained;
     else drained.catch((error: unknown) => logger.warn(`model ${this.name}: stopping an old runner failed: ${toEdgeError(error).message}`));
+    return { mode, unavailableMs, durationMs };
+  }
+
+  /** After a failed drain-first swap: the previous model again (or failed, when even that no longer loads). */
+  private async restore(spec: ServedModelSpec, count: number, generation: number): Promise<void> {
+    try {
+      const prepared = await this.prepare(spec.ref);
+      this.retireGeneration(generation);
+      this.commitSwap(spec, prepared, await this.launchAll(prepared, spec, count, generation));
+    } catch (error) {
+      this.fail(error);
+    }
   }
 
   /** Moves to a new generation: runners of older ones are not restarted after a crash. */
@@ -622,8 +690,21 @@ export class ModelPool implements ServedModel {
     this.restartTimers.clear();
   }
 
-  private async launchAll(prepared: PreparedModel, spec: ServedModelSpec, count: number, generation: number): Promise<RunnerEntry[]> {
-    const launches = await Promise.allSettled(Array.from({ length: count }, () => this.launch(prepared, spec, generation)));
+  private async launchAll(prepared: PreparedModel, spec: ServedModelSpec, count: number, generation: number, gate?: (runner: Runner) => Promise<void>): Promise<RunnerEntry[]> {
+    const launches = await Promise.allSettled(
+      Array.from({ length: count }, async () => {
+        const entry = await this.launch(prepared, spec, generation);
+        if (gate) {
+          try {
+            await gate(entry.runner);
+          } catch (error) {
+            await entry.runner.dispose();
+            throw error;
+          }
+        }
+        return entry;
+      }),
+    );
     const fresh = launches.filter((l): l is PromiseFulfilledResult<RunnerEntry> => l.status === "fulfilled").map((l) => l.value);
     const failed = launches.find((l): l is PromiseRejectedResult => l.status === "rejected");
     if (failed) {

@@ -77,6 +77,28 @@ export interface ServedModelStatus {
   parallel: number;
   runners: RunnerStatus[];
   queue: { waiting: number; limit: number; inFlight: number; capacity: number };
+  /** For a model that follows a registry tag: what it serves and where its rollout stands. */
+  rollout?: RolloutReport;
+}
+
+/** A followed model's rollout, as /ready, /api/ps, /admin/rollout and the metrics show it. */
+export interface RolloutReport {
+  /** The reference followed (oci://host/repo:tag), and the tag this gateway's wave polls. */
+  follow: string;
+  polls: string;
+  group: string | undefined;
+  /** Manifest digest and version (the manifest's org.opencontainers.image.version, else the short digest) now served. */
+  digest: string;
+  version: string;
+  /** idle | pulling | gating | switching | observing | published | rolled_back | failed */
+  state: string;
+  /** Why the last candidate was refused or rolled back, when one was. */
+  reason?: string;
+  /** The version kept for `edgelm admin rollback`, if any. */
+  previous?: { digest: string; version: string; ref: string };
+  /** Digests refused here (failed gate or rolled back); never taken again. */
+  refused: Array<{ digest: string; reason: string; at: string }>;
+  lastCheckAt?: string;
 }
 
 export interface ServedModel {

@@ -6,7 +6,7 @@
  * (gRPC) needs the same two and nothing from Fastify.
  */
 import type { RequestTracker } from "../scheduler/request-tracker.js";
-import type { ServedModel, ServedModelStatus } from "../scheduler/served-model.js";
+import type { RolloutReport, ServedModel, ServedModelStatus } from "../scheduler/served-model.js";
 import type { FieldPolicy } from "./request-validation.js";
 
 /** The served models as a dialect sees them. */
@@ -33,6 +33,8 @@ export interface ModelReadiness {
   name: string;
   state: string;
   reason?: string;
+  /** For a model following a registry tag: digest, version and rollout state. */
+  rollout?: RolloutReport;
 }
 
 /** What the HTTP app itself needs: the request tracker (scopes, shutdown state) and readiness. */

@@ -20,7 +20,7 @@ import { EdgeError } from "../errors.js";
 import { isLogLevelEnabled, logger, type LogLevel } from "../log.js";
 import { GatewayEvents } from "../scheduler/gateway-events.js";
 import { RequestTracker } from "../scheduler/request-tracker.js";
-import { ModelPool, type ModelChange, type ServedModelSpec, type SwapOptions } from "../scheduler/model-pool.js";
+import { ModelPool, type ModelChange, type ServedModelSpec, type SwapOptions, type SwapResult } from "../scheduler/model-pool.js";
 import type { RunnerStatus, ServedModel, ServedModelStatus } from "../scheduler/served-model.js";
 import type { ApiDialect } from "./api-dialect.js";
 import type { AppHost, ModelDirectory, ModelReadiness } from "./app-host.js";
@@ -164,10 +164,11 @@ export class Gateway implements AppHost, ModelDirectory {
     return Promise.all(
       [...this.pools.values()].map(async (pool) => {
         const status = pool.describe();
-        if (status.state !== "ready") return { name: status.name, state: status.state, ...(status.reason ? { reason: status.reason } : {}) };
+        const rollout = status.rollout ? { rollout: status.rollout } : {};
+        if (status.state !== "ready") return { name: status.name, state: status.state, ...(status.reason ? { reason: status.reason } : {}), ...rollout };
         const silent = (await pool.health()).filter((h) => !h.ok);
-        if (silent.length === 0) return { name: status.name, state: "ready" };
-        return { name: status.name, state: "unresponsive", reason: `runner ${silent.map((h) => h.id).join(", ")} did not answer a health check` };
+        if (silent.length === 0) return { name: status.name, state: "ready", ...rollout };
+        return { name: status.name, state: "unresponsive", reason: `runner ${silent.map((h) => h.id).join(", ")} did not answer a health check`, ...rollout };
       }),
     );
   }
@@ -217,7 +218,7 @@ export class Gateway implements AppHost, ModelDirectory {
    * them, the old ones drain and stop. Rejects (old runners still serving) when
    * the new file is refused or does not load. A string is a new model reference.
    */
-  swapModel(name: string, change: string | ModelChange, options?: SwapOptions): Promise<void> {
+  swapModel(name: string, change: string | ModelChange, options?: SwapOptions): Promise<SwapResult> {
     return this.pool(name).swap(typeof change === "string" ? { ref: change } : change, options);
   }
 

@@ -95,6 +95,7 @@ function register(app: FastifyInstance, host: DialectHost): void {
           hash_verified: m.hashVerified,
           trust: m.trust?.status ?? "unknown",
           runners: m.runners.map((r) => ({ id: r.id, pid: r.pid, state: r.state, in_flight: r.inFlight, draining: r.draining })),
+          ...(m.rollout ? { rollout: { digest: m.rollout.digest, version: m.rollout.version, state: m.rollout.state, follow: m.rollout.follow } } : {}),
         },
       }));
     scope.end({ status: 200 });

@@ -8,7 +8,19 @@ import type { Config } from "../config/schema.js";
 import { EdgeError } from "../errors.js";
 import type { ServedModelSpec } from "../scheduler/model-pool.js";
 import { DEMO_MODEL_NAME } from "../demo/demo-model.js";
+import { readFollowedState } from "../store/followed-versions.js";
 import { resolveModel } from "../store/resolve-model.js";
+
+/** The reference a `server.models` entry serves: its `ref`, else the version its `follow` took last. */
+function entryRef(config: Config, entry: { name?: string | undefined; ref?: string | undefined; follow?: string | undefined }): string {
+  if (entry.ref !== undefined) return entry.ref;
+  const name = entry.name ?? "";
+  const current = readFollowedState(config, name, entry.follow!).current;
+  if (!current) {
+    throw new EdgeError("model_not_found", `model ${name} follows ${entry.follow} but no version of it was pulled yet (edgelm serve pulls the first one at start)`, { param: "follow" });
+  }
+  return current.ref;
+}
 
 /** A `--model` value: `ref` or `name=ref`. */
 export function parseModelFlag(text: string): { name?: string; ref: string } {
@@ -28,8 +40,12 @@ export async function planServedModels(config: Config): Promise<ServedModelsPlan
   const entries = config.server.models.length > 0 ? config.server.models : [{ name: DEMO_MODEL_NAME, ref: DEMO_MODEL_NAME }];
   const specs: ServedModelSpec[] = [];
   for (const entry of entries) {
-    const name = entry.name ?? (await resolveModel(entry.ref, config, { allowDownload: false })).name;
-    if (entry.name !== undefined) await resolveModel(entry.ref, config, { allowDownload: false });
+    if (entry.follow !== undefined && entry.name === undefined) {
+      throw new EdgeError("usage", `a model that follows ${entry.follow} needs a name (server.models[].name): its versions come and go, the name stays`, { param: "name" });
+    }
+    const ref = entryRef(config, entry);
+    const name = entry.name ?? (await resolveModel(ref, config, { allowDownload: false })).name;
+    if (entry.name !== undefined) await resolveModel(ref, config, { allowDownload: false });
     if (specs.some((s) => s.name.toLowerCase() === name.toLowerCase())) {
       throw new EdgeError("usage", `two models would be served as "${name}"; name them apart with --model <name>=<ref>`, { param: "model" });
     }
@@ -37,7 +53,8 @@ export async function planServedModels(config: Config): Promise<ServedModelsPlan
     const threads = entry.threads ?? config.engine.threads;
     specs.push({
       name,
-      ref: entry.ref,
+      ref,
+      ...(entry.follow !== undefined ? { follow: entry.follow } : {}),
       parallel: entry.parallel ?? config.server.parallel,
       runners: entry.runners ?? config.server.runners,
       ...(contextSize !== undefined ? { contextSize } : {}),

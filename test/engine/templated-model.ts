@@ -24,12 +24,18 @@ export async function writeTemplatedStories(
   overrides: Record<string, string | number> = {},
   name = "stories-chatml.gguf",
 ): Promise<string> {
+  const typed: Record<string, TypedGgufValue> = { "tokenizer.chat_template": { type: GgufValueType.STRING, value: template } };
+  for (const [key, value] of Object.entries(overrides)) {
+    typed[key] = typeof value === "number" ? { type: GgufValueType.UINT32, value } : { type: GgufValueType.STRING, value };
+  }
+  return writeStoriesCopy(dir, name, typed);
+}
+
+/** Writes `dir`/`name`: stories260K's weights with these metadata values set (any type), and returns its path. */
+export async function writeStoriesCopy(dir: string, name: string, overrides: Record<string, TypedGgufValue>): Promise<string> {
   const source = readGguf(TEST_MODEL);
   const metadata = typedMetadata(source, TEST_MODEL);
-  metadata.set("tokenizer.chat_template", { type: GgufValueType.STRING, value: template });
-  for (const [key, value] of Object.entries(overrides)) {
-    metadata.set(key, typeof value === "number" ? { type: GgufValueType.UINT32, value } : { type: GgufValueType.STRING, value });
-  }
+  for (const [key, value] of Object.entries(overrides)) metadata.set(key, value);
   const fd = openSync(TEST_MODEL, "r");
   try {
     const tensors = source.tensors.map((t) => {

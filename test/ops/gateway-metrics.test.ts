@@ -61,7 +61,7 @@ describe("metrics and the admin API on a real gateway", () => {
     assert.equal(sampleValue(text, 'edgelm_requests_running{model="demo"}'), 0);
     assert.equal(sampleValue(text, 'edgelm_kv_cache_capacity_tokens{model="demo"}'), 2 * 2048);
     assert.equal(sumSamples(text, "edgelm_model_load_duration_seconds_count", { model: "demo" }), 1);
-    assert.equal(sampleValue(text, 'edgelm_model_info{model="demo",ref="demo",quantization="F32",state="ready",backend="node-llama-cpp"}'), 1);
+    assert.equal(sampleValue(text, 'edgelm_model_info{model="demo",ref="demo",quantization="F32",state="ready",backend="node-llama-cpp",digest="",version=""}'), 1);
     assert.ok((sumSamples(text, "edgelm_runner_resident_memory_bytes", { model: "demo" }) ?? 0) > 10 * 2 ** 20);
     assert.doesNotMatch(text, /route="(metrics|health|admin)/, "plumbing is not API traffic");
 

@@ -97,7 +97,7 @@ describe("policies act on a real gateway", () => {
     assert.ok(!servedAfterSwap.has(before.runners[0]!.id));
 
     const text = (await get(`${fixture.url}/metrics`)).text;
-    assert.equal(sampleValue(text, 'edgelm_model_info{model="bigram",ref="bigram:q4_0",quantization="Q4_0",state="ready",backend="node-llama-cpp"}'), 1);
+    assert.equal(sampleValue(text, 'edgelm_model_info{model="bigram",ref="bigram:q4_0",quantization="Q4_0",state="ready",backend="node-llama-cpp",digest="",version=""}'), 1);
     assert.equal(sampleValue(text, 'edgelm_policy_decisions_total{rule="memory_high",action="swap_lower_precision",outcome="executed"}'), 1);
     assert.equal(sampleValue(text, 'edgelm_policy_rule_firing{rule="memory_high"}'), 1);
 

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { rolloutSection } from "./rollout.js";
 
 const threadCount = z.number().int().min(1).max(1024);
 
@@ -9,7 +10,13 @@ export const servedModel = z
       .string()
       .regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]*$/, "letters, digits and . _ : / - only")
       .optional(),
-    ref: z.string().min(1),
+    /** The model reference to serve; optional with `follow` (then the version the rollout last took). */
+    ref: z.string().min(1).optional(),
+    /** A registry tag to follow (`oci://host/repo:tag`): new digests are pulled, health-gated and swapped in (server.rollout). */
+    follow: z
+      .string()
+      .regex(/^oci:\/\/[^/]+\/[^:@]+(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?$/, "an oci://host[:port]/repo[:tag] reference (a tag, not a digest: a digest never changes)")
+      .optional(),
     /** Sequences each runner decodes together (default: server.parallel). */
     parallel: z.number().int().min(1).max(256).optional(),
     /** Context tokens per sequence (default: engine.context_size, else the model's, at most 4096). */
@@ -18,7 +25,8 @@ export const servedModel = z
     runners: z.number().int().min(1).max(64).optional(),
     threads: z.object({ prompt: threadCount.optional(), decode: threadCount.optional() }).strict().optional(),
   })
-  .strict();
+  .strict()
+  .refine((m) => m.ref !== undefined || m.follow !== undefined, { message: "give `ref` (a model reference) or `follow` (an oci:// tag to follow)", path: ["ref"] });
 
 /** `server`: the gateway (`edgelm serve`). */
 export const serverSection = z
@@ -78,6 +86,7 @@ export const serverSection = z
      */
     strict_fields: z.boolean().default(false),
     models: z.array(servedModel).default([]),
+    rollout: rolloutSection,
   })
   .strict()
   .default({
@@ -105,4 +114,5 @@ export const serverSection = z
     memory_headroom_mb: 32,
     strict_fields: false,
     models: [],
+    rollout: { waves: [], poll_interval_s: 300, poll_jitter: 0.2, smoke: [{ prompt: "Hello", chat: false, max_tokens: 8, non_empty: true, json: false }], swap: "auto" },
   });
