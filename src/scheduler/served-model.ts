@@ -77,6 +77,18 @@ export interface ServedModelStatus {
   parallel: number;
   runners: RunnerStatus[];
   queue: { waiting: number; limit: number; inFlight: number; capacity: number };
+  /** When the idle model unloads by itself (keep-alive); null when it stays loaded; absent when not known (routed models). */
+  expiresAt?: Date | null;
+  /** Settings its store entry carries (Ollama's Modelfile: SYSTEM, TEMPLATE, PARAMETER), applied by the Ollama dialect. */
+  settings?: ModelSettings;
+}
+
+/** A model's own defaults, as an Ollama Modelfile gives them. */
+export interface ModelSettings {
+  system?: string;
+  template?: string;
+  /** Ollama option names (temperature, num_predict, stop, ...) with their values. */
+  parameters?: Record<string, unknown>;
 }
 
 export interface ServedModel {
@@ -85,4 +97,8 @@ export interface ServedModel {
   /** Admission, then generation on some runner. Rejects with an EdgeError before any token (queue_full, model_not_ready, context_overflow, ...). */
   generate(request: GenerateRequest, context: RequestContext): Promise<ServedStream>;
   embed(inputs: string[], context: RequestContext, options?: EmbedOptions): Promise<EmbeddingResult & { runnerId: string; queueWaitMs: number }>;
+  /** Ollama's keep_alive for this and later requests, in ms (null = forever, undefined = the default); local models only. */
+  setKeepAlive?(ms: number | null | undefined): void;
+  /** Stops its runners now; the next request loads it again (Ollama's keep_alive: 0 on a load-only request). */
+  unload?(): Promise<void>;
 }

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { parseKeepAlive } from "../../scheduler/keep-alive.js";
 
 const threadCount = z.number().int().min(1).max(1024);
 
@@ -58,6 +59,13 @@ export const serverSection = z
     /** Memory the fit check keeps free for the gateway's own growth and the kernel, in MiB. */
     memory_headroom_mb: z.number().int().min(0).default(32),
     models: z.array(servedModel).default([]),
+    /** Store models not in `models` are served on demand (loaded by their first request); at most this many hold runners at once. */
+    max_loaded_models: z.number().int().min(1).max(64).default(3),
+    /** How long an idle on-demand model stays loaded: seconds, a duration ("5m", "1h"), 0 = unload after each request, -1 = forever. */
+    keep_alive: z
+      .union([z.string(), z.number()])
+      .refine((v) => !Number.isNaN(parseKeepAlive(v)), 'expected seconds or a duration such as "5m", "90s", "1h"; -1 = forever')
+      .default("5m"),
   })
   .strict()
   .default({
@@ -78,4 +86,6 @@ export const serverSection = z
     memory_fit: "variant",
     memory_headroom_mb: 32,
     models: [],
+    max_loaded_models: 3,
+    keep_alive: "5m",
   });
