@@ -486,6 +486,7 @@ export class ModelPool implements ServedModel {
   private activate(entry: RunnerEntry): void {
     if (entry.runner.state !== "ready" || !this.entries.includes(entry)) return;
     entry.active = true;
+    this.loadPromise ??= Promise.resolve(); // loaded now, however it came about (a swap or an added runner on an unloaded pool)
     this.updateState();
     this.queue.pump();
   }
