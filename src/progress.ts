@@ -11,6 +11,8 @@ export interface ProgressEvent {
   done: number;
   /** Bytes expected, when known. */
   total?: number;
+  /** The SHA-256 (hex) of the blob being transferred, when known (Ollama's progress lines name it). */
+  digest?: string;
   /** A short note (e.g. the current tensor). */
   note?: string;
   /** True on the last event of this piece of work: the reporter clears what it drew. */

@@ -43,7 +43,7 @@ export function registerOpsRoutes(app: FastifyInstance, ops: GatewayOps): void {
   const swapTargets = (): SwapTargets => ({
     variants: ops.variants,
     storeHas: (name) => store.get(name) !== undefined,
-    configured: [...ops.config.server.models.map((m) => m.ref), ...gateway.models().map((m) => m.ref)],
+    configured: [...ops.config.server.models.map((m) => m.ref), ...gateway.models().map((m) => m.ref)].filter((ref): ref is string => ref !== undefined),
   });
 
   if (metrics) {

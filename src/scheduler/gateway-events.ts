@@ -102,7 +102,8 @@ export interface ModelSwapEvent {
 }
 
 /** loading → ready ⇄ restarting; failed when the file is refused or cannot load; stopped after close. */
-export type ModelState = "loading" | "ready" | "restarting" | "failed" | "stopped";
+/** `unloaded`: no runner, loaded again by the next request (keep_alive, on-demand models). */
+export type ModelState = "loading" | "ready" | "restarting" | "failed" | "stopped" | "unloaded";
 
 export interface GatewayEventMap {
   "request:start": [RequestStartEvent];

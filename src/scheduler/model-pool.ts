@@ -5,6 +5,13 @@
  *
  * Every runner load goes through prepareModel (resolve → verify → GGUF check),
  * so a file is verified again before each process loads it.
+ *
+ * A pool can also be unloaded (its runners stop, the object stays): the next
+ * request loads it again. Its keep-alive says when that happens on its own
+ * (keep-alive.ts): never (configured models), once idle for a while
+ * (on-demand models, Ollama's keep_alive), or right after the last request.
+ * (Over 350 lines: the runners' whole life — load, crash restart, swap,
+ * drain, unload — is one state machine; split, its invariants would span files.)
  */
 import { statSync } from "node:fs";
 import type { Config } from "../config/schema.js";
@@ -20,6 +27,7 @@ import { logger, type LogLevel } from "../log.js";
 import { resolveModel } from "../store/resolve-model.js";
 import type { ResolvedModel } from "../store/resolved-model.js";
 import { AdmissionQueue } from "./admission-queue.js";
+import { KeepAlive } from "./keep-alive.js";
 import type { GatewayEvents, ModelState } from "./gateway-events.js";
 import type { RequestContext, RolloutReport, RunnerStatus, ServedModel, ServedModelStatus, ServedStream } from "./served-model.js";
 
@@ -58,6 +66,18 @@ export interface ModelPoolOptions {
   runnerLogLevel?: LogLevel;
   /** Turns a reference into a file; default resolveModel without downloads. */
   resolve?: (ref: string) => Promise<ResolvedModel>;
+  /**
+   * How long the model stays loaded once idle, in ms (null = until unloaded by
+   * an operation; 0 = unload after each request). Default null. A request's
+   * keep_alive overrides it for that request (see setKeepAlive).
+   */
+  keepAliveMs?: number | null;
+  /** Not loaded until the first request (on-demand models); start() is never called. Default false. */
+  lazy?: boolean;
+  /** What describe() shows before the first load has verified the file (on-demand models: from the store entry). */
+  idleFacts?: () => Partial<ServedModelStatus>;
+  /** Called before each (re)load from the unloaded state; a rejection refuses the waiting requests with it (e.g. a bound on loaded models). */
+  beforeLoad?: (pool: ModelPool) => Promise<void>;
 }
 
 export type SwapMode = "overlap" | "drain-first";
@@ -155,9 +175,13 @@ export class ModelPool implements ServedModel {
   private restartAt = 0;
   private readonly restartTimers = new Set<NodeJS.Timeout>();
   private generation = 0;
-  private stateValue: ModelState = "loading";
+  private stateValue: ModelState;
   private swapChain: Promise<unknown> = Promise.resolve();
   private rolloutReport: (() => RolloutReport) | undefined;
+  /** The current load, from start() (or the first request of an unloaded pool) until unload(). */
+  private loadPromise: Promise<void> | undefined;
+  private unloading: Promise<void> | undefined;
+  private readonly keepAlive: KeepAlive;
 
   constructor(
     spec: ServedModelSpec,
@@ -171,6 +195,8 @@ export class ModelPool implements ServedModel {
       capacity: () => this.capacity(),
       label: `model ${spec.name}`,
     });
+    this.stateValue = options.lazy ? "unloaded" : "loading";
+    this.keepAlive = new KeepAlive(options.keepAliveMs ?? null, () => void this.unloadIfIdle());
   }
 
   get state(): ModelState {
@@ -181,7 +207,84 @@ export class ModelPool implements ServedModel {
    * Verifies the file and starts the runners. Never throws: a model that is
    * refused or cannot load ends "failed" with the reason (see describe()).
    */
-  async start(): Promise<void> {
+  start(): Promise<void> {
+    if (this.closing) return Promise.resolve();
+    if (this.loadPromise) return this.loadPromise;
+    const load: Promise<void> = (async () => {
+      await this.unloading;
+      try {
+        await this.options.beforeLoad?.(this);
+      } catch (error) {
+        this.loadPromise = undefined;
+        this.queue.rejectAll(toEdgeError(error));
+        this.updateState();
+        return;
+      }
+      await this.load();
+    })();
+    this.loadPromise = load;
+    this.updateState();
+    return load;
+  }
+
+  /** Resolves once the current load (if any) has finished or failed. */
+  async whenSettled(): Promise<void> {
+    await this.loadPromise;
+  }
+
+  /**
+   * This request's keep-alive (Ollama's keep_alive) in ms: null keeps the model
+   * loaded, 0 unloads it once idle, undefined goes back to the pool's default.
+   * It holds until the next request sets another.
+   */
+  setKeepAlive(ms: number | null | undefined): void {
+    this.keepAlive.set(ms);
+    if (this.isIdle()) this.keepAlive.idle();
+  }
+
+  /** When the model will unload if no request comes (null: not scheduled to). */
+  get expiresAt(): Date | null {
+    if (this.stateValue === "unloaded" || this.stateValue === "stopped") return null;
+    return this.keepAlive.expiresAt(this.isIdle());
+  }
+
+  /**
+   * Stops every runner (in-flight requests finish first) and leaves the pool
+   * unloaded: the next request loads it again (verified again). A load in
+   * progress finishes first. Does nothing once closing or when not loaded.
+   */
+  async unload(): Promise<void> {
+    if (this.closing || !this.loadPromise) return;
+    await this.loadPromise;
+    if (this.closing || this.unloading) return this.unloading;
+    this.keepAlive.cancel();
+    this.retireGeneration(this.generation + 1);
+    const entries = this.entries.filter((e) => !e.draining);
+    for (const e of entries) e.draining = true;
+    this.loadPromise = undefined;
+    this.failure = undefined;
+    this.crashes = 0;
+    const stopped = Promise.all(entries.map((e) => this.stopEntry(e))).then(() => undefined);
+    this.unloading = stopped;
+    try {
+      await stopped;
+    } finally {
+      this.unloading = undefined;
+      this.updateState();
+      logger.info(`model ${this.name}: unloaded`);
+    }
+    if (this.queue.waiting > 0) void this.start(); // a request came while it stopped
+  }
+
+  private async unloadIfIdle(): Promise<void> {
+    if (this.isIdle()) await this.unload();
+  }
+
+  private isIdle(): boolean {
+    return this.queue.waiting === 0 && this.entries.every((e) => e.inFlight === 0);
+  }
+
+  private async load(): Promise<void> {
     try {
       this.usePrepared(await this.prepare(this.spec.ref));
     } catch (error) {
@@ -323,6 +426,9 @@ export class ModelPool implements ServedModel {
       runners,
       queue: { waiting: this.queue.waiting, limit: this.queue.maxWaiting, inFlight, capacity: this.capacity() },
       ...(this.rolloutReport ? { rollout: this.rolloutReport() } : {}),
+      expiresAt: this.expiresAt,
+      ...(prepared?.resolved.manifest?.settings ? { settings: prepared.resolved.manifest.settings } : {}),
+      ...(prepared ? {} : this.options.idleFacts?.()),
     };
   }
 
@@ -398,6 +504,7 @@ export class ModelPool implements ServedModel {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    this.keepAlive.cancel();
     for (const timer of this.restartTimers) clearTimeout(timer);
     this.restartTimers.clear();
     this.queue.rejectAll(new EdgeError("shutting_down", "the gateway is shutting down"));
@@ -473,6 +580,7 @@ export class ModelPool implements ServedModel {
   private activate(entry: RunnerEntry): void {
     if (entry.runner.state !== "ready" || !this.entries.includes(entry)) return;
     entry.active = true;
+    this.loadPromise ??= Promise.resolve(); // loaded now, however it came about (a swap or an added runner on an unloaded pool)
     this.updateState();
     this.queue.pump();
   }
@@ -510,12 +618,15 @@ export class ModelPool implements ServedModel {
       entry.inFlight--;
       if (entry.draining && entry.inFlight === 0) entry.onDrained?.();
       this.queue.pump();
+      if (this.isIdle()) this.keepAlive.idle();
     };
   }
 
   private async admit(context: RequestContext): Promise<{ entry: RunnerEntry; queueWaitMs: number; loadWaitMs: number }> {
     if (this.closing) throw new EdgeError("shutting_down", "the gateway is shutting down");
     if (this.failure) throw this.failure;
+    this.keepAlive.cancel();
+    if (!this.loadPromise) void this.start();
     const loading = !this.routable();
     if (loading && this.pendingRestarts > 0 && this.restartAt - performance.now() > (this.options.maxRestartWaitMs ?? 5000)) {
       const retryAfter = Math.ceil((this.restartAt - performance.now()) / 1000);
@@ -729,6 +840,7 @@ export class ModelPool implements ServedModel {
     else if (this.failure) state = "failed";
     else if (this.routable()) state = "ready";
     else if (this.pendingRestarts > 0 || this.crashes > 0) state = "restarting";
+    else if (!this.loadPromise && (this.options.lazy || this.stateValue !== "loading")) state = "unloaded";
     else state = "loading";
     if (state === this.stateValue) return;
     this.stateValue = state;

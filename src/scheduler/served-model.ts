@@ -77,8 +77,20 @@ export interface ServedModelStatus {
   parallel: number;
   runners: RunnerStatus[];
   queue: { waiting: number; limit: number; inFlight: number; capacity: number };
+  /** When the idle model unloads by itself (keep-alive); null when it stays loaded; absent when not known (routed models). */
+  expiresAt?: Date | null;
+  /** Settings its store entry carries (Ollama's Modelfile: SYSTEM, TEMPLATE, PARAMETER), applied by the Ollama dialect. */
+  settings?: ModelSettings;
   /** For a model that follows a registry tag: what it serves and where its rollout stands. */
   rollout?: RolloutReport;
+}
+
+/** A model's own defaults, as an Ollama Modelfile gives them. */
+export interface ModelSettings {
+  system?: string;
+  template?: string;
+  /** Ollama option names (temperature, num_predict, stop, ...) with their values. */
+  parameters?: Record<string, unknown>;
 }
 
 /** A followed model's rollout, as /ready, /api/ps, /admin/rollout and the metrics show it. */
@@ -111,4 +123,8 @@ export interface ServedModel {
   tokenize(text: string, options?: { addBos?: boolean }): Promise<number[]>;
   detokenize(tokens: number[]): Promise<string>;
   renderChat(messages: ChatMessage[]): Promise<string>;
+  /** Ollama's keep_alive for this and later requests, in ms (null = forever, undefined = the default); local models only. */
+  setKeepAlive?(ms: number | null | undefined): void;
+  /** Stops its runners now; the next request loads it again (Ollama's keep_alive: 0 on a load-only request). */
+  unload?(): Promise<void>;
 }

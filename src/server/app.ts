@@ -126,7 +126,7 @@ export function createApp(host: AppHost, options: AppOptions): FastifyInstance {
   });
   app.get("/ready", async (request, reply) => {
     const models = await host.readiness();
-    const ready = !host.requests.closing && models.length > 0 && models.every((m) => m.state === "ready");
+    const ready = !host.requests.closing && models.length > 0 && models.every((m) => m.state === "ready" || m.state === "unloaded");
     const status = ready ? 200 : 503;
     scopeOf(request, "ready").end({ status });
     return reply.code(status).send({ status: ready ? "ready" : "not ready", models });

@@ -20,10 +20,13 @@ import { EdgeError } from "../errors.js";
 import { isLogLevelEnabled, logger, type LogLevel } from "../log.js";
 import { GatewayEvents } from "../scheduler/gateway-events.js";
 import { RequestTracker } from "../scheduler/request-tracker.js";
-import { ModelPool, type ModelChange, type ServedModelSpec, type SwapOptions, type SwapResult } from "../scheduler/model-pool.js";
+import { parseKeepAlive } from "../scheduler/keep-alive.js";
+import { ModelPool, type ModelChange, type ModelPoolOptions, type ServedModelSpec, type SwapOptions, type SwapResult } from "../scheduler/model-pool.js";
+import { OnDemandModels } from "../scheduler/on-demand-models.js";
+import { parseStoreName, formatStoreName } from "../store/model-ref.js";
 import type { RunnerStatus, ServedModel, ServedModelStatus } from "../scheduler/served-model.js";
 import type { ApiDialect } from "./api-dialect.js";
-import type { AppHost, ModelDirectory, ModelReadiness } from "./app-host.js";
+import type { AppHost, ModelDirectory, ModelReadiness, StoreModelHost } from "./app-host.js";
 import { createApp } from "./app.js";
 import { ollamaDialect } from "./ollama.js";
 import { llamaServerDialect } from "./llama-server-routes.js";
@@ -42,7 +45,7 @@ export interface CloseOptions {
   graceMs?: number;
 }
 
-export class Gateway implements AppHost, ModelDirectory {
+export class Gateway implements AppHost, ModelDirectory, StoreModelHost {
   readonly events = new GatewayEvents();
   readonly app: FastifyInstance;
   private readonly pools = new Map<string, ModelPool>();
@@ -54,6 +57,8 @@ export class Gateway implements AppHost, ModelDirectory {
   readonly requests = new RequestTracker(this.events);
   /** Models served under their own name that answer with a local one (routed models), with that local model's name. */
   private readonly routed = new Map<string, { model: ServedModel; local: string }>();
+  /** Store models served on demand (not in server.models): loaded by their first request, bounded by server.max_loaded_models. */
+  private readonly onDemand: OnDemandModels;
 
   constructor(
     readonly config: Config,
@@ -62,6 +67,12 @@ export class Gateway implements AppHost, ModelDirectory {
   ) {
     this.factory = options.runnerFactory;
     for (const spec of specs) this.pools.set(spec.name, this.makePool(spec));
+    const keepAliveMs = parseKeepAlive(config.server.keep_alive);
+    this.onDemand = new OnDemandModels({
+      config,
+      maxLoaded: config.server.max_loaded_models,
+      makePool: (spec, extra) => this.makePool(spec, { lazy: true, keepAliveMs: keepAliveMs === undefined ? 5 * 60_000 : keepAliveMs, ...extra }),
+    });
     if (isLogLevelEnabled("debug")) {
       this.events.on("request:end", (e) =>
         logger.debug(`${e.route} ${e.model || "-"} ${e.status}${e.errorCode ? ` ${e.errorCode}` : ""} ${e.completionTokens} tokens ${Math.round(e.durationMs)} ms`),
@@ -80,6 +91,28 @@ export class Gateway implements AppHost, ModelDirectory {
   /** The model directory the dialects look models up in (this gateway). */
   get directory(): ModelDirectory {
     return this;
+  }
+
+  /** Model management over the store (this gateway). */
+  get storeModels(): StoreModelHost {
+    return this;
+  }
+
+  /** Stops serving a store entry on demand (it is being removed or replaced). */
+  forgetStoreModel(reference: string): Promise<void> {
+    return this.onDemand.forget(reference);
+  }
+
+  /** The configured model whose reference is the store entry `reference`, if any. */
+  configuredFor(reference: string): string | undefined {
+    for (const pool of this.pools.values()) {
+      try {
+        if (formatStoreName(parseStoreName(pool.describe().ref, "ref")) === reference) return pool.name;
+      } catch {
+        // a path or hf: reference: not a store name
+      }
+    }
+    return undefined;
   }
 
   /** Per-request deadline in ms (server.request_timeout_ms; 0 = none). */
@@ -123,9 +156,13 @@ export class Gateway implements AppHost, ModelDirectory {
     await Promise.all(this.starts.values());
   }
 
-  /** Resolves once `name` has loaded or failed. */
+  /** Resolves once `name` has loaded or failed (loading it first when it is unloaded). */
   async whenModelSettled(name: string): Promise<void> {
-    await this.starts.get(this.pool(name).name);
+    const pool = this.findPool(name) ?? this.configuredPoolFor(name) ?? this.onDemand.find(name);
+    if (!pool) throw this.notServed(name);
+    await this.starts.get(pool.name);
+    if (pool.state === "unloaded") await pool.start();
+    await pool.whenSettled();
   }
 
   /** The base URL, e.g. http://127.0.0.1:11435. */
@@ -142,18 +179,36 @@ export class Gateway implements AppHost, ModelDirectory {
     if (pool) return pool;
     const routed = this.routed.get(name) ?? this.routed.get(name.replace(/:latest$/i, ""));
     if (routed) return routed.model;
-    const names = [...this.pools.keys(), ...this.routed.keys()];
+    const stored = this.configuredPoolFor(name) ?? this.onDemand.find(name);
+    if (stored) return stored;
+    throw this.notServed(name);
+  }
+
+  /** The configured pool whose reference is the store entry `name` (e.g. served as "assistant" from smollm2:360m-q8_0). */
+  private configuredPoolFor(name: string): ModelPool | undefined {
+    try {
+      const configured = this.configuredFor(formatStoreName(parseStoreName(name, "model")));
+      return configured === undefined ? undefined : this.pools.get(configured);
+    } catch {
+      return undefined;
+    }
+  }
+
+  private notServed(name: string): EdgeError {
+    const names = [...this.pools.keys(), ...this.routed.keys(), ...this.onDemand.names()];
     const suggestion = closestMatch(name, names);
-    throw new EdgeError(
+    return new EdgeError(
       "model_not_found",
       `model "${name}" is not served here${suggestion ? `; did you mean "${suggestion}"?` : ""} (served: ${names.join(", ") || "none"})`,
       { param: "model" },
     );
   }
 
-  /** Every served model's status. */
+  /** Every served model's status: the configured and routed ones, then the store's (served on demand). */
   models(): ServedModelStatus[] {
-    return [...this.pools.values(), ...[...this.routed.values()].map((r) => r.model)].map((p) => p.describe());
+    const served = [...this.pools.values(), ...[...this.routed.values()].map((r) => r.model)].map((p) => p.describe());
+    const stored = this.onDemand.statuses().filter((s) => !this.findPool(s.name) && !this.routed.has(s.name) && this.configuredFor(s.name) === undefined);
+    return [...served, ...stored];
   }
 
   /**
@@ -290,7 +345,7 @@ export class Gateway implements AppHost, ModelDirectory {
     return undefined;
   }
 
-  private makePool(spec: ServedModelSpec): ModelPool {
+  private makePool(spec: ServedModelSpec, extra: Partial<ModelPoolOptions> = {}): ModelPool {
     const server = this.config.server;
     const runnerLogLevel: LogLevel = isLogLevelEnabled("debug") ? "debug" : isLogLevelEnabled("info") ? "warn" : "error";
     return new ModelPool(spec, {
@@ -301,6 +356,7 @@ export class Gateway implements AppHost, ModelDirectory {
       restartDelayMs: server.restart_delay_ms,
       restartDelayMaxMs: server.restart_delay_max_ms,
       runnerLogLevel,
+      ...extra,
     });
   }
 
@@ -324,5 +380,6 @@ export class Gateway implements AppHost, ModelDirectory {
     await appClosed;
     clearTimeout(force);
     await Promise.all([...this.pools.values()].map((p) => p.close()));
+    await this.onDemand.close();
   }
 }

@@ -8,7 +8,7 @@
 import type { FastifyInstance } from "fastify";
 import type { GeneratedChunk, GenerateRequest, GenerationResult, ResponseFormat } from "../engine/types.js";
 import { EdgeError } from "../errors.js";
-import type { ServedModelStatus, ServedStream } from "../scheduler/served-model.js";
+import type { ServedModel, ServedModelStatus, ServedStream } from "../scheduler/served-model.js";
 import { EDGELM_VERSION } from "../version.js";
 import type { ApiDialect } from "./api-dialect.js";
 import { scopeOf } from "./app.js";
@@ -30,8 +30,11 @@ import { ollamaChatMessage, ollamaToolCalls, ollamaTools } from "./ollama-tools.
 import { nanoseconds, samplerSeed, stopList } from "./request-fields.js";
 import type { RequestScope } from "../scheduler/request-scope.js";
 import { parseRequestBody } from "./request-validation.js";
+import { parseKeepAlive } from "../scheduler/keep-alive.js";
+import { registerModelRoutes } from "./ollama-models.js";
+import { applyTemplate, optionsWithDefaults, withDefaultSystem } from "./ollama-settings.js";
 
-/** Models are never unloaded by a timer here; Ollama clients read this as "kept loaded". */
+/** What /api/ps says of a model that stays loaded (no keep-alive timer): Ollama clients read it as "kept loaded". */
 const NEVER_EXPIRES = "2100-01-01T00:00:00Z";
 
 function errorBody(error: EdgeError): unknown {
@@ -53,6 +56,8 @@ function register(app: FastifyInstance, host: DialectHost): void {
     scopeOf(request, "ollama.root").end({ status: 200 });
     return reply.type("text/plain; charset=utf-8").send("edgelm is running (OpenAI- and Ollama-compatible API)");
   });
+
+  registerModelRoutes(app, host, ollamaDialect);
 
   app.get("/api/version", async (request) => {
     scopeOf(request, "ollama.version").end({ status: 200 });
@@ -84,7 +89,7 @@ function register(app: FastifyInstance, host: DialectHost): void {
         size: m.fileSize,
         digest: m.sha256 ?? "",
         details: details(m),
-        expires_at: NEVER_EXPIRES,
+        expires_at: m.expiresAt ? m.expiresAt.toISOString() : NEVER_EXPIRES,
         size_vram: 0,
         context_length: m.info?.contextSize ?? 0,
         // edgelm's own facts: which backend, which runners, whether the file's hash was verified and what vouches for it.
@@ -118,9 +123,18 @@ function register(app: FastifyInstance, host: DialectHost): void {
       const body = kind === "chat" ? parseRequestBody(ollamaChatSchema, request, reply, host) : parseRequestBody(ollamaGenerateSchema, request, reply, host);
       const model = directory.lookup(body.model);
       const status = model.describe();
-      const generate = kind === "chat" ? chatRequest(body as OllamaChatBody, status) : generateRequest(body as OllamaGenerateBody, status);
+      const settings = status.settings;
+      const keepAlive = keepAliveOf(body.keep_alive);
+      const withDefaults = { ...body, options: optionsWithDefaults(body.options, settings) };
+      const generate = kind === "chat" ? chatRequest(withDefaults as OllamaChatBody, status) : generateRequest(withDefaults as OllamaGenerateBody, status);
+      if (generate) {
+        const g = body as OllamaGenerateBody;
+        applyTemplate(generate, settings, kind === "generate" && g.prompt ? { prompt: g.prompt, system: g.system ?? settings?.system, raw: g.raw === true } : undefined);
+        withDefaultSystem(generate, settings);
+      }
+      model.setKeepAlive?.(keepAlive);
       scope.begin(model.name, body.stream !== false, timeoutMs);
-      if (!generate) return loadResponse(scope, body.model, model.name, directory, kind === "chat");
+      if (!generate) return loadResponse(scope, body.model, model, directory, kind === "chat", keepAlive === 0);
       // Ollama cuts a prompt longer than the context (truncate: false keeps the error).
       const stream = await generateTruncating(model, generate, scope, body.truncate !== false);
       setRouteHeaders(reply, stream);
@@ -147,6 +161,7 @@ function register(app: FastifyInstance, host: DialectHost): void {
     const scope = scopeOf(request, "ollama.embed");
     const body = parseRequestBody(ollamaEmbedSchema, request, reply, host);
     const model = directory.lookup(body.model);
+    model.setKeepAlive?.(keepAliveOf(body.keep_alive));
     const inputs = typeof body.input === "string" ? (body.input.length > 0 ? [body.input] : []) : body.input;
     const empty = inputs.findIndex((t) => t.length === 0);
     if (empty !== -1) throw new EdgeError("invalid_request", `input[${empty}]: must not be an empty string`, { param: "input" });
@@ -187,6 +202,13 @@ function register(app: FastifyInstance, host: DialectHost): void {
 }
 
 // --- requests ---------------------------------------------------------------
+
+/** keep_alive in ms (null = forever, undefined = the model's default); a malformed one is a 400. */
+function keepAliveOf(value: string | number | undefined): number | null | undefined {
+  const ms = parseKeepAlive(value);
+  if (Number.isNaN(ms)) throw new EdgeError("invalid_request", `keep_alive: expected seconds or a duration such as "5m", "90s", "1h" (negative = forever), got ${JSON.stringify(value)}`, { param: "keep_alive" });
+  return ms;
+}
 
 function unsupported(param: string, message: string): EdgeError {
   return new EdgeError("unsupported", `${param}: ${message}`, { param });
@@ -290,6 +312,29 @@ function details(model: ServedModelStatus): Record<string, unknown> {
   };
 }
 
+/** The Modelfile, parameters, template and system prompt /api/show reports, with the model's own settings. */
+function modelfileFacts(model: ServedModelStatus, contextSize: number): Record<string, string> {
+  const settings = model.settings ?? {};
+  const parameters: Array<[string, unknown]> = [["num_ctx", contextSize]];
+  for (const [key, value] of Object.entries(settings.parameters ?? {})) {
+    for (const one of Array.isArray(value) ? value : [value]) parameters.push([key, one]);
+  }
+  const quote = (text: string): string => `"""${text}"""`;
+  const lines = [
+    "# Modelfile generated by edgelm",
+    `FROM ${model.path}`,
+    ...(settings.template ? [`TEMPLATE ${quote(settings.template)}`] : []),
+    ...(settings.system ? [`SYSTEM ${quote(settings.system)}`] : []),
+    ...parameters.map(([k, v]) => `PARAMETER ${k} ${typeof v === "string" ? JSON.stringify(v) : String(v)}`),
+  ];
+  return {
+    modelfile: `${lines.join("\n")}\n`,
+    parameters: parameters.map(([k, v]) => `${k.padEnd(30)} ${typeof v === "string" ? JSON.stringify(v) : String(v)}`).join("\n"),
+    template: settings.template ?? model.summary?.chatTemplate ?? "{{ .Prompt }}",
+    system: settings.system ?? "",
+  };
+}
+
 function showResponse(model: ServedModelStatus): Record<string, unknown> {
   const s = model.summary;
   const arch = s?.architecture ?? "unknown";
@@ -311,10 +356,7 @@ function showResponse(model: ServedModelStatus): Record<string, unknown> {
   for (const [key, value] of Object.entries(archFacts)) if (value !== undefined) modelInfo[`${arch}.${key}`] = value;
   return {
     license: "",
-    modelfile: `# Modelfile generated by edgelm\nFROM ${model.path}\nPARAMETER num_ctx ${contextSize}\n`,
-    parameters: `num_ctx                        ${contextSize}`,
-    template: s?.chatTemplate ?? "{{ .Prompt }}",
-    system: "",
+    ...modelfileFacts(model, contextSize),
     details: details(model),
     model_info: modelInfo,
     capabilities: ["completion", "embedding"],
@@ -322,18 +364,22 @@ function showResponse(model: ServedModelStatus): Record<string, unknown> {
   };
 }
 
-/** A load-only request (no prompt, no messages): Ollama answers once the model is loaded. */
-async function loadResponse(scope: RequestScope, requested: string, name: string, directory: ModelDirectory, chat: boolean): Promise<unknown> {
-  await directory.whenModelSettled(name);
-  const status = directory.lookup(name).describe();
-  if (status.state === "failed") throw new EdgeError("model_not_ready", status.reason ?? `model ${name} failed to load`);
+/** A load-only request (no prompt, no messages): Ollama answers once the model is loaded, or unloads it for keep_alive 0. */
+async function loadResponse(scope: RequestScope, requested: string, model: ServedModel, directory: ModelDirectory, chat: boolean, unload: boolean): Promise<unknown> {
+  const name = model.name;
+  if (unload && model.unload) await model.unload();
+  else {
+    await directory.whenModelSettled(name);
+    const status = model.describe();
+    if (status.state === "failed") throw new EdgeError("model_not_ready", status.reason ?? `model ${name} failed to load`);
+  }
   scope.end({ status: 200 });
   return {
     model: requested,
     created_at: new Date().toISOString(),
     ...(chat ? { message: { role: "assistant", content: "" } } : { response: "" }),
     done: true,
-    done_reason: "load",
+    done_reason: unload ? "unload" : "load",
   };
 }
 

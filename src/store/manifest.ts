@@ -52,7 +52,18 @@ const manifestSourceSchema = z.discriminatedUnion("type", [
     .strict(),
   /** Made on this device from another entry (e.g. by `edgelm quantize`). */
   z.object({ type: z.literal("variant"), from: z.string(), tool: z.string().optional() }).strict(),
+  /** Made through Ollama's /api/create: from another model (`from`), or from uploaded blobs (`from` null). */
+  z.object({ type: z.literal("created"), from: z.string().nullable() }).strict(),
 ]);
+
+/** A model's own defaults (an Ollama Modelfile's SYSTEM, TEMPLATE and PARAMETER lines), applied by the Ollama dialect. */
+export const modelSettingsSchema = z
+  .object({
+    system: z.string().optional(),
+    template: z.string().optional(),
+    parameters: z.record(z.string(), z.unknown()).optional(),
+  })
+  .strict();
 
 export const manifestSchema = z.looseObject({
   schema_version: z.literal(MANIFEST_VERSION),
@@ -68,11 +79,14 @@ export const manifestSchema = z.looseObject({
   source: manifestSourceSchema,
   /** ISO 8601 time the entry was created. */
   created: z.string(),
+  /** Defaults for requests to this model (absent: none). */
+  settings: modelSettingsSchema.optional(),
 });
 
 export type ManifestFile = z.infer<typeof manifestFileSchema>;
 export type ManifestSource = z.infer<typeof manifestSourceSchema>;
 export type Manifest = z.infer<typeof manifestSchema>;
+export type ManifestSettings = z.infer<typeof modelSettingsSchema>;
 
 export function isSafeRelativeName(name: string): boolean {
   if (name.startsWith("/") || name.includes("\\") || name.includes("\0")) return false;

@@ -85,6 +85,10 @@ export interface VariantOptions {
   move?: boolean;
   /** Replace an existing entry of that name (default false). */
   force?: boolean;
+  /** Request defaults the variant carries (Ollama's Modelfile settings). */
+  settings?: Manifest["settings"];
+  /** Where it came from, when not `variant` of the source (e.g. made by /api/create). */
+  source?: ManifestSource;
 }
 
 export interface AddResult {
@@ -110,6 +114,8 @@ export interface EntryFacts {
   quantization: string | null;
   variantOf: string | null;
   force?: boolean;
+  /** Request defaults the entry carries (Ollama's Modelfile settings). */
+  settings?: Manifest["settings"];
 }
 
 /** A readable file name for a model made from a path: lower case, only name characters. */
@@ -119,7 +125,7 @@ export function defaultModelName(path: string): string {
   return cleaned.length > 0 ? cleaned.slice(0, 100) : "model";
 }
 
-function predominantType(path: string): string {
+export function predominantType(path: string): string {
   return summarizeGguf(readGguf(path)).predominantType;
 }
 
@@ -297,10 +303,11 @@ export class ModelStore {
     const facts: EntryFacts = {
       name: parseStoreName(`${options.name}:${options.tag}`, "name"),
       layout: "file",
-      source: { type: "variant", from: source.reference, ...(options.tool !== undefined ? { tool: options.tool } : {}) },
+      source: options.source ?? { type: "variant", from: source.reference, ...(options.tool !== undefined ? { tool: options.tool } : {}) },
       quantization: options.quantization ?? predominantType(path),
       variantOf: source.reference,
       ...(options.force !== undefined ? { force: options.force } : {}),
+      ...(options.settings ? { settings: options.settings } : {}),
     };
     const modelName = `${defaultModelName(`${options.name.replace(/\//g, "-")}-${options.tag}`)}.gguf`;
     const staged: StagedFile[] = [];
@@ -372,7 +379,7 @@ export class ModelStore {
       } catch (error) {
         if (!facts.force) throw error; // a damaged manifest is replaced only when asked
       }
-      if (existing && sameFiles(existing.manifest.files, files)) {
+      if (existing && sameFiles(existing.manifest.files, files) && JSON.stringify(existing.manifest.settings ?? {}) === JSON.stringify(facts.settings ?? {})) {
         await this.commitBlobs(staged); // same bytes: rewriting the blobs repairs a damaged one
         return { entry: existing, created: false };
       }
@@ -391,6 +398,7 @@ export class ModelStore {
         variant_of: facts.variantOf,
         source: facts.source,
         created: new Date().toISOString(),
+        ...(facts.settings && Object.keys(facts.settings).length > 0 ? { settings: facts.settings } : {}),
       };
       await this.commitBlobs(staged);
       for (const file of files) {

@@ -128,7 +128,13 @@ async function pullHubFile(
   return withLock(lockPath, { what: `the download of ${canonical}`, busy: `${canonical} is being downloaded`, waitMs: 0 }, async () => {
     const progressLabel = `pulling ${label}`;
     const report = (done: number, total: number | undefined, finished = false): void =>
-      options.progress?.({ label: progressLabel, done, ...(total !== undefined ? { total } : {}), ...(finished ? { finished } : {}) });
+      options.progress?.({
+        label: progressLabel,
+        done,
+        ...(total !== undefined ? { total } : {}),
+        ...(file.sha256 ? { digest: file.sha256 } : {}),
+        ...(finished ? { finished } : {}),
+      });
     let result;
     try {
       result = await downloadHubFile(file, partial, config, {

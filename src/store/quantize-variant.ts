@@ -49,13 +49,45 @@ export async function quantizeVariant(source: ResolvedModel, output: StoreName, 
     throw new EdgeError("usage", `${reference} is already in the store; choose another tag or pass --force to replace it`, { param: "output" });
   }
   const target = typeof options.target === "string" ? quantTarget(options.target) : options.target;
+  return quantizeInStore(source.path, store, config, options, async (quantized) => {
+    const entry = await store.addVariant(source.name, quantized.model, {
+      name: output.name,
+      tag: output.tag,
+      tool: `edgelm quantize --type ${target.name}`,
+      move: true,
+      ...(quantized.signature ? { signature: quantized.signature } : {}),
+      ...(options.force ? { force: true } : {}),
+    });
+    return { report: quantized.report, entry, signed: quantized.signature !== undefined };
+  });
+}
+
+/** A quantized file in the store's temp area, and its signature when the device signs (trust.local_key). */
+export interface QuantizedFile {
+  report: QuantizeReport;
+  model: string;
+  signature: string | undefined;
+}
+
+/**
+ * Quantizes `sourcePath` into a temp file inside the store, signs it with
+ * trust.local_key when one is configured, and hands both to `commit` (which
+ * stores them); the temp files are removed afterwards, whatever happened.
+ */
+export async function quantizeInStore<T>(
+  sourcePath: string,
+  store: ModelStore,
+  config: Config,
+  options: QuantizeOptions,
+  commit: (quantized: QuantizedFile) => Promise<T>,
+): Promise<T> {
   await mkdir(store.paths.tmp, { recursive: true }).catch((error: unknown) => {
     throw toEdgeError(error, `cannot write into the store at ${store.paths.tmp}`);
   });
   const modelTemp = store.tempPath();
   const signatureTemp = store.tempPath();
   try {
-    const report = await quantizeModel(source.path, modelTemp, options);
+    const report = await quantizeModel(sourcePath, modelTemp, options);
     let signed = false;
     const keyPath = config.trust.local_key;
     if (keyPath !== undefined) {
@@ -65,15 +97,7 @@ export async function quantizeVariant(source: ResolvedModel, output: StoreName, 
       await signModel(modelTemp, { privateKey: parsePrivateKeyPem(pem, keyPath), signaturePath: signatureTemp });
       signed = true;
     }
-    const entry = await store.addVariant(source.name, modelTemp, {
-      name: output.name,
-      tag: output.tag,
-      tool: `edgelm quantize --type ${target.name}`,
-      move: true,
-      ...(signed ? { signature: signatureTemp } : {}),
-      ...(options.force ? { force: true } : {}),
-    });
-    return { report, entry, signed };
+    return await commit({ report, model: modelTemp, signature: signed ? signatureTemp : undefined });
   } finally {
     await rm(modelTemp, { force: true }).catch(() => {});
     await rm(signatureTemp, { force: true }).catch(() => {});

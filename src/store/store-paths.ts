@@ -6,6 +6,7 @@
  *   manifests/<name>/<tag>.json  one manifest per model entry
  *   tmp/                         blobs being written (never look valid)
  *   downloads/                   partial downloads kept for resuming
+ *   uploads/<hex>                blobs pushed over the API (Ollama's /api/blobs), until a model is created from them
  *   cache/                       the verified-hash cache
  */
 import { join } from "node:path";
@@ -16,6 +17,7 @@ export interface StorePaths {
   manifests: string;
   tmp: string;
   downloads: string;
+  uploads: string;
   cache: string;
   lock: string;
 }
@@ -27,6 +29,7 @@ export function storePaths(home: string): StorePaths {
     manifests: join(home, "manifests"),
     tmp: join(home, "tmp"),
     downloads: join(home, "downloads"),
+    uploads: join(home, "uploads"),
     cache: join(home, "cache"),
     lock: join(home, "store.lock"),
   };

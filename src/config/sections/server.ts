@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { rolloutSection } from "./rollout.js";
+import { parseKeepAlive } from "../../scheduler/keep-alive.js";
 
 const threadCount = z.number().int().min(1).max(1024);
 
@@ -87,6 +88,13 @@ export const serverSection = z
     strict_fields: z.boolean().default(false),
     models: z.array(servedModel).default([]),
     rollout: rolloutSection,
+    /** Store models not in `models` are served on demand (loaded by their first request); at most this many hold runners at once. */
+    max_loaded_models: z.number().int().min(1).max(64).default(3),
+    /** How long an idle on-demand model stays loaded: seconds, a duration ("5m", "1h"), 0 = unload after each request, -1 = forever. */
+    keep_alive: z
+      .union([z.string(), z.number()])
+      .refine((v) => !Number.isNaN(parseKeepAlive(v)), 'expected seconds or a duration such as "5m", "90s", "1h"; -1 = forever')
+      .default("5m"),
   })
   .strict()
   .default({
@@ -115,4 +123,6 @@ export const serverSection = z
     strict_fields: false,
     models: [],
     rollout: { waves: [], poll_interval_s: 300, poll_jitter: 0.2, smoke: [{ prompt: "Hello", chat: false, max_tokens: 8, non_empty: true, json: false }], swap: "auto" },
+    max_loaded_models: 3,
+    keep_alive: "5m",
   });
