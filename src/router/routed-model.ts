@@ -79,4 +79,9 @@ export class RoutedModel implements ServedModel {
   embed(inputs: string[], context: RequestContext, options?: EmbedOptions): Promise<EmbeddingResult & { runnerId: string; queueWaitMs: number }> {
     return this.local.embed(inputs, context, options);
   }
+
+  /** Tokenized by the local model (the one a routed request may be served by). */
+  tokenize(text: string, options?: { addBos?: boolean }): Promise<number[]> {
+    return this.local.tokenize(text, options);
+  }
 }

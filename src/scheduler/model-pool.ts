@@ -209,10 +209,10 @@ export class ModelPool implements ServedModel {
   }
 
   /** Tokenizes with a ready runner's tokenizer (no admission: it does not take a sequence). */
-  async tokenize(text: string): Promise<number[]> {
+  async tokenize(text: string, options: { addBos?: boolean } = {}): Promise<number[]> {
     const entry = this.entries.find(isRoutable);
     if (!entry) throw new EdgeError("model_not_ready", `model ${this.name} has no ready runner`, { retryAfter: 1 });
-    return entry.runner.tokenize(text);
+    return entry.runner.tokenize(text, options);
   }
 
   describe(): ServedModelStatus {

@@ -85,4 +85,6 @@ export interface ServedModel {
   /** Admission, then generation on some runner. Rejects with an EdgeError before any token (queue_full, model_not_ready, context_overflow, ...). */
   generate(request: GenerateRequest, context: RequestContext): Promise<ServedStream>;
   embed(inputs: string[], context: RequestContext, options?: EmbedOptions): Promise<EmbeddingResult & { runnerId: string; queueWaitMs: number }>;
+  /** Token ids of `text` by the model's tokenizer (no admission: it takes no sequence); model_not_ready while no runner is up. */
+  tokenize(text: string, options?: { addBos?: boolean }): Promise<number[]>;
 }
