@@ -3,7 +3,8 @@
  * engine.backend), scheduler and server (the `Gateway`: one ModelPool per
  * served model, the HTTP app and its dialects), router (`Routing`: routed
  * models and the event outbox, attached to the gateway) and ops (`GatewayOps`:
- * metrics, policies, /metrics and /admin/*). `edgelm serve` uses it, and so can
+ * metrics, policies, /metrics and /admin/*), and the gRPC API (`GrpcServer`,
+ * when server.grpc.port is set). `edgelm serve` uses it, and so can
  * a library user; no other module wires rooms together.
  *
  *   const node = await EdgeNode.create(config);
@@ -16,6 +17,7 @@ import type { Config } from "./config/schema.js";
 import type { EngineChoice } from "./engine/engine-choice.js";
 import type { RunnerFactory } from "./engine/runner.js";
 import { selectRunnerFactory } from "./engine/select-runner-factory.js";
+import { GrpcServer } from "./grpc/grpc-server.js";
 import { GatewayOps, type GatewayOpsOptions } from "./ops/gateway-ops.js";
 import { Routing } from "./router/routing.js";
 import type { ServedModelSpec } from "./scheduler/model-pool.js";
@@ -49,6 +51,8 @@ export class EdgeNode {
     readonly routing: Routing,
     /** Metrics, policies and the admin API, unless the node was made with `ops: false`. */
     readonly ops: GatewayOps | undefined,
+    /** The gRPC API, when server.grpc.port is set. */
+    readonly grpc: GrpcServer | undefined,
   ) {}
 
   /** Wires a node for `config` (not listening yet; routes may still be added to `gateway.app`). */
@@ -62,12 +66,22 @@ export class EdgeNode {
       const router = routing.weights();
       ops = GatewayOps.attach(gateway, config, { ...(router ? { router } : {}), ...(routing.outbox ? { outbox: routing.outbox } : {}), ...options.ops });
     }
-    return new EdgeNode(config, gateway, routing, ops);
+    const grpc = config.server.grpc.port !== undefined ? new GrpcServer(gateway, config) : undefined;
+    return new EdgeNode(config, gateway, routing, ops, grpc);
   }
 
-  /** Binds server.host:server.port, starts every model in the background and the outbox; resolves with the base URL. */
+  /**
+   * Binds server.host:server.port (and the gRPC port when set), starts every
+   * model in the background and the outbox; resolves with the base URL.
+   */
   async listen(): Promise<string> {
     const url = await this.gateway.listen();
+    try {
+      await this.grpc?.listen();
+    } catch (error) {
+      await this.gateway.close({ graceMs: 0 });
+      throw error;
+    }
     await this.routing.start();
     return url;
   }
@@ -83,7 +97,8 @@ export class EdgeNode {
    */
   close(options: CloseOptions = {}): Promise<void> {
     this.closePromise ??= (async () => {
-      await Promise.all([this.ops?.close(), this.gateway.close(options)]);
+      const graceMs = options.graceMs ?? this.config.server.shutdown_grace_s * 1000;
+      await Promise.all([this.ops?.close(), this.gateway.close(options), this.grpc?.close(graceMs)]);
       await this.routing.stop();
     })();
     return this.closePromise;

@@ -20,6 +20,21 @@ export const servedModel = z
   })
   .strict();
 
+/** `server.grpc`: the gRPC API (edgelm.v1.Inference) on its own port; off unless a port is set. */
+export const grpcServerSection = z
+  .object({
+    /** Port of the gRPC API (0 picks a free one); absent = no gRPC API. */
+    port: z.number().int().min(0).max(65535).optional(),
+    /** Address to bind; default server.host. */
+    host: z.string().min(1).optional(),
+    /** TLS from PEM files; with `client_ca`, clients must present a certificate it signed (mutual TLS). */
+    tls: z
+      .object({ cert: z.string().min(1), key: z.string().min(1), client_ca: z.string().min(1).optional() })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
 /** `server`: the gateway (`edgelm serve`). */
 export const serverSection = z
   .object({
@@ -58,6 +73,7 @@ export const serverSection = z
     /** Memory the fit check keeps free for the gateway's own growth and the kernel, in MiB. */
     memory_headroom_mb: z.number().int().min(0).default(32),
     models: z.array(servedModel).default([]),
+    grpc: grpcServerSection.default({}),
   })
   .strict()
   .default({
@@ -78,4 +94,5 @@ export const serverSection = z
     memory_fit: "variant",
     memory_headroom_mb: 32,
     models: [],
+    grpc: {},
   });
