@@ -3,8 +3,9 @@
  * engine.backend), scheduler and server (the `Gateway`: one ModelPool per
  * served model, the HTTP app and its dialects), router (`Routing`: routed
  * models and the event outbox, attached to the gateway) and ops (`GatewayOps`:
- * metrics, policies, /metrics and /admin/*) and rollouts (`FleetRollout`: models
- * that follow a registry tag, /admin/rollout). `edgelm serve` uses it, and so can
+ * metrics, policies, /metrics and /admin/*), rollouts (`FleetRollout`: models
+ * that follow a registry tag, /admin/rollout) and the gRPC API (`GrpcServer`,
+ * when server.grpc.port is set). `edgelm serve` uses it, and so can
  * a library user; no other module wires rooms together.
  *
  *   const node = await EdgeNode.create(config);
@@ -17,6 +18,7 @@ import type { Config } from "./config/schema.js";
 import type { EngineChoice } from "./engine/engine-choice.js";
 import type { RunnerFactory } from "./engine/runner.js";
 import { selectRunnerFactory } from "./engine/select-runner-factory.js";
+import { GrpcServer } from "./grpc/grpc-server.js";
 import { GatewayOps, type GatewayOpsOptions } from "./ops/gateway-ops.js";
 import { pullFirstVersions } from "./rollout/first-version.js";
 import { FleetRollout } from "./rollout/fleet-rollout.js";
@@ -54,6 +56,8 @@ export class EdgeNode {
     readonly ops: GatewayOps | undefined,
     /** Followers of registry tags (server.models[].follow) and /admin/rollout. */
     readonly rollout: FleetRollout,
+    /** The gRPC API, when server.grpc.port is set. */
+    readonly grpc: GrpcServer | undefined,
   ) {}
 
   /** Wires a node for `config` (not listening yet; routes may still be added to `gateway.app`). */
@@ -69,12 +73,22 @@ export class EdgeNode {
       ops = GatewayOps.attach(gateway, config, { ...(router ? { router } : {}), ...(routing.outbox ? { outbox: routing.outbox } : {}), ...options.ops });
     }
     const rollout = FleetRollout.attach(gateway, config, { ...(ops?.metrics ? { metrics: ops.metrics } : {}), ...(ops ? { alerts: ops.alerts } : {}) });
-    return new EdgeNode(config, gateway, routing, ops, rollout);
+    const grpc = config.server.grpc.port !== undefined ? new GrpcServer(gateway, config) : undefined;
+    return new EdgeNode(config, gateway, routing, ops, rollout, grpc);
   }
 
-  /** Binds server.host:server.port, starts every model in the background and the outbox; resolves with the base URL. */
+  /**
+   * Binds server.host:server.port (and the gRPC port when set), starts every
+   * model in the background and the outbox; resolves with the base URL.
+   */
   async listen(): Promise<string> {
     const url = await this.gateway.listen();
+    try {
+      await this.grpc?.listen();
+    } catch (error) {
+      await this.gateway.close({ graceMs: 0 });
+      throw error;
+    }
     await this.routing.start();
     this.rollout.start();
     return url;
@@ -92,7 +106,8 @@ export class EdgeNode {
   close(options: CloseOptions = {}): Promise<void> {
     this.closePromise ??= (async () => {
       this.rollout.stop();
-      await Promise.all([this.ops?.close(), this.gateway.close(options)]);
+      const graceMs = options.graceMs ?? this.config.server.shutdown_grace_s * 1000;
+      await Promise.all([this.ops?.close(), this.gateway.close(options), this.grpc?.close(graceMs)]);
       await this.routing.stop();
     })();
     return this.closePromise;

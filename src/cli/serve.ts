@@ -1,6 +1,6 @@
 /**
  * `edgelm serve`: the gateway. Serves models over OpenAI- and Ollama-compatible
- * HTTP, one runner process per model; stops gracefully on SIGTERM / SIGINT.
+ * HTTP (and gRPC with --grpc-port), one runner process per model; stops gracefully on SIGTERM / SIGINT.
  */
 import type { Command } from "commander";
 import type { ConfigInput } from "../config/schema.js";
@@ -23,6 +23,7 @@ interface ServeFlags extends Omit<ModelFlagValues, "model"> {
   model?: string[];
   host?: string;
   port?: number;
+  grpcPort?: number;
   apiKey?: string[];
   parallel?: number;
   queue?: number;
@@ -44,6 +45,7 @@ export function registerServe(program: Command): void {
     .option("-m, --model <ref>", "a model to serve: <ref> or <name>=<ref> (repeatable; default: server.models, else the built-in demo)", collect)
     .option("--host <address>", "address to bind (default 127.0.0.1; other addresses are reachable from the network)")
     .option("-p, --port <port>", "port (default 11435; 0 picks a free one)", integerFlag("--port", { min: 0, max: 65535 }))
+    .option("--grpc-port <port>", "also serve the gRPC API (edgelm.v1.Inference) on this port (0 picks a free one; default: off)", integerFlag("--grpc-port", { min: 0, max: 65535 }))
     .option("--api-key <key>", "require this bearer key on every API route (repeatable)", collect)
     .option("--parallel <n>", "sequences each runner decodes together (default 4)", integerFlag("--parallel", { min: 1, max: 256 }))
     .option("--follow <name=oci-ref>", "serve <name> from a registry tag and take its new digests (health-gated; repeatable; see docs/fleet.md)", collect)
@@ -60,6 +62,7 @@ function serverFlags(flags: ServeFlags): ConfigInput {
   const server: Record<string, unknown> = {};
   if (flags.host !== undefined) server.host = flags.host;
   if (flags.port !== undefined) server.port = flags.port;
+  if (flags.grpcPort !== undefined) server.grpc = { port: flags.grpcPort };
   if (flags.apiKey !== undefined) server.api_keys = flags.apiKey;
   if (flags.parallel !== undefined) server.parallel = flags.parallel;
   if (flags.queue !== undefined) server.queue = flags.queue;
@@ -93,6 +96,7 @@ async function serveCommand(flags: ServeFlags): Promise<void> {
   const gateway = node.gateway;
   const url = await node.listen();
   process.stdout.write(`edgelm gateway listening on ${url} (OpenAI: ${url}/v1, Ollama: ${url}/api)\n`);
+  if (node.grpc) process.stdout.write(`gRPC API listening on ${node.grpc.address}${node.grpc.tls ? " (TLS)" : ""} (edgelm.v1.Inference, health, reflection)\n`);
   process.stdout.write(`engine: ${describeEngine(choice)}\n`);
 
   // Under a systemd Type=notify unit: READY=1 once the models are loaded, watchdog pings, STOPPING=1 (the protocol's

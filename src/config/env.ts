@@ -42,6 +42,7 @@ export const ENV_BINDINGS: EnvBinding[] = [
   { name: "EDGELM_SANDBOX_USER", path: ["engine", "sandbox", "user"], parse: text, description: "user runners run as when the gateway is root" },
   { name: "EDGELM_HOST", path: ["server", "host"], parse: text, description: "gateway bind address" },
   { name: "EDGELM_PORT", path: ["server", "port"], parse: integer, description: "gateway port" },
+  { name: "EDGELM_GRPC_PORT", path: ["server", "grpc", "port"], parse: integer, description: "gRPC API port (off when unset)" },
   { name: "EDGELM_API_KEYS", path: ["server", "api_keys"], parse: list, description: "comma-separated gateway API keys" },
   { name: "EDGELM_ADMIN_KEYS", path: ["server", "admin_keys"], parse: list, description: "comma-separated gateway admin keys (/admin/*)" },
   { name: "EDGELM_PEERS_DNS_API_KEY", path: ["router", "peers_dns", "api_key"], parse: text, description: "API key for the peers found by router.peers_dns" },

@@ -79,7 +79,7 @@ const PLUMBING = new Set(["health", "ready", "metrics"]);
 /** Request metrics label API routes by name; any other path (a 404, a 401 before routing) counts as "other" to keep labels bounded. */
 function metricRoute(route: string): string | undefined {
   if (PLUMBING.has(route) || route.startsWith("admin.")) return undefined;
-  return /^(openai|ollama)\.[a-z_]+$/.test(route) ? route : "other";
+  return /^(openai|ollama|grpc)\.[a-z_]+$/.test(route) ? route : "other";
 }
 
 export class GatewayOps {

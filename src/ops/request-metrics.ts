@@ -72,9 +72,15 @@ export interface RequestMetricsOptions {
   models?: () => ServedModelView[];
 }
 
+/** The API a route belongs to: "openai" for "openai.chat", "grpc" for "grpc.generate"; "http" for the routes counted as "other". */
+export function dialectOf(route: string): string {
+  const dot = route.indexOf(".");
+  return dot > 0 && !route.includes(" ") ? route.slice(0, dot) : "http";
+}
+
 export class RequestMetrics {
-  private readonly requests: Counter<"model" | "route" | "status">;
-  private readonly errors: Counter<"model" | "route" | "code">;
+  private readonly requests: Counter<"model" | "route" | "status" | "dialect">;
+  private readonly errors: Counter<"model" | "route" | "code" | "dialect">;
   private readonly ttft: Histogram<"model" | "route">;
   private readonly interToken: Histogram<"model" | "route">;
   private readonly duration: Histogram<"model" | "route">;
@@ -102,14 +108,14 @@ export class RequestMetrics {
     this.ttftWindow = new WindowedQuantile(this.windowSeconds * 1000);
     this.requests = new Counter({
       name: "edgelm_requests_total",
-      help: "Requests answered, by model, route (dialect.endpoint) and HTTP status (499: the client went away).",
-      labelNames: ["model", "route", "status"],
+      help: "Requests answered, by model, route (dialect.endpoint), HTTP status (499: the client went away; gRPC calls count under the HTTP equivalent of their status) and dialect (openai, ollama, grpc, ...).",
+      labelNames: ["model", "route", "status", "dialect"],
       registers,
     });
     this.errors = new Counter({
       name: "edgelm_request_errors_total",
       help: "Requests that failed, by error code (queue_full, context_overflow, runner_crashed, ...).",
-      labelNames: ["model", "route", "code"],
+      labelNames: ["model", "route", "code", "dialect"],
       registers,
     });
     this.ttft = new Histogram({
@@ -272,8 +278,9 @@ export class RequestMetrics {
       contextSize = this.contextSizes.get(event.model);
     }
     this.inFlight.delete(event.requestId);
-    this.requests.labels(event.model, event.route, String(event.status)).inc();
-    if (event.errorCode) this.errors.labels(event.model, event.route, event.errorCode).inc();
+    const dialect = dialectOf(event.route);
+    this.requests.labels(event.model, event.route, String(event.status), dialect).inc();
+    if (event.errorCode) this.errors.labels(event.model, event.route, event.errorCode, dialect).inc();
     this.duration.labels(event.model, event.route).observe(event.durationMs / 1000);
     if (event.promptTokens > 0) this.promptTokens.labels(event.model, event.route).inc(event.promptTokens);
     if (event.completionTokens > 0) this.generatedTokens.labels(event.model, event.route).inc(event.completionTokens);

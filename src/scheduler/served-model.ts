@@ -119,7 +119,7 @@ export interface ServedModel {
   /** Admission, then generation on some runner. Rejects with an EdgeError before any token (queue_full, model_not_ready, context_overflow, ...). */
   generate(request: GenerateRequest, context: RequestContext): Promise<ServedStream>;
   embed(inputs: string[], context: RequestContext, options?: EmbedOptions): Promise<EmbeddingResult & { runnerId: string; queueWaitMs: number }>;
-  /** The model's own tokenizer and chat template (llama-server's /tokenize, /detokenize, /apply-template), without taking a sequence. */
+  /** The model's own tokenizer and chat template (llama-server's /tokenize, /detokenize, /apply-template), without taking a sequence; model_not_ready while no runner is up. */
   tokenize(text: string, options?: { addBos?: boolean }): Promise<number[]>;
   detokenize(tokens: number[]): Promise<string>;
   renderChat(messages: ChatMessage[]): Promise<string>;

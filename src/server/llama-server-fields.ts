@@ -9,15 +9,16 @@
 import { z } from "zod";
 import type { GenerateRequest } from "../engine/types.js";
 import { EdgeError } from "../errors.js";
+import { samplingRanges } from "./request-fields.js";
 
 const optionalNumber = z.number().nullish();
 
 /** Honoured: sampling the engine has. */
 export const llamaSamplingFields = {
-  top_k: z.number().int().min(0).nullish(),
-  min_p: z.number().min(0).max(1).nullish(),
-  repeat_penalty: z.number().min(0).max(10).nullish(),
-  repeat_last_n: z.number().int().min(0).nullish(),
+  top_k: samplingRanges.top_k.nullish(),
+  min_p: samplingRanges.min_p.nullish(),
+  repeat_penalty: samplingRanges.repeat_penalty.nullish(),
+  repeat_last_n: samplingRanges.repeat_last_n.nullish(),
   /** Reuse the cached prompt prefix (default true). */
   cache_prompt: z.boolean().nullish(),
   /** A GBNF grammar the output must match. */

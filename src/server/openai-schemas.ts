@@ -9,15 +9,15 @@
 import { z } from "zod";
 import { openAiToolCallSchema, openAiToolChoiceSchema, openAiToolSchema } from "./openai-tools.js";
 import { llamaSamplingFields, llamaUnavailableFields } from "./llama-server-fields.js";
-import { seedField, tokenLimit } from "./request-fields.js";
+import { MAX_STOP_STRINGS, samplingRanges, seedField, tokenLimit } from "./request-fields.js";
 
-const stop = z.union([z.string(), z.array(z.string()).max(16, "at most 16 stop strings")], {
-  error: "expected a string or an array of up to 16 strings",
+const stop = z.union([z.string(), z.array(z.string()).max(MAX_STOP_STRINGS, `at most ${MAX_STOP_STRINGS} stop strings`)], {
+  error: `expected a string or an array of up to ${MAX_STOP_STRINGS} strings`,
 });
 
 const logitBias = z.record(
   z.string().regex(/^\d+$/, "keys must be token ids (non-negative integers as strings)"),
-  z.number().min(-100).max(100),
+  samplingRanges.logit_bias,
 );
 
 const streamOptions = z
@@ -49,13 +49,13 @@ const sampling = {
   stream: z.boolean().nullish(),
   stream_options: streamOptions.nullish(),
   max_tokens: tokenLimit.nullish(),
-  temperature: z.number().min(0).max(2).nullish(),
-  top_p: z.number().min(0).max(1).nullish(),
+  temperature: samplingRanges.temperature.nullish(),
+  top_p: samplingRanges.top_p.nullish(),
   n: z.number().int().nullish(),
   stop: stop.nullish(),
   seed: seedField.nullish(),
-  frequency_penalty: z.number().min(-2).max(2).nullish(),
-  presence_penalty: z.number().min(-2).max(2).nullish(),
+  frequency_penalty: samplingRanges.frequency_penalty.nullish(),
+  presence_penalty: samplingRanges.presence_penalty.nullish(),
   logit_bias: logitBias.nullish(),
   response_format: responseFormat.nullish(),
   user: z.string().nullish(),

@@ -24,7 +24,7 @@ import {
 } from "./openai-schemas.js";
 import { engineToolCalls, openAiToolCalls, openAiToolRequest, toolCallDeltas } from "./openai-tools.js";
 import { llamaFieldsRequest } from "./llama-server-fields.js";
-import { samplerSeed, stopList } from "./request-fields.js";
+import { logitBiasFor, MAX_EMBEDDING_INPUTS, samplerSeed, stopList } from "./request-fields.js";
 import { jsonTemplate } from "./json-template.js";
 import { parseRequestBody } from "./request-validation.js";
 import { registerResponses } from "./responses.js";
@@ -214,16 +214,8 @@ function samplingRequest(body: ChatCompletionBody | CompletionBody, model: Serve
   if (seed !== undefined) request.seed = seed;
   const stop = stopList(body.stop);
   if (stop) request.stop = stop;
-  if (body.logit_bias) {
-    const vocab = model.info?.vocabSize ?? model.summary?.vocabSize ?? Infinity;
-    const bias: Record<number, number> = {};
-    for (const [key, value] of Object.entries(body.logit_bias)) {
-      const id = Number(key);
-      if (id >= vocab) throw new EdgeError("invalid_request", `logit_bias: token id ${id} is outside the vocabulary (0–${vocab - 1})`, { param: "logit_bias" });
-      bias[id] = value;
-    }
-    if (Object.keys(bias).length > 0) request.logitBias = bias;
-  }
+  const bias = body.logit_bias ? logitBiasFor(body.logit_bias, model) : undefined;
+  if (bias) request.logitBias = bias;
   const format = responseFormatOf(body.response_format);
   if (format && request.responseFormat) {
     throw new EdgeError("invalid_request", "grammar: send either grammar or a response_format that constrains the output, not both", { param: "grammar" });
@@ -312,7 +304,9 @@ function embeddingInputs(input: string | string[] | number[] | number[][]): stri
   if (typeof input === "string") input = [input];
   if (input.length === 0) throw new EdgeError("invalid_request", "input: must not be empty", { param: "input" });
   if (typeof input[0] !== "string") throw unsupported("input", "token-id inputs are not supported; send text");
-  if (input.length > 2048) throw new EdgeError("invalid_request", `input: at most 2048 texts per request, got ${input.length}`, { param: "input" });
+  if (input.length > MAX_EMBEDDING_INPUTS) {
+    throw new EdgeError("invalid_request", `input: at most ${MAX_EMBEDDING_INPUTS} texts per request, got ${input.length}`, { param: "input" });
+  }
   const texts = input as string[];
   const empty = texts.findIndex((t) => t.length === 0);
   if (empty !== -1) throw new EdgeError("invalid_request", `input[${empty}]: must not be an empty string`, { param: "input" });

@@ -42,8 +42,8 @@ describe("metrics and the admin API on a real gateway", () => {
     for (let i = 0; i < 100 && !fixture.ops.sampler.latest?.runners.some((r) => r.rssBytes !== undefined); i++) await new Promise((r) => setTimeout(r, 50));
     const { status, text } = await get(`${fixture.url}/metrics`, KEY);
     assert.equal(status, 200);
-    assert.equal(sampleValue(text, 'edgelm_requests_total{model="demo",route="openai.chat",status="200"}'), 1);
-    assert.equal(sampleValue(text, 'edgelm_requests_total{model="demo",route="openai.completions",status="200"}'), 1);
+    assert.equal(sampleValue(text, 'edgelm_requests_total{model="demo",route="openai.chat",status="200",dialect="openai"}'), 1);
+    assert.equal(sampleValue(text, 'edgelm_requests_total{model="demo",route="openai.completions",status="200",dialect="openai"}'), 1);
     assert.equal(sumSamples(text, "edgelm_requests_total", { route: "openai.chat", status: "404" }), 1);
     assert.equal(sumSamples(text, "edgelm_request_errors_total", { code: "model_not_found" }), 1);
     assert.equal(sumSamples(text, "edgelm_time_to_first_token_seconds_count", { model: "demo" }), 2);
@@ -68,7 +68,7 @@ describe("metrics and the admin API on a real gateway", () => {
     // Another request moves the counters by exactly one.
     await openai.chat.completions.create({ model: "demo", messages: [{ role: "user", content: "a bird" }], max_tokens: 4 });
     const later = (await get(`${fixture.url}/metrics`, KEY)).text;
-    assert.equal(sampleValue(later, 'edgelm_requests_total{model="demo",route="openai.chat",status="200"}'), 2);
+    assert.equal(sampleValue(later, 'edgelm_requests_total{model="demo",route="openai.chat",status="200",dialect="openai"}'), 2);
     assert.equal(sumSamples(later, "edgelm_time_to_first_token_seconds_count", { model: "demo" }), 3);
   });
 

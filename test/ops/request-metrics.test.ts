@@ -24,9 +24,9 @@ describe("request metrics from gateway events", () => {
     metrics.requestEnded({ requestId: "r1", route, model: "m", status: 200, promptTokens: 7, completionTokens: 4, durationMs: 400 });
     metrics.requestEnded({ requestId: "r2", route, model: "m", status: 429, errorCode: "queue_full", promptTokens: 0, completionTokens: 0, durationMs: 1 });
     const text = await registry.render();
-    assert.equal(sample(text, 'edgelm_requests_total{model="m",route="openai.chat",status="200"}'), 1);
-    assert.equal(sample(text, 'edgelm_requests_total{model="m",route="openai.chat",status="429"}'), 1);
-    assert.equal(sample(text, 'edgelm_request_errors_total{model="m",route="openai.chat",code="queue_full"}'), 1);
+    assert.equal(sample(text, 'edgelm_requests_total{model="m",route="openai.chat",status="200",dialect="openai"}'), 1);
+    assert.equal(sample(text, 'edgelm_requests_total{model="m",route="openai.chat",status="429",dialect="openai"}'), 1);
+    assert.equal(sample(text, 'edgelm_request_errors_total{model="m",route="openai.chat",code="queue_full",dialect="openai"}'), 1);
     assert.equal(sample(text, 'edgelm_time_to_first_token_seconds_bucket{le="0.1",model="m",route="openai.chat"}'), 0);
     assert.equal(sample(text, 'edgelm_time_to_first_token_seconds_bucket{le="0.2",model="m",route="openai.chat"}'), 1);
     // Gaps: 20 ms once, then 10 ms over 2 tokens = 5 ms twice.

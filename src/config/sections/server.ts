@@ -29,6 +29,21 @@ export const servedModel = z
   .strict()
   .refine((m) => m.ref !== undefined || m.follow !== undefined, { message: "give `ref` (a model reference) or `follow` (an oci:// tag to follow)", path: ["ref"] });
 
+/** `server.grpc`: the gRPC API (edgelm.v1.Inference) on its own port; off unless a port is set. */
+export const grpcServerSection = z
+  .object({
+    /** Port of the gRPC API (0 picks a free one); absent = no gRPC API. */
+    port: z.number().int().min(0).max(65535).optional(),
+    /** Address to bind; default server.host. */
+    host: z.string().min(1).optional(),
+    /** TLS from PEM files; with `client_ca`, clients must present a certificate it signed (mutual TLS). */
+    tls: z
+      .object({ cert: z.string().min(1), key: z.string().min(1), client_ca: z.string().min(1).optional() })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
 /** `server`: the gateway (`edgelm serve`). */
 export const serverSection = z
   .object({
@@ -95,6 +110,7 @@ export const serverSection = z
       .union([z.string(), z.number()])
       .refine((v) => !Number.isNaN(parseKeepAlive(v)), 'expected seconds or a duration such as "5m", "90s", "1h"; -1 = forever')
       .default("5m"),
+    grpc: grpcServerSection.default({}),
   })
   .strict()
   .default({
@@ -125,4 +141,5 @@ export const serverSection = z
     rollout: { waves: [], poll_interval_s: 300, poll_jitter: 0.2, smoke: [{ prompt: "Hello", chat: false, max_tokens: 8, non_empty: true, json: false }], swap: "auto" },
     max_loaded_models: 3,
     keep_alive: "5m",
+    grpc: {},
   });
