@@ -11,6 +11,8 @@ const CLI = join(resolve(fileURLToPath(new URL("../../", import.meta.url))), "di
 export interface ServeProcess {
   child: ChildProcess;
   url: string;
+  /** host:port of the gRPC API, when started with --grpc-port. */
+  grpcAddress: string | undefined;
   runnerPid: number;
 }
 
@@ -24,8 +26,8 @@ export async function startServeProcess(modelPath: string, home: string, args: s
     env: { ...process.env, EDGELM_HOME: home, EDGELM_LOG_LEVEL: "warn", EDGELM_POLICIES: "0" },
     stdio: ["ignore", "pipe", "inherit"],
   });
+  let out = "";
   const url = await new Promise<string>((resolvePromise, reject) => {
-    let out = "";
     child.stdout!.on("data", (d: Buffer) => {
       out += d.toString();
       const match = /listening on (http:\/\/\S+)/.exec(out);
@@ -35,5 +37,6 @@ export async function startServeProcess(modelPath: string, home: string, args: s
     child.on("exit", (code) => reject(new Error(`edgelm serve exited with ${code}: ${out}`)));
   });
   const ps = (await (await fetch(`${url}/api/ps`)).json()) as { models: Array<{ edgelm: { runners: Array<{ pid: number }> } }> };
-  return { child, url, runnerPid: ps.models[0]!.edgelm.runners[0]!.pid };
+  const grpcAddress = /gRPC API listening on (\S+)/.exec(out)?.[1];
+  return { child, url, grpcAddress, runnerPid: ps.models[0]!.edgelm.runners[0]!.pid };
 }

@@ -18,7 +18,7 @@ import type { Config } from "./config/schema.js";
 import type { EngineChoice } from "./engine/engine-choice.js";
 import type { RunnerFactory } from "./engine/runner.js";
 import { selectRunnerFactory } from "./engine/select-runner-factory.js";
-import { GrpcServer } from "./grpc/grpc-server.js";
+import type { GrpcServer } from "./grpc/grpc-server.js";
 import { GatewayOps, type GatewayOpsOptions } from "./ops/gateway-ops.js";
 import { pullFirstVersions } from "./rollout/first-version.js";
 import { FleetRollout } from "./rollout/fleet-rollout.js";
@@ -73,7 +73,8 @@ export class EdgeNode {
       ops = GatewayOps.attach(gateway, config, { ...(router ? { router } : {}), ...(routing.outbox ? { outbox: routing.outbox } : {}), ...options.ops });
     }
     const rollout = FleetRollout.attach(gateway, config, { ...(ops?.metrics ? { metrics: ops.metrics } : {}), ...(ops ? { alerts: ops.alerts } : {}) });
-    const grpc = config.server.grpc.port !== undefined ? new GrpcServer(gateway, config) : undefined;
+    // gRPC's libraries load only when the API is on (every CLI command imports this module).
+    const grpc = config.server.grpc.port !== undefined ? new (await import("./grpc/grpc-server.js")).GrpcServer(gateway, config) : undefined;
     return new EdgeNode(config, gateway, routing, ops, rollout, grpc);
   }
 

@@ -22,7 +22,7 @@ const definition = protoLoader.loadSync(["edgelm/v1/inference.proto", "grpc/heal
 const loaded = grpc.loadPackageDefinition(definition) as any;
 
 /** The edgelm.v1.Inference client constructor. */
-export const InferenceClient: typeof grpc.Client & (new (address: string, credentials: grpc.ChannelCredentials) => any) = loaded.edgelm.v1.Inference;
+export const InferenceClient: new (address: string, credentials: grpc.ChannelCredentials) => any = loaded.edgelm.v1.Inference;
 export const HealthClient: new (address: string, credentials: grpc.ChannelCredentials) => any = loaded.grpc.health.v1.Health;
 
 /** Metadata carrying a bearer key. */
