@@ -37,6 +37,8 @@ export type RenderOutcome = { ok: true; text: string } | { ok: false; parseError
 export interface TemplateWorkerData {
   source: string;
   maxOutputBytes: number;
+  /** The worker's heap limit: range() refuses lists that could not fit in it (see chat-template-worker.ts). */
+  memoryMb: number;
 }
 /** @internal */
 export interface RenderRequest {
@@ -44,7 +46,7 @@ export interface RenderRequest {
   context: Record<string, unknown>;
 }
 /** @internal */
-export type RenderReply = { id: number; kind: "text"; text: string } | { id: number; kind: "parse" | "error" | "output"; message: string };
+export type RenderReply = { id: number; kind: "text"; text: string } | { id: number; kind: "parse" | "error" | "output" | "memory"; message: string };
 
 const WORKER_FILE = new URL("./chat-template-worker.js", import.meta.url);
 
@@ -162,6 +164,7 @@ export class BoundedTemplate {
         settle();
         if (reply.kind === "text") resolve({ ok: true, text: reply.text });
         else if (reply.kind === "output") reject(limitError("max_output_bytes", this.limits));
+        else if (reply.kind === "memory") reject(limitError("memory_mb", this.limits));
         else resolve({ ok: false, parseError: reply.kind === "parse", message: reply.message });
       };
       const onError = (error: Error & { code?: string }): void => {
@@ -188,7 +191,7 @@ export class BoundedTemplate {
   private spawn(): Promise<Worker> {
     const memoryMb = this.limits.memoryMb;
     const worker = new Worker(WORKER_FILE, {
-      workerData: { source: this.source, maxOutputBytes: this.limits.maxOutputBytes } satisfies TemplateWorkerData,
+      workerData: { source: this.source, maxOutputBytes: this.limits.maxOutputBytes, memoryMb } satisfies TemplateWorkerData,
       resourceLimits: { maxOldGenerationSizeMb: memoryMb, maxYoungGenerationSizeMb: Math.max(4, Math.min(32, Math.floor(memoryMb / 4))), stackSizeMb: 4 },
     });
     // An idle renderer never keeps a process alive; a render in progress does (its deadline timer).
