@@ -6,7 +6,8 @@
  *   execute here (cpu-isa-probe.ts), stepped down to safer sets while the
  *   build crashes its smoke test (engine-smoke-test.ts);
  * - node-llama-cpp itself (opt-in; the prebuilt binaries stay the default until
- *   one exists): native flags plus a persistent ggml thread pool, see local-build-profile.ts.
+ *   one exists): the same probed instruction sets and smoke-test ladder, plus a
+ *   persistent ggml thread pool, see local-build-profile.ts.
  * And what is built or installed (`edgelm engine list`).
  */
 import { spawnSync } from "node:child_process";
@@ -17,10 +18,10 @@ import { fileURLToPath } from "node:url";
 import { EdgeError } from "../errors.js";
 import { checkBuildTools, cloneLlamaCpp, cmakeBuild, llamaCppBundleCommit, nodeLlamaCppDirectory, runCommand } from "./llama-cpp-source.js";
 import { describeIsaProbe, probeCpuIsa, type IsaProbeResult } from "./cpu-isa-probe.js";
-import { cachedSmokeResult, describeSmokeFailure, llamaServerSmokeLoad, smokeTest } from "./engine-smoke-test.js";
+import { cachedSmokeResult, describeSmokeFailure, edgelmRunSmokeLoad, llamaServerSmokeLoad, smokeTest } from "./engine-smoke-test.js";
 import { describeIsaSet, isaCmakeOptions, saferIsaSets } from "./isa-cmake-options.js";
 import { portableIsa } from "./portable-isa.js";
-import { findLocalNodeLlamaCppBuild, LOCAL_BUILD_CMAKE_OPTIONS, PERSISTENT_THREADPOOL_PATCH } from "./local-build-profile.js";
+import { findLocalNodeLlamaCppBuild, localBuildCmakeOptions, localNodeLlamaCppBuilds, PERSISTENT_THREADPOOL_PATCH } from "./local-build-profile.js";
 import { pruneLocalBuild } from "./local-build-prune.js";
 
 export type EngineKind = "llama-server" | "node-llama-cpp";
@@ -237,17 +238,40 @@ export function findBuiltLlamaServer(home: string): LlamaServerBuildRecord | und
   return records.find((r) => r.commit === bundled) ?? records.sort((a, b) => b.builtAt.localeCompare(a.builtAt))[0];
 }
 
+/** What EDGELM_HOME/engines/node-llama-cpp-local.json records about the last node-llama-cpp build. */
+export interface NodeLlamaCppBuildRecord {
+  backend: "node-llama-cpp";
+  folder: string;
+  cmakeOptions: Record<string, string>;
+  isa: IsaChoice;
+  builtAt: string;
+  seconds: number;
+}
+
+/** The record of the node-llama-cpp build in `folder`, when edgelm made it (older builds have no isa). */
+export function readNodeLlamaCppBuild(home: string, folder: string): Partial<NodeLlamaCppBuildRecord> | undefined {
+  try {
+    const record = JSON.parse(readFileSync(join(home, "engines", "node-llama-cpp-local.json"), "utf8")) as Partial<NodeLlamaCppBuildRecord>;
+    return record.folder === folder ? record : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function buildNodeLlamaCpp(options: EngineBuildOptions): Promise<{ path: string; description: string }> {
   checkBuildTools();
+  const started = performance.now();
+  const status = options.onStatus ?? ((): void => undefined);
   const nlc = nodeLlamaCppDirectory();
   const cli = join(nlc, "dist", "cli", "cli.js");
   const run = { ...(options.onLine ? { onLine: options.onLine } : {}), ...(options.signal ? { signal: options.signal } : {}) };
-  const env: NodeJS.ProcessEnv = { ...process.env, NODE_LLAMA_CPP_SKIP_DOWNLOAD: "false", CI: "false" };
+  const baseEnv: NodeJS.ProcessEnv = { ...process.env, NODE_LLAMA_CPP_SKIP_DOWNLOAD: "false", CI: "false" };
   // Custom options (and nothing else) name the build folder: drop any the user's environment sets.
-  for (const key of Object.keys(env)) if (key.startsWith("NODE_LLAMA_CPP_CMAKE_OPTION_")) delete env[key];
-  for (const [key, value] of Object.entries(LOCAL_BUILD_CMAKE_OPTIONS)) env[`NODE_LLAMA_CPP_CMAKE_OPTION_${key}`] = value;
+  for (const key of Object.keys(baseEnv)) if (key.startsWith("NODE_LLAMA_CPP_CMAKE_OPTION_")) delete baseEnv[key];
+  const probe = await probeCpuIsa();
+  status(`instruction sets on this CPU (${probe.cpu}): ${describeIsaSet(probe.usable)} execute; ${describeIsaProbe(probe)}`);
   // 1. node-llama-cpp clones its bundled llama.cpp source (offline) into its own build workspace.
-  await runCommand(process.execPath, [cli, "source", "download", "--gpu", "false", "--skipBuild", "--noUsageExample"], { ...run, env });
+  await runCommand(process.execPath, [cli, "source", "download", "--gpu", "false", "--skipBuild", "--noUsageExample"], { ...run, env: baseEnv });
   // 2. our patch: a persistent thread pool per context.
   const source = join(nlc, "llama", "llama.cpp");
   try {
@@ -256,26 +280,54 @@ async function buildNodeLlamaCpp(options: EngineBuildOptions): Promise<{ path: s
     throw new EdgeError("unsupported", `the persistent-thread-pool patch does not apply to this llama.cpp source (${source}); node-llama-cpp was upgraded?`);
   }
   await runCommand("git", ["apply", PERSISTENT_THREADPOOL_PATCH], { ...run, cwd: source });
-  // 3. compile (node-llama-cpp's own build, with our CMake options).
-  await runCommand(process.execPath, [cli, "source", "build", "--gpu", "false", "--noUsageExample"], { ...run, env });
-  // 4. prove it loads and generates, in a child process (a broken binary must not take this one down).
-  const check = spawnSync(process.execPath, [CLI, "run", "Once upon a time", "-n", "4", "--seed", "1"], {
-    env: { ...process.env, EDGELM_NODE_LLAMA_CPP_BUILD: "local", EDGELM_TUNE_THREADS: "0", EDGELM_HOME: options.home },
-    encoding: "utf8",
-    timeout: 120_000,
-  });
-  if (check.status !== 0) throw new EdgeError("internal", `the new node-llama-cpp build does not run: ${(check.stderr || "").trim().split("\n").pop()}`);
-  const build = findLocalNodeLlamaCppBuild();
-  if (!build) throw new EdgeError("internal", "node-llama-cpp reported success but its build folder is missing");
-  mkdirSync(join(options.home, "engines"), { recursive: true });
-  writeFileSync(
-    join(options.home, "engines", "node-llama-cpp-local.json"),
-    `${JSON.stringify({ backend: "node-llama-cpp", folder: build.folder, cmakeOptions: LOCAL_BUILD_CMAKE_OPTIONS, builtAt: new Date().toISOString() }, null, 2)}\n`,
-  );
-  // 5. keep only what the build runs with (the clone's grammars and .git, the addon): ~200 MB of sources and objects go.
-  const pruned = pruneLocalBuild(source, build.folder);
-  options.onLine?.(`removed ${pruned.removed.length} entries of sources and build objects (${Math.round(pruned.freedBytes / 1e6)} MB) the build does not run with`);
-  return { path: build.folder, description: `node-llama-cpp local build (${describeOptions(LOCAL_BUILD_CMAKE_OPTIONS)})` };
+  // Earlier edgelm builds (other instruction sets) would compete with the new one under engine.node_llama_cpp_build: auto.
+  for (const old of localNodeLlamaCppBuilds({ finished: false })) rmSync(old.folder, { recursive: true, force: true });
+  const crashes: string[] = [];
+  const sets = saferIsaSets(probe.usable, probe.arch);
+  for (const [step, features] of sets.entries()) {
+    const cmakeOptions = localBuildCmakeOptions(features, probe.arch);
+    const env = { ...baseEnv };
+    for (const [key, value] of Object.entries(cmakeOptions)) env[`NODE_LLAMA_CPP_CMAKE_OPTION_${key}`] = value;
+    // 3. compile (node-llama-cpp's own build, with our CMake options).
+    await runCommand(process.execPath, [cli, "source", "build", "--gpu", "false", "--noUsageExample"], { ...run, env });
+    const build = localNodeLlamaCppBuilds({ finished: true }).find((b) => sameOptions(b.cmakeOptions, cmakeOptions));
+    if (!build) throw new EdgeError("internal", "node-llama-cpp reported success but its build folder is missing");
+    // 4. the smoke test: every weight type the quantizer writes, each in a child `edgelm run` (a crash takes only it down).
+    status(`smoke test: ${describeIsaSet(features)}`);
+    const smoke = await smokeTest(build.addon, edgelmRunSmokeLoad(CLI, { ...process.env, EDGELM_NODE_LLAMA_CPP_BUILD: "local", EDGELM_HOME: options.home }), {
+      home: options.home,
+      force: true,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    if (!smoke.ok) {
+      const crash = `${describeIsaSet(features)}: ${describeSmokeFailure(smoke.failure!)}`;
+      crashes.push(crash);
+      rmSync(build.folder, { recursive: true, force: true });
+      if (step + 1 < sets.length) status(`${crash}; building again with ${describeIsaSet(sets[step + 1]!)}`);
+      continue;
+    }
+    const probeWhy = describeIsaProbe(probe);
+    const record: NodeLlamaCppBuildRecord = {
+      backend: "node-llama-cpp",
+      folder: build.folder,
+      cmakeOptions,
+      isa: { arch: probe.arch, cpu: probe.cpu, features, probe: probe.results, why: crashes.length > 0 ? `${probeWhy}; smoke test crashed with ${crashes.join("; ")}` : probeWhy },
+      builtAt: new Date().toISOString(),
+      seconds: Math.round((performance.now() - started) / 1000),
+    };
+    mkdirSync(join(options.home, "engines"), { recursive: true });
+    writeFileSync(join(options.home, "engines", "node-llama-cpp-local.json"), `${JSON.stringify(record, null, 2)}\n`);
+    // 5. keep only what the build runs with (the clone's grammars and .git, the addon): ~200 MB of sources and objects go.
+    const pruned = pruneLocalBuild(source, build.folder);
+    options.onLine?.(`removed ${pruned.removed.length} entries of sources and build objects (${Math.round(pruned.freedBytes / 1e6)} MB) the build does not run with`);
+    return { path: build.folder, description: `node-llama-cpp local build, ${describeBuildIsa(record.isa)}` };
+  }
+  throw new EdgeError("internal", `no node-llama-cpp build runs on this CPU (${probe.cpu}), down to no native flags: ${crashes.join("; ")}`);
+}
+
+function sameOptions(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const keys = Object.keys(b);
+  return Object.keys(a).length === keys.length && keys.every((k) => a[k] === b[k]);
 }
 
 function describeOptions(options: Readonly<Record<string, string>>): string {
@@ -312,12 +364,17 @@ export function listEngines(home: string, configuredLlamaServer?: string): Engin
     available: existsSync(prebuilt),
   });
   const local = findLocalNodeLlamaCppBuild();
+  const localRecord = local ? readNodeLlamaCppBuild(home, local.folder) : undefined;
+  const localSmoke = local ? cachedSmokeResult(local.addon, home) : undefined;
+  const localIsa = localRecord?.isa ? describeBuildIsa(localRecord.isa) : local ? `${describeOptions(local.cmakeOptions)}; built before edgelm probed instruction sets` : "";
   entries.push({
     backend: "node-llama-cpp",
     kind: "local build",
-    description: `node-llama-cpp ${version} built on this device (${describeOptions(LOCAL_BUILD_CMAKE_OPTIONS)})`,
+    description: local
+      ? `node-llama-cpp ${version} built on this device (${localIsa}); ${!localSmoke ? "not smoke-tested on this CPU yet (it is before first use)" : localSmoke.ok ? "smoke test passed on this CPU" : `fails on this CPU: ${describeSmokeFailure(localSmoke.failure!)}`}`
+      : `node-llama-cpp ${version} built on this device (none yet: \`edgelm engine build --backend node-llama-cpp\`)`,
     path: local?.folder ?? null,
-    available: local !== undefined,
+    available: local !== undefined && localSmoke?.ok !== false,
   });
   const engines = join(home, "engines");
   let dirs: string[] = [];

@@ -22,7 +22,8 @@ import { EdgeError, toEdgeError } from "../errors.js";
 import { logger } from "../log.js";
 import { ChatTemplate, withSingleBos } from "./chat-template.js";
 import { DEFAULT_GRAMMAR_CACHE_LIMITS, GrammarCache, type GrammarCacheLimits, type GrammarCacheStats } from "./grammar-cache.js";
-import { findLocalNodeLlamaCppBuild, LOCAL_BUILD_CMAKE_OPTIONS } from "./local-build-profile.js";
+import { localBuildForAuto } from "./local-build-choice.js";
+import { findLocalNodeLlamaCppBuild } from "./local-build-profile.js";
 import { StopMatcher } from "./stop-matcher.js";
 import { makeTimings, PushTokenStream } from "./token-stream.js";
 import { toolCalling } from "./tool-calling.js";
@@ -124,19 +125,22 @@ function getRuntime(gpu: "auto" | false, build: "auto" | "prebuilt" | "local", c
     let llama: Llama | undefined;
     if (cmakeOptions) {
       llama = await loadLlama(gpu, cmakeOptions);
-    } else if (build === "local" || (build === "auto" && findLocalNodeLlamaCppBuild())) {
+    } else if (build === "local") {
+      // Pinned to the local build: no smoke test (the smoke test itself runs this way), a clear error when there is none.
+      const local = findLocalNodeLlamaCppBuild();
       try {
         // A build whose source clone is gone would load, then fail every grammar: not usable (see findLocalNodeLlamaCppBuild).
-        if (!findLocalNodeLlamaCppBuild()) throw new Error("none is finished, or the llama.cpp source folder it reads grammars from is gone");
-        llama = await loadLlama(gpu, LOCAL_BUILD_CMAKE_OPTIONS);
+        if (!local) throw new Error("none is finished, or the llama.cpp source folder it reads grammars from is gone");
+        llama = await loadLlama(gpu, local.cmakeOptions);
       } catch (error) {
-        if (build === "local") {
-          throw new EdgeError(
-            "model_load_failed",
-            `no usable on-device node-llama-cpp build (${errorText(error)}); make one with \`edgelm engine build --backend node-llama-cpp\` or use engine.node_llama_cpp_build: prebuilt`,
-          );
-        }
+        throw new EdgeError(
+          "model_load_failed",
+          `no usable on-device node-llama-cpp build (${errorText(error)}); make one with \`edgelm engine build --backend node-llama-cpp\` or use engine.node_llama_cpp_build: prebuilt`,
+        );
       }
+    } else if (build === "auto") {
+      const local = await localBuildForAuto();
+      if (local) llama = await loadLlama(gpu, local.cmakeOptions).catch(() => undefined);
     }
     llama ??= await loadLlama(gpu, undefined);
     return { llama, build: await describeBuild(llama) };
