@@ -31,7 +31,7 @@ export function promptBytesOverflow(promptBytes: number, longestTokenBytes: numb
   return new EdgeError(
     "context_overflow",
     `the prompt is ${promptBytes} bytes, at least ${fewestTokens} tokens (no token of this model is longer than ${longestTokenBytes} bytes), but the context holds ${contextSize} (at least one token must be left to generate)`,
-    { details: { promptBytes, minPromptTokens: fewestTokens, contextSize } },
+    { details: { promptBytes, minPromptTokens: fewestTokens, contextSize, longestTokenBytes } },
   );
 }
 
@@ -45,4 +45,18 @@ export function cutToTokenBound(text: string, maxTokens: number, longestTokenByt
   if (text.length <= limit / 3 || Buffer.byteLength(text, "utf8") <= limit) return text;
   // Decoding a cut in the middle of a character leaves U+FFFD at the end; drop it.
   return Buffer.from(text, "utf8").subarray(0, limit).toString("utf8").replace(/\uFFFD$/, "");
+}
+
+/**
+ * `text` cut to its last `maxTokens × longestTokenBytes` UTF-8 bytes: still at least `maxTokens` tokens, so keeping
+ * the end of its tokens gives what keeping the end of the whole text's would (Ollama's generate and chat truncate
+ * from the front). Text within the bound comes back unchanged.
+ */
+export function cutTailToTokenBound(text: string, maxTokens: number, longestTokenBytes: number): string {
+  const limit = maxTokens * Math.max(1, longestTokenBytes);
+  if (text.length <= limit / 3) return text;
+  const bytes = Buffer.from(text, "utf8");
+  if (bytes.length <= limit) return text;
+  // A cut in the middle of a character decodes to U+FFFD at the start; drop it.
+  return bytes.subarray(bytes.length - limit).toString("utf8").replace(/^\uFFFD+/, "");
 }

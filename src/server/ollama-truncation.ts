@@ -7,6 +7,7 @@
  * already overflowed is measured, so fitting prompts pay nothing.
  */
 import type { ChatMessage, GenerateRequest } from "../engine/types.js";
+import { cutTailToTokenBound } from "../engine/context-overflow.js";
 import { isEdgeError } from "../errors.js";
 import type { RequestContext, ServedModel, ServedStream } from "../scheduler/served-model.js";
 
@@ -16,12 +17,24 @@ export async function generateTruncating(model: ServedModel, request: GenerateRe
     return await model.generate(request, context);
   } catch (error) {
     if (!truncate || !isEdgeError(error) || error.code !== "context_overflow") throw error;
-    const contextSize = Number((error.details as { contextSize?: number } | undefined)?.contextSize ?? 0);
+    const details = error.details as { contextSize?: number; longestTokenBytes?: number } | undefined;
+    const contextSize = Number(details?.contextSize ?? 0);
     if (!(contextSize > 0)) throw error;
-    const fitted = await fitToContext(model, request, contextSize);
+    // Refused on its bytes alone (megabytes): cut to what the context could hold before anything is tokenized.
+    const longest = Number(details?.longestTokenBytes ?? 0);
+    const fitted = await fitToContext(model, longest > 0 ? cutToBytes(request, contextSize, longest) : request, contextSize);
     if (!fitted) throw error;
     return model.generate(fitted, context);
   }
+}
+
+/** The prompt's end, and each message's, within the bytes `contextSize` tokens can hold (see cutTailToTokenBound). */
+function cutToBytes(request: GenerateRequest, contextSize: number, longestTokenBytes: number): GenerateRequest {
+  return {
+    ...request,
+    ...(request.prompt !== undefined ? { prompt: cutTailToTokenBound(request.prompt, contextSize, longestTokenBytes) } : {}),
+    ...(request.messages ? { messages: request.messages.map((m) => ({ ...m, content: cutTailToTokenBound(m.content, contextSize, longestTokenBytes) })) } : {}),
+  };
 }
 
 /** Tokens the prompt may take in a context of `contextSize`. */

@@ -41,7 +41,7 @@ describe("metrics of a gateway on llama-server", () => {
     assert.ok(generated > 0);
     const { status, text } = await get(`${fixture.url}/metrics`);
     assert.equal(status, 200);
-    assert.equal(sampleValue(text, `edgelm_model_info{model="stories",ref="${TEST_MODEL}",quantization="F32",state="ready",backend="llama-server"}`), 1);
+    assert.equal(sampleValue(text, `edgelm_model_info{model="stories",ref="${TEST_MODEL}",quantization="F32",state="ready",backend="llama-server",digest="",version=""}`), 1);
     const engineTokens = (t: string) => sumSamples(t, "edgelm_engine_generated_tokens_total", { model: "stories" });
     assert.equal(engineTokens(text) - engineTokens(before), generated);
     assert.equal(sumSamples(text, "edgelm_generated_tokens_total", { model: "stories" }), generated);

@@ -23,7 +23,8 @@ describe("grammar cache bounds, seen in /metrics", () => {
   before(async () => {
     fixture = await startOpsGateway({
       models: [{ name: "stories", ref: TEST_MODEL, parallel: 2, contextSize: 256, threads: { decode: 1, prompt: 1 } }],
-      config: { engine: { backend: "node-llama-cpp", grammar_cache: { max_entries: 8, max_bytes: MAX_BYTES } } },
+      // The 3,000-value enums are past the request budget's default (server.schema_max_enum_values: 1000).
+      config: { engine: { backend: "node-llama-cpp", grammar_cache: { max_entries: 8, max_bytes: MAX_BYTES } }, server: { schema_max_enum_values: 5000 } },
     });
     openai = new OpenAI({ baseURL: `${fixture.url}/v1`, apiKey: "unused", maxRetries: 0 });
   });

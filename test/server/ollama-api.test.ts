@@ -142,9 +142,9 @@ describe("Ollama API through the official client", () => {
     assert.equal(tools.status, 400);
     assert.match(tools.json.error, /tools\[0\]\.function/);
     await assert.rejects(ollama.generate({ model: "missing", prompt: "x" }), (e: any) => e.status_code === 404 && /not served/.test(e.error));
-    const route = await fetch(`${fixture.url}/api/pull`, { method: "POST", body: "{}" });
+    const route = await fetch(`${fixture.url}/api/unheard-of`, { method: "POST", body: "{}" });
     assert.equal(route.status, 404);
-    assert.match(((await route.json()) as { error: string }).error, /there is no POST \/api\/pull/);
+    assert.match(((await route.json()) as { error: string }).error, /there is no POST \/api\/unheard-of/);
   });
 
   it("caps the context with num_ctx", async () => {

@@ -153,12 +153,29 @@ function describeBudgets(engine: string, config: () => Promise<ConfigInput>): vo
       const prompt = "Once upon a time ".repeat(Math.ceil((4 * 1024 * 1024) / 17));
       const answers = await Promise.all([
         post(fixture.url, "/v1/completions", JSON.stringify({ model: "stories", prompt, max_tokens: 4 })),
-        post(fixture.url, "/api/generate", JSON.stringify({ model: "stories", prompt, stream: false })),
+        post(fixture.url, "/api/generate", JSON.stringify({ model: "stories", prompt, stream: false, truncate: false })),
         post(fixture.url, "/v1/chat/completions", JSON.stringify({ model: "stories", messages: [{ role: "user", content: prompt }] })),
       ]);
       for (const answer of answers) {
         assert.equal(answer.status, 400, answer.text.slice(0, 300));
         assert.match(answer.text, /the prompt is \d+ bytes, at least \d+ tokens .* but the context holds 512/);
+      }
+      for (const end of await ends) assert.match(end, /^(length|stop)$/);
+      await assertRunnersUntouched();
+    });
+
+    it("Ollama truncates a 4 MB prompt as it does any long one, cut on its bytes before tokenizing", async () => {
+      const ends = await otherClients(openai, 2, 200);
+      const prompt = `${"Once upon a time ".repeat(Math.ceil((4 * 1024 * 1024) / 17))}The end.`;
+      const answers = await Promise.all([
+        post(fixture.url, "/api/generate", JSON.stringify({ model: "stories", prompt, stream: false, options: { num_predict: 4 } })),
+        post(fixture.url, "/api/chat", JSON.stringify({ model: "stories", messages: [{ role: "user", content: prompt }], stream: false, options: { num_predict: 4 } })),
+      ]);
+      for (const answer of answers) {
+        assert.equal(answer.status, 200, answer.text.slice(0, 300));
+        const body = JSON.parse(answer.text) as { prompt_eval_count: number; eval_count: number };
+        assert.ok(body.prompt_eval_count > 0 && body.prompt_eval_count < 512, `prompt_eval_count ${body.prompt_eval_count}`);
+        assert.equal(body.eval_count, 4);
       }
       for (const end of await ends) assert.match(end, /^(length|stop)$/);
       await assertRunnersUntouched();
