@@ -14,8 +14,11 @@ export const CHATML_TEMPLATE =
 /** The chat template from the hardening report: 10^8 loop iterations (the range alone grows without bound). */
 export const HOSTILE_TEMPLATE = "{% for i in range(100000000) %}{{ 'x'*1000 }}{% endfor %}";
 
-/** ChatML, except that a last message "boom" runs the hostile loop first. */
-export const BOOM_TEMPLATE = `{% if messages[-1]['content'] == 'boom' %}${HOSTILE_TEMPLATE}{% endif %}${CHATML_TEMPLATE}`;
+/** Loops that would run 10^10 times without allocating much: only a render deadline stops them. */
+export const SPIN_TEMPLATE = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}";
+
+/** ChatML, except that a last message "boom" spins first (until the render deadline). */
+export const BOOM_TEMPLATE = `{% if messages[-1]['content'] == 'boom' %}${SPIN_TEMPLATE}{% endif %}${CHATML_TEMPLATE}`;
 
 /** Writes `dir`/`name` (stories260K with a chat template, and any metadata overrides: numbers as uint32) and returns its path. */
 export async function writeTemplatedStories(

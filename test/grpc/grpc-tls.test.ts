@@ -57,7 +57,8 @@ describe("gRPC over TLS and mutual TLS", () => {
     const client = connect(address, grpc.credentials.createSsl(read(dir, "ca.pem")));
     assert.deepEqual((await unary(client, "ListModels", {})).models.map((m: any) => m.name), ["demo"]);
     const streamed = await collect(client.Generate({ model: "demo", prompt: "Once upon a time", options: { max_tokens: 5 } }));
-    assert.equal(streamed.done.usage.completion_tokens, 5);
+    // The demo model samples: it may end its text before the limit.
+    assert.ok(streamed.done.usage.completion_tokens >= 1 && streamed.done.usage.completion_tokens <= 5, String(streamed.done.usage.completion_tokens));
     await refused(connect(address, grpc.credentials.createInsecure()));
     // A client that does not trust the CA refuses the server.
     await refused(connect(address, grpc.credentials.createSsl(read(rogue, "ca.pem"))));
@@ -73,7 +74,7 @@ describe("gRPC over TLS and mutual TLS", () => {
     const ca = read(dir, "ca.pem");
     const client = connect(address, grpc.credentials.createSsl(ca, read(dir, "client.key"), read(dir, "client.pem")));
     const streamed = await collect(client.Generate({ model: "demo", prompt: "Once upon a time", options: { max_tokens: 4 } }));
-    assert.equal(streamed.done.usage.completion_tokens, 4);
+    assert.ok(streamed.done.usage.completion_tokens >= 1 && streamed.done.usage.completion_tokens <= 4, String(streamed.done.usage.completion_tokens));
     await refused(connect(address, grpc.credentials.createSsl(ca)));
     await refused(connect(address, grpc.credentials.createSsl(ca, read(rogue, "client.key"), read(rogue, "client.pem"))));
   });
