@@ -37,6 +37,7 @@ export class RunnerLifecycle {
   private current: RunnerState = "starting";
   private exitRecord: RunnerExit | undefined;
   private stopAsked = false;
+  private killReason: string | undefined;
   private readonly listeners = new Set<(exit: RunnerExit) => void>();
 
   /**
@@ -73,6 +74,14 @@ export class RunnerLifecycle {
     if (options.stopping && !this.exitRecord) this.current = "stopping";
   }
 
+  /**
+   * The runner is being killed for `reason` (e.g. "stopped answering: no health
+   * reply within 15000 ms"): in-flight work then fails saying so, not as a crash.
+   */
+  noteKill(reason: string): void {
+    if (!this.exitRecord && !this.stopAsked) this.killReason = reason;
+  }
+
   /** The error a request failed by a requested stop gets. */
   stoppedError(): EdgeError {
     return new EdgeError("model_not_ready", `the runner for ${this.modelName} was stopped`);
@@ -105,7 +114,11 @@ export class RunnerLifecycle {
     const expected = this.stopAsked;
     const error = expected
       ? this.stoppedError()
-      : new EdgeError("runner_crashed", `the runner for model ${this.modelName} stopped unexpectedly (${describeExit(end)}); the request was not completed`);
+      : this.killReason !== undefined
+        ? new EdgeError("runner_crashed", `the runner for model ${this.modelName} ${this.killReason} and was killed; the request was not completed`, {
+            details: { reason: "unresponsive" },
+          })
+        : new EdgeError("runner_crashed", `the runner for model ${this.modelName} stopped unexpectedly (${describeExit(end)}); the request was not completed`);
     const record: RunnerExit = { expected, code: end.code, signal: end.signal, ...(expected ? {} : { error }) };
     this.exitRecord = record;
     this.current = "exited";

@@ -64,8 +64,11 @@ export interface Runner extends LoadedModel {
   health(timeoutMs?: number): Promise<RunnerHealth>;
   /** Calls `listener` once when the process ends for any reason. Returns an unsubscribe function. */
   onExit(listener: (exit: RunnerExit) => void): () => void;
-  /** Sends a signal to the process (tests, hung runners). */
-  kill(signal?: NodeJS.Signals): void;
+  /**
+   * Sends a signal to the process (tests, hung runners). With `reason` (a runner
+   * that stopped answering), the work it held fails saying so.
+   */
+  kill(signal?: NodeJS.Signals, reason?: string): void;
   /**
    * The engine's own Prometheus exposition, when it has one (llama-server's
    * `/metrics`: tokens, slots, KV cache), for the metrics layer to re-export

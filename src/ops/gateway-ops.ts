@@ -232,5 +232,6 @@ export class GatewayOps {
     });
     on("runner:start", (e) => requests.runnerStarted(e));
     on("runner:restart", (e) => requests.runnerRestarted(e));
+    on("runner:kill", (e) => requests.runnerKilled(e));
   }
 }

@@ -90,6 +90,7 @@ export class RequestMetrics {
   private readonly contextUsed: Histogram<"model" | "route">;
   private readonly modelLoad: Histogram<"model">;
   private readonly restarts: Counter<"model">;
+  private readonly kills: Counter<"model" | "reason">;
   private readonly inFlight = new Map<string, InFlight>();
   private readonly itlChildren = new Map<string, Histogram.Internal<"model" | "route">>();
   private readonly tokenRates = new Map<string, WindowedRate>();
@@ -173,6 +174,12 @@ export class RequestMetrics {
       collect() {
         for (const m of served?.() ?? []) this.labels(m.name).inc(0);
       },
+    });
+    this.kills = new Counter({
+      name: "edgelm_runner_kills_total",
+      help: "Runners the gateway killed while they were alive, by reason (unresponsive: no health reply within server.runner_unresponsive_ms); each is then restarted.",
+      labelNames: ["model", "reason"],
+      registers,
     });
     const rates = this.tokenRates;
     new Gauge({
@@ -296,6 +303,10 @@ export class RequestMetrics {
 
   runnerRestarted(event: RunnerRestarted): void {
     this.restarts.labels(event.model).inc();
+  }
+
+  runnerKilled(event: { model: string; reason: string }): void {
+    this.kills.labels(event.model, event.reason).inc();
   }
 
   private refreshContextSizes(): void {

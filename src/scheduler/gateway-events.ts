@@ -78,6 +78,16 @@ export interface RunnerExitEvent {
   signal: string | null;
 }
 
+/** The gateway killed a runner that was alive (it stopped answering its health calls). */
+export interface RunnerKillEvent {
+  model: string;
+  runnerId: string;
+  pid: number | undefined;
+  reason: "unresponsive";
+  /** What happened, for logs: "stopped answering: no health reply within 15000 ms". */
+  detail: string;
+}
+
 export interface RunnerRestartEvent {
   model: string;
   /** Consecutive crashes so far (1 for the first). */
@@ -113,6 +123,7 @@ export interface GatewayEventMap {
   "request:end": [RequestEndEvent];
   "runner:start": [RunnerStartEvent];
   "runner:exit": [RunnerExitEvent];
+  "runner:kill": [RunnerKillEvent];
   "runner:restart": [RunnerRestartEvent];
   "model:state": [ModelStateEvent];
   "model:swap": [ModelSwapEvent];

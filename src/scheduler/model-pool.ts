@@ -28,6 +28,7 @@ import { resolveModel } from "../store/resolve-model.js";
 import type { ResolvedModel } from "../store/resolved-model.js";
 import { AdmissionQueue } from "./admission-queue.js";
 import { KeepAlive } from "./keep-alive.js";
+import { RunnerHeartbeat } from "./runner-heartbeat.js";
 import type { GatewayEvents, ModelState } from "./gateway-events.js";
 import type { RequestContext, RolloutReport, RunnerStatus, ServedModel, ServedModelStatus, ServedStream } from "./served-model.js";
 
@@ -64,6 +65,10 @@ export interface ModelPoolOptions {
   stableAfterMs?: number;
   /** Log threshold inside runner processes. */
   runnerLogLevel?: LogLevel;
+  /** How often each runner gets a health call, in ms; 0: never. Default 0. */
+  heartbeatIntervalMs?: number;
+  /** A runner that has not answered one within this many ms is killed and replaced. Default 15000. */
+  unresponsiveAfterMs?: number;
   /** Turns a reference into a file; default resolveModel without downloads. */
   resolve?: (ref: string) => Promise<ResolvedModel>;
   /**
@@ -182,6 +187,7 @@ export class ModelPool implements ServedModel {
   private loadPromise: Promise<void> | undefined;
   private unloading: Promise<void> | undefined;
   private readonly keepAlive: KeepAlive;
+  private readonly heartbeat: RunnerHeartbeat | undefined;
 
   constructor(
     spec: ServedModelSpec,
@@ -197,6 +203,14 @@ export class ModelPool implements ServedModel {
     });
     this.stateValue = options.lazy ? "unloaded" : "loading";
     this.keepAlive = new KeepAlive(options.keepAliveMs ?? null, () => void this.unloadIfIdle());
+    if ((options.heartbeatIntervalMs ?? 0) > 0) {
+      this.heartbeat = new RunnerHeartbeat({
+        intervalMs: options.heartbeatIntervalMs!,
+        deadlineMs: options.unresponsiveAfterMs ?? 15_000,
+        runners: () => this.entries.map((e) => e.runner),
+        onSilent: (runner, silentMs) => this.killSilent(runner, silentMs),
+      });
+    }
   }
 
   get state(): ModelState {
@@ -209,6 +223,7 @@ export class ModelPool implements ServedModel {
    */
   start(): Promise<void> {
     if (this.closing) return Promise.resolve();
+    this.heartbeat?.start();
     if (this.loadPromise) return this.loadPromise;
     const load: Promise<void> = (async () => {
       await this.unloading;
@@ -505,6 +520,7 @@ export class ModelPool implements ServedModel {
     if (this.closing) return;
     this.closing = true;
     this.keepAlive.cancel();
+    this.heartbeat?.stop();
     for (const timer of this.restartTimers) clearTimeout(timer);
     this.restartTimers.clear();
     this.queue.rejectAll(new EdgeError("shutting_down", "the gateway is shutting down"));
@@ -660,6 +676,19 @@ export class ModelPool implements ServedModel {
     const serving = entry.active && !entry.draining;
     if (!exit.expected && serving && !this.closing && entry.generation === this.generation) this.scheduleRestart(entry.readyAt);
     this.updateState();
+  }
+
+  /**
+   * A runner that stopped answering (RunnerHeartbeat): killed, so what it held
+   * fails at once saying why, and replaced like a crashed one (queued requests
+   * wait for the new runner).
+   */
+  private killSilent(runner: Runner, silentMs: number): void {
+    if (this.closing || !this.entries.some((e) => e.runner === runner)) return;
+    const detail = `stopped answering: no health reply within ${Math.round(silentMs)} ms`;
+    logger.warn(`model ${this.name}: runner ${runner.id} (pid ${runner.pid}) ${detail}; killing it and starting a new one`);
+    this.options.events.emit("runner:kill", { model: this.name, runnerId: runner.id, pid: runner.pid, reason: "unresponsive", detail });
+    runner.kill("SIGKILL", detail);
   }
 
   private scheduleRestart(readyAt: number): void {

@@ -355,6 +355,8 @@ export class Gateway implements AppHost, ModelDirectory, StoreModelHost {
       queueLimit: server.queue,
       restartDelayMs: server.restart_delay_ms,
       restartDelayMaxMs: server.restart_delay_max_ms,
+      heartbeatIntervalMs: server.runner_heartbeat_ms,
+      unresponsiveAfterMs: server.runner_unresponsive_ms,
       runnerLogLevel,
       ...extra,
     });

@@ -84,6 +84,10 @@ export const serverSection = z
     restart_delay_max_ms: z.number().int().min(0).default(30_000),
     /** How long a runner may take to load its model before it is killed, in ms. */
     runner_start_timeout_ms: z.number().int().min(1000).default(120_000),
+    /** How often the gateway asks each runner whether it is alive (a health call), in ms; 0 turns it off. */
+    runner_heartbeat_ms: z.number().int().min(0).default(5000),
+    /** A runner that has not answered a health call within this many ms is killed and restarted. */
+    runner_unresponsive_ms: z.number().int().min(100).default(15_000),
     /** Responses (`/v1/responses`, `store` not false) kept in memory for `previous_response_id`; the oldest go first. 0 keeps none. */
     responses_store_entries: z.number().int().min(0).max(100_000).default(256),
     /** Most bytes (conversation text) those responses may hold together. */
@@ -132,6 +136,8 @@ export const serverSection = z
     restart_delay_ms: 250,
     restart_delay_max_ms: 30_000,
     runner_start_timeout_ms: 120_000,
+    runner_heartbeat_ms: 5000,
+    runner_unresponsive_ms: 15_000,
     responses_store_entries: 256,
     responses_store_bytes: 32 * 1024 * 1024,
     memory_fit: "variant",

@@ -476,7 +476,8 @@ export class LlamaServerRunner implements Runner {
     return this.lifecycle.onExit(listener);
   }
 
-  kill(signal: NodeJS.Signals = "SIGTERM"): void {
+  kill(signal: NodeJS.Signals = "SIGTERM", reason?: string): void {
+    if (reason !== undefined) this.lifecycle.noteKill(reason);
     this.main?.kill(signal);
   }
 

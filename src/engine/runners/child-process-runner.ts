@@ -218,8 +218,10 @@ export class ChildProcessRunner implements Runner {
     return this.lifecycle.onExit(listener);
   }
 
-  kill(signal: NodeJS.Signals = "SIGTERM"): void {
-    if (this.child && !this.lifecycle.exited) this.child.kill(signal);
+  kill(signal: NodeJS.Signals = "SIGTERM", reason?: string): void {
+    if (!this.child || this.lifecycle.exited) return;
+    if (reason !== undefined) this.lifecycle.noteKill(reason);
+    this.child.kill(signal);
   }
 
   async dispose(): Promise<void> {
