@@ -7,6 +7,7 @@
  * Bodies are JSON text built directly (never by a recursive serializer), so a
  * 10,000-level case costs 60 KB of string, not a stack.
  */
+import { seededRandom } from "./gguf-mutator.js";
 
 export interface RequestCase {
   /** Family and detail, e.g. "nested:3000", "huge-string:prompt". */
@@ -15,18 +16,6 @@ export interface RequestCase {
   path: string;
   body?: string;
   contentType?: string;
-}
-
-/** Small, fast, seedable PRNG (mulberry32). */
-export function randomSource(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 type Random = () => number;
@@ -77,7 +66,7 @@ const NUMBER_FIELDS = ["max_tokens", "temperature", "top_p", "n", "seed", "logpr
 
 /** `count` cases for `model`, reproducible from `seed`. `hugeBytes` is the size of the largest strings (default 4.5 MB). */
 export function requestCases(model: string, count: number, seed: number, hugeBytes = 4.5 * 1024 * 1024): RequestCase[] {
-  const random = randomSource(seed);
+  const random = seededRandom(seed);
   const bases = baseBodies(model);
   const posts = Object.keys(bases);
   const cases: RequestCase[] = [];

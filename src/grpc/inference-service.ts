@@ -9,6 +9,7 @@ import type { GenerateRequest } from "../engine/types.js";
 import type { RequestScope } from "../scheduler/request-scope.js";
 import type { ServedModel } from "../scheduler/served-model.js";
 import type { ModelDirectory } from "../server/app-host.js";
+import { endCollected } from "../server/generation-response.js";
 import type { GrpcCalls } from "./grpc-call.js";
 import { chatRequest, generateRequest, parseChat, parseEmbed, parseGenerate, parseGetModel, parseTokenize } from "./grpc-requests.js";
 import { chunkMessage, doneMessage, modelMessage } from "./grpc-responses.js";
@@ -36,15 +37,7 @@ export function inferenceService(host: InferenceHost, calls: GrpcCalls): Untyped
     if (result.finishReason === "abort") throw scope.cancelReason ?? new Error("the generation was cancelled");
     call.write({ done: doneMessage(result, stream, { model: model.name, requestId: scope.requestId, ttftMs }) });
     call.end();
-    scope.end({
-      status: 200,
-      finishReason: result.finishReason,
-      promptTokens: result.timings.promptTokens,
-      completionTokens: result.timings.completionTokens,
-      queueWaitMs: stream.queueWaitMs,
-      ...(ttftMs !== undefined ? { ttftMs } : {}),
-      ...(stream.route ? { servedRoute: stream.route.target } : {}),
-    });
+    endCollected(scope, stream, { result, ttftMs });
   };
 
   return {

@@ -45,15 +45,7 @@ export async function streamGeneration(
       format.finish(result);
     }
     writer.end();
-    scope.end({
-      status: 200,
-      finishReason: result.finishReason,
-      promptTokens: result.timings.promptTokens,
-      completionTokens: result.timings.completionTokens,
-      queueWaitMs: stream.queueWaitMs,
-      ...(ttftMs !== undefined ? { ttftMs } : {}),
-      ...(stream.route ? { servedRoute: stream.route.target } : {}),
-    });
+    endCollected(scope, stream, { result, ttftMs });
   } catch (caught) {
     const error = toEdgeError(caught);
     if (!writer.headersSent) {
@@ -90,7 +82,7 @@ export async function collectGeneration(
   return { result, chunks, ttftMs };
 }
 
-/** Reports a collected generation's outcome on its scope. */
+/** Reports a finished generation's outcome on its scope (any transport). */
 export function endCollected(scope: RequestScope, stream: ServedStream, collected: { result: GenerationResult; ttftMs: number | undefined }): void {
   scope.end({
     status: 200,

@@ -12,25 +12,13 @@ import * as grpc from "@grpc/grpc-js";
 import protoLoader from "@grpc/proto-loader";
 import OpenAI from "openai";
 import descriptor from "protobufjs/ext/descriptor/index.js";
-import type { RequestEndEvent } from "../../src/scheduler/gateway-events.js";
 import { REPO_ROOT } from "../helpers.js";
-import { demoModel, startGateway, storiesModel, waitFor, type GatewayFixture } from "../server/gateway-fixture.js";
+import { endOf, demoModel, startGateway, storiesModel, waitFor, type GatewayFixture } from "../server/gateway-fixture.js";
 import { bearer, collect, HealthClient, InferenceClient, statusDetails, unary } from "./grpc-client.js";
 
 const KEY = "grpc-key";
 /** Under a JSON grammar at temperature 0 the demo model never closes its object: it fills its context (seconds). */
 const ENDLESS = { model: "demo", prompt: "Once upon a time", options: { temperature: 0, response_format: { type: "TYPE_JSON_OBJECT" } } };
-
-function endOf(fixture: GatewayFixture, route: string): Promise<RequestEndEvent> {
-  return new Promise((resolve) => {
-    const listener = (event: RequestEndEvent): void => {
-      if (event.route !== route) return;
-      fixture.gateway.events.off("request:end", listener);
-      resolve(event);
-    };
-    fixture.gateway.events.on("request:end", listener);
-  });
-}
 
 function rejectsWith(promise: Promise<unknown>, code: grpc.status, pattern?: RegExp): Promise<grpc.ServiceError> {
   return promise.then(

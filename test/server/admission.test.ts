@@ -2,22 +2,10 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Ollama } from "ollama";
 import OpenAI from "openai";
-import type { RequestEndEvent } from "../../src/scheduler/gateway-events.js";
-import { demoModel, startGateway, waitFor, type GatewayFixture } from "./gateway-fixture.js";
+import { endOf, demoModel, startGateway, waitFor, type GatewayFixture } from "./gateway-fixture.js";
 
 /** Under a JSON grammar at temperature 0 the demo model never closes its object: it fills the context (2048 tokens, seconds). */
 const ENDLESS = { prompt: "Once upon a time", temperature: 0, response_format: { type: "json_object" as const } };
-
-function endOf(fixture: GatewayFixture, route: string): Promise<RequestEndEvent> {
-  return new Promise((resolve) => {
-    const listener = (event: RequestEndEvent): void => {
-      if (event.route !== route) return;
-      fixture.gateway.events.off("request:end", listener);
-      resolve(event);
-    };
-    fixture.gateway.events.on("request:end", listener);
-  });
-}
 
 describe("admission, cancellation and auth", () => {
   let fixture: GatewayFixture;

@@ -3,6 +3,7 @@ import { loadConfig } from "../../src/config/load-config.js";
 import type { ConfigInput } from "../../src/config/schema.js";
 import type { ServedModelSpec } from "../../src/scheduler/model-pool.js";
 import { EdgeNode } from "../../src/edge-node.js";
+import type { RequestEndEvent } from "../../src/scheduler/gateway-events.js";
 import type { Gateway } from "../../src/server/gateway.js";
 import { tempHome, TEST_MODEL } from "../helpers.js";
 
@@ -63,4 +64,16 @@ export async function waitFor(predicate: () => boolean | Promise<boolean>, timeo
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** The next request:end event of `route` on the fixture's gateway. */
+export function endOf(fixture: GatewayFixture, route: string): Promise<RequestEndEvent> {
+  return new Promise((resolve) => {
+    const listener = (event: RequestEndEvent): void => {
+      if (event.route !== route) return;
+      fixture.gateway.events.off("request:end", listener);
+      resolve(event);
+    };
+    fixture.gateway.events.on("request:end", listener);
+  });
 }

@@ -14,21 +14,9 @@ import OpenAI from "openai";
 import type { LlamaServerRunner } from "../../src/engine/llama-server/llama-server-runner.js";
 import { writeSyntheticModel } from "../../src/gguf/synthetic-model.js";
 import { parseSyntheticShape } from "../../src/gguf/synthetic-shape.js";
-import type { RequestEndEvent } from "../../src/scheduler/gateway-events.js";
 import { testLlamaServer } from "../helpers.js";
 import { writeTemplatedStories } from "../engine/templated-model.js";
-import { startGateway, storiesModel, waitFor, type GatewayFixture } from "./gateway-fixture.js";
-
-function endOf(fixture: GatewayFixture, route: string): Promise<RequestEndEvent> {
-  return new Promise((resolve) => {
-    const listener = (event: RequestEndEvent): void => {
-      if (event.route !== route) return;
-      fixture.gateway.events.off("request:end", listener);
-      resolve(event);
-    };
-    fixture.gateway.events.on("request:end", listener);
-  });
-}
+import { endOf, startGateway, storiesModel, waitFor, type GatewayFixture } from "./gateway-fixture.js";
 
 async function tokensPredicted(runner: LlamaServerRunner): Promise<number> {
   return Number(/^llamacpp:tokens_predicted_total (\d+)/m.exec(await runner.metricsText())?.[1] ?? NaN);
