@@ -2,7 +2,8 @@
  * The edgelm.v1.Inference service: each RPC checks its message
  * (grpc-requests.ts), looks the model up in the ModelDirectory and calls the
  * ServedModel — the same admission, router and runners as the HTTP dialects.
- * Generate and Chat stream a Chunk per decoded piece and end with one Done.
+ * Generate and Chat stream Chunks of decoded pieces (coalesced like the HTTP
+ * streams, chunk-writer.ts) and end with one Done.
  */
 import type { ServerWritableStream, UntypedServiceImplementation } from "@grpc/grpc-js";
 import type { GenerateRequest } from "../engine/types.js";
@@ -12,6 +13,7 @@ import type { ModelDirectory } from "../server/app-host.js";
 import { endCollected } from "../server/generation-response.js";
 import type { GrpcCalls } from "./grpc-call.js";
 import { chatRequest, generateRequest, parseChat, parseEmbed, parseGenerate, parseGetModel, parseTokenize } from "./grpc-requests.js";
+import { GrpcChunkWriter } from "./chunk-writer.js";
 import { chunkMessage, doneMessage, modelMessage } from "./grpc-responses.js";
 
 export interface InferenceHost {
@@ -27,17 +29,22 @@ export function inferenceService(host: InferenceHost, calls: GrpcCalls): Untyped
   const streamGeneration = async (call: ServerWritableStream<unknown, unknown>, scope: RequestScope, model: ServedModel, request: GenerateRequest): Promise<void> => {
     scope.begin(model.name, true, host.requestTimeoutMs);
     const stream = await model.generate(request, scope);
+    const writer = new GrpcChunkWriter(call);
     let ttftMs: number | undefined;
-    for await (const chunk of stream) {
-      if (ttftMs === undefined && chunk.text.length > 0) ttftMs = performance.now() - scope.receivedAt;
-      const message = chunkMessage(chunk);
-      if (message) call.write({ chunk: message });
+    try {
+      for await (const chunk of stream) {
+        if (ttftMs === undefined && chunk.text.length > 0) ttftMs = performance.now() - scope.receivedAt;
+        const message = chunkMessage(chunk);
+        if (message) writer.chunk(message);
+      }
+      const result = await stream.result;
+      if (result.finishReason === "abort") throw scope.cancelReason ?? new Error("the generation was cancelled");
+      writer.end(doneMessage(result, stream, { model: model.name, requestId: scope.requestId, ttftMs }));
+      endCollected(scope, stream, { result, ttftMs });
+    } catch (error) {
+      writer.flushNow();
+      throw error;
     }
-    const result = await stream.result;
-    if (result.finishReason === "abort") throw scope.cancelReason ?? new Error("the generation was cancelled");
-    call.write({ done: doneMessage(result, stream, { model: model.name, requestId: scope.requestId, ttftMs }) });
-    call.end();
-    endCollected(scope, stream, { result, ttftMs });
   };
 
   return {
