@@ -12,6 +12,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { logger } from "../log.js";
+import type { NodeLlamaCppOptions } from "./node-llama-cpp-backend.js";
 import { cachedSmokeResult, describeSmokeFailure, edgelmRunSmokeLoad, smokeTest, type SmokeLoad } from "./engine-smoke-test.js";
 import { findLocalNodeLlamaCppBuild, type LocalNodeLlamaCppBuild } from "./local-build-profile.js";
 
@@ -38,4 +39,23 @@ export async function localBuildForAuto(
   if (result.ok) return build;
   logger.warn(`the on-device node-llama-cpp build does not run on this CPU (${describeSmokeFailure(result.failure!)}); using the prebuilt binaries`);
   return undefined;
+}
+
+/**
+ * Which node-llama-cpp binaries runner processes load, decided once by the
+ * gateway (which sees the config, its EDGELM_HOME and the smoke-test cache;
+ * a sandboxed runner sees none of them) from engine.node_llama_cpp_build:
+ * prebuilt, the local build by its CMake options, or, for "local" without a
+ * finished build, "local" (each load then fails saying how to make one).
+ */
+export async function pinNodeLlamaCppBuild(
+  preference: "auto" | "prebuilt" | "local",
+  home: string,
+  find: () => LocalNodeLlamaCppBuild | undefined = findLocalNodeLlamaCppBuild,
+  forAuto: (home: string) => Promise<LocalNodeLlamaCppBuild | undefined> = (h) => localBuildForAuto(h, find),
+): Promise<Pick<NodeLlamaCppOptions, "build" | "cmakeOptions">> {
+  if (preference === "prebuilt") return { build: "prebuilt" };
+  const local = preference === "local" ? find() : await forAuto(home);
+  if (local) return { cmakeOptions: { ...local.cmakeOptions } };
+  return { build: preference === "local" ? "local" : "prebuilt" };
 }

@@ -7,6 +7,7 @@ import type { Config } from "../config/schema.js";
 import { chooseEngine, type EngineChoice } from "./engine-choice.js";
 import { LlamaServerRunnerFactory } from "./llama-server/llama-server-runner.js";
 import { logger } from "../log.js";
+import { pinNodeLlamaCppBuild } from "./local-build-choice.js";
 import type { RunnerFactory } from "./runner.js";
 import { describeProtection, RunnerSandbox } from "./sandbox/runner-sandbox.js";
 import { ChildProcessRunnerFactory } from "./runners/child-process-runner.js";
@@ -19,7 +20,8 @@ export async function selectRunnerFactory(config: Config, choice?: EngineChoice)
   if (choice.backend === "llama-server") {
     return new LlamaServerRunnerFactory({ binary: choice.binary.path, binarySource: choice.source, startTimeoutMs, ...(sandbox ? { sandbox } : {}) });
   }
-  return new ChildProcessRunnerFactory({ startTimeoutMs, ...(sandbox ? { sandbox } : {}) });
+  const build = await pinNodeLlamaCppBuild(config.engine.node_llama_cpp_build, config.home);
+  return new ChildProcessRunnerFactory({ startTimeoutMs, build, ...(sandbox ? { sandbox } : {}) });
 }
 
 /**

@@ -11,9 +11,10 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { EdgeError } from "../../src/errors.js";
 import { cachedSmokeResult, type SmokeLoad } from "../../src/engine/engine-smoke-test.js";
-import { localBuildForAuto } from "../../src/engine/local-build-choice.js";
+import { localBuildForAuto, pinNodeLlamaCppBuild } from "../../src/engine/local-build-choice.js";
+import { ChildProcessRunnerFactory } from "../../src/engine/runners/child-process-runner.js";
 import type { LocalNodeLlamaCppBuild } from "../../src/engine/local-build-profile.js";
-import { tempHome } from "../helpers.js";
+import { tempHome, TEST_MODEL } from "../helpers.js";
 
 /** A smoke load whose engine is a child process that loads nothing and dies of `signal` (or exits 0). */
 function childLoad(signal: "SIGILL" | undefined, calls: string[]): SmokeLoad {
@@ -68,5 +69,44 @@ describe("the on-device node-llama-cpp build under auto", () => {
 
   it("without a build, there is nothing to test", async () => {
     assert.equal(await localBuildForAuto(home, () => undefined, () => Promise.reject(new Error("must not run"))), undefined);
+  });
+});
+
+describe("the node-llama-cpp build runner processes load", () => {
+  const local: LocalNodeLlamaCppBuild = { folder: "/nowhere", addon: "/nowhere/Release/llama-addon.node", cmakeOptions: { GGML_NATIVE: "OFF", GGML_AVX2: "ON" } };
+  const never = (): never => {
+    throw new Error("must not be asked");
+  };
+
+  it("is decided once by the gateway from engine.node_llama_cpp_build", async () => {
+    assert.deepEqual(await pinNodeLlamaCppBuild("prebuilt", "/home", never, never), { build: "prebuilt" });
+    assert.deepEqual(await pinNodeLlamaCppBuild("local", "/home", () => local, never), { cmakeOptions: local.cmakeOptions });
+    assert.deepEqual(await pinNodeLlamaCppBuild("local", "/home", () => undefined, never), { build: "local" }, "each load then says how to make one");
+    const homes: string[] = [];
+    const forAuto = (passes: boolean) => async (home: string) => (homes.push(home), passes ? local : undefined);
+    assert.deepEqual(await pinNodeLlamaCppBuild("auto", "/gateway-home", never, forAuto(true)), { cmakeOptions: local.cmakeOptions });
+    assert.deepEqual(await pinNodeLlamaCppBuild("auto", "/gateway-home", never, forAuto(false)), { build: "prebuilt" });
+    assert.deepEqual(homes, ["/gateway-home", "/gateway-home"], "the smoke-test cache is the gateway's EDGELM_HOME, not the runner's");
+  });
+
+  it("reaches the runner process: the prebuilt binaries load, a pinned build that is not there fails the load naming it", async () => {
+    const prebuilt = new ChildProcessRunnerFactory({ build: { build: "prebuilt" } }).create({ name: "pinned-prebuilt", path: TEST_MODEL, parallel: 1, contextSize: 256 });
+    try {
+      const info = await prebuilt.start();
+      assert.match(info.engineBuild, /prebuilt/);
+    } finally {
+      await prebuilt.dispose();
+    }
+    const missing = new ChildProcessRunnerFactory({ build: { cmakeOptions: { GGML_NATIVE: "OFF", EDGELM_PIN_CHECK: "ON" } } }).create({
+      name: "pinned-local",
+      path: TEST_MODEL,
+      parallel: 1,
+      contextSize: 256,
+    });
+    try {
+      await assert.rejects(missing.start(), (error: EdgeError) => error.code === "model_load_failed");
+    } finally {
+      await missing.dispose();
+    }
   });
 });

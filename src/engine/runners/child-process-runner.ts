@@ -18,7 +18,7 @@ import { nodeProgramPaths, spawnRunner } from "../sandbox/spawn-sandboxed.js";
 import { PushTokenStream } from "../token-stream.js";
 import type { ChatMessage, EmbeddingResult, EmbedOptions, GenerateRequest, ModelInfo, TokenStream } from "../types.js";
 import { runnerMessageRefusal } from "./runner-message-budget.js";
-import type { FromRunner, RunnerCall, RunnerEvent, RunnerHealthReply, ToRunner } from "./runner-protocol.js";
+import type { FromRunner, RunnerBuild, RunnerCall, RunnerEvent, RunnerHealthReply, ToRunner } from "./runner-protocol.js";
 
 const RUNNER_MAIN = fileURLToPath(new URL("./node-runner-main.js", import.meta.url));
 
@@ -32,6 +32,8 @@ export interface ChildProcessRunnerOptions {
   stopTimeoutMs?: number;
   /** Confines the runner process (src/engine/sandbox); absent: a plain child process. */
   sandbox?: RunnerSandbox;
+  /** The node-llama-cpp binaries every runner loads (pinNodeLlamaCppBuild); default: prebuilt. */
+  build?: RunnerBuild;
 }
 
 interface PendingGenerate {
@@ -143,7 +145,7 @@ export class ChildProcessRunner implements Runner {
         );
       });
       child.on("message", onLoadMessage);
-      this.post({ t: "load", spec: this.spec }, (error) => {
+      this.post({ t: "load", spec: this.spec, build: this.options.build ?? { build: "prebuilt" } }, (error) => {
         settle();
         reject(error);
         this.kill("SIGKILL");

@@ -182,7 +182,7 @@ process.on("message", (message: ToRunner) => {
       break;
     case "load":
       setLogLevel(message.spec.logLevel ?? "warn");
-      new NodeLlamaCppBackend({ gpu: message.spec.gpu ?? false })
+      new NodeLlamaCppBackend({ gpu: message.spec.gpu ?? false, ...message.build })
         .load(message.spec)
         .then((loaded) => {
           model = loaded;

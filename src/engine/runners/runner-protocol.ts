@@ -7,7 +7,11 @@
  */
 import type { SerializedEdgeError } from "../../errors.js";
 import type { EmbedOptions, GeneratedChunk, GenerateRequest, GenerationResult, ModelInfo } from "../types.js";
+import type { NodeLlamaCppOptions } from "../node-llama-cpp-backend.js";
 import type { RunnerSpec } from "../runner.js";
+
+/** The node-llama-cpp binaries a runner loads, pinned by the gateway (local-build-choice.ts pinNodeLlamaCppBuild). */
+export type RunnerBuild = Pick<NodeLlamaCppOptions, "build" | "cmakeOptions">;
 
 /** Calls answered with one reply event. */
 export type RunnerCall =
@@ -18,7 +22,7 @@ export type RunnerCall =
   | { method: "health" };
 
 export type ToRunner =
-  | { t: "load"; spec: RunnerSpec }
+  | { t: "load"; spec: RunnerSpec; build: RunnerBuild }
   | { t: "generate"; id: number; request: GenerateRequest }
   | { t: "cancel"; id: number }
   | { t: "call"; id: number; call: RunnerCall }
