@@ -74,14 +74,19 @@ function runWorker(start: number): Promise<number> {
     const worker = new Worker(new URL("./fuzz/fuzz-gguf-worker.js", import.meta.url), { workerData: input });
     let next = start;
     let lastName: string | undefined;
-    let timer = setTimeout(onHang, HANG_MS * 3); // the first message also pays for start-up
+    // The first message also pays for start-up and, after a hang, for generating the skipped cases again (`resumed`).
+    let timer = setTimeout(onHang, HANG_MS * 3 + start * 10);
     function onHang(): void {
       tally.hangs.push({ index: next, ...(lastName ? { name: `after ${lastName}` } : {}) });
       void worker.terminate();
       resolvePromise(next + 1);
     }
-    worker.on("message", (message: FuzzCaseMessage) => {
+    worker.on("message", (message: FuzzCaseMessage | { resumed: true }) => {
       clearTimeout(timer);
+      if ("resumed" in message) {
+        timer = setTimeout(onHang, HANG_MS);
+        return;
+      }
       record(message);
       lastName = message.name;
       next = message.index + 1;

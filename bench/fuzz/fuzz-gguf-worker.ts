@@ -50,6 +50,8 @@ try {
   let index = 0;
   for (const mutation of ggufMutations(base, input.seed, input.count)) {
     if (index >= input.start) {
+      // Generating the skipped cases again takes a while (about 3 ms each); the hang timer starts now.
+      if (index === input.start && index > 0) parentPort!.postMessage({ resumed: true });
       const started = performance.now();
       const result = await classifyGguf(mutation.bytes);
       const message: FuzzCaseMessage = { index, name: mutation.name, result, ms: performance.now() - started };

@@ -20,15 +20,15 @@ import type { TemplateLimits } from "./types.js";
 export type { TemplateLimits };
 
 /** The limits config `engine.chat_template` sets. */
-export function templateLimits(section: { render_timeout_ms: number; max_output_bytes: number; memory_mb: number }): TemplateLimits {
-  return { renderTimeoutMs: section.render_timeout_ms, maxOutputBytes: section.max_output_bytes, memoryMb: section.memory_mb };
+export function templateLimits(section: { render_timeout_ms: number; max_output_bytes: number; memory_mb: number; max_source_bytes: number }): TemplateLimits {
+  return { renderTimeoutMs: section.render_timeout_ms, maxOutputBytes: section.max_output_bytes, memoryMb: section.memory_mb, maxSourceBytes: section.max_source_bytes };
 }
 
 /** The limits when none are given: the defaults of `engine.chat_template`. */
 export const DEFAULT_TEMPLATE_LIMITS: Readonly<TemplateLimits> = templateLimits(CHAT_TEMPLATE_DEFAULTS);
 
 /** A limit a render went past, named by its config key. */
-export type TemplateLimit = "render_timeout_ms" | "max_output_bytes" | "memory_mb";
+export type TemplateLimit = "render_timeout_ms" | "max_output_bytes" | "memory_mb" | "max_source_bytes";
 
 /** What a render gave: the text, or the template's own error (a parse error or one raised while rendering). */
 export type RenderOutcome = { ok: true; text: string } | { ok: false; parseError: boolean; message: string };
@@ -51,10 +51,12 @@ export type RenderReply = { id: number; kind: "text"; text: string } | { id: num
 const WORKER_FILE = new URL("./chat-template-worker.js", import.meta.url);
 
 /** "did not finish rendering within 2000 ms (engine.chat_template.render_timeout_ms)" and its like. */
-export function describeTemplateLimit(limit: TemplateLimit, limits: TemplateLimits): string {
+export function describeTemplateLimit(limit: TemplateLimit, limits: TemplateLimits, phase: "parse" | "render" = "render"): string {
   switch (limit) {
     case "render_timeout_ms":
-      return `did not finish rendering within ${limits.renderTimeoutMs} ms (engine.chat_template.render_timeout_ms)`;
+      return `did not finish ${phase === "parse" ? "parsing" : "rendering"} within ${limits.renderTimeoutMs} ms (engine.chat_template.render_timeout_ms)`;
+    case "max_source_bytes":
+      return `is longer than ${limits.maxSourceBytes} bytes (engine.chat_template.max_source_bytes)`;
     case "max_output_bytes":
       return `rendered more than ${limits.maxOutputBytes} bytes (engine.chat_template.max_output_bytes)`;
     case "memory_mb":
@@ -63,14 +65,14 @@ export function describeTemplateLimit(limit: TemplateLimit, limits: TemplateLimi
 }
 
 /** The error a render past a limit rejects with: unsupported_model, with `details.limit`. */
-function limitError(limit: TemplateLimit, limits: TemplateLimits): EdgeError {
-  return new EdgeError("unsupported_model", `the chat template ${describeTemplateLimit(limit, limits)}`, { details: { limit } });
+function limitError(limit: TemplateLimit, limits: TemplateLimits, phase: "parse" | "render" = "render"): EdgeError {
+  return new EdgeError("unsupported_model", `the chat template ${describeTemplateLimit(limit, limits, phase)}`, { details: { limit, phase } });
 }
 
 /** Renders that may run at once per template, each in its own thread (one more waits). */
 const MAX_RENDER_THREADS = 2;
 
-/** Shortest deadline for starting a rendering thread and parsing the template, in ms. */
+/** Deadline for starting a rendering thread and loading the template engine in it, in ms (the template's parse then gets render_timeout_ms). */
 const STARTUP_MS = 10_000;
 
 export class BoundedTemplate {
@@ -184,9 +186,10 @@ export class BoundedTemplate {
   }
 
   /**
-   * A new thread with the template parsed. Its deadline is the render limit or
-   * STARTUP_MS, whichever is longer: starting a thread and loading the template
-   * engine takes a while on a busy board, and is not the template's doing.
+   * A new thread with the template parsed. Starting a thread and loading the
+   * template engine takes a while on a busy board and is not the template's
+   * doing: it gets STARTUP_MS. Parsing is (a 7 MB template nested 5,000 deep
+   * parses for seconds): it gets the render limit, from the thread's `loaded`.
    */
   private spawn(): Promise<Worker> {
     const memoryMb = this.limits.memoryMb;
@@ -210,8 +213,13 @@ export class BoundedTemplate {
         void worker.terminate();
         reject(error);
       };
-      const timer = setTimeout(() => fail(limitError("render_timeout_ms", this.limits)), Math.max(STARTUP_MS, this.limits.renderTimeoutMs));
-      const onReady = (message: { ready?: boolean }): void => {
+      let timer = setTimeout(() => fail(new EdgeError("internal", `the chat template renderer did not start within ${STARTUP_MS} ms`)), STARTUP_MS);
+      const onReady = (message: { loaded?: boolean; ready?: boolean }): void => {
+        if (message.loaded === true) {
+          clearTimeout(timer);
+          timer = setTimeout(() => fail(limitError("render_timeout_ms", this.limits, "parse")), this.limits.renderTimeoutMs);
+          return;
+        }
         if (message.ready !== true) return;
         settle();
         resolve(worker);

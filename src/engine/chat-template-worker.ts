@@ -40,6 +40,9 @@ Environment.prototype.set = function set(this: Environment, name: string, value:
   return declare.call(this, name, name === "range" && typeof value === "function" ? boundedRange : value);
 };
 
+// Loaded: the parent's parse deadline starts from here.
+port.postMessage({ loaded: true });
+
 let template: Template | undefined;
 let parseError = "";
 try {

@@ -86,6 +86,11 @@ export class ChatTemplate {
       const text = id !== undefined ? tokens?.[id] : undefined;
       return typeof text === "string" ? text : "";
     };
+    if (source && Buffer.byteLength(source) > limits.maxSourceBytes) {
+      throw new EdgeError("unsupported_model", `${name}: its chat template ${describeTemplateLimit("max_source_bytes", limits)}: ${Buffer.byteLength(source)} bytes; the model is not loaded`, {
+        details: { limit: "max_source_bytes" },
+      });
+    }
     const template = source ? new BoundedTemplate(source, limits) : undefined;
     const syntax = template ? toolCallSyntaxOf(source) : "generic";
     const chat = new ChatTemplate(template, tokenText("tokenizer.ggml.bos_token_id"), tokenText("tokenizer.ggml.eos_token_id"), syntax, name);
@@ -166,7 +171,7 @@ export class ChatTemplate {
       } catch (error) {
         await this.dispose();
         if (isEdgeError(error) && error.code === "unsupported_model") {
-          throw new EdgeError("unsupported_model", `${this.name}: its chat template ${describeTemplateLimit(error.details!.limit as TemplateLimit, template.limits)} on a probe render of a short chat; the model is not loaded`, {
+          throw new EdgeError("unsupported_model", `${this.name}: its chat template ${describeTemplateLimit(error.details!.limit as TemplateLimit, template.limits, error.details!.phase === "parse" ? "parse" : "render")} on a probe render of a short chat; the model is not loaded`, {
             details: { ...error.details },
           });
         }

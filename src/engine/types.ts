@@ -235,6 +235,8 @@ export interface TemplateLimits {
   maxOutputBytes: number;
   /** Heap of the rendering thread, in MiB (`engine.chat_template.memory_mb`). */
   memoryMb: number;
+  /** Longest template source, in UTF-8 bytes (`engine.chat_template.max_source_bytes`). */
+  maxSourceBytes: number;
 }
 
 export interface EmbeddingResult {

@@ -54,6 +54,18 @@ describe("chat template limits", () => {
     );
   });
 
+  it("refuse a template too long to parse at once, and one whose parse outlasts the render limit", async () => {
+    // 1.4 MB of expressions: about a second and a half to parse here, far past the 100 ms limit below.
+    const slow = "{{ a }}".repeat(200_000);
+    const started = performance.now();
+    await assert.rejects(open(slow), limitRefusal("max_source_bytes", /^m\.gguf: its chat template is longer than 262144 bytes \(engine\.chat_template\.max_source_bytes\): 1400000 bytes; the model is not loaded$/));
+    assert.ok(performance.now() - started < 100, "refused before anything parses it");
+    await assert.rejects(
+      open(slow, { ...DEFAULT_TEMPLATE_LIMITS, maxSourceBytes: 4 * 2 ** 20, renderTimeoutMs: 100 }),
+      limitRefusal("render_timeout_ms", /its chat template did not finish parsing within 100 ms \(engine\.chat_template\.render_timeout_ms\) on a probe render/),
+    );
+  });
+
   it("fail only the request whose messages make the template go past a limit; the next one renders", async () => {
     const template = await open(BOOM_TEMPLATE, {
       ...DEFAULT_TEMPLATE_LIMITS,

@@ -26,7 +26,7 @@ export const sandboxSection = z
   .default(SANDBOX_DEFAULTS);
 
 /** The defaults of `engine.chat_template` (the engine's default limits too, see bounded-template.ts). */
-export const CHAT_TEMPLATE_DEFAULTS = { render_timeout_ms: 2000, max_output_bytes: 4 * 1024 * 1024, memory_mb: 128 } as const;
+export const CHAT_TEMPLATE_DEFAULTS = { render_timeout_ms: 2000, max_output_bytes: 4 * 1024 * 1024, memory_mb: 128, max_source_bytes: 256 * 1024 } as const;
 
 /**
  * `engine.chat_template`: limits on rendering a model's chat template (code from
@@ -35,12 +35,17 @@ export const CHAT_TEMPLATE_DEFAULTS = { render_timeout_ms: 2000, max_output_byte
  */
 export const chatTemplateSection = z
   .object({
-    /** Longest one render may take, in ms. Default 2000. */
+    /** Longest one render (and the template's parse in a new rendering thread) may take, in ms. Default 2000. */
     render_timeout_ms: z.number().int().min(10).max(600_000).default(CHAT_TEMPLATE_DEFAULTS.render_timeout_ms),
     /** Most bytes one render may produce. Default 4194304 (4 MiB). */
     max_output_bytes: z.number().int().min(1024).max(1 << 30).default(CHAT_TEMPLATE_DEFAULTS.max_output_bytes),
     /** Heap of the thread that renders, in MiB. Default 128. */
     memory_mb: z.number().int().min(16).max(1 << 16).default(CHAT_TEMPLATE_DEFAULTS.memory_mb),
+    /**
+     * Longest template (UTF-8 bytes) a model may carry. Default 262144 (256 KiB); published
+     * chat templates are a few KB to a few tens of KB. Every rendering thread parses it again.
+     */
+    max_source_bytes: z.number().int().min(1024).max(1 << 30).default(CHAT_TEMPLATE_DEFAULTS.max_source_bytes),
   })
   .strict()
   .default(CHAT_TEMPLATE_DEFAULTS);
