@@ -18,7 +18,7 @@ import { fileURLToPath } from "node:url";
 import { EdgeError } from "../errors.js";
 import { checkBuildTools, cloneLlamaCpp, cmakeBuild, llamaCppBundleCommit, nodeLlamaCppDirectory, runCommand } from "./llama-cpp-source.js";
 import { describeIsaProbe, probeCpuIsa, type IsaProbeResult } from "./cpu-isa-probe.js";
-import { cachedSmokeResult, describeSmokeFailure, edgelmRunSmokeLoad, llamaServerSmokeLoad, smokeTest } from "./engine-smoke-test.js";
+import { cachedSmokeResult, describeSmokeFailure, edgelmRunSmokeLoad, llamaServerSmokeLoad, smokeTest, type SmokeResult } from "./engine-smoke-test.js";
 import { describeIsaSet, isaCmakeOptions, saferIsaSets } from "./isa-cmake-options.js";
 import { portableIsa } from "./portable-isa.js";
 import { findLocalNodeLlamaCppBuild, localBuildCmakeOptions, localNodeLlamaCppBuilds, PERSISTENT_THREADPOOL_PATCH } from "./local-build-profile.js";
@@ -142,51 +142,74 @@ async function buildLlamaServer(options: EngineBuildOptions): Promise<{ path: st
   await cloneLlamaCpp(join(dir, "src"), run);
   const buildDir = join(dir, "build");
   const built = join(buildDir, "bin", "llama-server");
-  const crashes: string[] = [];
   // A portable build (for binaries that run on other CPUs, e.g. the container image) has one baseline set.
   const portable = options.portable ? portableIsa() : undefined;
   const sets = portable ? [[]] : saferIsaSets(probe.usable, probe.arch);
-  for (const [step, features] of sets.entries()) {
+  const ladder = await firstSetThatRuns(sets, status, async (features) => {
     const cmakeOptions = { ...LLAMA_SERVER_CMAKE_OPTIONS, ...(portable ? portable.cmakeOptions : isaCmakeOptions(features, probe.arch)) };
     // A step down reconfigures the same build folder: only ggml's CPU backend compiles again.
     await cmakeBuild({ ...run, sourceDir: join(dir, "src"), buildDir, targets: ["llama-server"], cmakeOptions, jobs: options.jobs ?? 2 });
     const version = spawnSync(built, ["--version"], { encoding: "utf8", timeout: 30_000 });
     if (version.status !== 0) throw new EdgeError("internal", `the new llama-server does not run: ${(version.stderr || version.stdout || "").trim()}`);
-    status(`smoke test: ${describeIsaSet(features)}`);
     const smoke = await smokeTest(built, llamaServerSmokeLoad(built), smokeOptions);
-    if (!smoke.ok) {
-      const crash = `${describeIsaSet(features)}: ${describeSmokeFailure(smoke.failure!)}`;
-      crashes.push(crash);
-      if (step + 1 < sets.length) status(`${crash}; building again with ${describeIsaSet(sets[step + 1]!)}`);
-      continue;
-    }
-    // OpenMP is asked for; whether CMake found it (libgomp comes with g++) is in its cache.
-    const openmp = /^GGML_OPENMP_ENABLED:INTERNAL=ON$/m.test(readFileSync(join(buildDir, "CMakeCache.txt"), "utf8"));
-    // Keep the one static binary; the source and object files (about 300 MB) are not needed to run it.
-    const binary = join(dir, "bin", "llama-server");
-    mkdirSync(dirname(binary), { recursive: true });
-    copyFileSync(built, binary);
-    chmodSync(binary, 0o755);
-    if (!options.keepSources) {
-      rmSync(join(dir, "src"), { recursive: true, force: true });
-      rmSync(buildDir, { recursive: true, force: true });
-    }
-    const probeWhy = portable ? `portable build: ${portable.label}` : describeIsaProbe(probe);
-    const done: LlamaServerBuildRecord = {
-      backend: "llama-server",
-      binary,
-      commit,
-      version: /version:\s*(.+)/.exec(`${version.stdout}${version.stderr}`)?.[1]?.trim() ?? firstLine(`${version.stdout}${version.stderr}`),
-      openmp,
-      cmakeOptions,
-      isa: { arch: probe.arch, cpu: probe.cpu, features, ...(portable ? { portable: portable.label } : {}), probe: probe.results, why: crashes.length > 0 ? `${probeWhy}; smoke test crashed with ${crashes.join("; ")}` : probeWhy },
-      builtAt: new Date().toISOString(),
-      seconds: Math.round((performance.now() - started) / 1000),
-    };
-    writeFileSync(join(dir, "engine.json"), `${JSON.stringify(done, null, 2)}\n`);
-    return { path: binary, description: describeLlamaServerBuild(done) };
+    return { smoke, value: { cmakeOptions, version } };
+  });
+  if (!ladder.passed) throw new EdgeError("internal", `no llama-server build runs on this CPU (${probe.cpu}), down to no native flags: ${ladder.crashes.join("; ")}`);
+  const { features, crashes, value: { cmakeOptions, version } } = ladder.passed;
+  // OpenMP is asked for; whether CMake found it (libgomp comes with g++) is in its cache.
+  const openmp = /^GGML_OPENMP_ENABLED:INTERNAL=ON$/m.test(readFileSync(join(buildDir, "CMakeCache.txt"), "utf8"));
+  // Keep the one static binary; the source and object files (about 300 MB) are not needed to run it.
+  const binary = join(dir, "bin", "llama-server");
+  mkdirSync(dirname(binary), { recursive: true });
+  copyFileSync(built, binary);
+  chmodSync(binary, 0o755);
+  if (!options.keepSources) {
+    rmSync(join(dir, "src"), { recursive: true, force: true });
+    rmSync(buildDir, { recursive: true, force: true });
   }
-  throw new EdgeError("internal", `no llama-server build runs on this CPU (${probe.cpu}), down to no native flags: ${crashes.join("; ")}`);
+  const probeWhy = portable ? `portable build: ${portable.label}` : describeIsaProbe(probe);
+  const done: LlamaServerBuildRecord = {
+    backend: "llama-server",
+    binary,
+    commit,
+    version: /version:\s*(.+)/.exec(`${version.stdout}${version.stderr}`)?.[1]?.trim() ?? firstLine(`${version.stdout}${version.stderr}`),
+    openmp,
+    cmakeOptions,
+    isa: { arch: probe.arch, cpu: probe.cpu, features, ...(portable ? { portable: portable.label } : {}), probe: probe.results, why: ladderWhy(probeWhy, crashes) },
+    builtAt: new Date().toISOString(),
+    seconds: Math.round((performance.now() - started) / 1000),
+  };
+  writeFileSync(join(dir, "engine.json"), `${JSON.stringify(done, null, 2)}\n`);
+  return { path: binary, description: describeLlamaServerBuild(done) };
+}
+
+/** Why a build has its instruction sets: the probe's verdict, then the smoke tests that crashed on the way down. */
+function ladderWhy(probeWhy: string, crashes: readonly string[]): string {
+  return crashes.length > 0 ? `${probeWhy}; smoke test crashed with ${crashes.join("; ")}` : probeWhy;
+}
+
+/**
+ * The step-down ladder both engine builds climb down: builds with each
+ * instruction-set list in turn (safest last) until one passes its smoke test,
+ * saying which crashed and what comes next. `attempt` builds one and smoke-tests
+ * it; a build that crashed is the attempt's to clean up. Gives the list that
+ * ran with the crashes before it, or only the crashes when none ran.
+ */
+export async function firstSetThatRuns<T>(
+  sets: readonly string[][],
+  status: (line: string) => void,
+  attempt: (features: string[]) => Promise<{ smoke: SmokeResult; value: T }>,
+): Promise<{ passed?: { features: string[]; crashes: string[]; value: T }; crashes: string[] }> {
+  const crashes: string[] = [];
+  for (const [step, features] of sets.entries()) {
+    status(`building with ${describeIsaSet(features)}, then a smoke test`);
+    const { smoke, value } = await attempt(features);
+    if (smoke.ok) return { passed: { features, crashes, value }, crashes };
+    const crash = `${describeIsaSet(features)}: ${describeSmokeFailure(smoke.failure!)}`;
+    crashes.push(crash);
+    if (step + 1 < sets.length) status(`${crash}; building again with ${describeIsaSet(sets[step + 1]!)}`);
+  }
+  return { crashes };
 }
 
 function firstLine(text: string): string {
@@ -282,9 +305,7 @@ async function buildNodeLlamaCpp(options: EngineBuildOptions): Promise<{ path: s
   await runCommand("git", ["apply", PERSISTENT_THREADPOOL_PATCH], { ...run, cwd: source });
   // Earlier edgelm builds (other instruction sets) would compete with the new one under engine.node_llama_cpp_build: auto.
   for (const old of localNodeLlamaCppBuilds({ finished: false })) rmSync(old.folder, { recursive: true, force: true });
-  const crashes: string[] = [];
-  const sets = saferIsaSets(probe.usable, probe.arch);
-  for (const [step, features] of sets.entries()) {
+  const ladder = await firstSetThatRuns(saferIsaSets(probe.usable, probe.arch), status, async (features) => {
     const cmakeOptions = localBuildCmakeOptions(features, probe.arch);
     const env = { ...baseEnv };
     for (const [key, value] of Object.entries(cmakeOptions)) env[`NODE_LLAMA_CPP_CMAKE_OPTION_${key}`] = value;
@@ -293,36 +314,31 @@ async function buildNodeLlamaCpp(options: EngineBuildOptions): Promise<{ path: s
     const build = localNodeLlamaCppBuilds({ finished: true }).find((b) => sameOptions(b.cmakeOptions, cmakeOptions));
     if (!build) throw new EdgeError("internal", "node-llama-cpp reported success but its build folder is missing");
     // 4. the smoke test: every weight type the quantizer writes, each in a child `edgelm run` (a crash takes only it down).
-    status(`smoke test: ${describeIsaSet(features)}`);
     const smoke = await smokeTest(build.addon, edgelmRunSmokeLoad(CLI, { ...process.env, EDGELM_NODE_LLAMA_CPP_BUILD: "local", EDGELM_HOME: options.home }), {
       home: options.home,
       force: true,
       ...(options.signal ? { signal: options.signal } : {}),
     });
-    if (!smoke.ok) {
-      const crash = `${describeIsaSet(features)}: ${describeSmokeFailure(smoke.failure!)}`;
-      crashes.push(crash);
-      rmSync(build.folder, { recursive: true, force: true });
-      if (step + 1 < sets.length) status(`${crash}; building again with ${describeIsaSet(sets[step + 1]!)}`);
-      continue;
-    }
-    const probeWhy = describeIsaProbe(probe);
-    const record: NodeLlamaCppBuildRecord = {
-      backend: "node-llama-cpp",
-      folder: build.folder,
-      cmakeOptions,
-      isa: { arch: probe.arch, cpu: probe.cpu, features, probe: probe.results, why: crashes.length > 0 ? `${probeWhy}; smoke test crashed with ${crashes.join("; ")}` : probeWhy },
-      builtAt: new Date().toISOString(),
-      seconds: Math.round((performance.now() - started) / 1000),
-    };
-    mkdirSync(join(options.home, "engines"), { recursive: true });
-    writeFileSync(join(options.home, "engines", "node-llama-cpp-local.json"), `${JSON.stringify(record, null, 2)}\n`);
-    // 5. keep only what the build runs with (the clone's grammars and .git, the addon): ~200 MB of sources and objects go.
-    const pruned = pruneLocalBuild(source, build.folder);
-    options.onLine?.(`removed ${pruned.removed.length} entries of sources and build objects (${Math.round(pruned.freedBytes / 1e6)} MB) the build does not run with`);
-    return { path: build.folder, description: `node-llama-cpp local build, ${describeBuildIsa(record.isa)}` };
-  }
-  throw new EdgeError("internal", `no node-llama-cpp build runs on this CPU (${probe.cpu}), down to no native flags: ${crashes.join("; ")}`);
+    if (!smoke.ok) rmSync(build.folder, { recursive: true, force: true });
+    return { smoke, value: { cmakeOptions, build } };
+  });
+  if (!ladder.passed) throw new EdgeError("internal", `no node-llama-cpp build runs on this CPU (${probe.cpu}), down to no native flags: ${ladder.crashes.join("; ")}`);
+  const { features, crashes, value: { cmakeOptions, build } } = ladder.passed;
+  const probeWhy = describeIsaProbe(probe);
+  const record: NodeLlamaCppBuildRecord = {
+    backend: "node-llama-cpp",
+    folder: build.folder,
+    cmakeOptions,
+    isa: { arch: probe.arch, cpu: probe.cpu, features, probe: probe.results, why: ladderWhy(probeWhy, crashes) },
+    builtAt: new Date().toISOString(),
+    seconds: Math.round((performance.now() - started) / 1000),
+  };
+  mkdirSync(join(options.home, "engines"), { recursive: true });
+  writeFileSync(join(options.home, "engines", "node-llama-cpp-local.json"), `${JSON.stringify(record, null, 2)}\n`);
+  // 5. keep only what the build runs with (the clone's grammars and .git, the addon): ~200 MB of sources and objects go.
+  const pruned = pruneLocalBuild(source, build.folder);
+  options.onLine?.(`removed ${pruned.removed.length} entries of sources and build objects (${Math.round(pruned.freedBytes / 1e6)} MB) the build does not run with`);
+  return { path: build.folder, description: `node-llama-cpp local build, ${describeBuildIsa(record.isa)}` };
 }
 
 function sameOptions(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
