@@ -11,6 +11,7 @@ import { formatBytes } from "./format.js";
 interface PushFlags {
   format?: string;
   mountFrom?: string[];
+  release?: string;
   json?: boolean;
   config?: string;
 }
@@ -23,6 +24,7 @@ export function registerPush(program: Command): void {
     .argument("<ref>", "where to push: oci://host[:port]/repo:tag")
     .option("--format <format>", `artifact format: ${OCI_PUSH_FORMATS.join(" | ")} (default modelpack)`)
     .option("--mount-from <repos...>", "repositories of the same registry to mount existing blobs from")
+    .option("--release <name>", "the release this is (e.g. 1.4.2), written as org.opencontainers.image.version; gateways following the tag report it")
     .option("--json", "print a JSON summary (and no progress bar)")
     .option("--config <file>", "config file")
     .action(action(pushCommand));
@@ -38,6 +40,7 @@ async function pushCommand(name: string, text: string, flags: PushFlags): Promis
   const result = await pushOci(name, parseOciReference(text), config, {
     format: format as OciPushFormat,
     ...(flags.mountFrom ? { mountFrom: flags.mountFrom } : {}),
+    ...(flags.release !== undefined ? { version: releaseName(flags.release) } : {}),
     ...(progress ? { progress } : {}),
   });
   if (flags.json) {
@@ -50,4 +53,12 @@ async function pushCommand(name: string, text: string, flags: PushFlags): Promis
   process.stdout.write(
     `pushed ${name} to ${result.reference} (${result.format}; ${uploaded} blob(s) uploaded, ${formatBytes(result.bytesUploaded)}; ${exists} already there; ${mounted} mounted${result.signature ? "; model.sig attached" : ""})\n`,
   );
+}
+
+/** A release name: 1–128 printable characters without spaces (it becomes a label in metrics and store listings). */
+function releaseName(text: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/.test(text)) {
+    throw usageError(`--release must be 1-128 of letters, digits, ".", "_", "+" and "-", starting with a letter or digit, not "${text}"`, "--release");
+  }
+  return text;
 }

@@ -166,6 +166,8 @@ export interface ModelFacts {
   quantization: string | null;
   layout: Manifest["layout"];
   created: string;
+  /** The release it is (`org.opencontainers.image.version`), when the publisher names one. */
+  release?: string;
 }
 
 function modelpackLayerType(file: PushFile): string {
@@ -203,7 +205,7 @@ export function writeArtifact(format: WritableFormat, files: readonly PushFile[]
   let config: { mediaType: string; bytes: Buffer };
   if (format === "modelpack") {
     const body = {
-      descriptor: { createdAt: facts.created, name: facts.name, version: facts.version },
+      descriptor: { createdAt: facts.created, name: facts.name, version: facts.release ?? facts.version },
       config: {
         format: "gguf",
         ...(facts.architecture ? { architecture: facts.architecture } : {}),
@@ -235,7 +237,11 @@ export function writeArtifact(format: WritableFormat, files: readonly PushFile[]
     ...(format === "modelpack" ? { artifactType: media.MODELPACK_ARTIFACT } : {}),
     config: { mediaType: config.mediaType, digest, size: config.bytes.length },
     layers,
-    annotations: { "org.opencontainers.image.created": facts.created, [media.LAYOUT_ANNOTATION]: facts.layout },
+    annotations: {
+      "org.opencontainers.image.created": facts.created,
+      [media.LAYOUT_ANNOTATION]: facts.layout,
+      ...(facts.release !== undefined ? { [media.VERSION_ANNOTATION]: facts.release } : {}),
+    },
   };
   return { config: { ...config, digest }, manifest: jsonBytes(manifest), mediaType: media.OCI_MANIFEST };
 }

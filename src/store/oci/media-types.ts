@@ -42,3 +42,6 @@ export const SIGSTORE_BUNDLE = "application/vnd.dev.sigstore.bundle.v0.3+json";
 
 /** edgelm's own manifest annotation: the store layout (`file` or `folder`) the artifact was pushed from. */
 export const LAYOUT_ANNOTATION = "dev.edgelm.layout";
+
+/** The release a manifest is (`edgelm push --release`); gateways following a tag report it as the version they serve. */
+export const VERSION_ANNOTATION = "org.opencontainers.image.version";

@@ -28,6 +28,12 @@ export interface OciPushOptions {
   mountFrom?: readonly string[];
   /** Told how the upload progresses; quiet when absent. */
   progress?: ProgressReporter;
+  /**
+   * The release this push is (e.g. "1.4.2"): written as the manifest's
+   * `org.opencontainers.image.version`, which gateways following the tag report
+   * as the version they serve (instead of `sha256-<12 hex>`).
+   */
+  version?: string;
 }
 
 export interface OciPushResult {
@@ -58,7 +64,7 @@ export async function pushOciModel(name: string, ref: OciRef, config: Config, op
   const written = writeArtifact(
     format,
     content.map((f) => ({ name: f.name, role: f.role, digest: `sha256:${f.sha256}`, size: f.size })),
-    { name: entry.name, version: entry.tag, architecture: summary.architecture, quantization: entry.manifest.quantization, layout: entry.manifest.layout, created: entry.manifest.created },
+    { name: entry.name, version: entry.tag, architecture: summary.architecture, quantization: entry.manifest.quantization, layout: entry.manifest.layout, created: entry.manifest.created, ...(options.version !== undefined ? { release: options.version } : {}) },
   );
   const source = entry.manifest.source;
   const mountFrom = [

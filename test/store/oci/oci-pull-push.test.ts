@@ -7,6 +7,7 @@ import { loadConfig } from "../../../src/config/load-config.js";
 import { uploadBlob } from "../../../src/store/oci/blob-upload.js";
 import * as media from "../../../src/store/oci/media-types.js";
 import { RegistryClient, sha256Digest } from "../../../src/store/oci/registry-client.js";
+import { versionOf } from "../../../src/rollout/manifest-version.js";
 import { assertOneLine, runCli, tempHome, TEST_MODEL } from "../../helpers.js";
 import { RecordingProxy, TestRegistry } from "./registry-fixture.js";
 
@@ -117,6 +118,27 @@ describe("edgelm pull and push against Debian's docker-registry on 127.0.0.1", (
     } finally {
       fresh.cleanup();
     }
+  });
+
+  it("names the release with --release: the manifest's org.opencontainers.image.version, which a follower reports", async () => {
+    assert.equal((await cli(["add", TEST_MODEL, "--name", "stories:1"])).code, 0);
+    const pushed = await json(["push", "stories:1", `oci://${proxy.host}/kiosk/released:stable`, "--release", "1.4.2"]);
+    const { bytes, digest } = await client().getManifest("kiosk/released", "stable");
+    assert.equal(digest, pushed.digest);
+    const manifest = JSON.parse(bytes.toString());
+    assert.equal(manifest.annotations[media.VERSION_ANNOTATION], "1.4.2");
+    assert.equal(versionOf(bytes, digest), "1.4.2");
+    const config = JSON.parse((await client().getSmallBlob("kiosk/released", manifest.config.digest)).toString());
+    assert.equal(config.descriptor.version, "1.4.2");
+    // Without it the version is the digest's, as before.
+    const plain = await json(["push", "stories:1", `oci://${proxy.host}/kiosk/released:plain`]);
+    const unnamed = await client().getManifest("kiosk/released", "plain");
+    assert.equal(JSON.parse(unnamed.bytes.toString()).annotations[media.VERSION_ANNOTATION], undefined);
+    assert.equal(versionOf(unnamed.bytes, plain.digest), `sha256-${hex(plain.digest).slice(0, 12)}`);
+    const bad = await cli(["push", "stories:1", `oci://${proxy.host}/kiosk/released:bad`, "--release", "1.0 beta"]);
+    assert.equal(bad.code, 2);
+    assertOneLine(bad.stderr);
+    assert.match(bad.stderr, /--release must be/);
   });
 
   it("pushes the Docker Model Runner format with --format docker and pulls it back", async () => {
