@@ -1,7 +1,8 @@
 /**
  * POST /v1/responses through the `openai` client (`responses.create`, `responses.stream`),
  * on stories260K with a Hermes-style template (an untrained model: calls are forced,
- * JSON is held to a schema; the shape of every answer and event is what is checked).
+ * JSON is held to a schema; the shape of every answer and event is what is checked),
+ * on both engines.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -13,6 +14,7 @@ import OpenAI from "openai";
 import { writeTemplatedStories } from "../engine/templated-model.js";
 import { assertValidCalls, TRIP_TOOL, WEATHER_TOOL } from "../engine/tool-calling-contract.js";
 import { HERMES_TEMPLATE } from "../engine/tool-templates.js";
+import { testLlamaServer } from "../helpers.js";
 import { startGateway, storiesModel, type GatewayFixture } from "./gateway-fixture.js";
 
 const weather: OpenAI.Responses.FunctionTool = { type: "function", name: WEATHER_TOOL.name, parameters: WEATHER_TOOL.parameters!, strict: true };
@@ -23,14 +25,18 @@ async function post(url: string, body: unknown) {
   return { status: response.status, json: (await response.json()) as any };
 }
 
-describe("Responses API through the official client", () => {
+for (const backend of ["node-llama-cpp", "llama-server"] as const) describe(`Responses API through the official client (${backend})`, () => {
   let fixture: GatewayFixture;
   let client: OpenAI;
   let dir: string;
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "edgelm-responses-"));
     const hermes = await writeTemplatedStories(dir, HERMES_TEMPLATE, {}, "hermes.gguf");
-    fixture = await startGateway({ models: [storiesModel({ name: "hermes", ref: hermes, contextSize: 1024, parallel: 2 })], server: { responses_store_entries: 3 } });
+    fixture = await startGateway({
+      models: [storiesModel({ name: "hermes", ref: hermes, contextSize: 1024, parallel: 2 })],
+      server: { responses_store_entries: 3 },
+      config: { engine: backend === "llama-server" ? { backend, llama_server: await testLlamaServer() } : { backend } },
+    });
     client = new OpenAI({ baseURL: `${fixture.url}/v1`, apiKey: "unused", maxRetries: 0 });
   });
   after(async () => {
