@@ -70,7 +70,7 @@ export class EdgeNode {
     let ops: GatewayOps | undefined;
     if (options.ops !== false) {
       const router = routing.weights();
-      ops = GatewayOps.attach(gateway, config, { ...(router ? { router } : {}), ...(routing.outbox ? { outbox: routing.outbox } : {}), ...options.ops });
+      ops = GatewayOps.attach(gateway, config, { ...(router ? { router } : {}), ...(routing.outbox ? { outbox: routing.outbox } : {}), ...(routing.answerEvents ? { answerEvents: routing.answerEvents } : {}), ...options.ops });
     }
     const rollout = FleetRollout.attach(gateway, config, { ...(ops?.metrics ? { metrics: ops.metrics } : {}), ...(ops ? { alerts: ops.alerts } : {}) });
     // gRPC's libraries load only when the API is on (every CLI command imports this module).
