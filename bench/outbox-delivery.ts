@@ -5,7 +5,9 @@
  * batch size, interleaved over rounds (medians; these machines are noisy), with
  * the journal's disk bytes per event. With `mosquitto` on PATH it also runs
  * the MQTT sink (QoS 1, acknowledged = PUBACK) against a broker it starts on
- * 127.0.0.1, and prints its ratio to the HTTP sink.
+ * 127.0.0.1, and prints its ratio to the HTTP sink; with `nats-server` on PATH
+ * likewise the NATS JetStream sink (acknowledged = the stream's PubAck, into a
+ * file-backed stream with a duplicate window, as deployed).
  *
  *   npm run build && node dist/bench/outbox-delivery.js [--events 20000] [--rounds 3] [--json]
  */
@@ -19,6 +21,8 @@ import type { EventSink } from "../src/router/event-sink.js";
 import { freePort } from "../src/free-port.js";
 import { HttpEventSink } from "../src/router/http-event-sink.js";
 import { MqttEventSink } from "../src/router/mqtt-event-sink.js";
+import { NatsEventSink } from "../src/router/nats-event-sink.js";
+import { connect, nanos } from "nats";
 import { Outbox } from "../src/router/outbox.js";
 import { integerOption } from "./bench-args.js";
 
@@ -74,6 +78,35 @@ async function startMosquitto(): Promise<{ url: string; stop: () => void } | und
   return { url: `mqtt://127.0.0.1:${port}`, stop: () => (child.kill(), rmSync(dir, { recursive: true, force: true })) };
 }
 
+/** A nats-server with JetStream on 127.0.0.1 and a file-backed stream EVENTS over edgelm.>, or undefined when it is not installed. */
+async function startNats(): Promise<{ url: string; stop: () => void } | undefined> {
+  if (spawnSync("nats-server", ["--version"]).error) return undefined;
+  const dir = mkdtempSync(join(tmpdir(), "edgelm-bench-nats-"));
+  const port = await freePort();
+  writeFileSync(join(dir, "nats.conf"), `host: 127.0.0.1\nport: ${port}\njetstream { store_dir: "${dir}/store" }\n`);
+  const child: ChildProcess = spawn("nats-server", ["-js", "-c", join(dir, "nats.conf")], { stdio: "ignore" });
+  const url = `nats://127.0.0.1:${port}`;
+  const stop = (): void => {
+    child.kill();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const nc = await connect({ servers: url, timeout: 1000 });
+      const jsm = await nc.jetstreamManager();
+      await jsm.streams.add({ name: "EVENTS", subjects: ["edgelm.>"], duplicate_window: nanos(120_000) });
+      await nc.close();
+      return { url, stop };
+    } catch (error) {
+      if (attempt >= 50) {
+        stop();
+        throw error;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
 /** Starts an outbox on `dir` with `sink` and times delivery of the whole backlog (every event acknowledged), in events/s. */
 async function deliver(dir: string, sink: EventSink, batchEvents: number, received?: () => number): Promise<number> {
   const before = received?.() ?? 0;
@@ -88,11 +121,13 @@ async function deliver(dir: string, sink: EventSink, batchEvents: number, receiv
 
 const receiver = await startReceiver();
 const mosquitto = await startMosquitto();
+const nats = await startNats();
 const cases: Array<{ name: string; batch: number; sink: () => EventSink; received?: () => number }> = [
   { name: "http, batch 1", batch: 1, sink: () => new HttpEventSink({ url: receiver.url }), received: receiver.received },
   { name: "http, batch 500", batch: 500, sink: () => new HttpEventSink({ url: receiver.url }), received: receiver.received },
 ];
 if (mosquitto) cases.push({ name: "mqtt qos1, batch 500", batch: 500, sink: () => new MqttEventSink({ url: mosquitto.url, gatewayId: "bench" }) });
+if (nats) cases.push({ name: "nats jetstream, batch 500", batch: 500, sink: () => new NatsEventSink({ servers: [nats.url], gatewayId: "bench", stream: "EVENTS" }) });
 const rates = new Map<string, number[]>(cases.map((c) => [c.name, []]));
 const bytes: number[] = [];
 try {
@@ -112,6 +147,7 @@ try {
 } finally {
   await receiver.close();
   mosquitto?.stop();
+  nats?.stop();
 }
 
 const result = {
@@ -123,11 +159,16 @@ const result = {
   mqtt_to_http_ratio: mosquitto
     ? Number(median(rates.get("mqtt qos1, batch 500")!.map((v, i) => v / rates.get("http, batch 500")![i]!))!.toFixed(2))
     : null,
+  /** Median of the per-round ratios NATS JetStream / HTTP at batch 500. */
+  nats_to_http_ratio: nats
+    ? Number(median(rates.get("nats jetstream, batch 500")!.map((v, i) => v / rates.get("http, batch 500")![i]!))!.toFixed(2))
+    : null,
 };
 if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
 else {
   process.stdout.write(`outbox delivery: ${events} events per run, ${rounds} interleaved rounds, medians\n`);
-  for (const [name, value] of Object.entries(result.events_per_second)) process.stdout.write(`  ${name.padEnd(24)} ${String(value).padStart(8)} events/s\n`);
-  process.stdout.write(`  journal on disk          ${String(result.journal_bytes_per_event).padStart(8)} bytes/event\n`);
-  process.stdout.write(`  mqtt / http (batch 500)  ${result.mqtt_to_http_ratio ?? "n/a (mosquitto not installed)"}\n`);
+  for (const [name, value] of Object.entries(result.events_per_second)) process.stdout.write(`  ${name.padEnd(26)} ${String(value).padStart(8)} events/s\n`);
+  process.stdout.write(`  ${"journal on disk".padEnd(26)} ${String(result.journal_bytes_per_event).padStart(8)} bytes/event\n`);
+  process.stdout.write(`  ${"mqtt / http (batch 500)".padEnd(26)} ${String(result.mqtt_to_http_ratio ?? "n/a (mosquitto not installed)").padStart(8)}\n`);
+  process.stdout.write(`  ${"nats / http (batch 500)".padEnd(26)} ${String(result.nats_to_http_ratio ?? "n/a (nats-server not installed)").padStart(8)}\n`);
 }

@@ -5,7 +5,8 @@
  * models and the event outbox, attached to the gateway) and ops (`GatewayOps`:
  * metrics, policies, /metrics and /admin/*), rollouts (`FleetRollout`: models
  * that follow a registry tag, /admin/rollout) and the gRPC API (`GrpcServer`,
- * when server.grpc.port is set). `edgelm serve` uses it, and so can
+ * when server.grpc.port is set), and signed admin commands over MQTT
+ * (`MqttCommandChannel`, router.events.commands). `edgelm serve` uses it, and so can
  * a library user; no other module wires rooms together.
  *
  *   const node = await EdgeNode.create(config);
@@ -19,7 +20,10 @@ import type { EngineChoice } from "./engine/engine-choice.js";
 import type { RunnerFactory } from "./engine/runner.js";
 import { selectRunnerFactory } from "./engine/select-runner-factory.js";
 import type { GrpcServer } from "./grpc/grpc-server.js";
+import { commandChannelFromConfig } from "./ops/command-channel-from-config.js";
 import { GatewayOps, type GatewayOpsOptions } from "./ops/gateway-ops.js";
+import type { MqttCommandChannel } from "./ops/mqtt-command-channel.js";
+import { logger } from "./log.js";
 import { pullFirstVersions } from "./rollout/first-version.js";
 import { FleetRollout } from "./rollout/fleet-rollout.js";
 import { Routing } from "./router/routing.js";
@@ -58,6 +62,8 @@ export class EdgeNode {
     readonly rollout: FleetRollout,
     /** The gRPC API, when server.grpc.port is set. */
     readonly grpc: GrpcServer | undefined,
+    /** Signed admin commands over MQTT (router.events.commands), when configured and ops are attached. */
+    readonly commands: MqttCommandChannel | undefined,
   ) {}
 
   /** Wires a node for `config` (not listening yet; routes may still be added to `gateway.app`). */
@@ -68,14 +74,25 @@ export class EdgeNode {
     const gateway = new Gateway(config, specs, { runnerFactory, ...(options.dialects ? { dialects: options.dialects } : {}) });
     const routing = Routing.attach(gateway, config, options.now ? { now: options.now } : {});
     let ops: GatewayOps | undefined;
+    let commands: MqttCommandChannel | undefined;
     if (options.ops !== false) {
+      // Commands run on the admin routes ops registers (called only once the node listens).
+      commands = commandChannelFromConfig(config, gateway.app);
       const router = routing.weights();
-      ops = GatewayOps.attach(gateway, config, { ...(router ? { router } : {}), ...(routing.outbox ? { outbox: routing.outbox } : {}), ...options.ops });
+      ops = GatewayOps.attach(gateway, config, {
+        ...(router ? { router } : {}),
+        ...(routing.outbox ? { outbox: routing.outbox } : {}),
+        ...(routing.answerEvents ? { answerEvents: routing.answerEvents } : {}),
+        ...(commands ? { commands } : {}),
+        ...options.ops,
+      });
+    } else if (config.router.events?.commands) {
+      logger.warn("router.events.commands is ignored: this node has no admin API (ops are off)");
     }
     const rollout = FleetRollout.attach(gateway, config, { ...(ops?.metrics ? { metrics: ops.metrics } : {}), ...(ops ? { alerts: ops.alerts } : {}) });
     // gRPC's libraries load only when the API is on (every CLI command imports this module).
     const grpc = config.server.grpc.port !== undefined ? new (await import("./grpc/grpc-server.js")).GrpcServer(gateway, config) : undefined;
-    return new EdgeNode(config, gateway, routing, ops, rollout, grpc);
+    return new EdgeNode(config, gateway, routing, ops, rollout, grpc, commands);
   }
 
   /**
@@ -92,6 +109,7 @@ export class EdgeNode {
     }
     await this.routing.start();
     this.rollout.start();
+    await this.commands?.start();
     return url;
   }
 
@@ -107,6 +125,7 @@ export class EdgeNode {
   close(options: CloseOptions = {}): Promise<void> {
     this.closePromise ??= (async () => {
       this.rollout.stop();
+      await this.commands?.close();
       const graceMs = options.graceMs ?? this.config.server.shutdown_grace_s * 1000;
       await Promise.all([this.ops?.close(), this.gateway.close(options), this.grpc?.close(graceMs)]);
       await this.routing.stop();

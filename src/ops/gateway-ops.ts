@@ -30,6 +30,10 @@ import { GrammarCacheMetrics } from "./grammar-cache-metrics.js";
 import { EngineMetrics } from "./engine-metrics.js";
 import { MetricsRegistry } from "./metrics-registry.js";
 import { OutboxMetrics } from "./outbox-metrics.js";
+import { AnswerEventMetrics } from "./answer-event-metrics.js";
+import type { AnswerRuleStats } from "../router/answer-events.js";
+import { CommandMetrics } from "./command-metrics.js";
+import type { CommandStats } from "./mqtt-command-channel.js";
 import type { OutboxStats } from "../router/outbox.js";
 import { PolicyEngine } from "./policy-engine.js";
 import type { GatewayOperations, RouteWeightControl, ServedModelView, VariantFinder } from "./policy-target.js";
@@ -71,6 +75,10 @@ export interface GatewayOpsOptions {
   sinks?: AlertSink[];
   /** The event outbox, for its metrics (edgelm_events_*). Default: none. */
   outbox?: { stats(): OutboxStats };
+  /** Events from answers (router.events.emit), for edgelm_answer_events_*. Default: none. */
+  answerEvents?: { stats(): AnswerRuleStats[] };
+  /** Signed commands over MQTT (router.events.commands), for edgelm_commands_*. Default: none. */
+  commands?: { stats(): CommandStats };
 }
 
 /** Routes that are the gateway's own plumbing, not API traffic. */
@@ -124,6 +132,10 @@ export class GatewayOps {
       new GrammarCacheMetrics(this.metrics, runnerViews);
       const outbox = options.outbox;
       if (outbox) new OutboxMetrics(this.metrics, () => outbox.stats());
+      const answerEvents = options.answerEvents;
+      if (answerEvents) new AnswerEventMetrics(this.metrics, () => answerEvents.stats());
+      const commands = options.commands;
+      if (commands) new CommandMetrics(this.metrics, () => commands.stats());
     }
 
     const latest = () => this.sampler.latest;

@@ -42,6 +42,14 @@ const PLACEHOLDER = /\[(?:EMAIL|PHONE|CARD|IBAN|ID|IP)_\d+\]/g;
 /** The longest placeholder we could emit, for holding back partial ones in a stream. */
 const MAX_PLACEHOLDER = "[EMAIL_999999]".length;
 
+/** The redactor `router.redaction` describes (the same rules for cloud routes and for events from answers). */
+export function redactorFromConfig(redaction: { kinds?: readonly PiiKind[] | undefined; national_ids?: ReadonlyArray<NationalIdPattern> | undefined }): Redactor {
+  return new Redactor({
+    ...(redaction.kinds ? { kinds: redaction.kinds } : {}),
+    ...(redaction.national_ids ? { nationalIdPatterns: redaction.national_ids } : {}),
+  });
+}
+
 export class Redactor {
   private readonly kinds: ReadonlySet<PiiKind>;
   private readonly nationalIdPatterns: readonly NationalIdPattern[];

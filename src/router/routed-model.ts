@@ -73,6 +73,7 @@ export class RoutedModel implements ServedModel {
       queueWaitMs: served.queueWaitMs ?? 0,
       loadWaitMs: served.loadWaitMs ?? 0,
       route: { target: result.route, servedBy: result.servedBy, reason: result.reason },
+      ...(result.route === "local" && served.local ? { local: served.local } : {}),
     };
   }
 

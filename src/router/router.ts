@@ -14,7 +14,7 @@ import type { ChatMessage, GeneratedChunk, GenerateRequest, GenerationResult, To
 import { EdgeError, isEdgeError } from "../errors.js";
 import { CircuitBreaker, type BreakerState } from "./circuit-breaker.js";
 import { isUpstreamFailure, OpenAIUpstream } from "./openai-upstream.js";
-import { Redactor, type RedactionSession } from "./redactor.js";
+import { redactorFromConfig, type Redactor, type RedactionSession } from "./redactor.js";
 import { decideRoute, type RouteFacts, type RouteTarget } from "./route-rules.js";
 
 /** How the router reaches the local model (the gateway's scheduler for it). */
@@ -107,10 +107,7 @@ export class Router {
         }),
       };
     }
-    this.redactor = new Redactor({
-      ...(config.redaction.kinds ? { kinds: config.redaction.kinds } : {}),
-      ...(config.redaction.national_ids ? { nationalIdPatterns: config.redaction.national_ids } : {}),
-    });
+    this.redactor = redactorFromConfig(config.redaction);
   }
 
   /**

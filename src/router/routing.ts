@@ -1,8 +1,8 @@
 /**
  * The router's attachment to a gateway: builds the `Router` (config `router`),
  * one `RoutedModel` per route (answering with its local model), the durable
- * `Outbox` behind POST /v1/events (config `router.events`), and registers that
- * endpoint. The gateway knows none of these types: it only serves the routed
+ * `Outbox` behind POST /v1/events (config `router.events`), registers that
+ * endpoint, and the events from local answers (`router.events.emit`) into it. The gateway knows none of these types: it only serves the routed
  * models it is given, like its own.
  *
  *   const routing = Routing.attach(gateway, config);   // before listen()
@@ -14,18 +14,23 @@ import type { FastifyInstance } from "fastify";
 import type { Config } from "../config/schema.js";
 import { EdgeError } from "../errors.js";
 import { logger } from "../log.js";
+import type { GatewayEvents } from "../scheduler/gateway-events.js";
 import type { ModelPool } from "../scheduler/model-pool.js";
 import type { ServedModel } from "../scheduler/served-model.js";
+import { AnswerEvents } from "./answer-events.js";
 import { registerEventsEndpoint } from "./events-endpoint.js";
 import { DnsPeerDiscovery } from "./dns-peer-discovery.js";
 import type { Outbox } from "./outbox.js";
 import { outboxFromConfig } from "./outbox-from-config.js";
+import { redactorFromConfig } from "./redactor.js";
 import { RoutedModel } from "./routed-model.js";
 import { Router, type RouteWeights } from "./router.js";
 
 /** What routing needs from the gateway it attaches to (Gateway implements it). */
 export interface RoutingHost {
   readonly app: FastifyInstance;
+  /** The gateway's events (answers for router.events.emit). */
+  readonly events: GatewayEvents;
   /** The local model served as `name`, if any. */
   findLocal(name: string): ModelPool | undefined;
   /** Names of the locally served models (for error messages). */
@@ -47,6 +52,8 @@ export class Routing {
     readonly outbox: Outbox | undefined,
     /** Peers found through DNS (router.peers_dns), feeding the router's peer list. */
     private readonly peerDiscovery: DnsPeerDiscovery | undefined,
+    /** Events from local answers (router.events.emit); undefined without rules. */
+    readonly answerEvents: AnswerEvents | undefined,
   ) {}
 
   /** Builds what config.router asks for and attaches it to `host` (call before the gateway listens). */
@@ -87,7 +94,12 @@ export class Routing {
         })
       : undefined;
     registerEventsEndpoint(host.app, outbox);
-    return new Routing(router, outbox, peerDiscovery);
+    let answerEvents: AnswerEvents | undefined;
+    if (outbox && events && events.emit.length > 0) {
+      answerEvents = new AnswerEvents(events.emit, outbox, redactorFromConfig(config.router.redaction), events.gateway_id);
+      answerEvents.attach(host.events);
+    }
+    return new Routing(router, outbox, peerDiscovery, answerEvents);
   }
 
   /**
@@ -115,6 +127,7 @@ export class Routing {
   /** Stops forwarding and peer discovery; what is not delivered stays on disk for the next start. */
   async stop(): Promise<void> {
     this.peerDiscovery?.close();
+    await this.answerEvents?.detach();
     await this.outbox?.stop();
   }
 }

@@ -60,6 +60,24 @@ export interface RequestEndEvent {
   servedRoute?: "local" | "peer" | "cloud";
 }
 
+/**
+ * A generation answered in full (not cancelled, not failed): what was answered,
+ * for rules that read answers (router.events.emit). Emitted just before the
+ * request's request:end, on every transport, streamed or not.
+ */
+export interface RequestAnswerEvent {
+  requestId: string;
+  route: string;
+  /** The model as the request named it (a routed model's name, or a local one). */
+  model: string;
+  /** The local model that generated the answer; absent when a peer or the cloud answered. */
+  localModel?: string;
+  /** The kind of output the request constrained the answer to; absent for free text. */
+  format?: "json_object" | "json_schema" | "grammar";
+  text: string;
+  finishReason: FinishReason;
+}
+
 export interface RunnerStartEvent {
   model: string;
   runnerId: string;
@@ -120,6 +138,7 @@ export interface GatewayEventMap {
   "request:admitted": [RequestAdmittedEvent];
   "request:first-token": [FirstTokenEvent];
   "request:tokens": [TokensEvent];
+  "request:answer": [RequestAnswerEvent];
   "request:end": [RequestEndEvent];
   "runner:start": [RunnerStartEvent];
   "runner:exit": [RunnerExitEvent];

@@ -30,7 +30,7 @@ import { AdmissionQueue } from "./admission-queue.js";
 import { KeepAlive } from "./keep-alive.js";
 import { RunnerHeartbeat } from "./runner-heartbeat.js";
 import type { GatewayEvents, ModelState } from "./gateway-events.js";
-import type { RequestContext, RolloutReport, RunnerStatus, ServedModel, ServedModelStatus, ServedStream } from "./served-model.js";
+import type { LocalGeneration, RequestContext, RolloutReport, RunnerStatus, ServedModel, ServedModelStatus, ServedStream } from "./served-model.js";
 
 /** What to serve under one name. */
 export interface ServedModelSpec {
@@ -336,7 +336,9 @@ export class ModelPool implements ServedModel {
         () => {},
       )
       .finally(release);
-    return new ObservedStream(inner, entry.runner, queueWaitMs, loadWaitMs, context, this.name, this.options.events);
+    const format = request.responseFormat?.type;
+    const local: LocalGeneration = { model: this.name, ...(format !== undefined && format !== "text" ? { format } : {}) };
+    return new ObservedStream(inner, entry.runner, queueWaitMs, loadWaitMs, context, this.name, this.options.events, local);
   }
 
   async embed(
@@ -894,6 +896,7 @@ class ObservedStream implements ServedStream {
     private readonly context: RequestContext,
     private readonly model: string,
     private readonly events: GatewayEvents,
+    readonly local: LocalGeneration,
   ) {
     this.runnerId = runner.id;
     this.backend = runner.backend;

@@ -9,7 +9,8 @@
 import { randomBytes } from "node:crypto";
 import type { FinishReason } from "../engine/types.js";
 import { EdgeError, isEdgeError, type ErrorCode } from "../errors.js";
-import type { GatewayEvents } from "./gateway-events.js";
+import { logger } from "../log.js";
+import type { GatewayEvents, RequestAnswerEvent } from "./gateway-events.js";
 import type { RequestContext } from "./served-model.js";
 
 /** Request metadata (HTTP headers, gRPC metadata), lower-case names. */
@@ -71,6 +72,20 @@ export class RequestScope implements RequestContext {
 
   cancel(reason: EdgeError): void {
     if (!this.controller.signal.aborted) this.controller.abort(reason);
+  }
+
+  /**
+   * Reports what a finished generation answered (request:answer), before end();
+   * nothing after end() or once cancelled. A listener's failure is logged, never
+   * the client's problem.
+   */
+  answered(answer: Omit<RequestAnswerEvent, "requestId" | "route" | "model">): void {
+    if (this.ended || this.controller.signal.aborted || answer.finishReason === "abort") return;
+    try {
+      this.events.emit("request:answer", { requestId: this.requestId, route: this.route, model: this.model, ...answer });
+    } catch (error) {
+      logger.warn(`request:answer listener failed: ${(error as Error).message}`);
+    }
   }
 
   /** Reports the outcome once; later calls are ignored. A client that left is reported as 499. */

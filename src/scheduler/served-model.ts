@@ -30,6 +30,16 @@ export interface ServedStream extends TokenStream {
   readonly loadWaitMs: number;
   /** For routed models: where the request was served and why. */
   readonly route?: ServedRoute;
+  /** Present when a local model generated it (absent when a peer or the cloud answered). */
+  readonly local?: LocalGeneration;
+}
+
+/** Which local model generated a stream, and the kind of output its request constrained it to. */
+export interface LocalGeneration {
+  /** The local model's served name. */
+  model: string;
+  /** The request's response format (json_object, json_schema, grammar); absent for free text. */
+  format?: "json_object" | "json_schema" | "grammar";
 }
 
 /** Where a routed request was served (sent as x-edgelm-route / x-edgelm-served-by / x-edgelm-route-reason). */

@@ -82,8 +82,14 @@ export async function collectGeneration(
   return { result, chunks, ttftMs };
 }
 
-/** Reports a finished generation's outcome on its scope (any transport). */
+/** Reports a finished generation's answer (request:answer) and outcome (request:end) on its scope (any transport). */
 export function endCollected(scope: RequestScope, stream: ServedStream, collected: { result: GenerationResult; ttftMs: number | undefined }): void {
+  const local = stream.local;
+  scope.answered({
+    text: collected.result.text,
+    finishReason: collected.result.finishReason,
+    ...(local ? { localModel: local.model, ...(local.format ? { format: local.format } : {}) } : {}),
+  });
   scope.end({
     status: 200,
     finishReason: collected.result.finishReason,

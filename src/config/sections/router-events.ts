@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { commandsSection } from "./router-commands.js";
+import { emitRuleSchema } from "./router-emit.js";
 
 const SINK_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 const sinkName = z.string().regex(SINK_NAME, "1-64 of a-z, 0-9, - and _ (names the sink's cursor file and metrics label)");
@@ -92,6 +94,10 @@ export const eventsSection = z
     gateway_id: z.string().min(1).max(128).optional(),
     /** Most events handed to a sink in one batch (one cursor fsync per batch). */
     batch_events: z.number().int().min(1).max(10_000).default(500),
+    /** Events from local answers: rules that publish a compact event when an answer matches (see router-emit.ts). */
+    emit: z.array(emitRuleSchema).default([]),
+    /** Signed admin commands received over an MQTT sink's broker (see router-commands.ts). */
+    commands: commandsSection.optional(),
   })
   .strict()
   .superRefine((events, ctx) => {
@@ -104,6 +110,20 @@ export const eventsSection = z
       if (names.has(name)) ctx.addIssue({ code: "custom", message: `another sink is already named "${name}": give each sink a distinct name`, path: ["sinks", i, "name"] });
       names.add(name);
     });
+    const rules = new Set<string>();
+    events.emit.forEach((rule, i) => {
+      if (rules.has(rule.name)) ctx.addIssue({ code: "custom", message: `another emit rule is already named "${rule.name}": give each rule a distinct name`, path: ["emit", i, "name"] });
+      rules.add(rule.name);
+    });
+    if (events.commands) {
+      const mqttSinks = events.sinks.filter((s) => s.type === "mqtt").map((s) => s.name ?? s.type);
+      const wanted = events.commands.sink;
+      if (wanted === undefined && mqttSinks.length !== 1) {
+        ctx.addIssue({ code: "custom", message: mqttSinks.length === 0 ? "commands arrive over an MQTT broker: add an mqtt entry to router.events.sinks" : `several MQTT sinks (${mqttSinks.join(", ")}): name the one commands arrive on`, path: ["commands", "sink"] });
+      } else if (wanted !== undefined && !mqttSinks.includes(wanted)) {
+        ctx.addIssue({ code: "custom", message: `no MQTT sink is named "${wanted}" (MQTT sinks: ${mqttSinks.join(", ") || "none"})`, path: ["commands", "sink"] });
+      }
+    }
   });
 
 export type EventsConfig = z.infer<typeof eventsSection>;
