@@ -106,6 +106,9 @@ describe("Ollama API through the official client", () => {
     const refused = await post(`${fixture.url}/api/embed`, { model: "stories", input: "a red ball ".repeat(400), truncate: false });
     assert.equal(refused.status, 400);
     assert.match(refused.json.error, /context holds 512/);
+    const many = await post(`${fixture.url}/api/embed`, { model: "stories", input: Array.from({ length: 2049 }, () => "a") });
+    assert.equal(many.status, 400, "2,049 texts are more than one request may hold a slot for");
+    assert.match(many.json.error, /^input: at most 2048 texts per request, got 2049$/);
     const old = await ollama.embeddings({ model: "stories", prompt: "Once upon a time" });
     assert.deepEqual(old.embedding.map((v) => v.toFixed(5)), e.embeddings[0]!.map((v) => v.toFixed(5)));
   });
