@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import OpenAI from "openai";
-import { endOf, startGateway, waitFor, type GatewayFixture } from "./gateway-fixture.js";
+import { endOf, startGateway, storiesModel, waitFor, type GatewayFixture } from "./gateway-fixture.js";
 
 /** POSTs raw JSON (or text) and returns status, headers and the parsed body. */
 async function post(url: string, body: unknown, headers: Record<string, string> = {}) {
@@ -416,5 +416,58 @@ describe("OpenAI API through the official client", () => {
     const missing = await fetch(`${fixture.url}/v1/nothing`);
     assert.equal(missing.status, 404);
     assertOpenAiError(await missing.json(), null, "route_not_found");
+  });
+});
+
+describe("n choices when a slot is taken", () => {
+  let fixture: GatewayFixture;
+  let client: OpenAI;
+  before(async () => {
+    fixture = await startGateway({ models: [storiesModel({ parallel: 2 })], server: { queue: 0 } });
+    client = new OpenAI({ baseURL: `${fixture.url}/v1`, apiKey: "unused", maxRetries: 0 });
+  });
+  after(async () => fixture?.close());
+
+  it("refuses the whole request when one choice finds no slot, and stops the choice that had one", async () => {
+    const pool = fixture.gateway.pool("stories");
+    const controller = new AbortController();
+    // One slot of two is busy for seconds (this seed runs to a full context).
+    const blocker = await client.chat.completions.create(
+      { model: "stories", messages: [{ role: "user", content: "Once" }], max_tokens: -1 as unknown as number, temperature: 1, seed: 3, stream: true },
+      { signal: controller.signal },
+    );
+    const reading = (async () => {
+      try {
+        for await (const _ of blocker);
+      } catch {
+        // aborted below
+      }
+    })();
+    await waitFor(() => pool.describe().queue.inFlight === 1, 5000, "the blocking request");
+    const results: Array<Promise<{ finishReason: string }>> = [];
+    const generate = pool.generate.bind(pool);
+    pool.generate = async (request, context) => {
+      const stream = await generate(request, context);
+      results.push(stream.result);
+      return stream;
+    };
+    try {
+      for (const stream of [false, true]) {
+        await assert.rejects(
+          client.chat.completions.create({ model: "stories", messages: [{ role: "user", content: "Hi" }], max_tokens: 200, n: 2, stream }),
+          (e: unknown) => e instanceof OpenAI.RateLimitError,
+        );
+        // The choice that found the free slot gives it back: only the blocker holds one.
+        await waitFor(() => pool.describe().queue.inFlight === 1, 3000, "the free slot back");
+      }
+    } finally {
+      pool.generate = generate;
+    }
+    const finished = await Promise.all(results);
+    assert.deepEqual(finished.map((r) => r.finishReason), results.map(() => "abort"));
+    assert.equal(pool.describe().queue.inFlight, 1, "the blocker was still generating: the test proved nothing");
+    controller.abort();
+    await reading;
+    await waitFor(() => pool.describe().queue.inFlight === 0, 3000, "all slots free");
   });
 });
