@@ -41,6 +41,18 @@ function errorBody(error: EdgeError): unknown {
   return { error: error.message };
 }
 
+/**
+ * The Ollama server version /api/version answers. Clients compare it (e.g.
+ * `>= 0.5.0` before sending a JSON schema as `format`), so it must be a real
+ * Ollama version whose API this dialect covers: 0.6.4 has everything clients
+ * gate on that edgelm implements — tools (0.3), /api/embed (0.3), structured
+ * outputs (0.5) — and is older than `think` (0.9), which edgelm refuses, so a
+ * client that checks the version does not expect thinking. (It is also the
+ * version of the `ollama` npm client the tests use.) edgelm's own version goes
+ * in `edgelm_version`.
+ */
+export const OLLAMA_API_VERSION = "0.6.4";
+
 export const ollamaDialect: ApiDialect = {
   name: "ollama",
   prefixes: ["/api/"],
@@ -61,7 +73,7 @@ function register(app: FastifyInstance, host: DialectHost): void {
 
   app.get("/api/version", async (request) => {
     scopeOf(request, "ollama.version").end({ status: 200 });
-    return { version: EDGELM_VERSION };
+    return { version: OLLAMA_API_VERSION, edgelm_version: EDGELM_VERSION };
   });
 
   app.get("/api/tags", async (request) => {

@@ -9,11 +9,13 @@ import { randomBytes } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { ChatMessage, GeneratedChunk, GenerateRequest, GenerationResult, ResponseFormat, TokenLogprob } from "../engine/types.js";
 import { EdgeError, type ErrorCode } from "../errors.js";
-import type { ServedModelStatus } from "../scheduler/served-model.js";
+import type { ServedModel, ServedModelStatus, ServedStream } from "../scheduler/served-model.js";
+import type { RequestScope } from "../scheduler/request-scope.js";
 import { EDGELM_VERSION } from "../version.js";
 import type { ApiDialect } from "./api-dialect.js";
 import { scopeOf } from "./app.js";
 import type { DialectHost } from "./app-host.js";
+import { ChoiceSet, choiceCount, collectChoices, streamChoices, summedTimings, type ChoicesStreamFormat, type CollectedChoice } from "./choices.js";
 import { collectGeneration, endCollected, setRouteHeaders, streamGeneration, type StreamFormat } from "./generation-response.js";
 import {
   chatCompletionSchema,
@@ -90,37 +92,31 @@ function register(app: FastifyInstance, host: DialectHost): void {
     const scope = scopeOf(request, "openai.completions");
     const body = parseRequestBody(completionSchema, request, reply, host);
     const model = directory.lookup(body.model);
-    const { request: generate, prompt } = completionRequest(body, model.describe());
+    const status = model.describe();
+    const { request: generate, prompt } = completionRequest(body, status);
+    const n = choiceCount(body.n, status);
     scope.begin(model.name, body.stream === true, timeoutMs);
-    const stream = await model.generate(generate, scope);
-    setRouteHeaders(reply, stream);
     const meta = { id: newId("cmpl"), created: unixNow(), model: model.name };
     const topLogprobs = completionTopLogprobs(body);
     const echo = body.echo === true ? prompt : "";
-    if (body.stream) {
-      const writer = new SseWriter(reply.raw);
-      const format = completionStreamFormat(writer, meta, body.stream_options?.include_usage === true, topLogprobs, echo);
-      await streamGeneration(reply, scope, stream, writer, format, openAiDialect);
-      return reply;
-    }
-    const collected = await collectGeneration(scope, stream);
-    endCollected(scope, stream, collected);
-    return {
+    const format = body.stream
+      ? (writer: SseWriter) => completionStreamFormat(writer, meta, body.stream_options?.include_usage === true, topLogprobs, echo)
+      : undefined;
+    const respond = (collected: CollectedChoice[]) => ({
       id: meta.id,
       object: "text_completion",
       created: meta.created,
       model: meta.model,
       system_fingerprint: SYSTEM_FINGERPRINT,
-      choices: [
-        {
-          index: 0,
-          text: echo + collected.result.text,
-          logprobs: topLogprobs === undefined ? null : completionLogprobs(collected.chunks, topLogprobs, echo.length),
-          finish_reason: collected.result.finishReason,
-        },
-      ],
-      usage: usageOf(collected.result),
-    };
+      choices: collected.map((choice, index) => ({
+        index,
+        text: echo + choice.result.text,
+        logprobs: topLogprobs === undefined ? null : completionLogprobs(choice.chunks, topLogprobs, echo.length),
+        finish_reason: choice.result.finishReason,
+      })),
+      usage: usageOf(collected.map((c) => c.result)),
+    });
+    return answer(model, generate, n, scope, reply, format, respond);
   });
 
   app.post("/v1/embeddings", async (request, reply) => {
@@ -163,35 +159,81 @@ export function chatCompletionsRoute(host: DialectHost): (request: FastifyReques
     const scope = scopeOf(request, "openai.chat");
     const body = parseRequestBody(chatCompletionSchema, request, reply, host);
     const model = directory.lookup(body.model);
-    const generate = chatRequest(body, model.describe());
+    const status = model.describe();
+    const generate = chatRequest(body, status);
+    const n = choiceCount(body.n, status);
     scope.begin(model.name, body.stream === true, timeoutMs);
-    const stream = await model.generate(generate, scope);
-    setRouteHeaders(reply, stream);
     const meta = { id: newId("chatcmpl"), created: unixNow(), model: model.name };
     const topLogprobs = chatTopLogprobs(body);
-    if (body.stream) {
-      const writer = new SseWriter(reply.raw);
-      await streamGeneration(reply, scope, stream, writer, chatStreamFormat(writer, meta, body.stream_options?.include_usage === true, topLogprobs), openAiDialect);
-      return reply;
-    }
-    const collected = await collectGeneration(scope, stream);
-    endCollected(scope, stream, collected);
-    return {
+    const format = body.stream ? (writer: SseWriter) => chatStreamFormat(writer, meta, body.stream_options?.include_usage === true, topLogprobs) : undefined;
+    const respond = (collected: CollectedChoice[]) => ({
       id: meta.id,
       object: "chat.completion",
       created: meta.created,
       model: meta.model,
       system_fingerprint: SYSTEM_FINGERPRINT,
-      choices: [
-        {
-          index: 0,
-          message: assistantMessage(collected.result),
-          logprobs: topLogprobs === undefined ? null : { content: collected.chunks.flatMap((c) => chatLogprobs(c, topLogprobs)), refusal: null },
-          finish_reason: collected.result.finishReason,
-        },
-      ],
-      usage: usageOf(collected.result),
-    };
+      choices: collected.map((choice, index) => ({
+        index,
+        message: assistantMessage(choice.result),
+        logprobs: topLogprobs === undefined ? null : { content: choice.chunks.flatMap((c) => chatLogprobs(c, topLogprobs)), refusal: null },
+        finish_reason: choice.result.finishReason,
+      })),
+      usage: usageOf(collected.map((c) => c.result)),
+    });
+    return answer(model, generate, n, scope, reply, format, respond);
+  };
+}
+
+/**
+ * Generates `n` choices and answers with them: streamed in `format` when given
+ * (SSE), else the object `respond` makes of the collected choices. One choice
+ * takes the single-stream path; several go through a ChoiceSet.
+ */
+async function answer(
+  model: ServedModel,
+  generate: GenerateRequest,
+  n: number,
+  scope: RequestScope,
+  reply: FastifyReply,
+  format: ((writer: SseWriter) => ChoicesStreamFormat) | undefined,
+  respond: (collected: CollectedChoice[]) => unknown,
+): Promise<unknown> {
+  if (n === 1) {
+    const stream = await model.generate(generate, scope);
+    setRouteHeaders(reply, stream);
+    if (format) {
+      const writer = new SseWriter(reply.raw);
+      await streamGeneration(reply, scope, stream, writer, singleChoice(format(writer)), openAiDialect);
+      return reply;
+    }
+    const collected = await collectGeneration(scope, stream);
+    endCollected(scope, stream, collected);
+    return respond([collected]);
+  }
+  const choices = ChoiceSet.start(model, generate, n, scope);
+  let routed = false;
+  const onStart = (stream: ServedStream): void => {
+    if (routed) return;
+    routed = true;
+    setRouteHeaders(reply, stream);
+  };
+  if (format) {
+    const writer = new SseWriter(reply.raw);
+    await streamChoices(reply, scope, choices, writer, format(writer), openAiDialect, onStart);
+    return reply;
+  }
+  return respond(await collectChoices(scope, choices, onStart));
+}
+
+/** An n-choice stream format writing one choice (index 0). */
+function singleChoice(format: ChoicesStreamFormat): StreamFormat {
+  return {
+    chunk: (chunk) => format.chunk(0, chunk),
+    finish(result) {
+      format.finishChoice(0, result);
+      format.finish([result]);
+    },
+    error: (error) => format.error(error),
   };
 }
 
@@ -203,7 +245,6 @@ function unsupported(param: string, message: string): EdgeError {
 
 /** Fields chat and completions share, checked against the model. */
 function samplingRequest(body: ChatCompletionBody | CompletionBody, model: ServedModelStatus, maxTokens: number | null | undefined): GenerateRequest {
-  if (body.n != null && body.n !== 1) throw unsupported("n", `only n=1 is supported (one choice per request), got ${body.n}`);
   const request = llamaFieldsRequest(body);
   if (maxTokens != null) request.maxTokens = maxTokens;
   if (body.temperature != null) request.temperature = body.temperature;
@@ -343,8 +384,9 @@ function assistantMessage(result: GenerationResult): Record<string, unknown> {
   return { role: "assistant", content: result.text.trim().length > 0 ? result.text : null, refusal: null, tool_calls: openAiToolCalls(result.toolCalls) };
 }
 
-function usageOf(result: GenerationResult): unknown {
-  const t = result.timings;
+/** Usage of one or more choices: the prompt counted once, the completions summed (as OpenAI counts `n`). */
+function usageOf(results: GenerationResult[]): unknown {
+  const t = summedTimings(results);
   return {
     prompt_tokens: t.promptTokens,
     completion_tokens: t.completionTokens,
@@ -384,8 +426,7 @@ function completionLogprobs(chunks: GeneratedChunk[], topN: number, offset: numb
   return { tokens, token_logprobs: tokenLogprobs, top_logprobs: top, text_offset: textOffset };
 }
 
-function chatStreamFormat(writer: SseWriter, meta: ResponseMeta, includeUsage: boolean, topLogprobs: number | undefined): StreamFormat {
-  let roleSent = false;
+function chatStreamFormat(writer: SseWriter, meta: ResponseMeta, includeUsage: boolean, topLogprobs: number | undefined): ChoicesStreamFormat {
   const frame = (choices: unknown[]): Record<string, unknown> => ({
     id: meta.id,
     object: "chat.completion.chunk",
@@ -395,37 +436,48 @@ function chatStreamFormat(writer: SseWriter, meta: ResponseMeta, includeUsage: b
     choices,
     ...(includeUsage ? { usage: null } : {}),
   });
-  const delta = (content: string): Record<string, unknown> => {
-    const value = roleSent ? { content } : { role: "assistant", content };
-    roleSent = true;
-    return value;
+  /** One choice's frames: its first delta names the role; plain text frames are serialized once (this runs for every token). */
+  const choiceFrames = (index: number) => {
+    let roleSent = false;
+    const delta = (content: string): Record<string, unknown> => {
+      const value = roleSent ? { content } : { role: "assistant", content };
+      roleSent = true;
+      return value;
+    };
+    const textFrame = jsonTemplate((content) => frame([{ index, delta: { content }, logprobs: null, finish_reason: null }]));
+    return {
+      chunk(chunk: GeneratedChunk): void {
+        const withLogprobs = topLogprobs !== undefined && chunk.logprobs !== undefined;
+        if (chunk.text.length === 0 && !withLogprobs) return;
+        if (roleSent && !withLogprobs) {
+          writer.json(textFrame(chunk.text));
+          return;
+        }
+        writer.data(
+          frame([
+            {
+              index,
+              delta: delta(chunk.text),
+              logprobs: withLogprobs ? { content: chatLogprobs(chunk, topLogprobs), refusal: null } : null,
+              finish_reason: null,
+            },
+          ]),
+        );
+      },
+      finish(result: GenerationResult): void {
+        if (!roleSent) writer.data(frame([{ index, delta: delta(""), logprobs: null, finish_reason: null }]));
+        for (const call of toolCallDeltas(result.toolCalls ?? [])) writer.data(frame([{ index, delta: call, logprobs: null, finish_reason: null }]));
+        writer.data(frame([{ index, delta: {}, logprobs: null, finish_reason: result.finishReason }]));
+      },
+    };
   };
-  // The frame of a plain text chunk, serialized once (this runs for every token).
-  const textFrame = jsonTemplate((content) => frame([{ index: 0, delta: { content }, logprobs: null, finish_reason: null }]));
+  const choices: Array<ReturnType<typeof choiceFrames>> = [];
+  const choiceAt = (index: number) => (choices[index] ??= choiceFrames(index));
   return {
-    chunk(chunk) {
-      const withLogprobs = topLogprobs !== undefined && chunk.logprobs !== undefined;
-      if (chunk.text.length === 0 && !withLogprobs) return;
-      if (roleSent && !withLogprobs) {
-        writer.json(textFrame(chunk.text));
-        return;
-      }
-      writer.data(
-        frame([
-          {
-            index: 0,
-            delta: delta(chunk.text),
-            logprobs: withLogprobs ? { content: chatLogprobs(chunk, topLogprobs), refusal: null } : null,
-            finish_reason: null,
-          },
-        ]),
-      );
-    },
-    finish(result) {
-      if (!roleSent) writer.data(frame([{ index: 0, delta: delta(""), logprobs: null, finish_reason: null }]));
-      for (const call of toolCallDeltas(result.toolCalls ?? [])) writer.data(frame([{ index: 0, delta: call, logprobs: null, finish_reason: null }]));
-      writer.data(frame([{ index: 0, delta: {}, logprobs: null, finish_reason: result.finishReason }]));
-      if (includeUsage) writer.data({ ...frame([]), usage: usageOf(result) });
+    chunk: (index, chunk) => choiceAt(index).chunk(chunk),
+    finishChoice: (index, result) => choiceAt(index).finish(result),
+    finish(results) {
+      if (includeUsage) writer.data({ ...frame([]), usage: usageOf(results) });
       writer.done();
     },
     error(error) {
@@ -440,41 +492,52 @@ function completionStreamFormat(
   includeUsage: boolean,
   topLogprobs: number | undefined,
   echo: string,
-): StreamFormat {
-  let offset = echo.length;
-  let pendingEcho = echo;
-  const frame = (text: string, logprobs: unknown, finishReason: string | null): Record<string, unknown> => ({
+): ChoicesStreamFormat {
+  const frame = (index: number, text: string, logprobs: unknown, finishReason: string | null): Record<string, unknown> => ({
     id: meta.id,
     object: "text_completion",
     created: meta.created,
     model: meta.model,
     system_fingerprint: SYSTEM_FINGERPRINT,
-    choices: [{ index: 0, text, logprobs, finish_reason: finishReason }],
+    choices: [{ index, text, logprobs, finish_reason: finishReason }],
     ...(includeUsage ? { usage: null } : {}),
   });
-  const textFrame = jsonTemplate((text) => frame(text, null, null));
-  const flushEcho = (): void => {
-    if (pendingEcho.length > 0) writer.data(frame(pendingEcho, null, null));
-    pendingEcho = "";
-  };
-  return {
-    chunk(chunk) {
-      const withLogprobs = topLogprobs !== undefined && chunk.logprobs !== undefined;
-      if (chunk.text.length === 0 && !withLogprobs) return;
-      flushEcho();
-      if (!withLogprobs) {
+  /** One choice's frames: the echoed prompt first, then its text (plain text frames serialized once). */
+  const choiceFrames = (index: number) => {
+    let offset = echo.length;
+    let pendingEcho = echo;
+    const textFrame = jsonTemplate((text) => frame(index, text, null, null));
+    const flushEcho = (): void => {
+      if (pendingEcho.length > 0) writer.data(frame(index, pendingEcho, null, null));
+      pendingEcho = "";
+    };
+    return {
+      chunk(chunk: GeneratedChunk): void {
+        const withLogprobs = topLogprobs !== undefined && chunk.logprobs !== undefined;
+        if (chunk.text.length === 0 && !withLogprobs) return;
+        flushEcho();
+        if (!withLogprobs) {
+          offset += chunk.text.length;
+          writer.json(textFrame(chunk.text));
+          return;
+        }
+        const logprobs = completionLogprobs([chunk], topLogprobs, offset);
         offset += chunk.text.length;
-        writer.json(textFrame(chunk.text));
-        return;
-      }
-      const logprobs = completionLogprobs([chunk], topLogprobs, offset);
-      offset += chunk.text.length;
-      writer.data(frame(chunk.text, logprobs, null));
-    },
-    finish(result) {
-      flushEcho();
-      writer.data(frame("", null, result.finishReason));
-      if (includeUsage) writer.data({ ...frame("", null, null), choices: [], usage: usageOf(result) });
+        writer.data(frame(index, chunk.text, logprobs, null));
+      },
+      finish(result: GenerationResult): void {
+        flushEcho();
+        writer.data(frame(index, "", null, result.finishReason));
+      },
+    };
+  };
+  const choices: Array<ReturnType<typeof choiceFrames>> = [];
+  const choiceAt = (index: number) => (choices[index] ??= choiceFrames(index));
+  return {
+    chunk: (index, chunk) => choiceAt(index).chunk(chunk),
+    finishChoice: (index, result) => choiceAt(index).finish(result),
+    finish(results) {
+      if (includeUsage) writer.data({ ...frame(0, "", null, null), choices: [], usage: usageOf(results) });
       writer.done();
     },
     error(error) {

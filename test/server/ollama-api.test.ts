@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { Ollama } from "ollama";
 import { startGateway, type GatewayFixture } from "./gateway-fixture.js";
@@ -40,8 +41,18 @@ describe("Ollama API through the official client", () => {
     assert.equal((show.model_info as any)["llama.embedding_length"], 64);
     assert.ok(show.capabilities.includes("completion"));
     assert.match(show.modelfile, /FROM .*stories260K\.gguf/);
+  });
+
+  it("answers /api/version with an Ollama version clients accept, and edgelm's own beside it", async () => {
     const version = await ollama.version();
-    assert.match(version.version, /^\d+\.\d+\.\d+/);
+    // Clients compare it as a semver, e.g. >= 0.5.0 before sending a JSON schema as `format`.
+    const parts = /^(\d+)\.(\d+)\.(\d+)$/.exec(version.version);
+    assert.ok(parts, version.version);
+    assert.equal(version.version, "0.6.4");
+    assert.ok(Number(parts[1]) > 0 || Number(parts[2]) >= 5, `${version.version} is older than the structured outputs edgelm serves`);
+    const raw = (await (await fetch(`${fixture.url}/api/version`)).json()) as { version: string; edgelm_version: string };
+    const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
+    assert.deepEqual(raw, { version: "0.6.4", edgelm_version: pkg.version });
   });
 
   it("generates with Ollama's options, streamed as NDJSON or in one object", async () => {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import OpenAI from "openai";
-import { startGateway, type GatewayFixture } from "./gateway-fixture.js";
+import { endOf, startGateway, storiesModel, waitFor, type GatewayFixture } from "./gateway-fixture.js";
 
 /** POSTs raw JSON (or text) and returns status, headers and the parsed body. */
 async function post(url: string, body: unknown, headers: Record<string, string> = {}) {
@@ -18,6 +18,12 @@ async function post(url: string, body: unknown, headers: Record<string, string> 
     json = text;
   }
   return { status: response.status, headers: response.headers, json };
+}
+
+/** Usage without its cache figures (how much of a prompt was cached differs between two runs). */
+function tokenCounts(usage: OpenAI.CompletionUsage | null | undefined) {
+  assert.ok(usage, "usage missing");
+  return { prompt_tokens: usage.prompt_tokens, completion_tokens: usage.completion_tokens, total_tokens: usage.total_tokens };
 }
 
 function assertOpenAiError(json: any, param: string | null, code?: string): void {
@@ -137,6 +143,125 @@ describe("OpenAI API through the official client", () => {
     assert.equal(g1.choices[0]!.message.content, g2.choices[0]!.message.content);
   });
 
+  it("answers n chat choices, each its own generation: choice i samples with seed + i, usage counts the prompt once", async () => {
+    const messages = [{ role: "user" as const, content: "Once" }];
+    const ask = (n: number, seed: number) => client.chat.completions.create({ model: "stories", messages, max_tokens: 24, temperature: 1, seed, n });
+    const three = await ask(3, 70);
+    assert.deepEqual(three.choices.map((c) => c.index), [0, 1, 2]);
+    const texts = three.choices.map((c) => c.message.content!);
+    assert.ok(texts.every((t) => t.length > 0));
+    assert.equal(new Set(texts).size, 3, `the choices should differ: ${JSON.stringify(texts)}`);
+    const solos = await Promise.all([70, 71, 72].map((seed) => ask(1, seed)));
+    assert.deepEqual(texts, solos.map((r) => r.choices[0]!.message.content));
+    assert.deepEqual((await ask(3, 70)).choices.map((c) => c.message.content), texts, "the same seed gives the same choices again");
+    for (const choice of three.choices) assert.equal(choice.finish_reason, "length");
+    assert.equal(three.usage!.prompt_tokens, solos[0]!.usage!.prompt_tokens);
+    assert.equal(three.usage!.completion_tokens, 3 * 24);
+    assert.equal(three.usage!.total_tokens, three.usage!.prompt_tokens + 3 * 24);
+    assert.equal(fixture.gateway.pool("stories").describe().queue.inFlight, 0);
+  });
+
+  it("streams n chat choices interleaved, each chunk naming its choice, with summed usage", async () => {
+    const request = { model: "stories", messages: [{ role: "user" as const, content: "Once" }], max_tokens: 24, temperature: 1, seed: 90, n: 3 };
+    const whole = await client.chat.completions.create(request);
+    const stream = await client.chat.completions.create({ ...request, stream: true, stream_options: { include_usage: true } });
+    const texts = ["", "", ""];
+    const finishes: Array<string | null> = [null, null, null];
+    const roles: string[] = [];
+    const order: number[] = [];
+    let usage: OpenAI.CompletionUsage | null | undefined;
+    for await (const chunk of stream) {
+      if (chunk.usage) usage = chunk.usage;
+      for (const choice of chunk.choices) {
+        assert.ok(choice.index >= 0 && choice.index < 3, `index ${choice.index}`);
+        if (choice.delta.role) roles.push(`${choice.index}:${choice.delta.role}`);
+        texts[choice.index] += choice.delta.content ?? "";
+        if (choice.finish_reason) finishes[choice.index] = choice.finish_reason;
+        if (choice.delta.content) order.push(choice.index);
+      }
+    }
+    assert.deepEqual(texts, whole.choices.map((c) => c.message.content));
+    assert.deepEqual(finishes, ["length", "length", "length"]);
+    assert.deepEqual(roles.sort(), ["0:assistant", "1:assistant", "2:assistant"]);
+    // Interleaved as generated, not one choice after the other.
+    const firstOfLast = order.indexOf(order.at(-1)!);
+    assert.ok(order.slice(firstOfLast).some((i) => i !== order.at(-1)), `choices came one after the other: ${order.join("")}`);
+    assert.deepEqual(tokenCounts(usage), tokenCounts(whole.usage));
+    // The openai package's own stream helper assembles every choice.
+    const helper = client.chat.completions.stream(request);
+    const final = await helper.finalChatCompletion();
+    assert.deepEqual(final.choices.map((c) => c.message.content), texts);
+  });
+
+  it("answers n completions, streamed or not, with echo and logprobs per choice", async () => {
+    const request = { model: "stories", prompt: "Once upon a time", max_tokens: 16, temperature: 1, seed: 5, n: 2, echo: true, logprobs: 1 };
+    const whole = await client.completions.create(request);
+    assert.deepEqual(whole.choices.map((c) => c.index), [0, 1]);
+    for (const choice of whole.choices) {
+      assert.ok(choice.text.startsWith("Once upon a time"), choice.text);
+      assert.equal(choice.logprobs!.tokens!.length, 16);
+      assert.equal(choice.logprobs!.tokens!.join(""), choice.text.slice("Once upon a time".length));
+    }
+    assert.notEqual(whole.choices[0]!.text, whole.choices[1]!.text);
+    const solo = await client.completions.create({ ...request, n: 1, seed: 6 });
+    assert.equal(whole.choices[1]!.text, solo.choices[0]!.text);
+    assert.equal(whole.usage!.completion_tokens, 32);
+    assert.equal(whole.usage!.prompt_tokens, solo.usage!.prompt_tokens);
+    const stream = await client.completions.create({ ...request, stream: true, stream_options: { include_usage: true } });
+    const texts = ["", ""];
+    let usage: OpenAI.CompletionUsage | undefined;
+    for await (const chunk of stream) {
+      if (chunk.usage) usage = chunk.usage;
+      for (const choice of chunk.choices) texts[choice.index] += choice.text;
+    }
+    assert.deepEqual(texts, whole.choices.map((c) => c.text));
+    assert.deepEqual(tokenCounts(usage), tokenCounts(whole.usage));
+  });
+
+  it("takes one slot per choice, and a client that goes away stops all n of them", async () => {
+    const pool = fixture.gateway.pool("stories");
+    const results: Array<Promise<{ finishReason: string }>> = [];
+    const generate = pool.generate.bind(pool);
+    pool.generate = async (request, context) => {
+      const stream = await generate(request, context);
+      results.push(stream.result);
+      return stream;
+    };
+    const admitted: string[] = [];
+    const onAdmitted = (e: { requestId: string }) => admitted.push(e.requestId);
+    fixture.gateway.events.on("request:admitted", onAdmitted);
+    const ended = endOf(fixture, "openai.chat");
+    try {
+      const controller = new AbortController();
+      // Until the end of text or a full context: with this seed each choice runs for hundreds of tokens, far longer than the client waits.
+      const stream = await client.chat.completions.create(
+        { model: "stories", messages: [{ role: "user", content: "Once" }], max_tokens: -1 as unknown as number, temperature: 1, seed: 3, n: 4, stream: true },
+        { signal: controller.signal },
+      );
+      // The openai package ends the iteration quietly (or throws an abort error, by version) once aborted.
+      try {
+        for await (const chunk of stream) {
+          if (!controller.signal.aborted && chunk.choices.some((c) => (c.delta.content ?? "").length > 0)) controller.abort();
+        }
+      } catch (error) {
+        assert.ok(error instanceof OpenAI.APIUserAbortError, String(error));
+      }
+      assert.ok(controller.signal.aborted, "the stream ended before the client went away");
+      assert.equal((await ended).status, 499);
+      await waitFor(() => pool.describe().queue.inFlight === 0, 3000, "all slots free");
+    } finally {
+      pool.generate = generate;
+      fixture.gateway.events.off("request:admitted", onAdmitted);
+    }
+    assert.equal(admitted.length, 4, "one slot per choice");
+    assert.equal(new Set(admitted).size, 1, "the choices are one request");
+    assert.ok(results.length >= 1);
+    // Every choice that started was stopped; none ran on to its end.
+    const finished = await Promise.all(results);
+    assert.deepEqual(finished.map((r) => r.finishReason), results.map(() => "abort"));
+    assert.equal(pool.describe().queue.waiting, 0);
+  });
+
   it("enforces a JSON schema by grammar; the output parses and validates", async () => {
     const schema = {
       type: "object",
@@ -247,7 +372,8 @@ describe("OpenAI API through the official client", () => {
       [{ ...good, max_tokens: 0 }, 400, "max_tokens"],
       [{ ...good, max_tokens: -5 }, 400, "max_tokens"],
       [{ ...good, max_tokens: 1.5 }, 400, "max_tokens"],
-      [{ ...good, n: 2 }, 400, "n", "unsupported"],
+      [{ ...good, n: 5 }, 400, "n", "invalid_request"],
+      [{ ...good, n: 0 }, 400, "n", "invalid_request"],
       [{ ...good, messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "x" } }] }] }, 400, "messages[0].content[0]", "unsupported"],
       [{ ...good, logit_bias: { "99999": 5 } }, 400, "logit_bias"],
       [{ ...good, top_logprobs: 2 }, 400, "top_logprobs"],
@@ -290,5 +416,58 @@ describe("OpenAI API through the official client", () => {
     const missing = await fetch(`${fixture.url}/v1/nothing`);
     assert.equal(missing.status, 404);
     assertOpenAiError(await missing.json(), null, "route_not_found");
+  });
+});
+
+describe("n choices when a slot is taken", () => {
+  let fixture: GatewayFixture;
+  let client: OpenAI;
+  before(async () => {
+    fixture = await startGateway({ models: [storiesModel({ parallel: 2 })], server: { queue: 0 } });
+    client = new OpenAI({ baseURL: `${fixture.url}/v1`, apiKey: "unused", maxRetries: 0 });
+  });
+  after(async () => fixture?.close());
+
+  it("refuses the whole request when one choice finds no slot, and stops the choice that had one", async () => {
+    const pool = fixture.gateway.pool("stories");
+    const controller = new AbortController();
+    // One slot of two is busy for seconds (this seed runs to a full context).
+    const blocker = await client.chat.completions.create(
+      { model: "stories", messages: [{ role: "user", content: "Once" }], max_tokens: -1 as unknown as number, temperature: 1, seed: 3, stream: true },
+      { signal: controller.signal },
+    );
+    const reading = (async () => {
+      try {
+        for await (const _ of blocker);
+      } catch {
+        // aborted below
+      }
+    })();
+    await waitFor(() => pool.describe().queue.inFlight === 1, 5000, "the blocking request");
+    const results: Array<Promise<{ finishReason: string }>> = [];
+    const generate = pool.generate.bind(pool);
+    pool.generate = async (request, context) => {
+      const stream = await generate(request, context);
+      results.push(stream.result);
+      return stream;
+    };
+    try {
+      for (const stream of [false, true]) {
+        await assert.rejects(
+          client.chat.completions.create({ model: "stories", messages: [{ role: "user", content: "Hi" }], max_tokens: 200, n: 2, stream }),
+          (e: unknown) => e instanceof OpenAI.RateLimitError,
+        );
+        // The choice that found the free slot gives it back: only the blocker holds one.
+        await waitFor(() => pool.describe().queue.inFlight === 1, 3000, "the free slot back");
+      }
+    } finally {
+      pool.generate = generate;
+    }
+    const finished = await Promise.all(results);
+    assert.deepEqual(finished.map((r) => r.finishReason), results.map(() => "abort"));
+    assert.equal(pool.describe().queue.inFlight, 1, "the blocker was still generating: the test proved nothing");
+    controller.abort();
+    await reading;
+    await waitFor(() => pool.describe().queue.inFlight === 0, 3000, "all slots free");
   });
 });
