@@ -26,6 +26,7 @@ import {
   type LlamaInfillBody,
 } from "./llama-server-schemas.js";
 import { chatCompletionsRoute, chatMessages } from "./openai.js";
+import { checkEmbeddingCount } from "./request-fields.js";
 import { parseRequestBody } from "./request-validation.js";
 import { SseWriter } from "./sse-writer.js";
 
@@ -181,6 +182,7 @@ function register(app: FastifyInstance, host: DialectHost): void {
       const param = body.content !== undefined ? "content" : "input";
       if (given === undefined) throw new EdgeError("invalid_request", "content: required (the text to embed)", { param: "content" });
       const inputs = typeof given === "string" ? [given] : given;
+      checkEmbeddingCount(inputs.length, param);
       if (inputs.length === 0 || inputs.some((t) => t.length === 0)) throw new EdgeError("invalid_request", `${param}: must hold non-empty text`, { param });
       if (body.embd_normalize != null && body.embd_normalize !== 2) {
         throw new EdgeError("unsupported", "embd_normalize: embeddings are L2-normalised (2); other norms are not offered", { param: "embd_normalize" });

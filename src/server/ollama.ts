@@ -27,7 +27,7 @@ import {
   type OllamaOptions,
 } from "./ollama-schemas.js";
 import { ollamaChatMessage, ollamaToolCalls, ollamaTools } from "./ollama-tools.js";
-import { nanoseconds, samplerSeed, stopList } from "./request-fields.js";
+import { checkEmbeddingCount, nanoseconds, samplerSeed, stopList } from "./request-fields.js";
 import type { RequestScope } from "../scheduler/request-scope.js";
 import { parseRequestBody } from "./request-validation.js";
 import { parseKeepAlive } from "../scheduler/keep-alive.js";
@@ -163,6 +163,7 @@ function register(app: FastifyInstance, host: DialectHost): void {
     const model = directory.lookup(body.model);
     model.setKeepAlive?.(keepAliveOf(body.keep_alive));
     const inputs = typeof body.input === "string" ? (body.input.length > 0 ? [body.input] : []) : body.input;
+    checkEmbeddingCount(inputs.length, "input");
     const empty = inputs.findIndex((t) => t.length === 0);
     if (empty !== -1) throw new EdgeError("invalid_request", `input[${empty}]: must not be an empty string`, { param: "input" });
     const status = model.describe();

@@ -190,6 +190,23 @@ function describeBudgets(engine: string, config: () => Promise<ConfigInput>): vo
       assert.equal(typeof value.n, "number");
     });
 
+    it("100,000 texts in one embeddings request get a 400 naming the limit in every dialect; another embedding is answered meanwhile", async () => {
+      const many = `[${Array(100_000).fill('"a"').join(",")}]`;
+      const other = post(fixture.url, "/api/embed", `{"model":"stories","input":"Once upon a time"}`);
+      const answers = await Promise.all([
+        post(fixture.url, "/api/embed", `{"model":"stories","input":${many}}`),
+        post(fixture.url, "/embedding", `{"content":${many}}`),
+        post(fixture.url, "/v1/embeddings", `{"model":"stories","input":${many}}`),
+      ]);
+      for (const answer of answers) {
+        assert.equal(answer.status, 400, answer.text.slice(0, 300));
+        assert.match(answer.text, /at most 2048 texts per request, got 100000/);
+        assert.ok(answer.ms < 5000, `answered in ${answer.ms} ms`);
+      }
+      assert.equal((await other).status, 200);
+      await assertRunnersUntouched();
+    });
+
     it("a 4 MB prompt gets context_overflow from its bytes, before tokenizing, in both dialects", async () => {
       const ends = await otherClients(openai, 2, 200);
       const prompt = "Once upon a time ".repeat(Math.ceil((4 * 1024 * 1024) / 17));
