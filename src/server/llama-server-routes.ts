@@ -12,7 +12,7 @@ import { EdgeError } from "../errors.js";
 import type { ServedModel } from "../scheduler/served-model.js";
 import { EDGELM_VERSION } from "../version.js";
 import type { ApiDialect } from "./api-dialect.js";
-import { scopeOf } from "./app.js";
+import { readyToServe, scopeOf } from "./app.js";
 import type { DialectHost, ModelDirectory } from "./app-host.js";
 import { collectGeneration, endCollected, setRouteHeaders, streamGeneration } from "./generation-response.js";
 import { checkTokenIds, completionAnswer, completionStreamFormat, nativeCompletionRequest, promptTokenIds, type NativeMeta } from "./llama-server-completion.js";
@@ -77,7 +77,7 @@ function register(app: FastifyInstance, host: DialectHost): void {
   app.get("/v1/health", async (request, reply) => {
     const scope = scopeOf(request, "llama.health");
     const models = directory.models();
-    const ready = models.length > 0 && models.every((m) => m.state === "ready");
+    const ready = models.length > 0 && models.every((m) => readyToServe(m.state));
     scope.end({ status: ready ? 200 : 503 });
     if (ready) return { status: "ok" };
     return reply.code(503).send(errorBody(new EdgeError("model_not_ready", "Loading model")));
