@@ -1,8 +1,10 @@
 /**
  * Fuzzes a real gateway (stories260K on node-llama-cpp runners, 127.0.0.1
- * only) with hostile requests to every route of both dialects while two
- * clients stream, and prints what must hold: requests answered, 5xx, hangs,
- * runner exits, other clients' streams, resident memory before and after.
+ * only, with inference and admin keys) with hostile requests to every route
+ * of the dialects (OpenAI, Ollama with model management, llama-server's own),
+ * the admin API and the probes while two clients stream, and prints what must
+ * hold: requests answered, 5xx, hangs, runner exits, the served model neither
+ * swapped nor given runners, other clients' streams, resident memory before and after.
  *
  *   node --expose-gc dist/bench/fuzz-requests.js [--cases 10000] [--seed 1] [--concurrency 4] [--json FILE]
  *
@@ -30,14 +32,25 @@ const model = process.env.EDGELM_TEST_MODEL ?? join(repoRoot, "../shared/models/
 
 setLogLevel("error");
 const home = mkdtempSync(join(tmpdir(), "edgelm-fuzz-requests-"));
+const apiKey = "fuzz-inference-key";
+const adminKey = "fuzz-admin-key";
 const { config } = loadConfig({
-  flags: { server: { port: 0, host: "127.0.0.1" }, router: { events: { url: "http://127.0.0.1:9/events" } } },
+  flags: {
+    server: { port: 0, host: "127.0.0.1", api_keys: [apiKey], admin_keys: [adminKey] },
+    router: { events: { url: "http://127.0.0.1:9/events" } },
+    // No policy rules: this machine's own load must not act on the served model mid-run.
+    policies: { rules: [] },
+  },
   env: { EDGELM_HOME: home },
 });
-const node = await EdgeNode.create(config, { models: [{ name: "stories", ref: model, parallel: 4, contextSize: 512, threads: { decode: 1, prompt: 1 } }], ops: false });
+const node = await EdgeNode.create(config, { models: [{ name: "stories", ref: model, parallel: 4, contextSize: 512, threads: { decode: 1, prompt: 1 } }] });
 const url = await node.listen();
 await node.whenReady();
-const report = await runRequestFuzz({ url, gateway: node.gateway, model: "stories", cases: requestCases("stories", count, seed), concurrency, streams: 2 });
+const served = node.gateway.status("stories");
+const cases = requestCases("stories", count, seed, { apiKey, adminKey });
+const report = await runRequestFuzz({ url, gateway: node.gateway, model: "stories", cases, concurrency, streams: 2, apiKey });
+const after = node.gateway.status("stories");
+const untouched = after.ref === served.ref && after.runners.map((r) => r.pid).join() === served.runners.map((r) => r.pid).join();
 await node.close({ graceMs: 0 });
 rmSync(home, { recursive: true, force: true });
 
@@ -45,17 +58,23 @@ const lines = [
   `requests            ${report.cases} in ${(report.durationMs / 1000).toFixed(1)} s (seed ${seed}, ${concurrency} at a time)`,
   `by status           ${Object.entries(report.byStatus).map(([s, n]) => `${s}: ${n}`).join("  ")}`,
   ...Object.entries(report.byKind).map(([kind, statuses]) => `  ${kind.padEnd(18)}${Object.entries(statuses).map(([s, n]) => `${s}: ${n}`).join("  ")}`),
+  "by route",
+  ...Object.entries(report.byRoute)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([route, statuses]) => `  ${route.padEnd(32)}${Object.entries(statuses).map(([s, n]) => `${s}: ${n}`).join("  ")}`),
   `5xx / server faults ${report.failures.length}`,
   `hangs               ${report.hangs.length}`,
   `runner exits        ${report.runnerExits}`,
+  `served model        ${untouched ? "same model, same runners" : `changed: ${served.ref} → ${after.ref}, runners ${served.runners.length} → ${after.runners.length}`}`,
   `other streams       ${report.streams.completed} completed, ${report.streams.failed.length} failed`,
   `gateway RSS         ${report.rss.gatewayBeforeMb} → ${report.rss.gatewayAfterMb} MiB`,
   `runner RSS          ${report.rss.runnersBeforeMb} → ${report.rss.runnersAfterMb} MiB`,
 ];
 process.stdout.write(`${lines.join("\n")}\n`);
 for (const failure of report.failures.slice(0, 10)) process.stdout.write(`  fault ${failure.status} ${failure.path} (${failure.kind}): ${failure.detail}\n`);
+for (const exit of report.runnerExitDetails.slice(0, 10)) process.stdout.write(`  runner exit: ${exit}\n`);
 for (const hang of report.hangs.slice(0, 10)) process.stdout.write(`  hang ${hang.path} (${hang.kind})\n`);
 for (const failed of report.streams.failed.slice(0, 10)) process.stdout.write(`  stream failed: ${failed}\n`);
 if (jsonOut) writeFileSync(jsonOut, `${JSON.stringify(report, null, 2)}\n`);
-const bad = report.failures.length + report.hangs.length + report.runnerExits + report.streams.failed.length;
+const bad = report.failures.length + report.hangs.length + report.runnerExits + report.streams.failed.length + (untouched ? 0 : 1);
 process.exit(bad > 0 ? 1 : 0);

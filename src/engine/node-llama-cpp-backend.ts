@@ -21,6 +21,7 @@ import {
 import { EdgeError, toEdgeError } from "../errors.js";
 import { logger } from "../log.js";
 import { ChatTemplate, withSingleBos } from "./chat-template.js";
+import { BYTES_PER_REPETITION, gbnfExpansion } from "./grammar-expansion.js";
 import { DEFAULT_GRAMMAR_CACHE_LIMITS, GrammarCache, type GrammarCacheLimits, type GrammarCacheStats } from "./grammar-cache.js";
 import { localBuildForAuto } from "./local-build-choice.js";
 import { findLocalNodeLlamaCppBuild } from "./local-build-profile.js";
@@ -270,10 +271,11 @@ export class NodeLlamaCppBackend implements EngineBackend {
 /**
  * What a compiled grammar holds, estimated: its GBNF text and llama.cpp's parsed
  * rules, about 4 bytes per character of the text (measured: 100 grammars of
- * 3,000-value enums, 16 M characters of text and schema, took 54 MB).
+ * 3,000-value enums, 16 M characters of text and schema, took 54 MB), plus what
+ * its repetitions expand into (`{0,1999}` is 1,999 rules: grammar-expansion.ts).
  */
 function grammarBytes(grammar: LlamaGrammar): number {
-  return grammar.grammar.length * 4;
+  return grammar.grammar.length * 4 + gbnfExpansion(grammar.grammar) * BYTES_PER_REPETITION;
 }
 
 function errorText(error: unknown): string {

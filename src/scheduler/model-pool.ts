@@ -364,7 +364,12 @@ export class ModelPool implements ServedModel {
    */
   private checkBudgets(request: GenerateRequest): void {
     const server = this.options.config.server;
-    checkRequestSchemas(request, { depth: server.schema_max_depth, nodes: server.schema_max_nodes, enumValues: server.schema_max_enum_values });
+    checkRequestSchemas(request, {
+      depth: server.schema_max_depth,
+      nodes: server.schema_max_nodes,
+      enumValues: server.schema_max_enum_values,
+      repetitions: server.schema_max_repetitions,
+    });
     const bound = this.tokenBound();
     if (!bound) return;
     const overflow = promptBytesOverflow(promptTextBytes(request), bound.longestTokenBytes, Math.min(bound.contextSize, request.contextSize ?? Infinity));

@@ -126,7 +126,7 @@ export function createApp(host: AppHost, options: AppOptions): FastifyInstance {
   });
   app.get("/ready", async (request, reply) => {
     const models = await host.readiness();
-    const ready = !host.requests.closing && models.length > 0 && models.every((m) => m.state === "ready" || m.state === "unloaded");
+    const ready = !host.requests.closing && models.length > 0 && models.every((m) => readyToServe(m.state));
     const status = ready ? 200 : 503;
     scopeOf(request, "ready").end({ status });
     return reply.code(status).send({ status: ready ? "ready" : "not ready", models });
@@ -134,6 +134,11 @@ export function createApp(host: AppHost, options: AppOptions): FastifyInstance {
 
   for (const dialect of options.dialects) dialect.register(app, host);
   return app;
+}
+
+/** Whether a model in `state` counts as ready on the probes: loaded, or unloaded after keep_alive (its next request loads it). */
+export function readyToServe(state: string): boolean {
+  return state === "ready" || state === "unloaded";
 }
 
 function sendError(request: FastifyRequest, reply: FastifyReply, error: EdgeError, dialect: ApiDialect): void {

@@ -12,7 +12,7 @@ import { EdgeError } from "../errors.js";
 import type { ServedModel } from "../scheduler/served-model.js";
 import { EDGELM_VERSION } from "../version.js";
 import type { ApiDialect } from "./api-dialect.js";
-import { scopeOf } from "./app.js";
+import { readyToServe, scopeOf } from "./app.js";
 import type { DialectHost, ModelDirectory } from "./app-host.js";
 import { collectGeneration, endCollected, setRouteHeaders, streamGeneration } from "./generation-response.js";
 import { checkTokenIds, completionAnswer, completionStreamFormat, nativeCompletionRequest, promptTokenIds, type NativeMeta } from "./llama-server-completion.js";
@@ -26,6 +26,7 @@ import {
   type LlamaInfillBody,
 } from "./llama-server-schemas.js";
 import { chatCompletionsRoute, chatMessages } from "./openai.js";
+import { checkEmbeddingCount } from "./request-fields.js";
 import { parseRequestBody } from "./request-validation.js";
 import { SseWriter } from "./sse-writer.js";
 
@@ -76,7 +77,7 @@ function register(app: FastifyInstance, host: DialectHost): void {
   app.get("/v1/health", async (request, reply) => {
     const scope = scopeOf(request, "llama.health");
     const models = directory.models();
-    const ready = models.length > 0 && models.every((m) => m.state === "ready");
+    const ready = models.length > 0 && models.every((m) => readyToServe(m.state));
     scope.end({ status: ready ? 200 : 503 });
     if (ready) return { status: "ok" };
     return reply.code(503).send(errorBody(new EdgeError("model_not_ready", "Loading model")));
@@ -181,6 +182,7 @@ function register(app: FastifyInstance, host: DialectHost): void {
       const param = body.content !== undefined ? "content" : "input";
       if (given === undefined) throw new EdgeError("invalid_request", "content: required (the text to embed)", { param: "content" });
       const inputs = typeof given === "string" ? [given] : given;
+      checkEmbeddingCount(inputs.length, param);
       if (inputs.length === 0 || inputs.some((t) => t.length === 0)) throw new EdgeError("invalid_request", `${param}: must hold non-empty text`, { param });
       if (body.embd_normalize != null && body.embd_normalize !== 2) {
         throw new EdgeError("unsupported", "embd_normalize: embeddings are L2-normalised (2); other norms are not offered", { param: "embd_normalize" });

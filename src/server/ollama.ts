@@ -27,7 +27,7 @@ import {
   type OllamaOptions,
 } from "./ollama-schemas.js";
 import { ollamaChatMessage, ollamaToolCalls, ollamaTools } from "./ollama-tools.js";
-import { MAX_EMBEDDING_INPUTS, nanoseconds, samplerSeed, stopList } from "./request-fields.js";
+import { checkEmbeddingCount, nanoseconds, samplerSeed, stopList } from "./request-fields.js";
 import type { RequestScope } from "../scheduler/request-scope.js";
 import { parseRequestBody } from "./request-validation.js";
 import { parseKeepAlive } from "../scheduler/keep-alive.js";
@@ -175,10 +175,7 @@ function register(app: FastifyInstance, host: DialectHost): void {
     const model = directory.lookup(body.model);
     model.setKeepAlive?.(keepAliveOf(body.keep_alive));
     const inputs = typeof body.input === "string" ? (body.input.length > 0 ? [body.input] : []) : body.input;
-    // Bounded like OpenAI's: one request must not hold a slot for minutes (100,000 texts did, in the request fuzzer).
-    if (inputs.length > MAX_EMBEDDING_INPUTS) {
-      throw new EdgeError("invalid_request", `input: at most ${MAX_EMBEDDING_INPUTS} texts per request, got ${inputs.length}`, { param: "input" });
-    }
+    checkEmbeddingCount(inputs.length, "input");
     const empty = inputs.findIndex((t) => t.length === 0);
     if (empty !== -1) throw new EdgeError("invalid_request", `input[${empty}]: must not be an empty string`, { param: "input" });
     const status = model.describe();

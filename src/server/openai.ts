@@ -26,7 +26,7 @@ import {
 } from "./openai-schemas.js";
 import { engineToolCalls, openAiToolCalls, openAiToolRequest, toolCallDeltas } from "./openai-tools.js";
 import { llamaFieldsRequest } from "./llama-server-fields.js";
-import { logitBiasFor, MAX_EMBEDDING_INPUTS, samplerSeed, stopList } from "./request-fields.js";
+import { checkEmbeddingCount, logitBiasFor, samplerSeed, stopList } from "./request-fields.js";
 import { jsonTemplate } from "./json-template.js";
 import { parseRequestBody } from "./request-validation.js";
 import { registerResponses } from "./responses.js";
@@ -345,9 +345,7 @@ function embeddingInputs(input: string | string[] | number[] | number[][]): stri
   if (typeof input === "string") input = [input];
   if (input.length === 0) throw new EdgeError("invalid_request", "input: must not be empty", { param: "input" });
   if (typeof input[0] !== "string") throw unsupported("input", "token-id inputs are not supported; send text");
-  if (input.length > MAX_EMBEDDING_INPUTS) {
-    throw new EdgeError("invalid_request", `input: at most ${MAX_EMBEDDING_INPUTS} texts per request, got ${input.length}`, { param: "input" });
-  }
+  checkEmbeddingCount(input.length, "input");
   const texts = input as string[];
   const empty = texts.findIndex((t) => t.length === 0);
   if (empty !== -1) throw new EdgeError("invalid_request", `input[${empty}]: must not be an empty string`, { param: "input" });

@@ -27,8 +27,16 @@ export const samplingRanges = {
   logit_bias: z.number().min(-100).max(100),
 };
 
-/** At most this many texts per embeddings request. */
+/** At most this many texts per embeddings request (OpenAI's limit, in every dialect). */
 export const MAX_EMBEDDING_INPUTS = 2048;
+
+/**
+ * Throws invalid_request for more than MAX_EMBEDDING_INPUTS texts: one request embedding 100,000 of them held a
+ * runner's embedding context past 30 s while every other embedding request waited.
+ */
+export function checkEmbeddingCount(count: number, param: string): void {
+  if (count > MAX_EMBEDDING_INPUTS) throw new EdgeError("invalid_request", `${param}: at most ${MAX_EMBEDDING_INPUTS} texts per request, got ${count}`, { param });
+}
 
 /** At most this many stop strings per request. */
 export const MAX_STOP_STRINGS = 16;

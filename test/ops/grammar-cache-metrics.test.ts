@@ -1,7 +1,7 @@
 /**
  * A runner's grammar cache under many distinct JSON schemas (the hardening
  * report's growth case, scaled down): it stays within its entry and byte
- * bounds, and /metrics shows its size.
+ * bounds, weighs each grammar by what it expands into, and /metrics shows its size.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -48,6 +48,15 @@ describe("grammar cache bounds, seen in /metrics", () => {
     assert.equal(sample(text, "edgelm_grammar_cache_entries"), 8);
     assert.equal(sample(text, "edgelm_grammar_cache_evictions_total"), 22);
     assert.ok(sample(text, "edgelm_grammar_cache_bytes") <= MAX_BYTES);
+  });
+
+  it("a grammar is weighed by what its repetitions expand into, not only by its text", async () => {
+    // maxLength 1999 is a few characters of GBNF ({0,1999}) and 1,999 rules once llama.cpp has parsed it.
+    const before = sample(await metrics(), "edgelm_grammar_cache_bytes");
+    assert.ok(before < 100_000, `${before} bytes of small grammars`);
+    await withSchema({ type: "object", properties: { title: { type: "string", maxLength: 1999 } }, required: ["title"] }, 200);
+    const bytes = sample(await metrics(), "edgelm_grammar_cache_bytes");
+    assert.ok(bytes >= 1999 * 300 && bytes <= MAX_BYTES, `${bytes} bytes`);
   });
 
   it("schemas with 3,000-value enums are held within the byte bound", async () => {

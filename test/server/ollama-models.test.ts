@@ -222,6 +222,7 @@ describe("Ollama model management through the official client", () => {
     assert.ok(!(await psNames()).includes("stories:latest"));
     const ready = await fetch(`${fixture.url}/ready`);
     assert.equal(ready.status, 200, "an unloaded model is still ready to serve");
+    assert.equal((await fetch(`${fixture.url}/v1/health`)).status, 200, "llama-server's health probe agrees");
     assert.equal((await ollama.chat({ model: "stories", messages: [{ role: "user", content: "Hi" }], options: { num_predict: 3 } })).eval_count, 3);
     const badKeep = await ollamaError(ollama.generate({ model: "stories", prompt: "A", keep_alive: "soon" }));
     assert.equal(badKeep.status, 400);

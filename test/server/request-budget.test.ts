@@ -4,8 +4,9 @@
  * other clients' streams go on and no runner restarts: nested `format` /
  * `response_format` schemas of 3,000 and 10,000 levels (which used to kill a
  * runner and to hang a request until its deadline), schemas too deep, too
- * large or with too many enum values, and a 4 MB prompt (refused on its bytes,
- * before any tokenizer sees it).
+ * large or with too many enum values, counts that expand into huge grammars
+ * (`minItems: 100000000`, a pattern's `{100000000}`, 1,900 bounded text fields),
+ * and a 4 MB prompt (refused on its bytes, before any tokenizer sees it).
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -131,6 +132,47 @@ function describeBudgets(engine: string, config: () => Promise<ConfigInput>): vo
       });
     }
 
+    // Counts that llama.cpp's grammar parser expands into grammar elements (src/engine/grammar-expansion.ts).
+    const manyTextFields = `{"type":"object","properties":{${Array.from({ length: 1900 }, (_, i) => `"p${i}":{"type":"string","maxLength":${1999 - (i % 900)}}`).join(",")}}}`;
+    const countCases: Array<[string, string, RegExp]> = [
+      ["minItems 100,000,000", `{"type":"array","items":{"type":"string"},"minItems":100000000}`, /has minItems 100000000; the grammar engines repeat one item at most 1999 times/],
+      ["minLength 50,000,000", `{"type":"string","minLength":50000000}`, /has minLength 50000000; the grammar engines repeat one item at most 1999 times/],
+      ["the pattern ^a{100000000}$", `{"type":"string","pattern":"^a{100000000}$"}`, /has the pattern quantifier \{100000000\}, a count of 100000000; the grammar engines repeat/],
+      // 1,900 strings with a maxLength near 1,999 (106 KB): llama-server spent 1.2 GB and 6.8 s compiling it, a node runner 490 MB and 5 s.
+      ["1,900 text fields of maxLength ~1,999", manyTextFields, /expands into more than 100000 grammar elements .*maxLength \d+ took it past\); the limit is 100000 \(server\.schema_max_repetitions\)/],
+    ];
+    for (const [name, schema, message] of countCases) {
+      it(`a schema with ${name} gets a 400 naming it, as a response format, an Ollama format and a tool's parameters; other streams complete`, async () => {
+        const ends = await otherClients(openai, 2, 200);
+        const tool = `[{"type":"function","function":{"name":"fill","parameters":${schema}}}]`;
+        const bodies: Array<[string, string]> = [
+          ...schemaBodies("stories", schema),
+          ["/completion", `{"prompt":"Once upon a time","n_predict":8,"json_schema":${schema}}`],
+          ["/v1/chat/completions", `{"model":"stories","messages":[{"role":"user","content":"hi"}],"tools":${tool}}`],
+          ["/api/chat", `{"model":"stories","messages":[{"role":"user","content":"hi"}],"stream":false,"tools":${tool}}`],
+        ];
+        const answers = await Promise.all(bodies.map(([path, body]) => post(fixture.url, path, body)));
+        for (const [i, answer] of answers.entries()) {
+          assert.equal(answer.status, 400, `${bodies[i]![0]}: ${answer.text}`);
+          assert.match(answer.text, message, bodies[i]![0]);
+          assert.ok(answer.ms < 5000, `${bodies[i]![0]} answered in ${answer.ms} ms`);
+        }
+        for (const end of await ends) assert.match(end, /^(length|stop)$/);
+        await assertRunnersUntouched();
+      });
+    }
+
+    it("a schema with ordinary text fields (maxLength 2000 and 10,000) is served in every dialect", async () => {
+      const schema = `{"type":"object","properties":{"title":{"type":"string","maxLength":2000},"body":{"type":"string","maxLength":10000},"tags":{"type":"array","items":{"type":"string","maxLength":40},"maxItems":20}},"required":["title"]}`;
+      const bodies: Array<[string, string]> = [...schemaBodies("stories", schema), ["/completion", `{"prompt":"Once upon a time","n_predict":12,"json_schema":${schema}}`]];
+      for (const [path, body] of bodies) {
+        const answer = await post(fixture.url, path, body);
+        assert.equal(answer.status, 200, `${path}: ${answer.text}`);
+        assert.match(answer.text, /\{ ?\\"title\\"/, `${path}: the output follows the schema`);
+      }
+      await assertRunnersUntouched();
+    });
+
     it("a tool whose parameters schema is beyond the budget gets a 400", async () => {
       const body = `{"model":"stories","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"deep","parameters":${nestedObjectText(40)}}}]}`;
       const answer = await post(fixture.url, "/v1/chat/completions", body);
@@ -146,6 +188,23 @@ function describeBudgets(engine: string, config: () => Promise<ConfigInput>): vo
       const value = JSON.parse(content) as { name: unknown; n: unknown };
       assert.equal(typeof value.name, "string");
       assert.equal(typeof value.n, "number");
+    });
+
+    it("100,000 texts in one embeddings request get a 400 naming the limit in every dialect; another embedding is answered meanwhile", async () => {
+      const many = `[${Array(100_000).fill('"a"').join(",")}]`;
+      const other = post(fixture.url, "/api/embed", `{"model":"stories","input":"Once upon a time"}`);
+      const answers = await Promise.all([
+        post(fixture.url, "/api/embed", `{"model":"stories","input":${many}}`),
+        post(fixture.url, "/embedding", `{"content":${many}}`),
+        post(fixture.url, "/v1/embeddings", `{"model":"stories","input":${many}}`),
+      ]);
+      for (const answer of answers) {
+        assert.equal(answer.status, 400, answer.text.slice(0, 300));
+        assert.match(answer.text, /at most 2048 texts per request, got 100000/);
+        assert.ok(answer.ms < 5000, `answered in ${answer.ms} ms`);
+      }
+      assert.equal((await other).status, 200);
+      await assertRunnersUntouched();
     });
 
     it("a 4 MB prompt gets context_overflow from its bytes, before tokenizing, in both dialects", async () => {

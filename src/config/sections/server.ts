@@ -74,6 +74,12 @@ export const serverSection = z
     schema_max_nodes: z.number().int().min(1).max(100_000).default(2000),
     /** Most `enum` values in one such schema (all its enums together); more is a 400. */
     schema_max_enum_values: z.number().int().min(1).max(100_000).default(1000),
+    /**
+     * Most grammar elements the counts of one such schema expand into, all together: each `minLength`/`maxLength`,
+     * `minItems`/`maxItems`, `minProperties`/`maxProperties` and pattern `{m,n}` costs its largest count below 2000
+     * (about 300 bytes and 2-4 µs each in the runner); more is a 400. A raw GBNF grammar's repetitions count the same.
+     */
+    schema_max_repetitions: z.number().int().min(1).max(10_000_000).default(100_000),
     /** Seconds in-flight streams get to finish on SIGTERM before they are cancelled. */
     shutdown_grace_s: z.number().min(0).default(10),
     /** Runner processes per model (a policy may add more at run time). */
@@ -131,6 +137,7 @@ export const serverSection = z
     schema_max_depth: 32,
     schema_max_nodes: 2000,
     schema_max_enum_values: 1000,
+    schema_max_repetitions: 100_000,
     shutdown_grace_s: 10,
     runners: 1,
     restart_delay_ms: 250,
