@@ -10,6 +10,8 @@
  * request loads it again. Its keep-alive says when that happens on its own
  * (keep-alive.ts): never (configured models), once idle for a while
  * (on-demand models, Ollama's keep_alive), or right after the last request.
+ * A request's budgets (request-budgets.ts) and the stream it gets
+ * (observed-stream.ts) live apart from it.
  * (Over 350 lines: the runners' whole life — load, crash restart, swap,
  * drain, unload — is one state machine; split, its invariants would span files.)
  */
@@ -17,17 +19,17 @@ import { statSync } from "node:fs";
 import type { Config } from "../config/schema.js";
 import { templateLimits } from "../engine/bounded-template.js";
 import { grammarCacheLimits } from "../engine/grammar-cache.js";
-import { cutToTokenBound, promptBytesOverflow, promptTextBytes } from "../engine/context-overflow.js";
 import { prepareModel, type PreparedModel } from "../engine/prepare-model.js";
-import { checkRequestSchemas } from "../engine/schema-budget.js";
 import type { Runner, RunnerExit, RunnerFactory, RunnerHealth } from "../engine/runner.js";
-import type { ChatMessage, EmbeddingResult, EmbedOptions, GeneratedChunk, GenerateRequest, ThreadSetting, TokenStream } from "../engine/types.js";
+import type { ChatMessage, EmbeddingResult, EmbedOptions, GenerateRequest, ThreadSetting, TokenStream } from "../engine/types.js";
 import { EdgeError, toEdgeError, TRUST_REFUSAL_CODES, type ErrorCode } from "../errors.js";
 import { logger, type LogLevel } from "../log.js";
 import { resolveModel } from "../store/resolve-model.js";
 import type { ResolvedModel } from "../store/resolved-model.js";
 import { AdmissionQueue } from "./admission-queue.js";
 import { KeepAlive } from "./keep-alive.js";
+import { ObservedStream } from "./observed-stream.js";
+import { boundEmbeddingInputs, checkGenerateBudgets, type TokenBound } from "./request-budgets.js";
 import { RunnerHeartbeat } from "./runner-heartbeat.js";
 import type { GatewayEvents, ModelState } from "./gateway-events.js";
 import type { LocalGeneration, RequestContext, RolloutReport, RunnerStatus, ServedModel, ServedModelStatus, ServedStream } from "./served-model.js";
@@ -319,7 +321,7 @@ export class ModelPool implements ServedModel {
   }
 
   async generate(request: GenerateRequest, context: RequestContext): Promise<ServedStream> {
-    this.checkBudgets(request);
+    checkGenerateBudgets(request, this.options.config.server, this.tokenBound());
     const { entry, queueWaitMs, loadWaitMs } = await this.admit(context);
     const release = this.releaser(entry);
     const startedAt = performance.now();
@@ -346,7 +348,7 @@ export class ModelPool implements ServedModel {
     context: RequestContext,
     options?: EmbedOptions,
   ): Promise<EmbeddingResult & { runnerId: string; queueWaitMs: number }> {
-    inputs = this.boundInputs(inputs, options?.truncate === true);
+    inputs = boundEmbeddingInputs(inputs, options?.truncate === true, this.tokenBound());
     const { entry, queueWaitMs } = await this.admit(context);
     const release = this.releaser(entry);
     try {
@@ -357,39 +359,8 @@ export class ModelPool implements ServedModel {
     }
   }
 
-  /**
-   * The budgets a request must meet before it takes a slot or reaches a runner: its schemas (so no runner's grammar
-   * converter gets one it cannot convert in bounded time) and its prompt's bytes (so no runner spends seconds
-   * tokenizing a prompt that cannot fit).
-   */
-  private checkBudgets(request: GenerateRequest): void {
-    const server = this.options.config.server;
-    checkRequestSchemas(request, {
-      depth: server.schema_max_depth,
-      nodes: server.schema_max_nodes,
-      enumValues: server.schema_max_enum_values,
-      repetitions: server.schema_max_repetitions,
-    });
-    const bound = this.tokenBound();
-    if (!bound) return;
-    const overflow = promptBytesOverflow(promptTextBytes(request), bound.longestTokenBytes, Math.min(bound.contextSize, request.contextSize ?? Infinity));
-    if (overflow) throw overflow;
-  }
-
-  /** Embedding inputs within the byte bound: cut to what the context can hold when truncating, else refused. */
-  private boundInputs(inputs: string[], truncate: boolean): string[] {
-    const bound = this.tokenBound();
-    if (!bound) return inputs;
-    return inputs.map((input) => {
-      if (truncate) return cutToTokenBound(input, bound.contextSize, bound.longestTokenBytes);
-      const overflow = promptBytesOverflow(Buffer.byteLength(input, "utf8"), bound.longestTokenBytes, bound.contextSize);
-      if (overflow) throw overflow;
-      return input;
-    });
-  }
-
   /** The loaded context and the vocabulary's longest token, when both are known (a runner has loaded). */
-  private tokenBound(): { contextSize: number; longestTokenBytes: number } | undefined {
+  private tokenBound(): TokenBound | undefined {
     const longestTokenBytes = this.prepared?.summary.longestTokenBytes;
     const loaded = this.entries.find((e) => e.runner.state === "ready");
     return longestTokenBytes === undefined || !loaded ? undefined : { contextSize: loaded.runner.info.contextSize, longestTokenBytes };
@@ -885,47 +856,5 @@ export class ModelPool implements ServedModel {
       state,
       ...(this.failure ? { reason: this.failure.message } : {}),
     });
-  }
-}
-
-/** Passes chunks through while reporting the first token and token counts. */
-class ObservedStream implements ServedStream {
-  readonly runnerId: string;
-  readonly backend: string;
-
-  constructor(
-    private readonly inner: TokenStream,
-    runner: Runner,
-    readonly queueWaitMs: number,
-    readonly loadWaitMs: number,
-    private readonly context: RequestContext,
-    private readonly model: string,
-    private readonly events: GatewayEvents,
-    readonly local: LocalGeneration,
-  ) {
-    this.runnerId = runner.id;
-    this.backend = runner.backend;
-  }
-
-  get result() {
-    return this.inner.result;
-  }
-
-  async *[Symbol.asyncIterator](): AsyncIterator<GeneratedChunk> {
-    let first = true;
-    for await (const chunk of this.inner) {
-      const at = performance.now();
-      if (first && chunk.text.length > 0) {
-        first = false;
-        this.events.emit("request:first-token", {
-          requestId: this.context.requestId,
-          route: this.context.route,
-          model: this.model,
-          ttftMs: at - this.context.receivedAt,
-        });
-      }
-      if (chunk.tokens.length > 0) this.events.emit("request:tokens", { requestId: this.context.requestId, model: this.model, tokens: chunk.tokens.length, at });
-      yield chunk;
-    }
   }
 }
