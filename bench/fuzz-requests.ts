@@ -13,22 +13,19 @@
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { loadConfig } from "../src/config/load-config.js";
 import { EdgeNode } from "../src/edge-node.js";
 import { setLogLevel } from "../src/log.js";
-import { integerOption } from "./bench-args.js";
+import { BENCH_TEST_MODEL, integerOption, jsonOutOption } from "./bench-args.js";
 import { requestCases } from "./fuzz/request-cases.js";
 import { runRequestFuzz } from "./fuzz/request-fuzz.js";
 
 const count = integerOption("--cases", 10_000);
 const seed = integerOption("--seed", 1);
 const concurrency = integerOption("--concurrency", 4);
-const jsonAt = process.argv.indexOf("--json");
-const jsonOut = jsonAt > 0 ? process.argv[jsonAt + 1] : undefined;
-const repoRoot = resolve(fileURLToPath(new URL("../../", import.meta.url)));
-const model = process.env.EDGELM_TEST_MODEL ?? join(repoRoot, "../shared/models/stories260K.gguf");
+const jsonOut = jsonOutOption();
+const model = BENCH_TEST_MODEL;
 
 setLogLevel("error");
 const home = mkdtempSync(join(tmpdir(), "edgelm-fuzz-requests-"));

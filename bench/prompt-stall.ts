@@ -10,18 +10,15 @@
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { loadConfig } from "../src/config/load-config.js";
 import { EdgeNode } from "../src/edge-node.js";
 import { setLogLevel } from "../src/log.js";
-import { integerOption, median } from "./bench-args.js";
+import { BENCH_TEST_MODEL, integerOption, median, jsonOutOption } from "./bench-args.js";
 
 const rounds = integerOption("--rounds", 5);
-const jsonAt = process.argv.indexOf("--json");
-const jsonOut = jsonAt > 0 ? process.argv[jsonAt + 1] : undefined;
-const repoRoot = resolve(fileURLToPath(new URL("../../", import.meta.url)));
-const model = process.env.EDGELM_TEST_MODEL ?? join(repoRoot, "../shared/models/stories260K.gguf");
+const jsonOut = jsonOutOption();
+const model = BENCH_TEST_MODEL;
 
 setLogLevel("error");
 const home = mkdtempSync(join(tmpdir(), "edgelm-prompt-stall-"));

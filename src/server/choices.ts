@@ -13,9 +13,10 @@ import type { GeneratedChunk, GenerateRequest, GenerationResult } from "../engin
 import { EdgeError, toEdgeError } from "../errors.js";
 import type { RequestScope } from "../scheduler/request-scope.js";
 import type { RequestContext, ServedModel, ServedModelStatus, ServedStream } from "../scheduler/served-model.js";
-import { writeErrorResponse, type ApiDialect } from "./api-dialect.js";
+import type { ApiDialect } from "./api-dialect.js";
 import type { FastifyReply } from "fastify";
 import type { StreamWriter } from "./stream-writer.js";
+import { endStreamWithError } from "./generation-response.js";
 
 const SEED_MODULUS = 2 ** 32;
 
@@ -223,13 +224,8 @@ export async function streamChoices(
       // The client went away: nobody to answer.
       writer.end();
       scope.end({ status: 200, errorCode: "aborted" });
-    } else if (!writer.headersSent) {
-      writeErrorResponse(reply.raw, dialect, error);
-      scope.end({ status: error.status, errorCode: error.code });
     } else {
-      format.error(error);
-      writer.end();
-      scope.end({ status: 200, errorCode: error.code });
+      endStreamWithError(reply, scope, writer, format, dialect, error);
     }
   } finally {
     choices.close();

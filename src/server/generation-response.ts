@@ -47,15 +47,23 @@ export async function streamGeneration(
     writer.end();
     endCollected(scope, stream, { result, ttftMs });
   } catch (caught) {
-    const error = toEdgeError(caught);
-    if (!writer.headersSent) {
-      writeErrorResponse(reply.raw, dialect, error);
-      scope.end({ status: error.status, errorCode: error.code });
-    } else {
-      format.error(error);
-      writer.end();
-      scope.end({ status: 200, errorCode: error.code });
-    }
+    endStreamWithError(reply, scope, writer, format, dialect, toEdgeError(caught));
+  }
+}
+
+/**
+ * Ends a streamed response that failed: a status code in the dialect's shape
+ * while no header is out, else the error in-band and the end of the stream;
+ * the scope ends with the error's code either way.
+ */
+export function endStreamWithError(reply: FastifyReply, scope: RequestScope, writer: StreamWriter, format: { error(error: EdgeError): void }, dialect: ApiDialect, error: EdgeError): void {
+  if (!writer.headersSent) {
+    writeErrorResponse(reply.raw, dialect, error);
+    scope.end({ status: error.status, errorCode: error.code });
+  } else {
+    format.error(error);
+    writer.end();
+    scope.end({ status: 200, errorCode: error.code });
   }
 }
 

@@ -121,7 +121,8 @@ describe("router.events.emit: events from local answers", () => {
       response_format: { type: "json_schema", json_schema: { name: "sighting", schema: CLEAR, strict: true } },
     });
     assert.equal(JSON.parse(clear.choices[0]!.message.content!).label, "clear");
-    const text = await openai.completions.create({ model: "demo", prompt: "suspicious", max_tokens: 8 });
+    // Greedy, so the demo model writes a few words here (sampled, it may end at once and leave nothing to match).
+    const text = await openai.completions.create({ model: "demo", prompt: "Once upon a time", max_tokens: 8, temperature: 0 });
     assert.ok(text.choices[0]!.text.length > 0);
     const calm = await openai.chat.completions.create({ model: "demo", messages: [{ role: "user", content: "Label it" }], max_tokens: 8, stream: true, grammar: 'root ::= "calm"' } as any);
     let calmText = "";
