@@ -6,10 +6,11 @@
  * (`--version`, `--help`) before it is chosen, and one built by `engine build`
  * must also pass the smoke test on this CPU (engine-smoke-test.ts). Imports no backend.
  */
+import { dirname, resolve } from "node:path";
 import type { Config } from "../config/schema.js";
 import { EdgeError } from "../errors.js";
 import { logger } from "../log.js";
-import { describeBuildIsa, findBuiltLlamaServer } from "./engine-build.js";
+import { describeBuildIsa, findBuiltLlamaServer, readLlamaServerBuild, type LlamaServerBuildRecord } from "./engine-build.js";
 import { cachedSmokeResult, describeSmokeFailure, llamaServerSmokeLoad, smokeTest } from "./engine-smoke-test.js";
 import { inspectLlamaServer, type LlamaServerBinary } from "./llama-server/llama-server-binary.js";
 
@@ -81,9 +82,16 @@ export function describeEngineIsa(backend: string, engineBuild: string, config: 
     return /prebuilt/.test(engineBuild) ? "node-llama-cpp's prebuilt CPU binaries (built without AMX; ggml picks its CPU variant at load)" : "as its build options say (see engine)";
   }
   const candidate = llamaServerCandidate(config);
-  if (!candidate || candidate.configured) return "unknown: a llama-server not built by edgelm";
-  const record = findBuiltLlamaServer(config.home);
-  return describeBuildIsa(record?.isa);
+  if (!candidate) return "unknown: a llama-server not built by edgelm";
+  // A configured path may still be one `engine build` made (under another EDGELM_HOME): its record sits beside it.
+  const record = candidate.configured ? recordOf(candidate.path) : findBuiltLlamaServer(config.home);
+  return record ? describeBuildIsa(record.isa) : "unknown: a llama-server not built by edgelm";
+}
+
+/** The engine.json of the `engine build` folder `binary` sits in (<dir>/bin/llama-server), if it is one. */
+function recordOf(binary: string): LlamaServerBuildRecord | undefined {
+  const record = readLlamaServerBuild(dirname(dirname(resolve(binary))));
+  return record && resolve(record.binary) === resolve(binary) ? record : undefined;
 }
 
 /** One line for start-up messages, e.g. "llama-server 0.4.0-dev (…) /path (auto: …)". */
