@@ -6,6 +6,7 @@ import { ResourceMetrics } from "../../src/ops/resource-metrics.js";
 import { ResourceSampler, type ResourceSnapshot } from "../../src/ops/resource-sampler.js";
 import { SysfsPowerMeter } from "../../src/ops/sysfs-power-meter.js";
 import { FakeProc } from "./fake-proc.js";
+import { waitFor } from "../server/gateway-fixture.js";
 import { get, sampleValue, startOpsGateway, type OpsFixture } from "./ops-gateway-fixture.js";
 
 /**
@@ -138,7 +139,10 @@ describe("flapping on a real gateway", () => {
 
   it("acts at most once per cooldown while the signal oscillates around the threshold", async () => {
     const started = Date.now();
+    // At least 4.5 s, and until five firings met the cooldown: the first action (a swap) takes longer on a busy machine.
     await new Promise((r) => setTimeout(r, 4500));
+    const cooldowns = () => fixture.ops.policies.decisions().filter((d) => d.outcome === "cooldown").length;
+    await waitFor(() => cooldowns() >= 5, 20_000, "five firings during the cooldown");
     await fixture.ops.policies.stop();
     const seconds = (Date.now() - started) / 1000;
     const decisions = fixture.ops.policies.decisions();
