@@ -14,7 +14,9 @@ describe("request metrics from gateway events", () => {
     const registry = new MetricsRegistry({ processMetrics: false });
     const metrics = new RequestMetrics(registry, { windowSeconds: 60 });
     const route = "openai.chat";
-    const t0 = performance.now();
+    // Whole milliseconds, so the gaps below are exact (t0 + 30 - (t0 + 20) is 10.000000000002 for some fractional t0,
+    // and a 5 ms gap then lands just past the 5 ms bucket).
+    const t0 = Math.floor(performance.now());
     metrics.requestStarted({ requestId: "r1", route, model: "m" });
     metrics.requestAdmitted({ requestId: "r1", route, model: "m", queueWaitMs: 30 });
     metrics.firstToken({ requestId: "r1", route, model: "m", ttftMs: 150 });
