@@ -30,6 +30,14 @@ export interface AnswerEventTarget {
 /** Least time between two logged failures of one rule, in ms. */
 const LOG_EVERY_MS = 10_000;
 
+/**
+ * An answer event's id (the outbox's idempotency key): `answer-<request id>-<rule>`, and for one of several
+ * choices `answer-<request id>-choice-<index>-<rule>`, so each choice's event is its own and a retry is not.
+ */
+export function answerEventId(answer: Pick<RequestAnswerEvent, "requestId" | "choice">, rule: string): string {
+  return answer.choice === undefined ? `answer-${answer.requestId}-${rule}` : `answer-${answer.requestId}-choice-${answer.choice}-${rule}`;
+}
+
 export class AnswerEvents {
   private readonly rules: AnswerRule[];
   private readonly counts = new Map<string, { emitted: number; failed: number; loggedAt: number }>();
@@ -83,7 +91,7 @@ export class AnswerEvents {
       }
       if (!body) continue;
       const appended = this.target
-        .append(body, `answer-${answer.requestId}-${rule.name}`)
+        .append(body, answerEventId(answer, rule.name))
         .then(
           () => void count.emitted++,
           (error: unknown) => this.failed(rule.name, count, error),

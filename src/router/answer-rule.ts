@@ -18,6 +18,8 @@ export interface AnswerEventBody {
   /** The local model that answered. */
   model: string;
   request_id: string;
+  /** Which of the request's choices answered (OpenAI's `n` > 1); absent for a request of one. */
+  choice?: number;
   /** When the answer was finished, ISO 8601. */
   at: string;
   gateway?: string;
@@ -107,6 +109,7 @@ export class AnswerRule {
       rule: this.rule.name,
       model: answer.localModel!,
       request_id: answer.requestId,
+      ...(answer.choice !== undefined ? { choice: answer.choice } : {}),
       at: at.toISOString(),
       ...(this.gatewayId !== undefined ? { gateway: this.gatewayId } : {}),
       data: carried,

@@ -1,9 +1,10 @@
 /**
  * The router's attachment to a gateway: builds the `Router` (config `router`),
- * one `RoutedModel` per route (answering with its local model), the durable
- * `Outbox` behind POST /v1/events (config `router.events`), registers that
- * endpoint, and the events from local answers (`router.events.emit`) into it. The gateway knows none of these types: it only serves the routed
- * models it is given, like its own.
+ * one `RoutedModel` per route (answering with its local model) and the durable
+ * `Outbox` (config `router.events`); registers POST /v1/events, which appends
+ * to that outbox, and the rules (`router.events.emit`) that turn local answers
+ * into events in it. The gateway knows none of these types: it only serves the
+ * routed models it is given, like its own.
  *
  *   const routing = Routing.attach(gateway, config);   // before listen()
  *   await routing.start();                             // after listen(): the outbox starts forwarding

@@ -76,6 +76,8 @@ export interface RequestAnswerEvent {
   format?: "json_object" | "json_schema" | "grammar";
   text: string;
   finishReason: FinishReason;
+  /** The choice this answer is, when the request asked for several (OpenAI's `n` > 1); absent for one. */
+  choice?: number;
 }
 
 export interface RunnerStartEvent {

@@ -16,7 +16,7 @@ import type { RequestContext, ServedModel, ServedModelStatus, ServedStream } fro
 import type { ApiDialect } from "./api-dialect.js";
 import type { FastifyReply } from "fastify";
 import type { StreamWriter } from "./stream-writer.js";
-import { endStreamWithError } from "./generation-response.js";
+import { endAnswered, endStreamWithError, reportAnswer } from "./generation-response.js";
 
 const SEED_MODULUS = 2 ** 32;
 
@@ -126,18 +126,20 @@ export function summedTimings(results: GenerationResult[]): { promptTokens: numb
   };
 }
 
-/** The end of an n-choice request on its scope: choice 0's finish reason, the prompt once, the completions summed. */
+/**
+ * The end of an n-choice request on its scope: each choice's answer (request:answer, with its index), then
+ * the outcome — choice 0's finish reason, the prompt once, the completions summed, the longest queue wait.
+ */
 function endChoices(scope: RequestScope, done: Array<{ stream: ServedStream; result: GenerationResult }>, ttftMs: number | undefined): void {
+  done.forEach((d, index) => reportAnswer(scope, d.stream, d.result, index));
   const usage = summedTimings(done.map((d) => d.result));
-  const route = done[0]!.stream.route;
-  scope.end({
-    status: 200,
+  endAnswered(scope, {
     finishReason: done[0]!.result.finishReason,
     promptTokens: usage.promptTokens,
     completionTokens: usage.completionTokens,
     queueWaitMs: Math.max(...done.map((d) => d.stream.queueWaitMs)),
-    ...(ttftMs !== undefined ? { ttftMs } : {}),
-    ...(route ? { servedRoute: route.target } : {}),
+    ttftMs,
+    route: done[0]!.stream.route,
   });
 }
 

@@ -92,20 +92,49 @@ export async function collectGeneration(
 
 /** Reports a finished generation's answer (request:answer) and outcome (request:end) on its scope (any transport). */
 export function endCollected(scope: RequestScope, stream: ServedStream, collected: { result: GenerationResult; ttftMs: number | undefined }): void {
+  reportAnswer(scope, stream, collected.result);
+  const { timings } = collected.result;
+  endAnswered(scope, {
+    finishReason: collected.result.finishReason,
+    promptTokens: timings.promptTokens,
+    completionTokens: timings.completionTokens,
+    queueWaitMs: stream.queueWaitMs,
+    ttftMs: collected.ttftMs,
+    route: stream.route,
+  });
+}
+
+/** One generation's answer on the gateway's events (request:answer); `choice` names it among n choices. */
+export function reportAnswer(scope: RequestScope, stream: ServedStream, result: GenerationResult, choice?: number): void {
   const local = stream.local;
   scope.answered({
-    text: collected.result.text,
-    finishReason: collected.result.finishReason,
+    text: result.text,
+    finishReason: result.finishReason,
     ...(local ? { localModel: local.model, ...(local.format ? { format: local.format } : {}) } : {}),
+    ...(choice !== undefined ? { choice } : {}),
   });
+}
+
+/** What a request that answered in full ends with on its scope (request:end). */
+export interface AnsweredOutcome {
+  finishReason: GenerationResult["finishReason"];
+  promptTokens: number;
+  completionTokens: number;
+  queueWaitMs: number;
+  ttftMs: number | undefined;
+  route: ServedStream["route"];
+}
+
+/** Ends a request that answered in full: status 200 with its usage, wait, first-token time and route. */
+export function endAnswered(scope: RequestScope, outcome: AnsweredOutcome): void {
   scope.end({
     status: 200,
-    finishReason: collected.result.finishReason,
-    promptTokens: collected.result.timings.promptTokens,
-    completionTokens: collected.result.timings.completionTokens,
-    queueWaitMs: stream.queueWaitMs,
-    ...(collected.ttftMs !== undefined ? { ttftMs: collected.ttftMs } : {}),
-    ...(stream.route ? { servedRoute: stream.route.target } : {}),
+    finishReason: outcome.finishReason,
+    promptTokens: outcome.promptTokens,
+    completionTokens: outcome.completionTokens,
+    queueWaitMs: outcome.queueWaitMs,
+    ...(outcome.ttftMs !== undefined ? { ttftMs: outcome.ttftMs } : {}),
+    ...(outcome.route ? { servedRoute: outcome.route.target } : {}),
   });
 }
 

@@ -148,4 +148,25 @@ describe("router.events.emit: events from local answers", () => {
     assert.equal(sampleValue(metrics, 'edgelm_answer_events_failed_total{rule="suspicious"}'), 0);
     assert.equal(receiver.posts() >= receiver.keys.length, true);
   });
+
+  it("emits one event per choice for OpenAI's n > 1, streamed or not, each with its own id and index", async () => {
+    const before = receiver.keys.length;
+    const format = { type: "json_schema", json_schema: { name: "sighting", schema: SUSPICIOUS, strict: true } } as const;
+    const whole = await openai.chat.completions.create({ model: "demo", messages: [{ role: "user", content: "Twice?" }], max_tokens: 200, n: 2, response_format: format });
+    assert.equal(whole.choices.length, 2);
+    const streamed = await openai.chat.completions.create({ model: "demo", messages: [{ role: "user", content: "Thrice?" }], max_tokens: 200, n: 3, stream: true, response_format: format });
+    const texts = ["", "", ""];
+    for await (const chunk of streamed) for (const choice of chunk.choices) texts[choice.index] += choice.delta?.content ?? "";
+    for (const text of texts) assert.equal(JSON.parse(text).label, "suspicious");
+    const all = (await events(before + 5)).slice(before);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(receiver.keys.length, before + 5, "one event per choice, no more");
+    const byRequest = new Map<string, number[]>();
+    for (const r of all) {
+      const event = r.body.event;
+      assert.equal(r.body.id, `answer-${event.request_id}-choice-${event.choice}-suspicious`);
+      byRequest.set(event.request_id, [...(byRequest.get(event.request_id) ?? []), event.choice].sort());
+    }
+    assert.deepEqual([...byRequest.values()].sort((a, b) => a.length - b.length), [[0, 1], [0, 1, 2]]);
+  });
 });
