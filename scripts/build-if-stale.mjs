@@ -8,9 +8,12 @@
  * is current while no input (the TypeScript under tsconfig's folders,
  * tsconfig.json, package.json, package-lock.json) is newer than that stamp.
  *
- *   node scripts/build-if-stale.mjs [--root DIR] [--dry-run]
+ *   node scripts/build-if-stale.mjs [--root DIR] [--dry-run | --force]
  *
  * --dry-run prints "up to date" or "stale: <why>" and builds nothing.
+ * --force builds whether or not anything changed (`npm run build`, `npm test`
+ * and the other scripts that compile), so their builds write the stamp too and
+ * the next `prepare` does not compile the same files again.
  */
 import { spawnSync } from "node:child_process";
 import { readdirSync, statSync, utimesSync, writeFileSync } from "node:fs";
@@ -21,6 +24,7 @@ const args = process.argv.slice(2);
 const rootAt = args.indexOf("--root");
 const root = resolve(rootAt >= 0 ? args[rootAt + 1] : join(dirname(fileURLToPath(import.meta.url)), ".."));
 const dryRun = args.includes("--dry-run");
+const force = args.includes("--force");
 const SOURCE_FOLDERS = ["src", "test", "bench", "scripts"];
 const SOURCE_FILES = ["tsconfig.json", "package.json", "package-lock.json"];
 const stampPath = join(root, "dist", ".build-stamp");
@@ -74,7 +78,7 @@ if (dryRun) {
   process.stdout.write(reason ? `stale: ${reason}\n` : "up to date\n");
   process.exit(0);
 }
-if (!reason) process.exit(0);
+if (!reason && !force) process.exit(0);
 const started = Date.now();
 // The stamp takes the time the build started: a file edited while tsc runs makes the next prepare build again.
 const tsc = spawnSync(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", join(root, "tsconfig.json")], { stdio: "inherit" });

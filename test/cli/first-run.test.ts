@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
@@ -97,5 +97,24 @@ describe("first run: status line and build step", () => {
     utimesSync(join(root, "src", "a.ts"), past, past);
     writeFileSync(join(root, "tsconfig.json"), '{"compilerOptions":{}}');
     assert.equal(check(), "stale: tsconfig.json is newer than the last build");
+  });
+
+  it("npm run build (--force) compiles even when up to date and writes the stamp, so prepare then skips", () => {
+    const root = join(home, "forced");
+    mkdirSync(join(root, "src"), { recursive: true });
+    symlinkSync(join(REPO_ROOT, "node_modules"), join(root, "node_modules"));
+    writeFileSync(join(root, "tsconfig.json"), JSON.stringify({ compilerOptions: { outDir: "dist", module: "nodenext", target: "es2022" }, include: ["src"] }));
+    writeFileSync(join(root, "src", "a.ts"), "export const a = 1;\n");
+    const script = (...flags: string[]) => spawnSync(process.execPath, [join(REPO_ROOT, "scripts", "build-if-stale.mjs"), "--root", root, ...flags], { encoding: "utf8" });
+    assert.equal(script().status, 0);
+    assert.ok(existsSync(join(root, "dist", "a.js")), "a stale tree is built");
+    rmSync(join(root, "dist", "a.js"));
+    assert.equal(script().status, 0);
+    assert.ok(!existsSync(join(root, "dist", "a.js")), "prepare compiles nothing while up to date");
+    const stampBefore = statSync(join(root, "dist", ".build-stamp")).mtimeMs;
+    assert.equal(script("--force").status, 0);
+    assert.ok(existsSync(join(root, "dist", "a.js")), "--force compiles anyway");
+    assert.ok(statSync(join(root, "dist", ".build-stamp")).mtimeMs >= stampBefore);
+    assert.equal(script("--dry-run").stdout.trim(), "up to date");
   });
 });
