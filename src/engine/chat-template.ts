@@ -121,16 +121,11 @@ export class ChatTemplate {
       const native = syntax !== "generic";
       let rendered = templateMessages(messages, syntax, true);
       if (!native && offered) rendered = withSystemText(rendered, genericToolPrompt(offered, choice as Exclude<ToolChoice, "none">));
-      let outcome: RenderOutcome;
-      try {
-        outcome = await this.template.render(this.context(rendered, native ? offered : undefined, chatTools.chatTemplateKwargs));
-      } catch (error) {
-        if (isEdgeError(error) && error.code === "unsupported_model") {
-          throw new EdgeError("unsupported_model", `${this.name}: ${error.message} for this request's messages; the request was not run`, {
-            ...(error.details ? { details: error.details } : {}),
-          });
-        }
-        throw error;
+      let outcome = await this.renderRequest(this.context(rendered, native ? offered : undefined, chatTools.chatTemplateKwargs));
+      if (!outcome.ok && native && offered && /UndefinedValue/.test(outcome.message)) {
+        // Python's Jinja, which published templates are written for, renders a missing value as "" even under a
+        // filter (Hermes 3's `param_fields.description|trim`); ours raises. Blank descriptions stand in for missing ones.
+        outcome = await this.renderRequest(this.context(rendered, offered, chatTools.chatTemplateKwargs, true));
       }
       if (outcome.ok) return { text: outcome.text, stops: [], toolSyntax: syntax };
       logger.warn(`the chat template failed to render (${outcome.message}); using the plain fallback template`);
@@ -145,15 +140,30 @@ export class ChatTemplate {
     await this.template?.dispose();
   }
 
+  /** Renders a request's context; a render limit is `unsupported_model` naming this model and the request. */
+  private async renderRequest(context: Record<string, unknown>): Promise<RenderOutcome> {
+    try {
+      return await this.template!.render(context);
+    } catch (error) {
+      if (isEdgeError(error) && error.code === "unsupported_model") {
+        throw new EdgeError("unsupported_model", `${this.name}: ${error.message} for this request's messages; the request was not run`, {
+          ...(error.details ? { details: error.details } : {}),
+        });
+      }
+      throw error;
+    }
+  }
+
   private context(
     messages: Array<Record<string, unknown>>,
     tools: readonly ToolDefinition[] | undefined,
     kwargs?: Readonly<Record<string, unknown>>,
+    blankDescriptions = false,
   ): Record<string, unknown> {
     return {
       ...templateKwargs(kwargs),
       messages,
-      ...(tools ? { tools: templateTools(tools) } : {}),
+      ...(tools ? { tools: templateTools(tools, blankDescriptions) } : {}),
       add_generation_prompt: true,
       bos_token: this.bosText,
       eos_token: this.eosText,

@@ -34,12 +34,25 @@ export function toolCallSyntaxOf(templateSource: string | undefined): ToolCallSy
   return "generic";
 }
 
-/** The tools as chat templates expect them (Hugging Face's convention: OpenAI's function objects). */
-export function templateTools(tools: readonly ToolDefinition[]): unknown[] {
-  return tools.map((t) => ({
-    type: "function",
-    function: { name: t.name, ...(t.description !== undefined ? { description: t.description } : {}), parameters: t.parameters ?? { type: "object", properties: {} } },
-  }));
+/**
+ * The tools as chat templates expect them (Hugging Face's convention: OpenAI's function objects).
+ * `blankDescriptions` gives every function and top-level parameter without a description an empty one.
+ */
+export function templateTools(tools: readonly ToolDefinition[], blankDescriptions = false): unknown[] {
+  return tools.map((t) => {
+    let parameters = t.parameters ?? { type: "object", properties: {} };
+    const properties = parameters.properties;
+    if (blankDescriptions && properties !== null && typeof properties === "object" && !Array.isArray(properties)) {
+      const described = Object.fromEntries(
+        Object.entries(properties as Record<string, unknown>).map(([name, schema]) =>
+          schema !== null && typeof schema === "object" && !Array.isArray(schema) && !("description" in schema) ? [name, { ...schema, description: "" }] : [name, schema],
+        ),
+      );
+      parameters = { ...parameters, properties: described };
+    }
+    const description = t.description ?? (blankDescriptions ? "" : undefined);
+    return { type: "function", function: { name: t.name, ...(description !== undefined ? { description } : {}), parameters } };
+  });
 }
 
 /**
