@@ -256,3 +256,58 @@ export function parseToolCalls(text: string, syntax: ToolCallSyntax): ParsedCall
   }
   return calls.length > 0 ? calls : undefined;
 }
+
+/**
+ * The calls written in full in `text`, a generation cut short (max_tokens or the context ran out) in the middle of
+ * a later call: the complete ones, without the unfinished last; undefined when none is complete.
+ */
+export function parseCompleteToolCalls(text: string, syntax: ToolCallSyntax): ParsedCall[] | undefined {
+  switch (syntax) {
+    case "hermes":
+    case "generic": {
+      const end = text.lastIndexOf("</tool_call>");
+      return end === -1 ? undefined : parseToolCalls(text.slice(0, end + "</tool_call>".length), syntax);
+    }
+    case "mistral-args": {
+      const last = text.lastIndexOf("[TOOL_CALLS]");
+      return last <= 0 ? undefined : parseToolCalls(text.slice(0, last), syntax);
+    }
+    case "mistral": {
+      const objects = completeListItems(text.replace(/^\s*\[TOOL_CALLS\]/, "").trimStart());
+      return objects.length === 0 ? undefined : parseToolCalls(`[${objects.join(",")}]`, syntax);
+    }
+    case "llama3":
+      // One call per turn: a cut call is no call.
+      return undefined;
+  }
+}
+
+/** The complete top-level items of a JSON list whose text was cut off (strings and nesting respected). */
+function completeListItems(text: string): string[] {
+  if (!text.startsWith("[")) return [];
+  const items: string[] = [];
+  let depth = 0;
+  let start = -1;
+  let inString = false;
+  for (let i = 1; i < text.length; i++) {
+    const c = text[i]!;
+    if (inString) {
+      if (c === "\\") i++;
+      else if (c === '"') inString = false;
+      continue;
+    }
+    if (c === '"') inString = true;
+    else if (c === "{" || c === "[") {
+      if (depth === 0) start = i;
+      depth++;
+    } else if (c === "}" || c === "]") {
+      if (depth === 0) break;
+      depth--;
+      if (depth === 0 && start !== -1) {
+        items.push(text.slice(start, i + 1));
+        start = -1;
+      }
+    }
+  }
+  return items;
+}

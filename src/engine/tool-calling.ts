@@ -12,7 +12,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { EdgeError } from "../errors.js";
-import { callStartMarkers, parseToolCalls, toolCallGrammar, type ToolCallSyntax } from "./tool-call-syntax.js";
+import { callStartMarkers, parseCompleteToolCalls, parseToolCalls, toolCallGrammar, type ToolCallSyntax } from "./tool-call-syntax.js";
 import type { GeneratedChunk, GenerateRequest, GenerationResult, ResponseFormat, TokenStream, ToolCall } from "./types.js";
 
 /** Most functions one request may offer (OpenAI's limit). */
@@ -183,13 +183,18 @@ class ToolCallStream implements TokenStream {
     const pending = this.pending;
     this.pending = "";
     if (held !== undefined && inner.finishReason !== "abort") {
-      const parsed = parseToolCalls(held, this.syntax);
+      // Cut short in the middle of a later call: the calls written in full, never the unfinished one's markup.
+      const whole = parseToolCalls(held, this.syntax);
+      const parsed = whole ?? (inner.finishReason === "length" ? parseCompleteToolCalls(held, this.syntax) : undefined);
       if (parsed) {
         const calls: ToolCall[] = (this.parallel ? parsed : parsed.slice(0, 1)).map((c) => ({ id: newToolCallId(), ...c }));
-        return { tail: "", result: { ...inner, text: this.emitted, finishReason: "tool_calls", toolCalls: calls } };
+        // A turn cut short keeps "length", as OpenAI's does, so the client knows more calls may have been meant.
+        return { tail: "", result: { ...inner, text: this.emitted, finishReason: whole ? "tool_calls" : "length", toolCalls: calls } };
       }
     }
-    const tail = pending + (held ?? "");
+    // Call markup cut short with nothing complete in it is no answer either: it is left out, the reason says "length".
+    const cutCall = held !== undefined && inner.finishReason === "length";
+    const tail = pending + (cutCall ? "" : (held ?? ""));
     this.emitted += tail;
     return { tail, result: { ...inner, text: this.emitted } };
   }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { ChatTemplate } from "../../src/engine/chat-template.js";
-import { parseToolCalls, toolCallGrammar, toolCallSyntaxOf } from "../../src/engine/tool-call-syntax.js";
+import { parseCompleteToolCalls, parseToolCalls, toolCallGrammar, toolCallSyntaxOf } from "../../src/engine/tool-call-syntax.js";
 import { toolCalling } from "../../src/engine/tool-calling.js";
 import { PushTokenStream, makeTimings } from "../../src/engine/token-stream.js";
 import type { ChatMessage, GeneratedChunk, GenerationResult, ToolDefinition } from "../../src/engine/types.js";
@@ -35,11 +35,15 @@ function timings() {
   return makeTimings({ startedAt: 0, firstTokenAt: 1, promptDoneAt: 1, endedAt: 2, promptTokens: 3, cachedPromptTokens: 0, completionTokens: 4 });
 }
 
-async function run(pieces: string[], wrap: (s: PushTokenStream) => AsyncIterable<GeneratedChunk> & { result: Promise<GenerationResult> }) {
+async function run(
+  pieces: string[],
+  wrap: (s: PushTokenStream) => AsyncIterable<GeneratedChunk> & { result: Promise<GenerationResult> },
+  finishReason: GenerationResult["finishReason"] = "stop",
+) {
   const inner = new PushTokenStream();
   const stream = wrap(inner);
   for (const text of pieces) inner.push({ text, tokens: [1] });
-  inner.end({ text: pieces.join(""), finishReason: "stop", timings: timings() });
+  inner.end({ text: pieces.join(""), finishReason, timings: timings() });
   let streamed = "";
   for await (const chunk of stream) streamed += chunk.text;
   return { streamed, result: await stream.result };
@@ -187,6 +191,34 @@ describe("toolCalling", () => {
     assert.equal(llama.streamed, '{"story": 1}');
     const bare = await run([" ", '{"name": "get_weather", "parameters": {"city": "Oslo"}}'], (s) => toolCalling(request, "llama3").wrap(s));
     assert.equal(bare.result.finishReason, "tool_calls");
+  });
+
+  it("returns the calls written in full when the turn was cut short in a later call, never its markup", async () => {
+    const request = { messages: chat, tools: [weather] };
+    const call = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</tool_call>';
+    const cut = await run([call, "\n", call, "\n", '<tool_call>\n{"name": "get_weather", "argu'], (s) => toolCalling(request, "hermes").wrap(s), "length");
+    assert.equal(cut.streamed, "");
+    assert.equal(cut.result.finishReason, "length", "the client learns the turn was cut");
+    assert.deepEqual(cut.result.toolCalls?.map((c) => c.arguments), ['{"city":"Oslo"}', '{"city":"Oslo"}']);
+    // Cut inside the first call: nothing complete, and the markup is not passed off as an answer.
+    const first = await run(["Checking.", '<tool_call>\n{"name": "get_w'], (s) => toolCalling(request, "hermes").wrap(s), "length");
+    assert.equal(first.streamed, "Checking.");
+    assert.equal(first.result.text, "Checking.");
+    assert.equal(first.result.toolCalls, undefined);
+    assert.equal(first.result.finishReason, "length");
+    // A stop, not a cut: text that does not parse stays text.
+    const stopped = await run([call, '<tool_call>\n{"name": "get_w'], (s) => toolCalling(request, "hermes").wrap(s));
+    assert.equal(stopped.result.toolCalls, undefined);
+  });
+
+  it("reads the complete calls of a cut turn in every syntax", () => {
+    const a = '{"name": "f", "arguments": {"x": "a]}"}}';
+    assert.deepEqual(parseCompleteToolCalls(`<tool_call>${a}</tool_call>\n<tool_call>{"na`, "generic"), [{ name: "f", arguments: '{"x":"a]}"}' }]);
+    assert.deepEqual(parseCompleteToolCalls(`[TOOL_CALLS][${a}, {"name": "g", "argu`, "mistral"), [{ name: "f", arguments: '{"x":"a]}"}' }]);
+    assert.deepEqual(parseCompleteToolCalls('[TOOL_CALLS]f[ARGS]{"x": 1}[TOOL_CALLS]g[AR', "mistral-args"), [{ name: "f", arguments: '{"x":1}' }]);
+    assert.equal(parseCompleteToolCalls('{"name": "f", "parameters": {"x', "llama3"), undefined);
+    assert.equal(parseCompleteToolCalls("<tool_call>{", "hermes"), undefined);
+    assert.equal(parseCompleteToolCalls("[TOOL_CALLS][{", "mistral"), undefined);
   });
 
   it("keeps one call when parallel calls are off", async () => {

@@ -14,7 +14,7 @@ import { after, before, describe, it } from "node:test";
 import { Ollama } from "ollama";
 import OpenAI from "openai";
 import { writeTemplatedStories } from "../engine/templated-model.js";
-import { assertValidCalls, TRIP_TOOL, WEATHER_TOOL } from "../engine/tool-calling-contract.js";
+import { assertValidCalls, PING_TOOL, TRIP_TOOL, WEATHER_TOOL } from "../engine/tool-calling-contract.js";
 import { HERMES_TEMPLATE, LLAMA3_TEMPLATE } from "../engine/tool-templates.js";
 import { testLlamaServer } from "../helpers.js";
 import { startGateway, storiesModel, type GatewayFixture } from "./gateway-fixture.js";
@@ -77,6 +77,24 @@ for (const backend of ["node-llama-cpp", "llama-server"] as const) describe(`too
       assertValidCalls(callsOf(choice.message), model);
       assert.ok(response.usage!.completion_tokens > 5);
     }
+  });
+
+  it("cuts a parallel turn at max_tokens into the calls written in full, never raw call markup", async () => {
+    const ping: OpenAI.ChatCompletionFunctionTool = { type: "function", function: { name: PING_TOOL.name, parameters: PING_TOOL.parameters! } };
+    const body = { model: "hermes", messages: ask, tools: [ping], tool_choice: { type: "function" as const, function: { name: "t" } }, temperature: 1 };
+    const one = await client.chat.completions.create({ ...body, parallel_tool_calls: false, seed: 0 });
+    const perCall = one.usage!.completion_tokens;
+    let cut = 0;
+    for (let seed = 0; seed < 20 && cut < 2; seed++) {
+      const response = await client.chat.completions.create({ ...body, max_tokens: 2 * perCall - 2, seed });
+      const choice = response.choices[0]!;
+      assert.ok(!(choice.message.content ?? "").includes("<tool_call>"), `seed ${seed}: markup as content: ${choice.message.content}`);
+      assert.ok((choice.message.tool_calls?.length ?? 0) >= 1, `seed ${seed}: ${JSON.stringify(choice)}`);
+      assertValidCalls(callsOf(choice.message), `seed ${seed}`);
+      if (choice.finish_reason === "length") cut++;
+      else assert.equal(choice.finish_reason, "tool_calls");
+    }
+    assert.ok(cut > 0, "some turn began a second call and was cut in it");
   });
 
   it("streams calls as delta.tool_calls the client's stream helper assembles into the same call", async () => {
