@@ -1,7 +1,8 @@
 /**
  * The agent frameworks people point at a local server, against a real gateway:
  * the Vercel AI SDK (`ai` with `@ai-sdk/openai`, chat completions and the
- * Responses API) and LangChain (`@langchain/openai`'s ChatOpenAI). Text on
+ * Responses API) and LangChain (`@langchain/openai`'s ChatOpenAI and
+ * `@langchain/ollama`'s ChatOllama), on both engines. Text on
  * stories260K ("stories"); tool calls on stories260K carrying a Hermes-style
  * tool template ("hermes") — the model is untrained, so calls are forced
  * (`required`), and the gateway's grammar holds them to the tool's schema. The
@@ -18,28 +19,41 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { createOpenAI } from "@ai-sdk/openai";
 import { tool as langchainTool } from "@langchain/core/tools";
+import { ChatOllama } from "@langchain/ollama";
 import { ChatOpenAI } from "@langchain/openai";
 import { generateText, streamText, tool } from "ai";
+import { Ollama } from "ollama";
 import OpenAI from "openai";
 import { z } from "zod";
 import { writeTemplatedStories } from "../engine/templated-model.js";
-import { HERMES_TEMPLATE } from "../engine/tool-templates.js";
+import { HERMES_TEMPLATE, LLAMA3_TEMPLATE } from "../engine/tool-templates.js";
+import { testLlamaServer } from "../helpers.js";
 import { startGateway, storiesModel, type GatewayFixture } from "./gateway-fixture.js";
 
 const PROMPT = "Tell me a story.";
 const weatherInput = z.object({ city: z.string().max(6) }).strict();
 const tripInput = z.object({ city: z.enum(["Oslo", "Lima", "Pune"]), nights: z.number().int().min(0) }).strict();
 
-describe("agent frameworks against the gateway", () => {
+for (const backend of ["node-llama-cpp", "llama-server"] as const) describe(`agent frameworks against the gateway (${backend})`, () => {
   let fixture: GatewayFixture;
   let dir: string;
   let openai: OpenAI;
+  // llama-server writes stories260K's tokens faster than one read of its stream: a longer answer spans several reads.
+  const STREAM_TOKENS = backend === "llama-server" ? 256 : 24;
   /** What the openai client gets for PROMPT at temperature 0 and `maxTokens`. */
   let reference: (maxTokens: number) => Promise<OpenAI.ChatCompletion>;
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "edgelm-frameworks-"));
     const hermes = await writeTemplatedStories(dir, HERMES_TEMPLATE, {}, "hermes.gguf");
-    fixture = await startGateway({ models: [storiesModel({ parallel: 2 }), storiesModel({ name: "hermes", ref: hermes, contextSize: 2048, parallel: 2 })] });
+    const llama3 = await writeTemplatedStories(dir, LLAMA3_TEMPLATE, {}, "llama3.gguf");
+    fixture = await startGateway({
+      models: [
+        storiesModel({ parallel: 2 }),
+        storiesModel({ name: "hermes", ref: hermes, contextSize: 2048, parallel: 2 }),
+        storiesModel({ name: "llama3", ref: llama3, contextSize: 1024, parallel: 1 }),
+      ],
+      config: { engine: backend === "llama-server" ? { backend, llama_server: await testLlamaServer() } : { backend } },
+    });
     openai = new OpenAI({ baseURL: `${fixture.url}/v1`, apiKey: "unused", maxRetries: 0 });
     reference = (maxTokens) =>
       openai.chat.completions.create({ model: "stories", messages: [{ role: "user", content: PROMPT }], max_tokens: maxTokens, temperature: 0 });
@@ -69,12 +83,12 @@ describe("agent frameworks against the gateway", () => {
     });
 
     it("streamText: several text deltas that join into the whole text", async () => {
-      const expected = await reference(24);
+      const expected = await reference(STREAM_TOKENS);
       const errors: unknown[] = [];
       const result = streamText({
         model: provider().chat("stories"),
         prompt: PROMPT,
-        maxOutputTokens: 24,
+        maxOutputTokens: STREAM_TOKENS,
         temperature: 0,
         maxRetries: 0,
         onError: ({ error }) => void errors.push(error),
@@ -85,7 +99,7 @@ describe("agent frameworks against the gateway", () => {
       assert.ok(deltas.length > 1, `one delta only: ${JSON.stringify(deltas)}`);
       assert.equal(deltas.join(""), expected.choices[0]!.message.content);
       assert.equal(await result.finishReason, "length");
-      assert.equal((await result.usage).outputTokens, 24);
+      assert.equal((await result.usage).outputTokens, STREAM_TOKENS);
     });
 
     it("tools with zod schemas and toolChoice required: a call whose input parses with its schema", async () => {
@@ -154,9 +168,9 @@ describe("agent frameworks against the gateway", () => {
     });
 
     it("stream: several chunks that join into the whole text", async () => {
-      const expected = await reference(24);
+      const expected = await reference(STREAM_TOKENS);
       const chunks: string[] = [];
-      for await (const chunk of await chat("stories", { maxTokens: 24 }).stream(PROMPT)) {
+      for await (const chunk of await chat("stories", { maxTokens: STREAM_TOKENS }).stream(PROMPT)) {
         assert.equal(typeof chunk.content, "string");
         chunks.push(chunk.content as string);
       }
@@ -185,6 +199,47 @@ describe("agent frameworks against the gateway", () => {
       const next = await chat("hermes", { maxTokens: 8 }).invoke([["user", "Weather in Oslo?"], message, answer]);
       assert.equal(typeof next.content, "string");
       assert.ok((next.content as string).length > 0);
+    });
+  });
+
+  describe("LangChain (@langchain/ollama ChatOllama)", () => {
+    const chat = (model: string, options: { numPredict?: number; format?: Record<string, unknown> } = {}) =>
+      new ChatOllama({ model, baseUrl: fixture.url, temperature: 0, ...options });
+    const ollamaReference = (numPredict: number) =>
+      new Ollama({ host: fixture.url }).chat({ model: "stories", messages: [{ role: "user", content: PROMPT }], options: { temperature: 0, num_predict: numPredict } });
+
+    it("invoke: the same text and token counts as the ollama client", async () => {
+      const expected = await ollamaReference(16);
+      const message = await chat("stories", { numPredict: 16 }).invoke(PROMPT);
+      assert.equal(message.content, expected.message.content);
+      assert.equal(message.usage_metadata?.output_tokens, expected.eval_count);
+      assert.equal(message.usage_metadata?.input_tokens, expected.prompt_eval_count);
+    });
+
+    it("stream: several chunks that join into the whole text", async () => {
+      const expected = await ollamaReference(STREAM_TOKENS);
+      const chunks: string[] = [];
+      for await (const chunk of await chat("stories", { numPredict: STREAM_TOKENS }).stream(PROMPT)) chunks.push(chunk.content as string);
+      assert.ok(chunks.filter((c) => c.length > 0).length > 1, `one chunk only: ${JSON.stringify(chunks)}`);
+      assert.equal(chunks.join(""), expected.message.content);
+    });
+
+    it("bindTools(...).invoke: a call with parsed args (Llama 3 syntax, its output held to a call's shape by format)", async () => {
+      const getWeather = langchainTool(async ({ city }) => `sunny in ${city}`, { name: "get_weather", description: "Weather in a city", schema: weatherInput });
+      // Ollama has no tool_choice: `format` holds the untrained model to a call's JSON, which in this syntax is a call.
+      const callShape = {
+        type: "object",
+        properties: { name: { const: "get_weather" }, parameters: { type: "object", properties: { city: { type: "string", maxLength: 6 } }, required: ["city"], additionalProperties: false } },
+        required: ["name", "parameters"],
+        additionalProperties: false,
+      };
+      const message = await chat("llama3", { format: callShape }).bindTools([getWeather]).invoke("Weather in Oslo?");
+      assert.equal(message.tool_calls?.length, 1, JSON.stringify(message));
+      assert.equal(message.tool_calls![0]!.name, "get_weather");
+      weatherInput.parse(message.tool_calls![0]!.args);
+      const answer = await getWeather.invoke(message.tool_calls![0]!);
+      const next = await chat("llama3", { numPredict: 8 }).invoke([["user", "Weather in Oslo?"], message, answer]);
+      assert.equal(typeof next.content, "string");
     });
   });
 });
