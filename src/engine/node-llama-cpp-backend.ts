@@ -422,6 +422,9 @@ class NodeLlamaCppModel implements LoadedModel {
 
   async generate(request: GenerateRequest, signal?: AbortSignal): Promise<TokenStream> {
     if (this.disposed) throw new EdgeError("model_not_ready", `model ${this.info.name} is unloaded`);
+    if (request.typicalP !== undefined && request.typicalP < 1) {
+      throw new EdgeError("unsupported", "typical_p: the node-llama-cpp engine has no locally typical sampler; serve the model on the llama-server engine (engine.backend: llama-server) or leave typical_p at 1", { param: "typical_p" });
+    }
     const startedAt = performance.now();
     const { tokens: promptTokens, stops: templateStops, toolSyntax } = await this.promptTokens(request);
     const tools = toolCalling(request, toolSyntax);

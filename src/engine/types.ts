@@ -49,6 +49,8 @@ export interface SamplingOptions {
   topP?: number;
   /** 0 disables. Default 0.05. */
   minP?: number;
+  /** Locally typical sampling (llama.cpp's `typical_p`); 1 disables. Default 1. The llama-server engine only. */
+  typicalP?: number;
   /** Multiplicative repeat penalty over recent tokens; 1 disables. Default 1.1. */
   repeatPenalty?: number;
   /** How many recent tokens the penalties look at. Default 64. */

@@ -142,7 +142,7 @@ function generationSettings(meta: NativeMeta): Record<string, unknown> {
     top_k: r.topK ?? DEFAULT_SAMPLING.topK,
     top_p: r.topP ?? DEFAULT_SAMPLING.topP,
     min_p: r.minP ?? DEFAULT_SAMPLING.minP,
-    typical_p: 1,
+    typical_p: r.typicalP ?? 1,
     repeat_last_n: r.repeatLastN ?? DEFAULT_SAMPLING.repeatLastN,
     repeat_penalty: r.repeatPenalty ?? 1,
     presence_penalty: r.presencePenalty ?? 0,

@@ -17,6 +17,7 @@ const optionalNumber = z.number().nullish();
 export const llamaSamplingFields = {
   top_k: samplingRanges.top_k.nullish(),
   min_p: samplingRanges.min_p.nullish(),
+  typical_p: samplingRanges.typical_p.nullish(),
   repeat_penalty: samplingRanges.repeat_penalty.nullish(),
   repeat_last_n: samplingRanges.repeat_last_n.nullish(),
   /** Reuse the cached prompt prefix (default true). */
@@ -31,7 +32,6 @@ export const llamaSamplingFields = {
 
 /** Samplers the engine does not offer, with the value that leaves them off. */
 const NEUTRAL: Record<string, number> = {
-  typical_p: 1,
   mirostat: 0,
   dynatemp_range: 0,
   xtc_probability: 0,
@@ -40,7 +40,6 @@ const NEUTRAL: Record<string, number> = {
 
 /** Refused unless neutral (NEUTRAL), or without effect. */
 export const llamaUnavailableFields = {
-  typical_p: optionalNumber,
   mirostat: optionalNumber,
   mirostat_tau: optionalNumber,
   mirostat_eta: optionalNumber,
@@ -82,6 +81,7 @@ export function llamaFieldsRequest(body: LlamaFields): GenerateRequest {
   const request: GenerateRequest = {};
   if (body.top_k != null) request.topK = body.top_k;
   if (body.min_p != null) request.minP = body.min_p;
+  if (body.typical_p != null) request.typicalP = body.typical_p;
   if (body.repeat_penalty != null) request.repeatPenalty = body.repeat_penalty;
   if (body.repeat_last_n != null) request.repeatLastN = body.repeat_last_n;
   if (body.cache_prompt != null) request.cachePrompt = body.cache_prompt;

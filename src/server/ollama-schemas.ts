@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 import { ollamaToolCallSchema, ollamaToolSchema } from "./ollama-tools.js";
-import { seedField, tokenLimit } from "./request-fields.js";
+import { samplingRanges, seedField, tokenLimit } from "./request-fields.js";
 
 export const ollamaOptionsSchema = z
   .object({
@@ -23,9 +23,9 @@ export const ollamaOptionsSchema = z
     repeat_last_n: z.number().int().min(-1).optional(),
     presence_penalty: z.number().min(-2).max(2).optional(),
     frequency_penalty: z.number().min(-2).max(2).optional(),
+    typical_p: samplingRanges.typical_p.optional(),
     // accepted, no effect (load-time settings the gateway owns, or samplers not offered)
     num_keep: z.number().int().optional(),
-    typical_p: z.number().optional(),
     tfs_z: z.number().optional(),
     mirostat: z.number().int().optional(),
     mirostat_tau: z.number().optional(),

@@ -239,6 +239,7 @@ function optionsRequest(options: OllamaOptions | undefined, format: OllamaChatBo
   if (o.top_k !== undefined) request.topK = o.top_k;
   if (o.top_p !== undefined) request.topP = o.top_p;
   if (o.min_p !== undefined) request.minP = o.min_p;
+  if (o.typical_p !== undefined) request.typicalP = o.typical_p;
   if (o.repeat_penalty !== undefined) request.repeatPenalty = o.repeat_penalty;
   if (o.repeat_last_n !== undefined) request.repeatLastN = o.repeat_last_n === -1 ? (request.contextSize ?? served ?? 64) : o.repeat_last_n;
   if (o.presence_penalty !== undefined) request.presencePenalty = o.presence_penalty;

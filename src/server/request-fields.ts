@@ -19,6 +19,7 @@ export const samplingRanges = {
   top_p: z.number().min(0).max(1),
   top_k: z.number().int().min(0),
   min_p: z.number().min(0).max(1),
+  typical_p: z.number().gt(0).max(1),
   repeat_penalty: z.number().min(0).max(10),
   repeat_last_n: z.number().int().min(0),
   frequency_penalty: z.number().min(-2).max(2),

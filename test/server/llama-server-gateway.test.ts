@@ -131,6 +131,22 @@ describe("gateway on llama-server runners", () => {
     assert.equal(now.runner.backend, "llama-server");
   });
 
+  it("honours typical_p (OpenAI's llama-server extra and Ollama's option): the same seed samples differently under it", async () => {
+    const body = (typical?: number) => ({ model: "stories", prompt: "Once upon a time", max_tokens: 24, temperature: 1, ...(typical !== undefined ? { typical_p: typical } : {}) });
+    let differ = 0;
+    for (const seed of [1, 2, 3, 4, 5]) {
+      const plain = await openai.completions.create({ ...body(), seed });
+      const typical = await openai.completions.create({ ...body(0.2), seed } as any);
+      const again = await openai.completions.create({ ...body(0.2), seed } as any);
+      assert.equal(again.choices[0]!.text, typical.choices[0]!.text, "the same seed and sampler give the same text");
+      if (typical.choices[0]!.text !== plain.choices[0]!.text) differ++;
+    }
+    assert.ok(differ > 0, "typical_p 0.2 changed no answer: it did not reach the sampler");
+    const viaOllama = await ollama.generate({ model: "stories", prompt: "Once upon a time", options: { temperature: 1, seed: 1, num_predict: 24, typical_p: 0.2 } });
+    const reference = await openai.completions.create({ ...body(0.2), seed: 1 } as any);
+    assert.equal(viaOllama.response, reference.choices[0]!.text);
+  });
+
   it("embeds through both dialects", async () => {
     const e = await openai.embeddings.create({ model: "stories", input: ["Once upon a time", "a red ball"] });
     assert.equal(e.data.length, 2);

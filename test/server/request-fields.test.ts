@@ -144,7 +144,14 @@ describe("request fields: lenient by default", () => {
     assert.equal(probs.json.choices[0].logprobs.content[0].top_logprobs.length, 2);
     const neutral = await post(`${fixture.url}/v1/chat/completions`, { ...chat, typical_p: 1, mirostat: 0, n_keep: 4, samplers: ["top_k"] });
     assert.equal(neutral.status, 200, neutral.text);
-    for (const field of ["typical_p", "mirostat", "xtc_probability", "dry_multiplier", "dynatemp_range"]) {
+    // typical_p is llama-server's: this gateway serves on node-llama-cpp, which has no such sampler.
+    const typical = await post(`${fixture.url}/v1/completions`, { model: "stories", prompt: "Once", max_tokens: 2, typical_p: 0.5 });
+    assert.equal(typical.status, 400, typical.text);
+    assert.equal(typical.json.error.param, "typical_p");
+    assert.match(typical.json.error.message, /node-llama-cpp engine has no locally typical sampler/);
+    const ollamaTypical = await post(`${fixture.url}/api/generate`, { model: "stories", prompt: "Once", stream: false, options: { num_predict: 2, typical_p: 0.5 } });
+    assert.equal(ollamaTypical.status, 400, ollamaTypical.text);
+    for (const field of ["mirostat", "xtc_probability", "dry_multiplier", "dynatemp_range"]) {
       const refused = await post(`${fixture.url}/v1/completions`, { model: "stories", prompt: "Once", max_tokens: 2, [field]: 0.5 });
       assert.equal(refused.status, 400, `${field}: ${refused.text}`);
       assert.equal(refused.json.error.param, field);

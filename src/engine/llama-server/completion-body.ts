@@ -39,7 +39,7 @@ export function completionBody(request: GenerateRequest, prompt: CompletionPromp
     frequency_penalty: request.frequencyPenalty ?? 0,
     presence_penalty: request.presencePenalty ?? 0,
     // llama.cpp's extra samplers stay off: the engine contract does not know them.
-    typical_p: 1,
+    typical_p: request.typicalP ?? 1,
     xtc_probability: 0,
     dry_multiplier: 0,
     top_n_sigma: -1,
