@@ -16,12 +16,13 @@
  * streamed from disk in batches (see journal-reader.ts).
  */
 import { randomUUID } from "node:crypto";
-import { closeSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeSync } from "node:fs";
-import { open, type FileHandle } from "node:fs/promises";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { EdgeError, toEdgeError } from "../errors.js";
 import type { EventSink } from "./event-sink.js";
-import { JournalReader, forEachLine, type JournalSegment } from "./journal-reader.js";
+import { JournalReader, forEachLine } from "./journal-reader.js";
+import { JournalWriter, listJournalSegments, truncateSegment } from "./journal-writer.js";
+import { readCursor, SinkCursor } from "./sink-cursor.js";
 
 export interface OutboxRecord {
   seq: number;
@@ -82,9 +83,6 @@ export interface OutboxStats {
   refused: number;
 }
 
-const SEGMENT = /^segment-(\d+)\.jsonl$/;
-/** Size of a cursor file: `{"delivered":N}` padded with spaces and a newline. */
-const CURSOR_BYTES = 40;
 const SINK_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
 interface SinkState {
@@ -96,18 +94,14 @@ interface SinkState {
   reader: JournalReader;
   wake: (() => void) | undefined;
   loop: Promise<void> | undefined;
-  cursorFd?: number;
+  cursorFile: SinkCursor;
 }
 
 export class Outbox {
   private nextSeq = 1;
   /** Highest seq on disk and fsync'd: forwarders read up to here. */
   private durableSeq = 0;
-  private segmentList: JournalSegment[] = [];
-  private segment: { handle: FileHandle; first: number } | undefined;
-  private pendingSync: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
-  private syncing = false;
-  private writeChain: Promise<void> = Promise.resolve();
+  private journal: JournalWriter | undefined;
   private running = false;
   private refused = 0;
   private readonly stopController = new AbortController();
@@ -136,6 +130,7 @@ export class Outbox {
       reader: undefined as unknown as JournalReader,
       wake: undefined,
       loop: undefined,
+      cursorFile: new SinkCursor(options.dir, sink.name),
     }));
   }
 
@@ -151,7 +146,7 @@ export class Outbox {
 
   /** Bytes of journal on disk. */
   get journalBytes(): number {
-    return this.segmentList.reduce((sum, s) => sum + s.bytes, 0);
+    return this.journal?.bytes ?? 0;
   }
 
   stats(): OutboxStats {
@@ -169,11 +164,11 @@ export class Outbox {
   async start(): Promise<void> {
     const { dir } = this.options;
     mkdirSync(dir, { recursive: true });
-    const legacy = this.readCursor("cursor.json");
-    for (const state of this.states) state.cursor = this.readCursor(`cursor-${state.sink.name}.json`) ?? legacy ?? 0;
-    this.segmentList = this.listSegments();
+    const legacy = readCursor(dir, "cursor.json");
+    for (const state of this.states) state.cursor = readCursor(dir, SinkCursor.fileName(state.sink.name)) ?? legacy ?? 0;
+    const journal = (this.journal = new JournalWriter(dir, this.segmentBytes, listJournalSegments(dir)));
     let lastSeq = 0;
-    for (const segment of this.segmentList) {
+    for (const segment of journal.segments) {
       const path = join(dir, segment.name);
       let torn = false;
       const end = await forEachLine(path, (line) => {
@@ -188,25 +183,16 @@ export class Outbox {
         for (const state of this.states) if (seq > state.cursor) state.queued++;
         return true;
       });
-      if (torn || end < segment.bytes) {
-        // A crash mid-append (never acknowledged): cut the partial line off.
-        const fd = openSync(path, "r+");
-        try {
-          ftruncateSync(fd, end);
-          fsyncSync(fd);
-        } finally {
-          closeSync(fd);
-        }
-        segment.bytes = end;
-      }
+      // A crash mid-append (never acknowledged): cut the partial line off.
+      if (torn || end < segment.bytes) truncateSegment(dir, segment, end);
     }
     const delivered = Math.max(0, ...this.states.map((s) => s.cursor));
     this.nextSeq = Math.max(lastSeq, delivered) + 1;
     this.durableSeq = this.nextSeq - 1;
-    this.removeDeliveredSegments();
+    journal.removeUpTo(this.lastDeliveredSeq);
     this.running = true;
     for (const state of this.states) {
-      state.reader = new JournalReader(dir, () => this.segmentList, state.cursor);
+      state.reader = new JournalReader(dir, () => journal.segments, state.cursor);
       state.loop = this.forwardLoop(state);
     }
   }
@@ -220,23 +206,20 @@ export class Outbox {
     if (!this.running) throw new EdgeError("model_not_ready", "the outbox is not running");
     const id = idempotencyKey ?? randomUUID();
     const receivedAt = new Date().toISOString();
-    let record: OutboxRecord | undefined;
-    const written = (this.writeChain = this.writeChain.then(async () => {
+    const journal = this.journal!;
+    const record = await journal.serialize(async (): Promise<OutboxRecord> => {
       const seq = this.nextSeq;
       const line = Buffer.from(`${JSON.stringify({ seq, id, receivedAt, body })}\n`);
       this.checkRoom(line.length);
-      await this.writeLine(line, seq);
+      await journal.appendLine(line, seq);
       this.nextSeq++;
       for (const state of this.states) state.queued++;
-      record = { seq, id, receivedAt, body };
-    }));
-    // The chain continues after a refused or failed write; this append reports it.
-    this.writeChain = written.catch(() => {});
-    await written;
-    await this.sync();
-    this.durableSeq = Math.max(this.durableSeq, record!.seq);
+      return { seq, id, receivedAt, body };
+    });
+    await journal.sync();
+    this.durableSeq = Math.max(this.durableSeq, record.seq);
     for (const state of this.states) state.wake?.();
-    return record!;
+    return record;
   }
 
   /** Stops forwarding and closes the journal and the sinks (pending appends complete first). */
@@ -244,15 +227,10 @@ export class Outbox {
     this.running = false;
     this.stopController.abort();
     for (const state of this.states) state.wake?.();
-    await this.writeChain.catch(() => {});
     await Promise.all(this.states.map((s) => s.loop?.catch(() => {})));
     await Promise.all(this.states.map((s) => s.sink.close?.().catch(() => {})));
-    await this.segment?.handle.close().catch(() => {});
-    this.segment = undefined;
-    for (const state of this.states) {
-      if (state.cursorFd !== undefined) closeSync(state.cursorFd);
-      state.cursorFd = undefined;
-    }
+    await this.journal?.close();
+    for (const state of this.states) state.cursorFile.close();
   }
 
   private checkRoom(lineBytes: number): void {
@@ -267,57 +245,6 @@ export class Outbox {
         details: { backlog_events: events, journal_bytes: bytes, max_backlog_events: this.maxBacklogEvents, max_backlog_bytes: this.maxBacklogBytes },
       });
     }
-  }
-
-  private async writeLine(line: Buffer, seq: number): Promise<void> {
-    try {
-      let current = this.segmentList.at(-1);
-      if (!this.segment || !current || current.bytes >= this.segmentBytes) current = await this.rotate(seq);
-      await this.segment!.handle.write(line, 0, line.length, current.bytes);
-      current.bytes += line.length;
-    } catch (error) {
-      throw toEdgeError(error, "cannot write the outbox journal");
-    }
-  }
-
-  /** Opens the segment to append to: the newest one after a restart while it has room, else a new one. */
-  private async rotate(firstSeq: number): Promise<JournalSegment> {
-    await this.segment?.handle.sync();
-    await this.segment?.handle.close();
-    const existing = this.segmentList.at(-1);
-    if (!this.segment && existing && existing.bytes < this.segmentBytes) {
-      this.segment = { handle: await open(join(this.options.dir, existing.name), "r+"), first: existing.first };
-      return existing;
-    }
-    const name = `segment-${String(firstSeq).padStart(12, "0")}.jsonl`;
-    this.segment = { handle: await open(join(this.options.dir, name), "a+"), first: firstSeq };
-    const created: JournalSegment = { name, first: firstSeq, bytes: 0 };
-    this.segmentList.push(created);
-    this.syncDirectory();
-    return created;
-  }
-
-  /** One fsync for all appends waiting on it. */
-  private sync(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.pendingSync.push({ resolve, reject });
-      if (!this.syncing) void this.runSync();
-    });
-  }
-
-  private async runSync(): Promise<void> {
-    this.syncing = true;
-    while (this.pendingSync.length > 0) {
-      const waiting = this.pendingSync.splice(0);
-      try {
-        await this.writeChain;
-        await this.segment?.handle.datasync();
-        for (const w of waiting) w.resolve();
-      } catch (error) {
-        for (const w of waiting) w.reject(toEdgeError(error, "cannot sync the outbox journal"));
-      }
-    }
-    this.syncing = false;
   }
 
   /** One sink's forwarder: reads batches after its cursor, delivers them, moves the cursor. */
@@ -363,8 +290,8 @@ export class Outbox {
       }
       this.options.onAttempt?.(state.sink.name, batch, delivered, failure);
       if (delivered > 0) {
-        this.syncCursor(state);
-        this.removeDeliveredSegments();
+        state.cursorFile.sync();
+        this.journal!.removeUpTo(this.lastDeliveredSeq);
         pending = batch.slice(delivered);
       }
       if (failure === undefined) {
@@ -394,70 +321,11 @@ export class Outbox {
     });
   }
 
-  private readCursor(file: string): number | undefined {
-    try {
-      const value = JSON.parse(readFileSync(join(this.options.dir, file), "utf8")) as { delivered?: unknown };
-      return typeof value.delivered === "number" && Number.isInteger(value.delivered) ? value.delivered : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-
-  /**
-   * Writes the sink's cursor in place (one fixed-size record at offset 0, so a
-   * process crash leaves either the old or the new value; the page cache keeps
-   * it across kill -9). {@link syncCursor} makes it survive power loss too.
-   */
+  /** Moves the sink's cursor past `seq` (written at once; made durable per batch by its sync). */
   private moveCursor(state: SinkState, seq: number, count: number): void {
-    state.cursorFd ??= this.openCursor(state.sink.name);
-    const text = Buffer.from(JSON.stringify({ delivered: seq }).padEnd(CURSOR_BYTES - 1, " ") + "\n");
-    writeSync(state.cursorFd, text, 0, text.length, 0);
+    state.cursorFile.write(seq);
     state.cursor = seq;
     state.queued = Math.max(0, state.queued - count);
     state.delivered += count;
-  }
-
-  private syncCursor(state: SinkState): void {
-    if (state.cursorFd !== undefined) fdatasyncSync(state.cursorFd);
-  }
-
-  private openCursor(sink: string): number {
-    const path = join(this.options.dir, `cursor-${sink}.json`);
-    const fd = openSync(path, "a+");
-    closeSync(fd);
-    const rw = openSync(path, "r+");
-    ftruncateSync(rw, CURSOR_BYTES);
-    this.syncDirectory();
-    return rw;
-  }
-
-  private listSegments(): JournalSegment[] {
-    return readdirSync(this.options.dir)
-      .map((name) => ({ name, match: SEGMENT.exec(name) }))
-      .filter((x): x is { name: string; match: RegExpExecArray } => x.match !== null)
-      .map(({ name, match }) => ({ name, first: Number(match[1]), bytes: statSync(join(this.options.dir, name)).size }))
-      .sort((a, b) => a.first - b.first);
-  }
-
-  /** Deletes segments whose every record every sink has delivered (never the newest one). */
-  private removeDeliveredSegments(): void {
-    const delivered = this.lastDeliveredSeq;
-    while (this.segmentList.length > 1 && this.segmentList[1]!.first - 1 <= delivered) {
-      const [old] = this.segmentList.splice(0, 1);
-      rmSync(join(this.options.dir, old!.name), { force: true });
-    }
-  }
-
-  private syncDirectory(): void {
-    try {
-      const fd = openSync(this.options.dir, "r");
-      try {
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-    } catch {
-      // directories cannot be fsync'd on every platform
-    }
   }
 }
