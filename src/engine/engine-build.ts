@@ -9,6 +9,10 @@
  *   one exists): the same probed instruction sets and smoke-test ladder, plus a
  *   persistent ggml thread pool, see local-build-profile.ts.
  * And what is built or installed (`edgelm engine list`).
+ *
+ * (Over 350 lines: both builds walk the same steps — probe, configure, build,
+ * smoke test, step down, record — and share them here; the probe, the ISA
+ * options, the smoke test and the source handling are their own modules.)
  */
 import { spawnSync } from "node:child_process";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";

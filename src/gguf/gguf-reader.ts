@@ -6,6 +6,10 @@
  * huge allocation. Nothing reaches llama.cpp before this reader accepted it.
  *
  * Format: https://github.com/ggml-org/ggml/blob/master/docs/gguf.md
+ *
+ * (Over 350 lines: one format's bounds-checked parser — header, metadata values
+ * of every type, tensor infos and the data offset checks share one cursor and
+ * one set of limits; split apart, each piece would have to re-check the others.)
  */
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { EdgeError, toEdgeError } from "../errors.js";

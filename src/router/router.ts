@@ -6,6 +6,11 @@
  * escalate low-confidence local answers to the cloud.
  *
  * Chain per attempt: redact → breaker → upstream → restore.
+ *
+ * (Over 350 lines: the route decision and its fallbacks are one ordered policy —
+ * local, overflow, escalation and failover each read and update the same
+ * per-request attempt; the links themselves live in their own modules:
+ * redactor.ts, circuit-breaker.ts, openai-upstream.ts, route-rules.ts.)
  */
 import type { Config } from "../config/schema.js";
 import type { RouteConfig } from "../config/sections/router.js";

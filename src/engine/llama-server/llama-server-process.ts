@@ -7,6 +7,10 @@
  * never shows in the process list). It is started without a shell, with
  * `setpriv --pdeathsig SIGKILL` when available so it never outlives the
  * gateway, and its stdout/stderr go to our log tagged with the runner.
+ *
+ * (Over 350 lines: process start-up, the authenticated HTTP client over the
+ * socket and the streaming reader share the endpoint, key and exit state of one
+ * process; the command line is llama-server-args.ts.)
  */
 import { spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";

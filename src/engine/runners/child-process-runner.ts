@@ -3,6 +3,11 @@
  * node-runner-main.js, loads the model there, and turns the IPC batches back
  * into TokenStreams. When the process dies, every request it held fails with
  * runner_crashed and the exit listeners run (the model pool restarts it).
+ *
+ * (Over 350 lines: it is the gateway's whole side of one IPC protocol — load,
+ * generate, embed, tokenize, health, cancel and their replies — so each message
+ * type's sender sits next to its reply handling; the lifecycle is
+ * runner-lifecycle.ts, the wire format runner-protocol.ts.)
  */
 import type { ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
