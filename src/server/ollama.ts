@@ -6,15 +6,17 @@
  * `{"error": "..."}`, made in exactly one place (errorBody).
  */
 import type { FastifyInstance } from "fastify";
-import type { GeneratedChunk, GenerateRequest, GenerationResult, ResponseFormat } from "../engine/types.js";
+import type { GeneratedChunk, GenerateRequest, GenerationResult } from "../engine/types.js";
 import { EdgeError } from "../errors.js";
-import type { ServedModel, ServedModelStatus, ServedStream } from "../scheduler/served-model.js";
+import type { ServedModel, ServedStream } from "../scheduler/served-model.js";
 import { EDGELM_VERSION } from "../version.js";
 import type { ApiDialect } from "./api-dialect.js";
 import { scopeOf } from "./app.js";
 import type { DialectHost, ModelDirectory } from "./app-host.js";
 import { collectGeneration, endCollected, setRouteHeaders, streamGeneration, type StreamFormat } from "./generation-response.js";
 import { NdjsonWriter } from "./ndjson-writer.js";
+import { details, ollamaName, showResponse } from "./ollama-model-info.js";
+import { chatRequest, generateRequest, keepAliveOf } from "./ollama-requests.js";
 import { generateTruncating } from "./ollama-truncation.js";
 import {
   ollamaChatSchema,
@@ -24,13 +26,11 @@ import {
   ollamaShowSchema,
   type OllamaChatBody,
   type OllamaGenerateBody,
-  type OllamaOptions,
 } from "./ollama-schemas.js";
-import { ollamaChatMessage, ollamaToolCalls, ollamaTools } from "./ollama-tools.js";
-import { checkEmbeddingCount, nanoseconds, samplerSeed, stopList } from "./request-fields.js";
+import { ollamaToolCalls } from "./ollama-tools.js";
+import { checkEmbeddingCount, nanoseconds } from "./request-fields.js";
 import type { RequestScope } from "../scheduler/request-scope.js";
 import { parseRequestBody } from "./request-validation.js";
-import { parseKeepAlive } from "../scheduler/keep-alive.js";
 import { registerModelRoutes } from "./ollama-models.js";
 import { applyTemplate, optionsWithDefaults, withDefaultSystem } from "./ollama-settings.js";
 
@@ -214,169 +214,7 @@ function register(app: FastifyInstance, host: DialectHost): void {
   });
 }
 
-// --- requests ---------------------------------------------------------------
-
-/** keep_alive in ms (null = forever, undefined = the model's default); a malformed one is a 400. */
-function keepAliveOf(value: string | number | undefined): number | null | undefined {
-  const ms = parseKeepAlive(value);
-  if (Number.isNaN(ms)) throw new EdgeError("invalid_request", `keep_alive: expected seconds or a duration such as "5m", "90s", "1h" (negative = forever), got ${JSON.stringify(value)}`, { param: "keep_alive" });
-  return ms;
-}
-
-function unsupported(param: string, message: string): EdgeError {
-  return new EdgeError("unsupported", `${param}: ${message}`, { param });
-}
-
-/** Ollama's options and format as engine settings. */
-function optionsRequest(options: OllamaOptions | undefined, format: OllamaChatBody["format"], model: ServedModelStatus): GenerateRequest {
-  const request: GenerateRequest = {};
-  const o = options ?? {};
-  const served = model.info?.contextSize ?? model.summary?.contextLength;
-  if (o.num_predict !== undefined) request.maxTokens = o.num_predict;
-  // num_ctx is a load-time setting in Ollama; here it can narrow this request's context, not widen the served one.
-  if (o.num_ctx !== undefined && (served === undefined || o.num_ctx < served)) request.contextSize = o.num_ctx;
-  if (o.temperature !== undefined) request.temperature = o.temperature;
-  if (o.top_k !== undefined) request.topK = o.top_k;
-  if (o.top_p !== undefined) request.topP = o.top_p;
-  if (o.min_p !== undefined) request.minP = o.min_p;
-  if (o.typical_p !== undefined) request.typicalP = o.typical_p;
-  if (o.repeat_penalty !== undefined) request.repeatPenalty = o.repeat_penalty;
-  if (o.repeat_last_n !== undefined) request.repeatLastN = o.repeat_last_n === -1 ? (request.contextSize ?? served ?? 64) : o.repeat_last_n;
-  if (o.presence_penalty !== undefined) request.presencePenalty = o.presence_penalty;
-  if (o.frequency_penalty !== undefined) request.frequencyPenalty = o.frequency_penalty;
-  const seed = samplerSeed(o.seed);
-  if (seed !== undefined) request.seed = seed;
-  const stop = stopList(o.stop);
-  if (stop) request.stop = stop;
-  const responseFormat = formatOf(format);
-  if (responseFormat) request.responseFormat = responseFormat;
-  return request;
-}
-
-function formatOf(format: OllamaChatBody["format"]): ResponseFormat | undefined {
-  if (format === undefined || format === "") return undefined;
-  if (format === "json") return { type: "json_object" };
-  return { type: "json_schema", schema: format };
-}
-
-function checkCommon(body: { think?: boolean | string | undefined; top_logprobs?: number | undefined; logprobs?: boolean | undefined }): void {
-  if (body.think !== undefined && body.think !== false) throw unsupported("think", "this model does not support thinking");
-  if (body.top_logprobs !== undefined && body.top_logprobs > 0 && !body.logprobs) {
-    throw new EdgeError("invalid_request", "top_logprobs: requires logprobs to be true", { param: "top_logprobs" });
-  }
-}
-
-/** The engine request for /api/generate, or undefined for a load-only request (no prompt). */
-function generateRequest(body: OllamaGenerateBody, model: ServedModelStatus): GenerateRequest | undefined {
-  checkCommon(body);
-  if (body.images && body.images.length > 0) throw unsupported("images", "this model does not support images");
-  if (body.suffix) throw unsupported("suffix", "this model does not support insertion (suffix)");
-  if (body.template) throw unsupported("template", "custom prompt templates are not supported; send raw:true with a formatted prompt");
-  if (body.context && body.context.length > 0) throw unsupported("context", "the deprecated context field is not supported; use /api/chat for conversations");
-  if (!body.prompt) return undefined;
-  const request = optionsRequest(body.options, body.format, model);
-  const templated = model.summary?.chatTemplate !== undefined && body.raw !== true;
-  if (templated) {
-    request.messages = [...(body.system ? [{ role: "system" as const, content: body.system }] : []), { role: "user" as const, content: body.prompt }];
-  } else {
-    request.prompt = body.prompt;
-  }
-  if (body.logprobs) request.logprobs = Math.max(1, body.top_logprobs ?? 0);
-  return request;
-}
-
-function chatRequest(body: OllamaChatBody, model: ServedModelStatus): GenerateRequest | undefined {
-  checkCommon(body);
-  const messages = body.messages ?? [];
-  messages.forEach((m, i) => {
-    if (m.images && m.images.length > 0) throw unsupported(`messages[${i}].images`, "this model does not support images");
-  });
-  if (messages.length === 0) return undefined;
-  const request = optionsRequest(body.options, body.format, model);
-  request.messages = messages.map(ollamaChatMessage);
-  if (body.tools && body.tools.length > 0) request.tools = ollamaTools(body.tools);
-  if (body.logprobs) request.logprobs = Math.max(1, body.top_logprobs ?? 0);
-  return request;
-}
-
 // --- responses ----------------------------------------------------------------
-
-/** Ollama names carry a tag; a served name without one is `name:latest`. */
-function ollamaName(name: string): string {
-  return name.includes(":") ? name : `${name}:latest`;
-}
-
-/** Parameter counts the way Ollama prints them: 8.0B, 134.52M, 292.8K. */
-function parameterSize(count: number): string {
-  if (count >= 1e9) return `${(count / 1e9).toFixed(1)}B`;
-  if (count >= 1e6) return `${(count / 1e6).toFixed(2)}M`;
-  if (count >= 1e3) return `${(count / 1e3).toFixed(1)}K`;
-  return String(count);
-}
-
-function details(model: ServedModelStatus): Record<string, unknown> {
-  const family = model.summary?.architecture ?? "unknown";
-  return {
-    parent_model: "",
-    format: "gguf",
-    family,
-    families: [family],
-    parameter_size: parameterSize(model.summary?.parameterCount ?? 0),
-    quantization_level: model.summary?.predominantType ?? "unknown",
-  };
-}
-
-/** The Modelfile, parameters, template and system prompt /api/show reports, with the model's own settings. */
-function modelfileFacts(model: ServedModelStatus, contextSize: number): Record<string, string> {
-  const settings = model.settings ?? {};
-  const parameters: Array<[string, unknown]> = [["num_ctx", contextSize]];
-  for (const [key, value] of Object.entries(settings.parameters ?? {})) {
-    for (const one of Array.isArray(value) ? value : [value]) parameters.push([key, one]);
-  }
-  const quote = (text: string): string => `"""${text}"""`;
-  const lines = [
-    "# Modelfile generated by edgelm",
-    `FROM ${model.path}`,
-    ...(settings.template ? [`TEMPLATE ${quote(settings.template)}`] : []),
-    ...(settings.system ? [`SYSTEM ${quote(settings.system)}`] : []),
-    ...parameters.map(([k, v]) => `PARAMETER ${k} ${typeof v === "string" ? JSON.stringify(v) : String(v)}`),
-  ];
-  return {
-    modelfile: `${lines.join("\n")}\n`,
-    parameters: parameters.map(([k, v]) => `${k.padEnd(30)} ${typeof v === "string" ? JSON.stringify(v) : String(v)}`).join("\n"),
-    template: settings.template ?? model.summary?.chatTemplate ?? "{{ .Prompt }}",
-    system: settings.system ?? "",
-  };
-}
-
-function showResponse(model: ServedModelStatus): Record<string, unknown> {
-  const s = model.summary;
-  const arch = s?.architecture ?? "unknown";
-  const contextSize = model.info?.contextSize ?? s?.contextLength ?? 0;
-  const modelInfo: Record<string, unknown> = {
-    "general.architecture": arch,
-    "general.parameter_count": s?.parameterCount ?? 0,
-    ...(s?.fileType !== undefined ? { "general.file_type": s.fileType } : {}),
-  };
-  const archFacts: Record<string, number | undefined> = {
-    context_length: s?.contextLength,
-    embedding_length: s?.embeddingLength,
-    block_count: s?.blockCount,
-    "attention.head_count": s?.headCount,
-    "attention.head_count_kv": s?.headCountKv,
-    feed_forward_length: s?.feedForwardLength,
-    vocab_size: s?.vocabSize,
-  };
-  for (const [key, value] of Object.entries(archFacts)) if (value !== undefined) modelInfo[`${arch}.${key}`] = value;
-  return {
-    license: "",
-    ...modelfileFacts(model, contextSize),
-    details: details(model),
-    model_info: modelInfo,
-    capabilities: ["completion", "embedding"],
-    modified_at: (model.modifiedAt ?? new Date()).toISOString(),
-  };
-}
 
 /** A load-only request (no prompt, no messages): Ollama answers once the model is loaded, or unloads it for keep_alive 0. */
 async function loadResponse(scope: RequestScope, requested: string, model: ServedModel, directory: ModelDirectory, chat: boolean, unload: boolean): Promise<unknown> {
