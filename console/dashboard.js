@@ -11,7 +11,7 @@ import { byId, confirmAction, fillSelect, fillTable, h } from "./dom.js";
 import { TimePlot } from "./plot.js";
 
 /**
- * @typedef {{ id: string, title: string, unit: string, series: (points: any[]) => Array<{ label: string, points: Array<[number, number | null]> }>, optional?: boolean }} PlotSpec
+ * @typedef {{ id: string, title: string, unit: string, series: (points: any[]) => Array<{ label: string, points: Array<[number, number | null]> }>, optional?: boolean, ceiling?: number }} PlotSpec
  */
 
 /** @param {string} key @param {string} label @returns {(points: any[]) => Array<{ label: string, points: Array<[number, number | null]> }>} */
@@ -43,18 +43,27 @@ const PLOTS = [
     title: "Running and waiting requests",
     unit: "requests",
     series: (p) => {
-      const names = [...new Set(p.flatMap((x) => Object.keys(x.models)))];
+      // Models that had work in the window (an idle on-demand model adds nothing but legend).
+      const names = [...new Set(p.flatMap((x) => Object.keys(x.models)))].filter((name) => p.some((x) => (x.models[name]?.running ?? 0) + (x.models[name]?.waiting ?? 0) > 0));
+      if (names.length === 0) {
+        const total = (/** @type {"running" | "waiting"} */ key) => /** @type {Array<[number, number | null]>} */ (p.map((x) => [x.at, Object.values(x.models).reduce((sum, m) => sum + m[key], 0)]));
+        return [
+          { label: "running", points: total("running") },
+          { label: "waiting", points: total("waiting") },
+        ];
+      }
       return names.flatMap((name) => [
         { label: `${name} running`, points: /** @type {Array<[number, number | null]>} */ (p.map((x) => [x.at, x.models[name]?.running ?? null])) },
         { label: `${name} waiting`, points: /** @type {Array<[number, number | null]>} */ (p.map((x) => [x.at, x.models[name]?.waiting ?? null])) },
       ]);
     },
   },
-  { id: "cpu", title: "CPU busy", unit: "%", series: one("cpuPercent", "all cores") },
+  { id: "cpu", title: "CPU busy", unit: "%", series: one("cpuPercent", "all cores"), ceiling: 100 },
   {
     id: "memory",
     title: "Memory",
     unit: "%",
+    ceiling: 100,
     series: (p) => [
       { label: "used", points: p.map((x) => [x.at, x.memoryUsedPercent]) },
       { label: "PSI stall", points: p.map((x) => [x.at, x.memoryPressurePercent]) },
@@ -71,8 +80,9 @@ export class Dashboard {
     this.refresh = refresh;
     /** @type {any} */
     this.state = null;
-    this.plots = PLOTS.map((spec) => ({ spec, plot: new TimePlot(spec.id, spec.title, spec.unit) }));
+    this.plots = PLOTS.map((spec) => ({ spec, plot: new TimePlot(spec.id, spec.title, spec.unit, spec.ceiling) }));
     byId("plots").replaceChildren(...this.plots.map((p) => p.plot.figure));
+    byId("span").addEventListener("change", () => this.state && this.update(this.state));
     byId("swap-model").addEventListener("change", () => this.fillVariants());
     byId("swap-form").addEventListener("submit", (e) => {
       e.preventDefault();
@@ -91,7 +101,8 @@ export class Dashboard {
     this.state = state;
     const points = state.history.points;
     const now = points.length ? Math.max(Date.now(), points[points.length - 1].at) : Date.now();
-    byId("dash-span").textContent = `last ${Math.round(state.history.spanSeconds / 60)} minutes, a point every ${state.history.intervalSeconds} s`;
+    const span = Math.min(state.history.spanSeconds, Number(/** @type {HTMLSelectElement} */ (byId("span")).value) || state.history.spanSeconds);
+    byId("dash-span").textContent = `a point every ${state.history.intervalSeconds} s, kept ${Math.round(state.history.spanSeconds / 60)} minutes`;
     for (const { spec, plot } of this.plots) {
       const series = spec.series(points);
       const measured = series.some((s) => s.points.some((p) => p[1] !== null));
@@ -99,7 +110,7 @@ export class Dashboard {
         plot.figure.hidden = true;
         continue;
       }
-      plot.draw(series, now, state.history.spanSeconds * 1000);
+      plot.draw(series, now, span * 1000);
     }
     fillTable(
       byId("served"),

@@ -37,9 +37,11 @@ export class TimePlot {
    * @param {string} id
    * @param {string} title
    * @param {string} unit
+   * @param {number} [ceiling] the top of the y axis when values never pass it (100 for percentages)
    */
-  constructor(id, title, unit) {
+  constructor(id, title, unit, ceiling) {
     this.unit = unit;
+    this.ceiling = ceiling;
     this.figure = document.createElement("figure");
     this.figure.className = "plot";
     this.figure.id = `plot-${id}`;
@@ -61,9 +63,9 @@ export class TimePlot {
    * @param {number} spanMs
    */
   draw(series, now, spanMs) {
-    const values = series.flatMap((s) => s.points.map((p) => p[1]).filter((v) => v !== null && Number.isFinite(v)));
-    const max = Math.max(1e-9, ...values.map(Number));
-    const top = values.length === 0 ? 1 : max * 1.1;
+    const values = series.flatMap((s) => s.points.filter((p) => p[0] >= now - spanMs).map((p) => p[1]).filter((v) => v !== null && Number.isFinite(v)));
+    const max = Math.max(0, ...values.map(Number));
+    const top = this.ceiling !== undefined && max <= this.ceiling ? this.ceiling : max > 0 ? max * 1.1 : 1;
     const x = (/** @type {number} */ t) => PAD.left + ((t - (now - spanMs)) / spanMs) * (W - PAD.left - PAD.right);
     const y = (/** @type {number} */ v) => H - PAD.bottom - (v / top) * (H - PAD.top - PAD.bottom);
     const children = [
@@ -75,7 +77,7 @@ export class TimePlot {
       t.textContent = text;
       return t;
     };
-    children.push(label(short(values.length ? top : 0), PAD.left - 3, PAD.top + 8), label("0", PAD.left - 3, H - PAD.bottom));
+    children.push(label(short(top), PAD.left - 3, PAD.top + 8), label("0", PAD.left - 3, H - PAD.bottom));
     children.push(label(`-${Math.round(spanMs / 60000)} min`, PAD.left, H - 4, "start"), label("now", W - PAD.right, H - 4));
     /** @type {string[]} */
     const latest = [];

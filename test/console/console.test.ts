@@ -171,7 +171,9 @@ describe("the web console in Chromium", () => {
     await plot.waitFor();
     // Traffic from outside the page; the plot follows the gateway, not the browser.
     const before = Number(await plot.getAttribute("data-max"));
-    for (let i = 0; i < 3; i++) {
+    await page.getByLabel("Show the last").selectOption("60");
+    for (let i = 0; i < 6; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 300));
       const r = await fetch(`${fixture.url}/v1/chat/completions`, {
         method: "POST",
         headers: { "content-type": "application/json" },
