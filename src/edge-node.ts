@@ -97,7 +97,7 @@ export class EdgeNode {
     const rollout = FleetRollout.attach(gateway, config, { ...(ops?.metrics ? { metrics: ops.metrics } : {}), ...(ops ? { alerts: ops.alerts } : {}) });
     // gRPC's libraries load only when the API is on (every CLI command imports this module).
     const grpc = config.server.grpc.port !== undefined ? new (await import("./grpc/grpc-server.js")).GrpcServer(gateway, config) : undefined;
-    const webConsole = consoleEnabled(config.server) ? registerConsoleRoutes(gateway.app, { config, gateway, ...(ops ? { ops } : {}) }) : undefined;
+    const webConsole = consoleEnabled(config.server) ? registerConsoleRoutes(gateway.app, { config, gateway, peers: () => routing.peers(), ...(ops ? { ops } : {}) }) : undefined;
     return new EdgeNode(config, gateway, routing, ops, rollout, grpc, commands, webConsole);
   }
 

@@ -21,6 +21,8 @@ import { ApiKeyCheck } from "../server/api-key-check.js";
 import { EDGELM_VERSION } from "../version.js";
 import { loadConsoleAssets } from "./console-assets.js";
 import { ConsoleHistory, type HistoryPoint } from "./console-history.js";
+import { FleetProbe, type PeerReport } from "./fleet-probe.js";
+import type { PeerTarget } from "../router/router.js";
 
 /** The console's policy: this origin only, no inline script or style, no plugins, no framing, no <base>. */
 export const CONSOLE_CSP =
@@ -59,6 +61,8 @@ export interface ConsoleState {
   policies: PolicyStatus | null;
   alerts: AlertNotice[] | null;
   routing: { weights: { peer: number; cloud: number }; peers: number } | null;
+  /** Each peer gateway as it answered about itself (health, models, load). */
+  fleet: PeerReport[];
   history: { intervalSeconds: number; spanSeconds: number; points: HistoryPoint[] };
 }
 
@@ -67,6 +71,8 @@ export interface ConsoleRoutesOptions {
   gateway: Pick<OpsHost, "models" | "events">;
   /** Ops, when attached (dashboard samples, policies, alerts, variants, routing weights). */
   ops?: GatewayOps;
+  /** The peer gateways routed to (the fleet view asks each about itself). Default: none. */
+  peers?: () => PeerTarget[];
   /** Where the static files are; default console/ at the package root. */
   assetsDir?: string;
 }
@@ -77,6 +83,7 @@ export function registerConsoleRoutes(app: FastifyInstance, options: ConsoleRout
   const assets = loadConsoleAssets(options.assetsDir);
   const keys = new ApiKeyCheck(config.server.api_keys, config.server.admin_keys);
   const spanSeconds = 900;
+  const fleet = new FleetProbe({ peers: options.peers ?? (() => []) });
   const history = ops
     ? new ConsoleHistory({
         events: gateway.events,
@@ -154,6 +161,7 @@ export function registerConsoleRoutes(app: FastifyInstance, options: ConsoleRout
         ...(m.rollout ? { rollout: { digest: m.rollout.digest, version: m.rollout.version, state: m.rollout.state } } : {}),
       };
     });
+    const peers = await fleet.reports();
     scope.end({ status: 200 });
     void reply.header("cache-control", "no-store");
     return {
@@ -163,6 +171,7 @@ export function registerConsoleRoutes(app: FastifyInstance, options: ConsoleRout
       policies: ops ? ops.policies.status() : null,
       alerts: ops ? ops.alerts.active() : null,
       routing: ops?.router ? { weights: ops.router.getWeights(), peers: ops.router.peerCount } : null,
+      fleet: peers,
       history: { intervalSeconds: config.metrics.sample_interval_s, spanSeconds, points: history?.series() ?? [] },
     };
   });

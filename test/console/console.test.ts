@@ -236,7 +236,7 @@ describe("the web console in Chromium", () => {
     assert.match((await page.locator("#pull-status").textContent()) ?? "", /nosuchmodel/);
     await browser.screenshot("05-models");
     await page.getByRole("tab", { name: "Fleet" }).click();
-    await page.locator("#fleet", { hasText: "No peers" }).waitFor();
+    await page.locator("#fleet", { hasText: "No routes to peers" }).waitFor();
     await browser.screenshot("06-fleet");
   });
 
