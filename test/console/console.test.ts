@@ -7,6 +7,7 @@
  * from the admin buttons serves the new variant. No request leaves 127.0.0.1.
  */
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import type { RequestEndEvent } from "../../src/scheduler/gateway-events.js";
 import { CONSOLE_CSP } from "../../src/console/console-routes.js";
@@ -14,6 +15,7 @@ import { tempHome, TEST_MODEL } from "../helpers.js";
 import { storeDemoVariants } from "../ops/demo-variants.js";
 import { startOpsGateway, type OpsFixture } from "../ops/ops-gateway-fixture.js";
 import { waitFor } from "../server/gateway-fixture.js";
+import { FakeHub } from "../store/fake-hub.js";
 import { openConsoleBrowser, type ConsoleBrowser } from "./console-browser.js";
 
 /** The next end of a chat request (the page's state polls end too). */
@@ -32,18 +34,22 @@ describe("the web console in Chromium", () => {
   const { home, cleanup } = tempHome();
   let fixture: OpsFixture;
   let browser: ConsoleBrowser;
+  let hub: FakeHub;
   const ends: RequestEndEvent[] = [];
 
   before(async () => {
     // bigram:q8_0 with a stored q4_0 variant (what the swap goes to), and stories260K for long answers.
     await storeDemoVariants(home);
+    // A model hub on 127.0.0.1 for the pull (no machine here reaches a real one).
+    hub = await FakeHub.start();
+    hub.add({ owner: "edge-test", repo: "Stories-GGUF", file: "stories260K-F32.gguf", content: readFileSync(TEST_MODEL) });
     fixture = await startOpsGateway({
       home,
       models: [
         { name: "stories", ref: TEST_MODEL, parallel: 2, contextSize: 512, threads: { decode: 1, prompt: 1 } },
         { name: "bigram", ref: "bigram:q8_0", parallel: 2, contextSize: 512, threads: { decode: 1, prompt: 1 } },
       ],
-      config: { metrics: { sample_interval_s: 0.5 } },
+      config: { metrics: { sample_interval_s: 0.5 }, hf_endpoint: hub.url } as never,
     });
     fixture.gateway.events.on("request:end", (e) => ends.push(e));
     browser = await openConsoleBrowser();
@@ -51,6 +57,7 @@ describe("the web console in Chromium", () => {
   after(async () => {
     await browser?.close();
     await fixture?.close();
+    await hub?.close();
     cleanup();
   });
 
@@ -225,16 +232,32 @@ describe("the web console in Chromium", () => {
     await browser.screenshot("04-after-swap");
   });
 
-  it("the models page lists what is served and loaded, and a pull shows its progress and errors", async () => {
+  it("the models page lists what is served and loaded; a pull shows its progress, then the new model; a bad one its error", async () => {
     const page = browser.page;
     await page.getByRole("tab", { name: "Models" }).click();
     await waitFor(async () => /bigram/.test((await page.locator("#store").textContent()) ?? ""), 10_000, "the model list");
-    assert.match((await page.locator("#store").textContent()) ?? "", /stories/);
+    const listed = (await page.locator("#store").textContent()) ?? "";
+    assert.match(listed, /stories/);
+    assert.match(listed, /Q4_0/, "bigram's variants");
+    await page.evaluate(`
+      window.pullStatus = [];
+      new MutationObserver(() => window.pullStatus.push(document.getElementById("pull-status").textContent)).observe(document.getElementById("pull-status"), { childList: true, characterData: true, subtree: true });
+    `);
+    await page.getByLabel("Reference").fill("hf:edge-test/Stories-GGUF/stories260K-F32.gguf");
+    await page.getByRole("button", { name: "Pull" }).click();
+    await page.locator("#pull-status", { hasText: "Pulled and verified" }).waitFor({ timeout: 30_000 });
+    const statuses = (await page.evaluate("window.pullStatus")) as string[];
+    assert.ok(statuses.some((t) => /^pulling [0-9a-f]{12}: /.test(t)), `progress lines shown: ${statuses.join(" | ")}`);
+    assert.ok(statuses.some((t) => /verifying sha256 digest/.test(t)), statuses.join(" | "));
+    const bar = page.getByLabel("Progress");
+    assert.equal(await bar.getAttribute("value"), await bar.getAttribute("max"));
+    assert.ok(Number(await bar.getAttribute("max")) > 1000, "the bar's total is the file's size");
+    await waitFor(async () => /edge-test\/stories-gguf:stories260k-f32/.test((await page.locator("#store").textContent()) ?? ""), 10_000, "the pulled model listed");
+    await browser.screenshot("05-models");
     await page.getByLabel("Reference").fill("nosuchmodel:1b");
     await page.getByRole("button", { name: "Pull" }).click();
     await page.locator("#pull-status", { hasText: "Pull failed" }).waitFor({ timeout: 20_000 });
     assert.match((await page.locator("#pull-status").textContent()) ?? "", /nosuchmodel/);
-    await browser.screenshot("05-models");
     await page.getByRole("tab", { name: "Fleet" }).click();
     await page.locator("#fleet", { hasText: "No routes to peers" }).waitFor();
     await browser.screenshot("06-fleet");
