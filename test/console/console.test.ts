@@ -208,8 +208,9 @@ describe("the web console in Chromium", () => {
     await browser.screenshot("03-dashboard");
   });
 
-  it("an admin swaps bigram to Q4_0 from the dashboard, after confirming, and the new precision is listed", async () => {
+  it("an admin swaps bigram to Q4_0 from the dashboard, after confirming, and the new precision is listed; adds and removes a runner", async () => {
     const page = browser.page;
+    await page.getByRole("tab", { name: "Dashboard" }).click();
     const admin = page.locator("#admin");
     await admin.waitFor();
     await page.getByLabel("Swap", { exact: true }).selectOption("bigram");
@@ -227,6 +228,23 @@ describe("the web console in Chromium", () => {
     await page.locator("#admin-result", { hasText: "Swapped bigram" }).waitFor({ timeout: 60_000 });
     assert.equal(fixture.gateway.pool("bigram").describe().summary?.predominantType, "Q4_0");
     await waitFor(async () => /bigram\s*Q4_0/.test((await page.locator("#served").textContent()) ?? ""), 10_000, "Q4_0 in the served models");
+    // One more runner for bigram, then back to one; each after its confirmation.
+    await page.getByLabel("Runners of").selectOption("bigram");
+    await page.getByRole("button", { name: "Add runner…" }).click();
+    assert.match((await page.getByRole("dialog").textContent()) ?? "", /one more runner process for bigram/);
+    await page.getByRole("dialog").getByRole("button", { name: "Confirm" }).click();
+    await page.locator("#admin-result", { hasText: "bigram has 2 runner(s)" }).waitFor({ timeout: 60_000 });
+    assert.equal(fixture.gateway.pool("bigram").describe().runners.length, 2);
+    await page.getByRole("button", { name: "Remove runner…" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Confirm" }).click();
+    await page.locator("#admin-result", { hasText: "bigram has 1 runner(s)" }).waitFor({ timeout: 60_000 });
+    await waitFor(() => fixture.gateway.pool("bigram").describe().runners.length === 1, 10_000, "one runner left");
+    // A refusal is shown as the gateway words it: stories has no stored variant to swap to, and one runner cannot go.
+    await page.getByLabel("Runners of").selectOption("stories");
+    await page.getByRole("button", { name: "Remove runner…" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Confirm" }).click();
+    await page.locator("#admin-result", { hasText: "Refused:" }).waitFor({ timeout: 10_000 });
+    assert.equal(fixture.gateway.pool("stories").describe().runners.length, 1);
     await page.getByRole("tab", { name: "Playground" }).click();
     await waitFor(async () => (await page.getByLabel("Model", { exact: true }).locator("option").allTextContents()).some((t) => t.startsWith("bigram · Q4_0")), 10_000, "Q4_0 in the picker");
     await browser.screenshot("04-after-swap");
@@ -263,7 +281,7 @@ describe("the web console in Chromium", () => {
     await browser.screenshot("06-fleet");
   });
 
-  it("is usable at tablet width, and nothing left 127.0.0.1 or broke the CSP", async () => {
+  it("is usable at tablet width; nothing left 127.0.0.1 or broke the CSP, which the browser enforces", async () => {
     const page = browser.page;
     await page.setViewportSize({ width: 768, height: 1024 });
     await page.getByRole("tab", { name: "Playground" }).click();
@@ -277,5 +295,20 @@ describe("the web console in Chromium", () => {
     await browser.screenshot("07-dashboard-tablet");
     assert.deepEqual(browser.blocked, [], "requests that would have left this machine");
     assert.deepEqual(browser.problems, []);
+    // The policy is enforced, not only sent: an injected inline script does not run, and a remote image is not fetched.
+    await page.evaluate(`
+      const s = document.createElement("script");
+      s.textContent = "window.injected = true";
+      document.body.append(s);
+      const img = document.createElement("img");
+      img.src = "https://cdn.example.com/pixel.png";
+      document.body.append(img);
+    `);
+    await waitFor(() => browser.problems.length >= 2, 5000, "the CSP reports");
+    assert.equal(await page.evaluate("window.injected === undefined"), true);
+    assert.ok(browser.problems.some((p) => /inline script violates the following Content Security Policy directive 'script-src 'self''.*blocked/.test(p)), browser.problems.join("\n"));
+    assert.ok(browser.problems.some((p) => /the image 'https:\/\/cdn\.example\.com\/pixel\.png' violates .*img-src 'self' data:.*blocked/.test(p)), browser.problems.join("\n"));
+    // And the watch on requests leaving 127.0.0.1 sees such an attempt (so its empty list above means something).
+    assert.deepEqual(browser.blocked, ["https://cdn.example.com/pixel.png"]);
   });
 });
