@@ -3,10 +3,12 @@
  * The models page: what this gateway can serve (/api/tags) and has loaded
  * (/api/ps, with engine and trust verdict), the stored variants of each
  * served model, and a pull with a progress bar over /api/pull's NDJSON
- * progress (verified by the gateway before it reports success).
+ * progress (verified by the gateway before it reports success), and for an
+ * admin a Verify button that hashes a served model's file again and runs the
+ * trust policy on it.
  */
 import { call, json, ndjson } from "./api.js";
-import { byId, fillTable, formatBytes } from "./dom.js";
+import { byId, fillTable, formatBytes, h } from "./dom.js";
 
 export class Models {
   constructor() {
@@ -43,10 +45,32 @@ export class Models {
           running ? `${running.edgelm?.backend ?? "?"}, ${running.edgelm?.runners?.length ?? 0} runner(s)` : "no",
           running ? `${running.edgelm?.trust ?? "?"}${running.edgelm?.hash_verified ? ", sha256 verified" : ""}` : served?.trust?.status ?? "checked on load",
           served?.variants?.length ? served.variants.map((/** @type {any} */ v) => v.quantization).join(", ") : "–",
+          served && state.auth.admin ? this.verifyButton(served.name) : "–",
         ];
       }),
       "no models",
     );
+  }
+
+  /** @param {string} name */
+  verifyButton(name) {
+    const button = h("button", { type: "button", class: "verify", "aria-label": `Verify ${name}` }, "Verify");
+    button.addEventListener("click", () => void this.verify(name, /** @type {HTMLButtonElement} */ (button)));
+    return button;
+  }
+
+  /** @param {string} name @param {HTMLButtonElement} button */
+  async verify(name, button) {
+    const status = byId("verify-status");
+    button.disabled = true;
+    status.textContent = `Hashing ${name} again…`;
+    try {
+      const answer = await json("/console/api/verify", { body: { model: name } });
+      status.textContent = `${answer.model}: sha256 ${answer.sha256.slice(0, 16)}… ${answer.hashVerified ? "matches what vouches for it" : "computed (nothing to compare it with)"}; trust ${answer.trust.status}: ${answer.trust.summary}`;
+    } catch (error) {
+      status.textContent = `${name} failed verification: ${/** @type {Error} */ (error).message}`;
+    }
+    button.disabled = false;
   }
 
   async pull() {

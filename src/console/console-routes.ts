@@ -6,7 +6,9 @@
  * needs that no other route gives (models with trust and variants, the
  * policy engine's rules and decisions, alerts, routing weights, the last 15
  * minutes of samples). The files carry no data and are served without a key;
- * the state needs an API key when keys are set, like every API route. The
+ * the state needs an API key when keys are set, like every API route, and
+ * `POST /console/api/verify` (hash a served model's file again and run the
+ * trust policy on it) needs the admin right. The
  * page's other calls go to the public APIs (/v1, /api, /admin). See docs/console.md.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
@@ -19,6 +21,13 @@ import type { ModelVariant } from "../ops/policy-target.js";
 import { scopeOf } from "../server/app.js";
 import { ApiKeyCheck } from "../server/api-key-check.js";
 import { EDGELM_VERSION } from "../version.js";
+import { EdgeError } from "../errors.js";
+import { parseBody } from "../server/request-validation.js";
+import { resolveModel } from "../store/resolve-model.js";
+import { checkTrust } from "../trust/check-trust.js";
+import { trustSubjectFor } from "../trust/trust-subject.js";
+import { verifyModel } from "../trust/verify-model.js";
+import { z } from "zod";
 import { loadConsoleAssets } from "./console-assets.js";
 import { ConsoleHistory, type HistoryPoint } from "./console-history.js";
 import { FleetProbe, type PeerReport } from "./fleet-probe.js";
@@ -27,6 +36,18 @@ import type { PeerTarget } from "../router/router.js";
 /** The console's policy: this origin only, no inline script or style, no plugins, no framing, no <base>. */
 export const CONSOLE_CSP =
   "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+/** POST /console/api/verify: a served model's name (never a path: its file is the one it is served from). */
+export const verifyBody = z.object({ model: z.string().min(1).max(256) }).strict();
+
+/** The answer of POST /console/api/verify. */
+export interface VerifyAnswer {
+  model: string;
+  sha256: string;
+  /** The hash matched what vouches for it (pin or manifest). */
+  hashVerified: boolean;
+  trust: { status: string; summary: string };
+}
 
 /** A served model as the console shows it. */
 export interface ConsoleModel {
@@ -174,6 +195,22 @@ export function registerConsoleRoutes(app: FastifyInstance, options: ConsoleRout
       fleet: peers,
       history: { intervalSeconds: config.metrics.sample_interval_s, spanSeconds, points: history?.series() ?? [] },
     };
+  });
+
+  // Hashes the file again (ignoring the hash cache) and runs the trust policy on it: admin only, it reads the whole file.
+  app.post("/console/api/verify", async (request): Promise<VerifyAnswer> => {
+    const scope = scopeOf(request, "console.verify");
+    keys.checkAdmin(request.headers.authorization, request.raw.socket.remoteAddress);
+    const body = parseBody(verifyBody, request.body);
+    const served = gateway.models().find((m) => m.name === body.model);
+    if (!served) {
+      throw new EdgeError("model_not_found", `no served model is called "${body.model}" (served: ${gateway.models().map((m) => m.name).join(", ")})`, { param: "model" });
+    }
+    const resolved = await resolveModel(served.ref, config, { allowDownload: false });
+    const verification = await verifyModel(resolved, config, { reverify: true });
+    const trust = await checkTrust(trustSubjectFor(resolved, verification), config);
+    scope.end({ status: 200 });
+    return { model: served.name, sha256: verification.sha256, hashVerified: verification.hashVerified, trust: { status: trust.status, summary: trust.summary } };
   });
 
   return { close: () => history?.stop() };

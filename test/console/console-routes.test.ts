@@ -5,14 +5,16 @@
  * buckets the dashboard plots.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, copyFileSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { consoleEnabled } from "../../src/config/sections/server.js";
 import { loadConsoleAssets } from "../../src/console/console-assets.js";
 import { ConsoleHistory, quantile } from "../../src/console/console-history.js";
-import { CONSOLE_CSP, type ConsoleState } from "../../src/console/console-routes.js";
+import { CONSOLE_CSP, type ConsoleState, type VerifyAnswer } from "../../src/console/console-routes.js";
+import { ModelStore } from "../../src/store/model-store.js";
+import { tempHome, TEST_MODEL } from "../helpers.js";
 import type { ResourceSnapshot } from "../../src/ops/resource-sampler.js";
 import { GatewayEvents } from "../../src/scheduler/gateway-events.js";
 import { startOpsGateway, type OpsFixture } from "../ops/ops-gateway-fixture.js";
@@ -105,16 +107,19 @@ describe("the console's files and state", () => {
     const r = await fetch(`${fixture.url}/v1/chat/completions`, { method: "POST", headers, body: JSON.stringify({ model: "demo", messages: [{ role: "user", content: "the" }], max_tokens: 30, stream: true }) });
     assert.equal(r.status, 200);
     await r.text();
+    const endedAt = Date.now();
     const deadline = Date.now() + 10_000;
     let points: ConsoleState["history"]["points"] = [];
+    // Until a sample taken well after the answer ended (one sampled during it counts the request as running).
     while (Date.now() < deadline) {
       points = ((await (await fetch(`${fixture.url}/console/api/state`, { headers })).json()) as ConsoleState).history.points;
-      if (points.some((p) => p.tokensPerSecond > 0) && points.length >= 3) break;
+      if (points.some((p) => p.at > endedAt + 300)) break;
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     assert.ok(points.some((p) => p.tokensPerSecond > 0), JSON.stringify(points.slice(-3)));
     assert.ok(points.some((p) => p.ttftP50Ms !== null));
     const last = points.at(-1)!;
+    assert.ok(last.at > endedAt + 300, "a sample after the answer");
     assert.ok(last.memoryUsedPercent !== null && last.memoryUsedPercent > 0 && last.memoryUsedPercent <= 100);
     assert.deepEqual(last.models["demo"], { waiting: 0, running: 0 });
   });
@@ -205,5 +210,69 @@ describe("the console's assets and history", () => {
     assert.deepEqual(second!.models, { m: { waiting: 2, running: 1 } });
     history.stop();
     assert.equal(sample, undefined, "stopped listening");
+  });
+});
+
+describe("POST /console/api/verify", () => {
+  const { home, cleanup } = tempHome();
+  const KEY = "inference";
+  const ADMIN = "admin";
+  let fixture: OpsFixture;
+  let blob: string;
+  const verify = async (body: unknown, key: string | null = ADMIN) => {
+    const r = await fetch(`${fixture.url}/console/api/verify`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(key ? { authorization: `Bearer ${key}` } : {}) },
+      body: JSON.stringify(body),
+    });
+    return { status: r.status, json: (await r.json()) as VerifyAnswer & { error?: { code: string; message: string } } };
+  };
+  before(async () => {
+    const dir = mkdtempSync(join(tmpdir(), "edgelm-verify-"));
+    const copy = join(dir, "tamper.gguf");
+    copyFileSync(TEST_MODEL, copy);
+    const { entry } = await new ModelStore(home).add(copy, { name: "tamper:1" });
+    blob = entry.model.path;
+    rmSync(dir, { recursive: true, force: true });
+    fixture = await startOpsGateway({ home, models: [demoModel()], config: { server: { api_keys: [KEY], admin_keys: [ADMIN] } } });
+  });
+  after(async () => {
+    await fixture?.close();
+    cleanup();
+  });
+
+  it("needs the admin right and a served model's name; nothing else", async () => {
+    assert.equal((await verify({ model: "demo" }, null)).status, 401);
+    const inference = await verify({ model: "demo" }, KEY);
+    assert.equal(inference.status, 403);
+    assert.equal(inference.json.error?.code, "forbidden");
+    const path = await verify({ model: "demo", path: "/etc/shadow" });
+    assert.equal(path.status, 400);
+    assert.match(path.json.error!.message, /path/);
+    assert.equal((await verify({ model: 5 })).status, 400);
+    const unknown = await verify({ model: "/etc/shadow" });
+    assert.equal(unknown.status, 404);
+    assert.match(unknown.json.error!.message, /no served model is called "\/etc\/shadow" \(served: demo, tamper:1\)/);
+  });
+
+  it("hashes the file again: the demo model matches its pin, a store entry its manifest, a damaged blob is an integrity mismatch", async () => {
+    const demo = await verify({ model: "demo" });
+    assert.equal(demo.status, 200);
+    assert.equal(demo.json.hashVerified, true);
+    assert.equal(demo.json.trust.status, "pinned");
+    const good = await verify({ model: "tamper:1" });
+    assert.equal(good.status, 200, JSON.stringify(good.json));
+    assert.equal(good.json.hashVerified, true);
+    assert.equal(good.json.trust.status, "unsigned");
+    // One byte changed in the middle of the stored blob: the hash cache must not vouch for it.
+    const fd = openSync(blob, "r+");
+    const byte = Buffer.alloc(1);
+    readSync(fd, byte, 0, 1, 4096);
+    byte[0] = byte[0]! ^ 0xff;
+    writeSync(fd, byte, 0, 1, 4096);
+    closeSync(fd);
+    const bad = await verify({ model: "tamper:1" });
+    assert.equal(bad.json.error?.code, "integrity_mismatch", JSON.stringify(bad.json));
+    assert.match(bad.json.error!.message, /tamper:1.*does not match its manifest/);
   });
 });

@@ -271,6 +271,10 @@ describe("the web console in Chromium", () => {
     assert.equal(await bar.getAttribute("value"), await bar.getAttribute("max"));
     assert.ok(Number(await bar.getAttribute("max")) > 1000, "the bar's total is the file's size");
     await waitFor(async () => /edge-test\/stories-gguf:stories260k-f32/.test((await page.locator("#store").textContent()) ?? ""), 10_000, "the pulled model listed");
+    // Verify hashes bigram's file (now the Q4_0 variant) again and runs the trust policy on it.
+    await page.getByRole("button", { name: "Verify bigram", exact: true }).click();
+    await page.locator("#verify-status", { hasText: "matches what vouches for it" }).waitFor({ timeout: 20_000 });
+    assert.match((await page.locator("#verify-status").textContent()) ?? "", /^bigram: sha256 [0-9a-f]{16}… matches what vouches for it; trust unsigned: /);
     await browser.screenshot("05-models");
     await page.getByLabel("Reference").fill("nosuchmodel:1b");
     await page.getByRole("button", { name: "Pull" }).click();
