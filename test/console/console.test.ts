@@ -127,6 +127,39 @@ describe("the web console in Chromium", () => {
     await browser.screenshot("02-playground-answer");
   });
 
+  it("JSON-schema mode constrains the answer; a schema that is not JSON is refused in the page, before any request", async () => {
+    const page = browser.page;
+    await page.getByRole("button", { name: "Clear conversation" }).click();
+    await page.getByLabel("JSON schema mode").check();
+    const schema = page.getByLabel("JSON schema", { exact: true });
+    await schema.fill("{not json");
+    const before = ends.filter((e) => e.route === "openai.chat").length;
+    await page.getByLabel("Message", { exact: true }).fill("Tell me about a cat.");
+    await page.getByRole("button", { name: "Send" }).click();
+    await page.locator("#status", { hasText: "the JSON schema is not valid JSON" }).waitFor();
+    assert.equal(await page.locator(".msg").count(), 0, "nothing was sent");
+    assert.equal(ends.filter((e) => e.route === "openai.chat").length, before);
+    await schema.fill(JSON.stringify({ type: "object", properties: { name: { type: "string", enum: ["Lily", "Tom"] }, age: { type: "integer" } }, required: ["name", "age"], additionalProperties: false }));
+    await page.getByLabel("Max tokens").fill("60");
+    await page.getByRole("button", { name: "Send" }).click();
+    await page.locator(".msg.assistant .facts", { hasText: "TTFT" }).waitFor({ timeout: 30_000 });
+    const answer = JSON.parse((await page.locator(".msg.assistant .text").textContent()) ?? "") as { name: string; age: number };
+    assert.ok(["Lily", "Tom"].includes(answer.name), JSON.stringify(answer));
+    assert.ok(Number.isInteger(answer.age));
+    await page.getByLabel("JSON schema mode").uncheck();
+  });
+
+  it("every control has a label, and the tab order reaches each one", async () => {
+    const unlabelled = (await browser.page.evaluate(`
+      [...document.querySelectorAll("input, select, textarea, button")]
+        .filter((el) => !(el.labels && el.labels.length > 0) && !el.getAttribute("aria-label") && !(el.tagName === "BUTTON" && el.textContent.trim()))
+        .map((el) => el.outerHTML.slice(0, 80))
+    `)) as string[];
+    assert.deepEqual(unlabelled, []);
+    const negative = (await browser.page.evaluate(`[...document.querySelectorAll("input, select, textarea, button")].filter((el) => el.tabIndex < 0).length`)) as number;
+    assert.equal(negative, 0, "no control is taken out of the tab order");
+  });
+
   it("Stop aborts a long generation on the gateway and frees its slot", async () => {
     const page = browser.page;
     const pool = fixture.gateway.pool("stories");
