@@ -160,6 +160,39 @@ describe("the web console in Chromium", () => {
     assert.equal(negative, 0, "no control is taken out of the tab order");
   });
 
+  it("visible text keeps a contrast ratio of at least 4.5:1 on every page", async () => {
+    const page = browser.page;
+    // WCAG 2 relative luminance of each text element's colour against the first opaque background behind it.
+    const check = `(() => {
+      const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+      const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; }).reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+      const background = (el) => { for (let e = el; e; e = e.parentElement) { const c = rgb(getComputedStyle(e).backgroundColor); if (c.length === 3 || c[3] === 1) return c.slice(0, 3); } return [255, 255, 255]; };
+      const low = [];
+      for (const el of document.querySelectorAll("body *")) {
+        if (!el.checkVisibility() || ![...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+        if (el.closest("button:disabled, .skip")) continue;
+        const style = getComputedStyle(el);
+        const fg = rgb(style.color).slice(0, 3);
+        const [a, b] = [lum(fg), lum(background(el))].sort((x, y) => y - x);
+        const ratio = (a + 0.05) / (b + 0.05);
+        if (ratio < 4.5) low.push(el.tagName + " " + el.textContent.trim().slice(0, 30) + " " + ratio.toFixed(2));
+      }
+      return low;
+    })()`;
+    for (const tab of ["Playground", "Dashboard", "Models", "Fleet"]) {
+      await page.getByRole("tab", { name: tab }).click();
+      await page.waitForTimeout(200);
+      assert.deepEqual(await page.evaluate(check), [], tab);
+    }
+    // The check finds low contrast when there is some: light grey on white is 2.3:1.
+    await page.evaluate(`const p = document.createElement("p"); p.id = "probe"; p.textContent = "faint"; p.style.color = "#aaaaaa"; p.style.background = "#ffffff"; document.getElementById("main").append(p);`);
+    const found = (await page.evaluate(check)) as string[];
+    await page.evaluate(`document.getElementById("probe").remove()`);
+    assert.equal(found.length, 1, found.join(", "));
+    assert.match(found[0]!, /^P faint 2\.\d\d$/);
+    await page.getByRole("tab", { name: "Playground" }).click();
+  });
+
   it("Stop aborts a long generation on the gateway and frees its slot", async () => {
     const page = browser.page;
     const pool = fixture.gateway.pool("stories");
