@@ -17,7 +17,7 @@ import { ModelStore } from "../../src/store/model-store.js";
 import { tempHome, TEST_MODEL } from "../helpers.js";
 import type { ResourceSnapshot } from "../../src/ops/resource-sampler.js";
 import { GatewayEvents } from "../../src/scheduler/gateway-events.js";
-import { startOpsGateway, type OpsFixture } from "../ops/ops-gateway-fixture.js";
+import { startOpsGateway, sumSamples, type OpsFixture } from "../ops/ops-gateway-fixture.js";
 import { demoModel, startGateway, type GatewayFixture } from "../server/gateway-fixture.js";
 
 describe("server.console's default", () => {
@@ -100,6 +100,15 @@ describe("the console's files and state", () => {
     assert.equal(state.models[0]!.backend, "node-llama-cpp");
     assert.ok(state.policies && Array.isArray(state.policies.rules));
     assert.equal(state.history.spanSeconds, 900);
+  });
+
+  it("the console's files and polls are plumbing: they do not count as API requests in /metrics", async () => {
+    const headers = { authorization: `Bearer ${KEY}` };
+    const requests = async (): Promise<number> => sumSamples(await (await fetch(`${fixture.url}/metrics`, { headers })).text(), "edgelm_requests_total");
+    const before = await requests();
+    for (const path of ["/console/", "/console/main.js", "/console/api/state", "/console/api/state"]) assert.equal((await fetch(`${fixture.url}${path}`, { headers })).status, 200);
+    assert.equal(await requests(), before);
+    assert.doesNotMatch(await (await fetch(`${fixture.url}/metrics`, { headers })).text(), /route="console/);
   });
 
   it("samples arrive at metrics.sample_interval_s and count the tokens generated", async () => {
