@@ -28,7 +28,7 @@ describe("the fleet view asks each peer about itself", () => {
       config: {
         router: {
           peers: [
-            { name: "b", base_url: `${peer.url}/v1`, api_key: PEER_KEY },
+            { name: "b", base_url: `${peer.url}/v1`, api_key: PEER_KEY, model: "kiosk", redact: false },
             { name: "gone", base_url: `http://127.0.0.1:${deadPort}/v1` },
           ],
           routes: [{ name: "assist", local: "demo" }],
@@ -75,6 +75,26 @@ describe("the fleet view asks each peer about itself", () => {
     assert.match(rows[1]!, /^gone\s*unreachable \(.*ECONNREFUSED.*\)/);
     assert.match((await page.locator("#fleet").textContent()) ?? "", /2 peer gateway\(s\)/);
     await browser.screenshot("08-fleet-peers");
+  });
+
+  it("routing weights set from the dashboard send the next chat to the peer, and the answer says where and why", async () => {
+    const page = browser.page;
+    await page.getByRole("tab", { name: "Dashboard" }).click();
+    await page.getByLabel("Peer share").fill("1");
+    await page.getByLabel("Cloud share").fill("0");
+    await page.getByRole("button", { name: "Set weights…" }).click();
+    assert.match((await page.getByRole("dialog").textContent()) ?? "", /Send 100% of load to peers and 0% to the cloud\?/);
+    await page.getByRole("dialog").getByRole("button", { name: "Confirm" }).click();
+    await page.locator("#admin-result", { hasText: "Weights now peer 1, cloud 0" }).waitFor({ timeout: 10_000 });
+    assert.deepEqual(gateway.node.routing.weights()!.getWeights(), { peer: 1, cloud: 0 });
+    await page.getByRole("tab", { name: "Playground" }).click();
+    await page.getByLabel("Model", { exact: true }).selectOption("assist");
+    await page.getByLabel("Max tokens").fill("8");
+    await page.getByLabel("Message", { exact: true }).fill("the cat");
+    await page.getByRole("button", { name: "Send" }).click();
+    const facts = page.locator(".msg.assistant .facts", { hasText: "TTFT" });
+    await facts.waitFor({ timeout: 30_000 });
+    assert.match((await facts.textContent()) ?? "", /^route peer \(b\): \S.*· TTFT \d+ ms/);
     assert.deepEqual(browser.blocked, []);
     assert.deepEqual(browser.problems, []);
   });
