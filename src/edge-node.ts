@@ -97,7 +97,15 @@ export class EdgeNode {
     const rollout = FleetRollout.attach(gateway, config, { ...(ops?.metrics ? { metrics: ops.metrics } : {}), ...(ops ? { alerts: ops.alerts } : {}) });
     // gRPC's libraries load only when the API is on (every CLI command imports this module).
     const grpc = config.server.grpc.port !== undefined ? new (await import("./grpc/grpc-server.js")).GrpcServer(gateway, config) : undefined;
-    const webConsole = consoleEnabled(config.server) ? registerConsoleRoutes(gateway.app, { config, gateway, peers: () => routing.peers(), ...(ops ? { ops } : {}) }) : undefined;
+    let webConsole: { close(): void } | undefined;
+    if (consoleEnabled(config.server)) {
+      try {
+        webConsole = registerConsoleRoutes(gateway.app, { config, gateway, peers: () => routing.peers(), ...(ops ? { ops } : {}) });
+      } catch (error) {
+        // A package without its console files still serves the APIs; it says what is missing.
+        logger.warn(`the web console is off: ${(error as Error).message}`);
+      }
+    }
     return new EdgeNode(config, gateway, routing, ops, rollout, grpc, commands, webConsole);
   }
 
