@@ -79,7 +79,8 @@ function schedule() {
   clearTimeout(timer);
   const seconds = Math.max(1, Math.min(10, state?.history?.intervalSeconds ?? 2));
   timer = window.setTimeout(async () => {
-    if (!document.hidden && state !== null) await refresh();
+    // Keep trying after a failed call (the gateway restarting); not while the sign-in form waits for a key.
+    if (!document.hidden && byId("login").hidden) await refresh();
     schedule();
   }, seconds * 1000);
 }
