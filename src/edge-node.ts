@@ -6,7 +6,8 @@
  * metrics, policies, /metrics and /admin/*), rollouts (`FleetRollout`: models
  * that follow a registry tag, /admin/rollout) and the gRPC API (`GrpcServer`,
  * when server.grpc.port is set), and signed admin commands over MQTT
- * (`MqttCommandChannel`, router.events.commands). `edgelm serve` uses it, and so can
+ * (`MqttCommandChannel`, router.events.commands), and the web console (`/console/`,
+ * server.console). `edgelm serve` uses it, and so can
  * a library user; no other module wires rooms together.
  *
  *   const node = await EdgeNode.create(config);
@@ -20,6 +21,8 @@ import type { EngineChoice } from "./engine/engine-choice.js";
 import type { RunnerFactory } from "./engine/runner.js";
 import { selectRunnerFactory } from "./engine/select-runner-factory.js";
 import type { GrpcServer } from "./grpc/grpc-server.js";
+import { consoleEnabled } from "./config/sections/server.js";
+import { registerConsoleRoutes } from "./console/console-routes.js";
 import { commandChannelFromConfig } from "./ops/command-channel-from-config.js";
 import { GatewayOps, type GatewayOpsOptions } from "./ops/gateway-ops.js";
 import type { MqttCommandChannel } from "./ops/mqtt-command-channel.js";
@@ -64,6 +67,8 @@ export class EdgeNode {
     readonly grpc: GrpcServer | undefined,
     /** Signed admin commands over MQTT (router.events.commands), when configured and ops are attached. */
     readonly commands: MqttCommandChannel | undefined,
+    /** The web console's routes, when server.console (or its default) has it on. */
+    private readonly console: { close(): void } | undefined,
   ) {}
 
   /** Wires a node for `config` (not listening yet; routes may still be added to `gateway.app`). */
@@ -92,7 +97,16 @@ export class EdgeNode {
     const rollout = FleetRollout.attach(gateway, config, { ...(ops?.metrics ? { metrics: ops.metrics } : {}), ...(ops ? { alerts: ops.alerts } : {}) });
     // gRPC's libraries load only when the API is on (every CLI command imports this module).
     const grpc = config.server.grpc.port !== undefined ? new (await import("./grpc/grpc-server.js")).GrpcServer(gateway, config) : undefined;
-    return new EdgeNode(config, gateway, routing, ops, rollout, grpc, commands);
+    let webConsole: { close(): void } | undefined;
+    if (consoleEnabled(config.server)) {
+      try {
+        webConsole = registerConsoleRoutes(gateway.app, { config, gateway, peers: () => routing.peers(), ...(ops ? { ops } : {}) });
+      } catch (error) {
+        // A package without its console files still serves the APIs; it says what is missing.
+        logger.warn(`the web console is off: ${(error as Error).message}`);
+      }
+    }
+    return new EdgeNode(config, gateway, routing, ops, rollout, grpc, commands, webConsole);
   }
 
   /**
@@ -125,6 +139,7 @@ export class EdgeNode {
   close(options: CloseOptions = {}): Promise<void> {
     this.closePromise ??= (async () => {
       this.rollout.stop();
+      this.console?.close();
       await this.commands?.close();
       const graceMs = options.graceMs ?? this.config.server.shutdown_grace_s * 1000;
       await Promise.all([this.ops?.close(), this.gateway.close(options), this.grpc?.close(graceMs)]);

@@ -81,12 +81,12 @@ export interface GatewayOpsOptions {
   commands?: { stats(): CommandStats };
 }
 
-/** Routes that are the gateway's own plumbing, not API traffic. */
+/** Routes that are the gateway's own plumbing, not API traffic (the web console's files and polls among them). */
 const PLUMBING = new Set(["health", "ready", "metrics"]);
 
 /** Request metrics label API routes by name; any other path (a 404, a 401 before routing) counts as "other" to keep labels bounded. */
 function metricRoute(route: string): string | undefined {
-  if (PLUMBING.has(route) || route.startsWith("admin.")) return undefined;
+  if (PLUMBING.has(route) || route.startsWith("admin.") || route.startsWith("console.")) return undefined;
   return /^(openai|ollama|grpc)\.[a-z_]+$/.test(route) ? route : "other";
 }
 

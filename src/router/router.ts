@@ -61,6 +61,19 @@ interface Remote {
   breaker: CircuitBreaker;
   kind: "peer" | "cloud";
   redact: boolean;
+  /** Where it is (up to and including /v1) and the key it is called with. */
+  baseUrl: string;
+  apiKey?: string | undefined;
+}
+
+/** A peer gateway as the fleet view asks it about itself. */
+export interface PeerTarget {
+  name: string;
+  /** Up to and including /v1. */
+  baseUrl: string;
+  apiKey?: string;
+  /** This gateway's circuit breaker for it. */
+  breaker: BreakerState;
 }
 
 export interface RouterEvents {
@@ -103,6 +116,7 @@ export class Router {
         kind: "cloud",
         redact: config.cloud.redact,
         breaker: breaker("cloud"),
+        baseUrl: config.cloud.base_url,
         upstream: new OpenAIUpstream({
           name: "cloud",
           baseUrl: config.cloud.base_url,
@@ -132,6 +146,8 @@ export class Router {
       kind: "peer",
       redact: settings.redact,
       breaker: this.makeBreaker(name),
+      baseUrl,
+      apiKey: settings.api_key,
       upstream: new OpenAIUpstream({
         name,
         baseUrl,
@@ -169,6 +185,16 @@ export class Router {
 
   getWeights(): RouteWeights {
     return { ...this.weights };
+  }
+
+  /** Every peer requests may go to now, with its address, key and circuit breaker state. */
+  peerTargets(): PeerTarget[] {
+    return this.allPeers().map((remote) => ({
+      name: remote.upstream.name,
+      baseUrl: remote.baseUrl,
+      ...(remote.apiKey ? { apiKey: remote.apiKey } : {}),
+      breaker: remote.breaker.state,
+    }));
   }
 
   /** Circuit breaker states by upstream name. */

@@ -25,7 +25,7 @@ import type { Outbox } from "./outbox.js";
 import { outboxFromConfig } from "./outbox-from-config.js";
 import { redactorFromConfig } from "./redactor.js";
 import { RoutedModel } from "./routed-model.js";
-import { Router, type RouteWeights } from "./router.js";
+import { Router, type PeerTarget, type RouteWeights } from "./router.js";
 
 /** What routing needs from the gateway it attaches to (Gateway implements it). */
 export interface RoutingHost {
@@ -117,6 +117,11 @@ export class Routing {
       getWeights: () => router.getWeights(),
       setWeights: (weights) => router.setWeights(weights),
     };
+  }
+
+  /** The peer gateways requests may go to now (configured and discovered), for the console's fleet view; none when nothing is routed. */
+  peers(): PeerTarget[] {
+    return this.router?.peerTargets() ?? [];
   }
 
   /** Starts forwarding the outbox's backlog and resolving router.peers_dns (call once the gateway listens). */

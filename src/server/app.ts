@@ -37,6 +37,16 @@ export interface AppOptions {
   jsonMaxDepth: number;
   /** Paths served without an API key besides the probes (e.g. /metrics with metrics.public). */
   publicPaths?: readonly string[];
+  /**
+   * The web console's page and static files (`/`, `/console/...` except `/console/api/...`) are served without a
+   * key: they hold no data, and the page asks for a key before it calls anything else.
+   */
+  consolePublic?: boolean;
+}
+
+/** Whether `path` is one of the web console's static files (or its page), which carry no data. */
+export function isConsoleAssetPath(path: string): boolean {
+  return path === "/" || path === "/console" || (path.startsWith("/console/") && !path.startsWith("/console/api/") && path !== "/console/api");
 }
 
 /** The Fastify app for `host`; dialects register their routes with `host` as their DialectHost. */
@@ -97,7 +107,7 @@ export function createApp(host: AppHost, options: AppOptions): FastifyInstance {
     res.once("close", () => {
       if (!res.writableFinished) scope.cancel(new EdgeError("aborted", "the client closed the connection"));
     });
-    if (open.has(path)) return done();
+    if (open.has(path) || (options.consolePublic === true && request.method === "GET" && isConsoleAssetPath(path))) return done();
     if (host.requests.closing) return done(host.requests.shuttingDown());
     try {
       if (isAdminPath(path)) keys.checkAdmin(request.headers.authorization, request.raw.socket.remoteAddress);

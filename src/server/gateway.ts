@@ -14,6 +14,7 @@
 import type { AddressInfo } from "node:net";
 import type { FastifyInstance } from "fastify";
 import type { Config } from "../config/schema.js";
+import { consoleEnabled } from "../config/sections/server.js";
 import type { Runner, RunnerFactory } from "../engine/runner.js";
 import { closestMatch } from "../store/model-ref.js";
 import { EdgeError } from "../errors.js";
@@ -85,6 +86,7 @@ export class Gateway implements AppHost, ModelDirectory, StoreModelHost {
       bodyLimitBytes: config.server.body_limit_bytes,
       jsonMaxDepth: config.server.json_max_depth,
       publicPaths: config.metrics.enabled && config.metrics.public ? ["/metrics"] : [],
+      consolePublic: consoleEnabled(config.server),
     });
   }
 

@@ -121,6 +121,11 @@ export const serverSection = z
       .refine((v) => !Number.isNaN(parseKeepAlive(v)), 'expected seconds or a duration such as "5m", "90s", "1h"; -1 = forever')
       .default("5m"),
     grpc: grpcServerSection.default({}),
+    /**
+     * The web console at `/` (`/console/`): playground, dashboard, models, fleet. Default (absent): on when the
+     * gateway binds a loopback address, or when API keys are set (then it asks for one); off otherwise.
+     */
+    console: z.boolean().optional(),
   })
   .strict()
   .default({
@@ -156,3 +161,18 @@ export const serverSection = z
     keep_alive: "5m",
     grpc: {},
   });
+
+/** Whether `host` names this machine's loopback (127.x, ::1, localhost). */
+function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, "").toLowerCase();
+  return bare === "localhost" || bare === "::1" || /^127\.\d+\.\d+\.\d+$/.test(bare) || /^::ffff:127\./.test(bare);
+}
+
+/**
+ * Whether the gateway serves the web console: server.console when set, else on for a loopback bind or when keys
+ * are set (the console then asks for one), off for a gateway open to the network without keys.
+ */
+export function consoleEnabled(server: { host: string; console?: boolean | undefined; api_keys: readonly string[]; admin_keys: readonly string[] }): boolean {
+  if (server.console !== undefined) return server.console;
+  return isLoopbackHost(server.host) || server.api_keys.length > 0 || server.admin_keys.length > 0;
+}
