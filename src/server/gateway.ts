@@ -10,6 +10,11 @@
  *   gateway.app.get("/metrics", ...);   // extra routes before listen()
  *   await gateway.listen();
  *   await gateway.close();
+ *
+ * (Over 350 lines: it is one facade — the model directory the dialects read,
+ * the operations ops and the admin API call, listen and close — and each
+ * member is a few lines over the same map of pools, delegating to ModelPool,
+ * OnDemandModels and RequestTracker, where the work is.)
  */
 import type { AddressInfo } from "node:net";
 import type { FastifyInstance } from "fastify";
