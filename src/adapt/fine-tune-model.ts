@@ -166,7 +166,8 @@ export async function fineTuneModel(base: ResolvedModel, textPath: string, outpu
   // The base is verified (hash, signature under the trust policy) and the text tokenized as the trainer will.
   status(`checking ${base.name} and tokenizing the text`);
   const engineConfig: Config = { ...config, engine: { ...config.engine, backend: "node-llama-cpp" } };
-  const opened = await openResolvedModel(base, engineConfig, { parallel: 1, contextSize: Math.min(contextSize, 512) });
+  // Threads given: tokenizing needs no thread measurement.
+  const opened = await openResolvedModel(base, engineConfig, { parallel: 1, contextSize: Math.min(contextSize, 512), threads: { prompt: 1, decode: 1 } });
   let tokens: number;
   try {
     tokens = (await opened.model.tokenize(text.text, { addBos: true })).length;

@@ -220,6 +220,11 @@ export interface LoadOptions {
   batchSize?: number;
   /** Load for embeddings as well as generation. */
   embeddings?: boolean;
+  /**
+   * LoRA adapters applied to every sequence of this loaded model, each at its scale (node-llama-cpp applies adapters
+   * per context, so a model loaded with adapters is its own context; see docs/adaptation.md). Default: none.
+   */
+  adapters?: ReadonlyArray<{ path: string; scale: number }>;
   /** Limits on rendering the model's chat template (config `engine.chat_template`). Default: that section's defaults. */
   chatTemplateLimits?: TemplateLimits;
   /** Bounds of the compiled-grammar cache (config `engine.grammar_cache`; node-llama-cpp). Default: that section's defaults. */
