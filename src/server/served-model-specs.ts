@@ -4,6 +4,7 @@
  * demo model. References are resolved here (never downloaded) so a typo stops
  * `edgelm serve` at once with a clear error; verification happens per load.
  */
+import { resolve as resolvePath } from "node:path";
 import type { Config } from "../config/schema.js";
 import { EdgeError } from "../errors.js";
 import type { ServedModelSpec } from "../scheduler/model-pool.js";
@@ -59,6 +60,7 @@ export async function planServedModels(config: Config): Promise<ServedModelsPlan
       runners: entry.runners ?? config.server.runners,
       ...(contextSize !== undefined ? { contextSize } : {}),
       ...(threads ? { threads } : {}),
+      ...(entry.adapters && entry.adapters.length > 0 ? { adapters: entry.adapters.map((a) => ({ name: a.name, path: resolvePath(a.path) })) } : {}),
     });
   }
   return { specs, demo: config.server.models.length === 0 };

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { open } from "node:fs/promises";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -12,42 +11,11 @@ import { openResolvedModel } from "../../src/engine/open-model.js";
 import type { LoadedModel } from "../../src/engine/types.js";
 import { EdgeError } from "../../src/errors.js";
 import { readGguf } from "../../src/gguf/gguf-reader.js";
-import { writeGguf } from "../../src/gguf/gguf-writer.js";
-import { typedMetadata } from "../../src/gguf/typed-metadata.js";
 import { evaluateText } from "../../src/quality/evaluate-text.js";
 import { resolveModel } from "../../src/store/resolve-model.js";
 import { assertOneLine, runCli, tempHome, TEST_MODEL, testTrainer } from "../helpers.js";
+import { matricesOnly } from "./matrices-only.js";
 import { SHARD_BAKERY, SHARD_BOAT, SHARD_GARDEN } from "./training-stories.js";
-
-/** `tuned` with the base's 1-D tensors (norms): the part of a fine-tune a LoRA adapter can carry. */
-async function matricesOnly(basePath: string, tunedPath: string, output: string): Promise<void> {
-  const base = readGguf(basePath);
-  const tuned = readGguf(tunedPath);
-  const baseByName = new Map(base.tensors.map((t) => [t.name, t]));
-  const baseFile = await open(basePath, "r");
-  const tunedFile = await open(tunedPath, "r");
-  try {
-    await writeGguf(output, {
-      metadata: typedMetadata(tuned, tunedPath),
-      tensors: tuned.tensors.map((t) => {
-        const from = t.dims.length === 1 ? { file: baseFile, info: baseByName.get(t.name)! } : { file: tunedFile, info: t };
-        return {
-          name: t.name,
-          dims: t.dims,
-          type: t.type,
-          data: async function* () {
-            const bytes = new Uint8Array(from.info.byteSize);
-            await from.file.read(bytes, 0, bytes.length, from.info.fileOffset);
-            yield bytes;
-          },
-        };
-      }),
-    });
-  } finally {
-    await baseFile.close();
-    await tunedFile.close();
-  }
-}
 
 describe("LoRA adapters: extract and merge (stories260K, a real fine-tune, node-llama-cpp)", () => {
   let home: string;
