@@ -32,7 +32,7 @@ export function registerEngine(program: Command): void {
   engine
     .command("build")
     .description("compile an engine from the llama.cpp source node-llama-cpp ships (no download; takes minutes)")
-    .option("--backend <name>", "llama-server (the native runner) or node-llama-cpp (an optimised in-process build)", backendName, "llama-server")
+    .option("--backend <name>", "llama-server (the native runner), node-llama-cpp (an optimised in-process build) or trainer (llama.cpp's llama-finetune, for edgelm finetune)", backendName, "llama-server")
     .option("-j, --jobs <n>", "parallel compile jobs for llama-server (default 2)", integerFlag("--jobs", { min: 1, max: 256 }))
     .option("--rebuild", "build llama-server again even when this llama.cpp version is already built")
     .option("--portable", "build llama-server for a baseline instruction set (x86-64-v3 / ARMv8-A) instead of this CPU's, to run on other machines")
