@@ -304,3 +304,20 @@ export async function mergeLora(basePath: string, adapterPath: string, output: s
     await adapterFile.close();
   }
 }
+
+/** `path[:scale]` (a `--lora` value): the scale is the part after the last colon when it is a number; default 1. */
+export function parseAdapterFlag(text: string): { path: string; scale: number } {
+  const m = /^(.*):(-?\d+(?:\.\d+)?(?:e-?\d+)?)$/i.exec(text);
+  const path = m ? m[1]! : text;
+  const scale = m ? Number(m[2]) : 1;
+  if (path.length === 0) throw new EdgeError("usage", `--lora ${text}: give an adapter file, optionally with :scale`, { param: "--lora" });
+  if (!Number.isFinite(scale) || Math.abs(scale) > 100) throw new EdgeError("usage", `--lora ${text}: the scale must be a number from -100 to 100`, { param: "--lora" });
+  return { path, scale };
+}
+
+/** Checks every adapter against the model at `basePath` (checkAdapterForBase) before they are loaded together. */
+export async function checkAdaptersForBase(basePath: string, adapters: ReadonlyArray<{ path: string }>): Promise<void> {
+  if (adapters.length === 0) return;
+  const base = readGguf(basePath);
+  for (const adapter of adapters) await checkAdapterForBase(readLoraAdapter(adapter.path), base, basePath, adapter.path);
+}

@@ -50,6 +50,9 @@ export async function planServedModels(config: Config): Promise<ServedModelsPlan
     if (specs.some((s) => s.name.toLowerCase() === name.toLowerCase())) {
       throw new EdgeError("usage", `two models would be served as "${name}"; name them apart with --model <name>=<ref>`, { param: "model" });
     }
+    const adapterNames = (entry.adapters ?? []).map((a) => a.name);
+    const repeated = adapterNames.find((n, i) => adapterNames.indexOf(n) !== i);
+    if (repeated !== undefined) throw new EdgeError("usage", `${name} lists the adapter "${repeated}" twice (server.models[].adapters)`, { param: "adapters" });
     const contextSize = entry.context_size ?? config.engine.context_size;
     const threads = entry.threads ?? config.engine.threads;
     specs.push({

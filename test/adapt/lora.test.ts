@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fineTuneModel } from "../../src/adapt/fine-tune-model.js";
 import { lowRankFactors } from "../../src/adapt/low-rank.js";
-import { extractLora, mergeLora, readLoraAdapter } from "../../src/adapt/lora-adapter.js";
+import { extractLora, mergeLora, parseAdapterFlag, readLoraAdapter } from "../../src/adapt/lora-adapter.js";
 import { loadConfig } from "../../src/config/load-config.js";
 import type { Config } from "../../src/config/schema.js";
 import { openResolvedModel } from "../../src/engine/open-model.js";
@@ -133,6 +133,33 @@ describe("LoRA adapters: extract and merge (stories260K, a real fine-tune, node-
     const total = sigma.reduce((s, x) => s + x * x, 0);
     assert.ok(Math.abs(three.retained - (1 + 1 / 4 + 1 / 16) / total) < 1e-9, `rank 3 keeps σ₁²+σ₂²+σ₃²: ${three.retained}`);
     assert.throws(() => lowRankFactors(m, rows, cols, 0), RangeError);
+  });
+
+  it("edgelm run --lora applies an adapter at its scale; merge gives the same answer", async () => {
+    const adapter = join(home, "full.gguf");
+    const merged = join(home, "merged.gguf");
+    const env = { EDGELM_HOME: home, EDGELM_ENGINE: "node-llama-cpp" };
+    const answer = async (args: string[]): Promise<string> => {
+      const r = await runCli(["run", ...args, "Once upon a time", "-n", "20", "-t", "0", "--json"], { env });
+      assert.equal(r.code, 0, r.stderr);
+      return (JSON.parse(r.stdout) as { text: string }).text;
+    };
+    const base = await answer([TEST_MODEL]);
+    const adapted = await answer([TEST_MODEL, "--lora", adapter]);
+    assert.notEqual(adapted, base);
+    assert.equal(await answer([merged]), adapted);
+    assert.equal(await answer([TEST_MODEL, "--lora", `${adapter}:0`]), base, "scale 0 is the base");
+    const wrong = await runCli(["run", tuned, "--lora", adapter, "Once", "-n", "2"], { env });
+    assert.equal(wrong.code, 4);
+    assert.match(wrong.stderr, /was made for a base with SHA-256/);
+  });
+
+  it("parses --lora values", () => {
+    assert.deepEqual(parseAdapterFlag("a.gguf"), { path: "a.gguf", scale: 1 });
+    assert.deepEqual(parseAdapterFlag("/x/a.gguf:0.5"), { path: "/x/a.gguf", scale: 0.5 });
+    assert.deepEqual(parseAdapterFlag("c:/a:b.gguf:-2"), { path: "c:/a:b.gguf", scale: -2 });
+    assert.throws(() => parseAdapterFlag("a.gguf:1000"), /the scale must be a number from -100 to 100/);
+    assert.throws(() => parseAdapterFlag(":1"), /give an adapter file/);
   });
 
   it("refuses adapters that do not belong, with one line naming why", async () => {

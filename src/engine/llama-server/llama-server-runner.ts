@@ -131,7 +131,7 @@ export class LlamaServerRunner implements Runner {
       const threads = resolveThreads(this.spec.threads);
       // Nothing unvalidated reaches llama.cpp: each adapter is checked against this model before the process starts.
       const adapters: string[] = [];
-      for (const adapter of this.spec.selectableAdapters ?? []) {
+      for (const adapter of this.loadedAdapters()) {
         await checkAdapterForBase(readLoraAdapter(adapter.path), gguf, this.spec.path, adapter.path);
         adapters.push(adapter.path);
       }
@@ -398,7 +398,8 @@ export class LlamaServerRunner implements Runner {
    * with --lora-init-without-apply.
    */
   private loraField(request: GenerateRequest): { lora?: Array<{ id: number; scale: number }> } {
-    const count = this.spec.selectableAdapters?.length ?? 0;
+    const loaded = this.loadedAdapters();
+    const count = loaded.length;
     if (count === 0) {
       if (request.adapters && request.adapters.length > 0) throw new EdgeError("invalid_request", `${this.spec.name} has no adapters to select`, { param: "adapters" });
       return {};
@@ -407,7 +408,12 @@ export class LlamaServerRunner implements Runner {
     for (const index of chosen.keys()) {
       if (!Number.isInteger(index) || index < 0 || index >= count) throw new EdgeError("invalid_request", `adapter ${index} is not loaded (${count} are)`, { param: "adapters" });
     }
-    return { lora: Array.from({ length: count }, (_, id) => ({ id, scale: chosen.get(id) ?? 0 })) };
+    return { lora: loaded.map((adapter, id) => ({ id, scale: chosen.get(id) ?? adapter.scale })) };
+  }
+
+  /** The adapters the process loads: the selectable ones (scale 0 unless a request picks them), then the ones applied to every request. */
+  private loadedAdapters(): Array<{ path: string; scale: number }> {
+    return [...(this.spec.selectableAdapters ?? []).map((a) => ({ path: a.path, scale: 0 })), ...(this.spec.adapters ?? [])];
   }
 
   /** The sandbox and the model's memory estimate (its data limit) for one llama-server process. */
