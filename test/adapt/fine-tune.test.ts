@@ -107,7 +107,9 @@ describe("edgelm finetune (stories260K, the real trainer)", () => {
     writeFileSync(join(home, "config.yaml"), "");
   });
 
-  it("trains a folder of text files, into a file, with SGD", async () => {
+  it("trains an F16 model on a folder of text files, into a file, with SGD", async () => {
+    const f16 = join(home, "f16.gguf");
+    assert.equal((await runCli(["quantize", TEST_MODEL, f16, "-t", "f16"], { env })).code, 0);
     const folder = join(home, "shards");
     const { mkdirSync } = await import("node:fs");
     mkdirSync(join(folder, "b"), { recursive: true });
@@ -115,7 +117,7 @@ describe("edgelm finetune (stories260K, the real trainer)", () => {
     writeFileSync(join(folder, "b", "c.md"), SHARD_BAKERY);
     writeFileSync(join(folder, "b", "image.png"), "not text");
     const out = join(home, "tuned-sgd.gguf");
-    const r = await runCli(["finetune", TEST_MODEL, "--text", folder, "--out", out, "--epochs", "1", "--context", "64", "--optimizer", "sgd", "--learning-rate", "1e-3", "--json"], {
+    const r = await runCli(["finetune", f16, "--text", folder, "--out", out, "--epochs", "1", "--context", "64", "--optimizer", "sgd", "--learning-rate", "1e-3", "--json"], {
       env,
       timeoutMs: 180_000,
     });
@@ -123,6 +125,8 @@ describe("edgelm finetune (stories260K, the real trainer)", () => {
     const report = JSON.parse(r.stdout) as { output: string; store: null; training: { data_files: number; optimizer: string } };
     assert.deepEqual([report.output, report.store, report.training.data_files, report.training.optimizer], [out, null, 2, "sgd"]);
     assert.equal(readGguf(out).tensors.length, readGguf(TEST_MODEL).tensors.length);
+    assert.ok(readGguf(out).tensors.every((t) => t.type.name === "F32"), "trained as an F32 copy");
+    assert.deepEqual(readdirSync(join(home, "tmp")), [], "the F32 copy and the text copy are gone");
   });
 
   it("refuses before any work, with one line naming what is wrong", async () => {
