@@ -51,6 +51,8 @@ export interface ServedModelSpec {
   follow?: string;
   /** LoRA adapters requests may select (`model: "name+adapter"`), each a GGUF made for this model (llama-server only). */
   adapters?: Array<{ name: string; path: string }>;
+  /** LoRA adapters applied to every request of this model, each at its scale (`serve --lora`; either engine). */
+  appliedAdapters?: Array<{ path: string; scale: number }>;
 }
 
 export interface ModelPoolOptions {
@@ -539,6 +541,7 @@ export class ModelPool implements ServedModel {
       ...(spec.contextSize !== undefined ? { contextSize: spec.contextSize } : {}),
       ...(spec.threads ? { threads: spec.threads } : {}),
       ...(spec.adapters && spec.adapters.length > 0 ? { selectableAdapters: spec.adapters } : {}),
+      ...(spec.appliedAdapters && spec.appliedAdapters.length > 0 ? { adapters: spec.appliedAdapters } : {}),
       gpu: this.options.config.engine.gpu,
       chatTemplateLimits: templateLimits(this.options.config.engine.chat_template),
       grammarCacheLimits: grammarCacheLimits(this.options.config.engine.grammar_cache),

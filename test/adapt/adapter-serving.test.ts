@@ -13,7 +13,7 @@ import { fineTuneModel } from "../../src/adapt/fine-tune-model.js";
 import { extractLora } from "../../src/adapt/lora-adapter.js";
 import { loadConfig } from "../../src/config/load-config.js";
 import { resolveModel } from "../../src/store/resolve-model.js";
-import { TEST_MODEL, testLlamaServer, testTrainer } from "../helpers.js";
+import { runCli, TEST_MODEL, testLlamaServer, testTrainer } from "../helpers.js";
 import { startGateway, storiesModel, type GatewayFixture } from "../server/gateway-fixture.js";
 import { matricesOnly } from "./matrices-only.js";
 import { SHARD_BAKERY, SHARD_BOAT, SHARD_GARDEN } from "./training-stories.js";
@@ -95,16 +95,48 @@ describe("LoRA adapters served per request", () => {
     assert.equal(unknown.status, 404);
   });
 
-  it("on node-llama-cpp, a per-request adapter is a 400 naming the engine", async () => {
-    const nlc = await startGateway({ models: [storiesModel({ adapters: [{ name: "tuned", path: adapter }] })], config: { engine: { backend: "node-llama-cpp" } } });
+  it("on node-llama-cpp, a per-request adapter is a 400 naming the engine; an adapter applied to a whole model works on both engines", async () => {
+    const weights = await complete("tuned-weights");
+    const nlc = await startGateway({
+      models: [
+        storiesModel({ adapters: [{ name: "tuned", path: adapter }] }),
+        storiesModel({ name: "always", parallel: 1, appliedAdapters: [{ path: adapter, scale: 1 }] }),
+        storiesModel({ name: "tuned-weights", ref: tuned2d, parallel: 1 }),
+      ],
+      config: { engine: { backend: "node-llama-cpp" } },
+    });
     try {
       const r = await fetch(`${nlc.url}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "stories+tuned", prompt: "Once", max_tokens: 2 }) });
       assert.equal(r.status, 400);
       assert.match(((await r.json()) as { error: { message: string } }).error.message, /runs on node-llama-cpp, which applies LoRA adapters per context and cannot select them per request; serve it with engine\.backend llama-server/);
       const plain = await fetch(`${nlc.url}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "stories", prompt: "Once", max_tokens: 2 }) });
       assert.equal(plain.status, 200, "the base is served as usual");
+      const ask = async (model: string): Promise<string> =>
+        ((await (await fetch(`${nlc.url}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model, prompt: "Once upon a time", max_tokens: 32, temperature: 0 }) })).json()) as { choices: Array<{ text: string }> }).choices[0]!.text;
+      assert.equal(await ask("always"), await ask("tuned-weights"), "node-llama-cpp: a model served with --lora answers as the tuned weights");
+      assert.notEqual(await ask("always"), await ask("stories"));
     } finally {
       await nlc.close();
     }
+    const ls = await startGateway({
+      models: [storiesModel({ name: "always", parallel: 1, appliedAdapters: [{ path: adapter, scale: 1 }] })],
+      config: { engine: { backend: "llama-server", llama_server: await testLlamaServer() } },
+    });
+    try {
+      const r = (await (await fetch(`${ls.url}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "always", prompt: "Once upon a time", max_tokens: 32, temperature: 0 }) })).json()) as { choices: Array<{ text: string }> };
+      assert.equal(r.choices[0]!.text, weights.text, "llama-server: the same");
+    } finally {
+      await ls.close();
+    }
+  });
+
+  it("edgelm serve --lora refuses an adapter of another model, and more than one served model, before starting", async () => {
+    const env = { EDGELM_HOME: join(dir, "home") };
+    const other = await runCli(["serve", "--model", tuned2d, "--lora", adapter, "--port", "0"], { env });
+    assert.equal(other.code, 4, other.stderr);
+    assert.match(other.stderr, /was made for a base with SHA-256/);
+    const two = await runCli(["serve", "--model", TEST_MODEL, "--model", `b=${tuned2d}`, "--lora", adapter, "--port", "0"], { env });
+    assert.equal(two.code, 2, two.stderr);
+    assert.match(two.stderr, /--lora applies to one served model, and 2 are served; list adapters under server\.models\[\]\.adapters instead/);
   });
 });
