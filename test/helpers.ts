@@ -81,3 +81,21 @@ export async function testLlamaServer(): Promise<string> {
       "`EDGELM_HOME=$HOME/.cache/edgelm-ci node dist/src/cli/main.js engine build`, or set EDGELM_TEST_LLAMA_SERVER to a llama-server binary",
   );
 }
+
+/**
+ * llama.cpp's trainer (llama-finetune) the fine-tuning tests run: EDGELM_TEST_TRAINER (`.ci/run` builds it with
+ * `edgelm engine build --backend trainer` into the same cache as llama-server and sets it), else a finished
+ * build in that cache ($HOME/.cache/edgelm-ci). Throws with what to do when there is none: these tests never skip.
+ */
+export async function testTrainer(): Promise<string> {
+  const fromEnv = process.env.EDGELM_TEST_TRAINER;
+  if (fromEnv) return fromEnv;
+  const { findTrainer } = await import("../src/engine/trainer-build.js");
+  const { homedir } = await import("node:os");
+  const built = findTrainer(join(homedir(), ".cache", "edgelm-ci"));
+  if (built) return built.binary;
+  throw new Error(
+    "no trainer for the fine-tuning tests: run .ci/run, or build one with " +
+      "`EDGELM_HOME=$HOME/.cache/edgelm-ci node dist/src/cli/main.js engine build --backend trainer`, or set EDGELM_TEST_TRAINER to a llama-finetune binary",
+  );
+}

@@ -6,11 +6,12 @@ import { InvalidArgumentError, type Command } from "commander";
 import { buildEngine, listEngines, llamaServerBuildDirectory, readLlamaServerBuild, type EngineKind } from "../engine/engine-build.js";
 import { llamaServerCandidate } from "../engine/engine-choice.js";
 import { cachedSmokeResult } from "../engine/engine-smoke-test.js";
+import { buildTrainer, findTrainer } from "../engine/trainer-build.js";
 import { action, commandConfig, integerFlag } from "./cli-kit.js";
 import { printTable } from "./format.js";
 
 interface BuildFlags {
-  backend: EngineKind;
+  backend: EngineKind | "trainer";
   jobs?: number;
   rebuild?: boolean;
   keepSources?: boolean;
@@ -21,9 +22,9 @@ interface BuildFlags {
 /** Measured on 2 vCPUs (docs/native-runner.md): the one estimate every message gives. */
 const BUILD_MINUTES: Record<EngineKind, string> = { "llama-server": "about 4 minutes on 2 idle cores", "node-llama-cpp": "7–25 minutes on 2 cores" };
 
-function backendName(raw: string): EngineKind {
-  if (raw === "llama-server" || raw === "node-llama-cpp") return raw;
-  throw new InvalidArgumentError(`--backend must be llama-server or node-llama-cpp (got "${raw}")`);
+function backendName(raw: string): EngineKind | "trainer" {
+  if (raw === "llama-server" || raw === "node-llama-cpp" || raw === "trainer") return raw;
+  throw new InvalidArgumentError(`--backend must be llama-server, node-llama-cpp or trainer (got "${raw}")`);
 }
 
 export function registerEngine(program: Command): void {
@@ -31,7 +32,7 @@ export function registerEngine(program: Command): void {
   engine
     .command("build")
     .description("compile an engine from the llama.cpp source node-llama-cpp ships (no download; takes minutes)")
-    .option("--backend <name>", "llama-server (the native runner) or node-llama-cpp (an optimised in-process build)", backendName, "llama-server")
+    .option("--backend <name>", "llama-server (the native runner), node-llama-cpp (an optimised in-process build) or trainer (llama.cpp's llama-finetune, for edgelm finetune)", backendName, "llama-server")
     .option("-j, --jobs <n>", "parallel compile jobs for llama-server (default 2)", integerFlag("--jobs", { min: 1, max: 256 }))
     .option("--rebuild", "build llama-server again even when this llama.cpp version is already built")
     .option("--portable", "build llama-server for a baseline instruction set (x86-64-v3 / ARMv8-A) instead of this CPU's, to run on other machines")
@@ -79,6 +80,7 @@ export function registerEngine(program: Command): void {
 async function buildCommand(flags: BuildFlags): Promise<void> {
   const config = commandConfig(flags, {}, "warn");
   const tty = process.stderr.isTTY === true;
+  if (flags.backend === "trainer") return buildTrainerCommand(flags, config.home, tty);
   if (flags.backend === "node-llama-cpp" || flags.rebuild || !readLlamaServerBuild(llamaServerBuildDirectory(config.home, undefined, flags.portable === true))) {
     process.stderr.write(`building ${flags.backend} from the bundled llama.cpp source; this takes ${BUILD_MINUTES[flags.backend]}, longer when they are busy…\n`);
   }
@@ -115,4 +117,36 @@ async function buildCommand(flags: BuildFlags): Promise<void> {
       "edgelm now uses this build for node-llama-cpp (engine.node_llama_cpp_build: auto); set it to prebuilt to go back, and compare with `edgelm bench`\n",
     );
   }
+}
+
+/** `engine build --backend trainer`: llama.cpp's trainer for `edgelm finetune` (src/engine/trainer-build.ts). */
+async function buildTrainerCommand(flags: BuildFlags, home: string, tty: boolean): Promise<void> {
+  if (flags.rebuild || !findTrainer(home)) {
+    process.stderr.write("building llama.cpp's trainer (llama-finetune) from the bundled source; this takes about as long as llama-server, longer when the cores are busy…\n");
+  }
+  let lastStep = "";
+  const result = await buildTrainer({
+    home,
+    ...(flags.jobs !== undefined ? { jobs: flags.jobs } : {}),
+    ...(flags.rebuild ? { rebuild: true } : {}),
+    ...(flags.keepSources ? { keepSources: true } : {}),
+    onStatus: (line: string) => process.stderr.write(`${tty ? "\r\x1b[K" : ""}${line}\n`),
+    ...(tty
+      ? {
+          onLine: (line: string) => {
+            const step = /^\[\s*(\d+%|\d+\/\d+)\]/.exec(line)?.[1];
+            if (step && step !== lastStep) {
+              lastStep = step;
+              process.stderr.write(`\r\x1b[K  ${step} ${line.replace(/^\[[^\]]*\]\s*/, "").slice(0, 60)}`);
+            }
+          },
+        }
+      : {}),
+  });
+  if (tty) process.stderr.write("\r\x1b[K");
+  if (result.alreadyBuilt) {
+    process.stdout.write(`the trainer for this llama.cpp version is already built (--rebuild to build it again): ${result.description}\n  ${result.path}\n`);
+    return;
+  }
+  process.stdout.write(`built ${result.description} in ${Math.floor(result.seconds / 60)}m${String(result.seconds % 60).padStart(2, "0")}s\n  ${result.path}\n`);
 }

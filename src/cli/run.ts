@@ -12,11 +12,13 @@ import { looksLikeNameWithTag } from "../store/model-ref.js";
 import { DEMO_NOTICE, isModelReference, resolveModel } from "../store/resolve-model.js";
 import { terminalProgress } from "./progress-bar.js";
 import { StatusLine } from "./status-line.js";
-import { action, commandConfig, readStdin, usageError } from "./cli-kit.js";
+import { checkAdaptersForBase, parseAdapterFlag } from "../adapt/lora-adapter.js";
+import { action, collect, commandConfig, readStdin, usageError } from "./cli-kit.js";
 import { addModelFlags, engineFlags, type ModelFlagValues } from "./model-flags.js";
 import { addSamplingFlags, samplingFromFlags, type SamplingFlagValues } from "./sampling-flags.js";
 
 interface RunFlags extends ModelFlagValues, SamplingFlagValues {
+  lora?: string[];
   chat?: boolean;
   system?: string;
   json?: boolean;
@@ -32,6 +34,7 @@ export function registerRun(program: Command): void {
     .option("--chat", "multi-turn chat (a REPL on a terminal); applies the model's chat template")
     .option("-s, --system <text>", "system message for chat")
     .option("--json", "print one JSON object with the text and timings")
+    .option("--lora <file[:scale]>", "apply a LoRA adapter made for the model (repeatable; scale default 1)", collect)
     .option("-v, --verbose", "print timings to stderr");
   addModelFlags(command);
   addSamplingFlags(command);
@@ -69,12 +72,15 @@ async function runCommand(first: string | undefined, rest: string[], flags: RunF
     throw usageError("no prompt given: pass one as an argument or pipe it on stdin", "prompt");
   }
   if (resolved.source === "demo") process.stderr.write(`${DEMO_NOTICE}\n`);
+  const adapters = (flags.lora ?? []).map(parseAdapterFlag);
+  await checkAdaptersForBase(resolved.path, adapters);
   // The first run in a fresh EDGELM_HOME loads the engine and measures threads: say so on a terminal, quietly.
   const status = new StatusLine(process.stderr, process.stderr.isTTY === true && !flags.json);
   let opened;
   try {
     opened = await openResolvedModel(resolved, config, {
       parallel: 1,
+      ...(adapters.length > 0 ? { adapters } : {}),
       ...(flags.retune ? { retuneThreads: true } : {}),
       ...progress,
       onLoading: () => status.set(`loading ${resolved.name}…`),

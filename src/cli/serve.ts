@@ -2,10 +2,12 @@
  * `edgelm serve`: the gateway. Serves models over OpenAI- and Ollama-compatible
  * HTTP (and gRPC with --grpc-port), one runner process per model; stops gracefully on SIGTERM / SIGINT.
  */
+import { resolve as resolvePath } from "node:path";
+import { checkAdaptersForBase, parseAdapterFlag } from "../adapt/lora-adapter.js";
 import type { Command } from "commander";
 import type { ConfigInput } from "../config/schema.js";
 import { logger } from "../log.js";
-import { DEMO_NOTICE } from "../store/resolve-model.js";
+import { DEMO_NOTICE, resolveModel } from "../store/resolve-model.js";
 import { chooseEngine, describeEngine } from "../engine/engine-choice.js";
 import { EdgeNode } from "../edge-node.js";
 import { SystemdNotifier } from "../ops/systemd-notifier.js";
@@ -21,6 +23,7 @@ import { addEngineFlags, engineFlags, type ModelFlagValues } from "./model-flags
 
 interface ServeFlags extends Omit<ModelFlagValues, "model"> {
   model?: string[];
+  lora?: string[];
   host?: string;
   port?: number;
   grpcPort?: number;
@@ -43,6 +46,7 @@ export function registerServe(program: Command): void {
     .command("serve")
     .description("serve models over OpenAI- and Ollama-compatible HTTP APIs")
     .option("-m, --model <ref>", "a model to serve: <ref> or <name>=<ref> (repeatable; default: server.models, else the built-in demo)", collect)
+    .option("--lora <file[:scale]>", "apply a LoRA adapter to every request of the one served model (repeatable; per-request adapters: server.models[].adapters)", collect)
     .option("--host <address>", "address to bind (default 127.0.0.1; other addresses are reachable from the network)")
     .option("-p, --port <port>", "port (default 11435; 0 picks a free one)", integerFlag("--port", { min: 0, max: 65535 }))
     .option("--grpc-port <port>", "also serve the gRPC API (edgelm.v1.Inference) on this port (0 picks a free one; default: off)", integerFlag("--grpc-port", { min: 0, max: 65535 }))
@@ -70,7 +74,7 @@ function serverFlags(flags: ServeFlags): ConfigInput {
     server.models = [...(flags.model ?? []).map(parseModelFlag), ...(flags.follow ?? []).map(parseFollowFlag)];
   }
   if (flags.rolloutGroup !== undefined) server.rollout = { group: flags.rolloutGroup };
-  const { model: _models, follow: _follow, rolloutGroup: _group, ...modelFlags } = flags;
+  const { model: _models, follow: _follow, rolloutGroup: _group, lora: _lora, ...modelFlags } = flags;
   return { ...engineFlags(modelFlags), ...(Object.keys(server).length > 0 ? { server } : {}) } as ConfigInput;
 }
 
@@ -82,6 +86,14 @@ async function serveCommand(flags: ServeFlags): Promise<void> {
   const config = commandConfig(flags, serverFlags(flags), "info");
   await pullFirstVersions(config);
   const plan = await planServedModels(config);
+  if (flags.lora && flags.lora.length > 0) {
+    if (plan.specs.length !== 1) throw usageError(`--lora applies to one served model, and ${plan.specs.length} are served; list adapters under server.models[].adapters instead`, "--lora");
+    const spec = plan.specs[0]!;
+    const applied = flags.lora.map(parseAdapterFlag).map((a) => ({ path: resolvePath(a.path), scale: a.scale }));
+    // Checked against the model before any runner loads them together.
+    await checkAdaptersForBase((await resolveModel(spec.ref, config, { allowDownload: false })).path, applied);
+    spec.appliedAdapters = applied;
+  }
   if (plan.demo) process.stderr.write(`${DEMO_NOTICE}\n`);
   if (!isLoopback(config.server.host) && config.server.api_keys.length === 0) {
     logger.warn(

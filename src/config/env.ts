@@ -36,6 +36,7 @@ export const ENV_BINDINGS: EnvBinding[] = [
   { name: "EDGELM_ENGINE", path: ["engine", "backend"], parse: text, description: "auto | node-llama-cpp | llama-server" },
   { name: "EDGELM_THREADS", path: ["engine", "threads"], parse: threads, description: "threads for prompt and decode" },
   { name: "EDGELM_LLAMA_SERVER", path: ["engine", "llama_server"], parse: text, description: "llama-server binary" },
+  { name: "EDGELM_TRAINER", path: ["engine", "trainer"], parse: text, description: "llama.cpp trainer (llama-finetune) binary" },
   { name: "EDGELM_TUNE_THREADS", path: ["engine", "tune_threads"], parse: flag, description: "measure thread counts per model (1/0)" },
   { name: "EDGELM_NODE_LLAMA_CPP_BUILD", path: ["engine", "node_llama_cpp_build"], parse: text, description: "auto | prebuilt | local" },
   { name: "EDGELM_SANDBOX", path: ["engine", "sandbox", "mode"], parse: text, description: "runner sandbox: auto | required | off" },

@@ -67,6 +67,7 @@ export class NodeLlamaCppBackend implements EngineBackend {
         threads: { ideal: threads.decode, min: threads.decode },
         batchSize: Math.max(parallel, Math.min(options.batchSize ?? 512, contextSize * parallel)),
         failedCreationRemedy: false,
+        ...(options.adapters && options.adapters.length > 0 ? { lora: { adapters: options.adapters.map((a) => ({ filePath: a.path, scale: a.scale })) } } : {}),
         ...(options.signal ? { createSignal: options.signal } : {}),
       });
     } catch (error) {

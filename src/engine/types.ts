@@ -111,6 +111,8 @@ export interface GenerateRequest extends SamplingOptions {
   toolChoice?: ToolChoice;
   /** Whether one turn may hold several calls. Default true. */
   parallelToolCalls?: boolean;
+  /** LoRA adapters this request applies, by index into the loaded model's selectableAdapters, each at its scale. Default: none. */
+  adapters?: Array<{ index: number; scale: number }>;
   /** Extra variables for the model's Jinja chat template (llama-server's chat_template_kwargs); they cannot replace messages, tools or the special tokens. */
   chatTemplateKwargs?: Record<string, unknown>;
 }
@@ -222,6 +224,16 @@ export interface LoadOptions {
   batchSize?: number;
   /** Load for embeddings as well as generation. */
   embeddings?: boolean;
+  /**
+   * LoRA adapters applied to every sequence of this loaded model, each at its scale (node-llama-cpp applies adapters
+   * per context, so a model loaded with adapters is its own context; see docs/adaptation.md). Default: none.
+   */
+  adapters?: ReadonlyArray<{ path: string; scale: number }>;
+  /**
+   * LoRA adapters loaded unapplied, which each request selects by index (GenerateRequest.adapters): llama-server
+   * only (`--lora … --lora-init-without-apply`, per-request `lora`). Default: none.
+   */
+  selectableAdapters?: ReadonlyArray<{ name: string; path: string }>;
   /** Limits on rendering the model's chat template (config `engine.chat_template`). Default: that section's defaults. */
   chatTemplateLimits?: TemplateLimits;
   /** Bounds of the compiled-grammar cache (config `engine.grammar_cache`; node-llama-cpp). Default: that section's defaults. */

@@ -49,6 +49,10 @@ export interface ServedModelSpec {
   threads?: Partial<ThreadSetting>;
   /** A registry tag this model follows (oci://host/repo:tag); a rollout follower takes its new digests. */
   follow?: string;
+  /** LoRA adapters requests may select (`model: "name+adapter"`), each a GGUF made for this model (llama-server only). */
+  adapters?: Array<{ name: string; path: string }>;
+  /** LoRA adapters applied to every request of this model, each at its scale (`serve --lora`; either engine). */
+  appliedAdapters?: Array<{ path: string; scale: number }>;
 }
 
 export interface ModelPoolOptions {
@@ -421,6 +425,7 @@ export class ModelPool implements ServedModel {
       ...(this.rolloutReport ? { rollout: this.rolloutReport() } : {}),
       expiresAt: this.expiresAt,
       ...(prepared?.resolved.manifest?.settings ? { settings: prepared.resolved.manifest.settings } : {}),
+      ...(this.spec.adapters && this.spec.adapters.length > 0 ? { adapters: this.spec.adapters.map((a) => a.name) } : {}),
       ...(prepared ? {} : this.options.idleFacts?.()),
     };
   }
@@ -535,6 +540,8 @@ export class ModelPool implements ServedModel {
       parallel: spec.parallel,
       ...(spec.contextSize !== undefined ? { contextSize: spec.contextSize } : {}),
       ...(spec.threads ? { threads: spec.threads } : {}),
+      ...(spec.adapters && spec.adapters.length > 0 ? { selectableAdapters: spec.adapters } : {}),
+      ...(spec.appliedAdapters && spec.appliedAdapters.length > 0 ? { adapters: spec.appliedAdapters } : {}),
       gpu: this.options.config.engine.gpu,
       chatTemplateLimits: templateLimits(this.options.config.engine.chat_template),
       grammarCacheLimits: grammarCacheLimits(this.options.config.engine.grammar_cache),

@@ -93,6 +93,8 @@ export interface ServedModelStatus {
   settings?: ModelSettings;
   /** For a model that follows a registry tag: what it serves and where its rollout stands. */
   rollout?: RolloutReport;
+  /** Names of the LoRA adapters requests may select, in load order (their index is llama-server's adapter id). */
+  adapters?: string[];
 }
 
 /** A model's own defaults, as an Ollama Modelfile gives them. */

@@ -44,8 +44,19 @@ const responseFormat = z.discriminatedUnion(
 );
 
 /** Sampling fields common to chat and completions. */
+/** LoRA adapters a request selects: names (scale 1), `{ name, scale }`, or llama-server's `{ id, scale }`. */
+const adapterChoice = z.union([
+  z.string().min(1),
+  z.object({ name: z.string().min(1), scale: z.number().min(-100).max(100).default(1) }).strict(),
+  z.object({ id: z.number().int().min(0), scale: z.number().min(-100).max(100).default(1) }).strict(),
+]);
+
 const sampling = {
   model: z.string().min(1),
+  /** edgelm: LoRA adapters of the model to apply to this request (also `model: "base+adapter"`). */
+  adapters: z.array(adapterChoice).max(16).nullish(),
+  /** llama-server's per-request adapter scales. */
+  lora: z.array(z.object({ id: z.number().int().min(0), scale: z.number().min(-100).max(100) }).strict()).max(16).nullish(),
   stream: z.boolean().nullish(),
   stream_options: streamOptions.nullish(),
   max_tokens: tokenLimit.nullish(),

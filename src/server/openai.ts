@@ -5,6 +5,7 @@
  * OpenAI's shape `{"error": {message, type, param, code}}` in exactly one place
  * (errorBody), for HTTP responses and in-stream error events alike.
  */
+import { selectAdapters } from "./adapter-selection.js";
 import { randomBytes } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { ChatMessage, GeneratedChunk, GenerateRequest, GenerationResult, ResponseFormat, TokenLogprob } from "../engine/types.js";
@@ -91,12 +92,14 @@ function register(app: FastifyInstance, host: DialectHost): void {
   app.post("/v1/completions", async (request, reply) => {
     const scope = scopeOf(request, "openai.completions");
     const body = parseRequestBody(completionSchema, request, reply, host);
-    const model = directory.lookup(body.model);
+    const selection = selectAdapters(directory, body);
+    const model = selection.model;
     const status = model.describe();
     const { request: generate, prompt } = completionRequest(body, status);
+    if (selection.adapters) generate.adapters = selection.adapters;
     const n = choiceCount(body.n, status);
     scope.begin(model.name, body.stream === true, timeoutMs);
-    const meta = { id: newId("cmpl"), created: unixNow(), model: model.name };
+    const meta = { id: newId("cmpl"), created: unixNow(), model: selection.label };
     const topLogprobs = completionTopLogprobs(body);
     const echo = body.echo === true ? prompt : "";
     const format = body.stream
@@ -158,12 +161,14 @@ export function chatCompletionsRoute(host: DialectHost): (request: FastifyReques
   return async (request, reply) => {
     const scope = scopeOf(request, "openai.chat");
     const body = parseRequestBody(chatCompletionSchema, request, reply, host);
-    const model = directory.lookup(body.model);
+    const selection = selectAdapters(directory, body);
+    const model = selection.model;
     const status = model.describe();
     const generate = chatRequest(body, status);
+    if (selection.adapters) generate.adapters = selection.adapters;
     const n = choiceCount(body.n, status);
     scope.begin(model.name, body.stream === true, timeoutMs);
-    const meta = { id: newId("chatcmpl"), created: unixNow(), model: model.name };
+    const meta = { id: newId("chatcmpl"), created: unixNow(), model: selection.label };
     const topLogprobs = chatTopLogprobs(body);
     const format = body.stream ? (writer: SseWriter) => chatStreamFormat(writer, meta, body.stream_options?.include_usage === true, topLogprobs) : undefined;
     const respond = (collected: CollectedChoice[]) => ({

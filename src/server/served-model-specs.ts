@@ -4,6 +4,7 @@
  * demo model. References are resolved here (never downloaded) so a typo stops
  * `edgelm serve` at once with a clear error; verification happens per load.
  */
+import { resolve as resolvePath } from "node:path";
 import type { Config } from "../config/schema.js";
 import { EdgeError } from "../errors.js";
 import type { ServedModelSpec } from "../scheduler/model-pool.js";
@@ -49,6 +50,9 @@ export async function planServedModels(config: Config): Promise<ServedModelsPlan
     if (specs.some((s) => s.name.toLowerCase() === name.toLowerCase())) {
       throw new EdgeError("usage", `two models would be served as "${name}"; name them apart with --model <name>=<ref>`, { param: "model" });
     }
+    const adapterNames = (entry.adapters ?? []).map((a) => a.name);
+    const repeated = adapterNames.find((n, i) => adapterNames.indexOf(n) !== i);
+    if (repeated !== undefined) throw new EdgeError("usage", `${name} lists the adapter "${repeated}" twice (server.models[].adapters)`, { param: "adapters" });
     const contextSize = entry.context_size ?? config.engine.context_size;
     const threads = entry.threads ?? config.engine.threads;
     specs.push({
@@ -59,6 +63,7 @@ export async function planServedModels(config: Config): Promise<ServedModelsPlan
       runners: entry.runners ?? config.server.runners,
       ...(contextSize !== undefined ? { contextSize } : {}),
       ...(threads ? { threads } : {}),
+      ...(entry.adapters && entry.adapters.length > 0 ? { adapters: entry.adapters.map((a) => ({ name: a.name, path: resolvePath(a.path) })) } : {}),
     });
   }
   return { specs, demo: config.server.models.length === 0 };

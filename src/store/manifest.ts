@@ -52,6 +52,8 @@ const manifestSourceSchema = z.discriminatedUnion("type", [
     .strict(),
   /** Made on this device from another entry (e.g. by `edgelm quantize`). */
   z.object({ type: z.literal("variant"), from: z.string(), tool: z.string().optional() }).strict(),
+  /** Fine-tuned on this device from another entry (`edgelm finetune`). */
+  z.object({ type: z.literal("fine-tuned"), from: z.string(), tool: z.string() }).strict(),
   /** Made through Ollama's /api/create: from another model (`from`), or from uploaded blobs (`from` null). */
   z.object({ type: z.literal("created"), from: z.string().nullable() }).strict(),
 ]);
@@ -62,6 +64,36 @@ export const modelSettingsSchema = z
     system: z.string().optional(),
     template: z.string().optional(),
     parameters: z.record(z.string(), z.unknown()).optional(),
+  })
+  .strict();
+
+/**
+ * How a fine-tuned version was trained: what it was trained on is recorded only as a hash and a size,
+ * never the text (nor its file names).
+ */
+export const trainingRecordSchema = z
+  .object({
+    /** SHA-256 of the UTF-8 training text (files joined as `edgelm finetune` reads them). */
+    data_sha256: sha256Hex,
+    data_bytes: z.number().int().min(0),
+    data_files: z.number().int().min(1),
+    /** Tokens of the training text (BOS included). */
+    tokens: z.number().int().min(0),
+    /** SHA-256 of the base model file trained from. */
+    base_sha256: sha256Hex,
+    epochs: z.number().int().min(1),
+    learning_rate: z.number().positive(),
+    validation_split: z.number().min(0).max(1),
+    context_size: z.number().int().min(1),
+    optimizer: z.enum(["adamw", "sgd"]),
+    /** Last epoch's mean loss (nats per token) and accuracy (0–1), on the training and the validation part. */
+    train_loss: z.number(),
+    train_accuracy: z.number(),
+    val_loss: z.number().nullable(),
+    val_accuracy: z.number().nullable(),
+    seconds: z.number().min(0),
+    /** The trainer that ran (llama.cpp commit). */
+    trainer: z.string(),
   })
   .strict();
 
@@ -81,12 +113,17 @@ export const manifestSchema = z.looseObject({
   created: z.string(),
   /** Defaults for requests to this model (absent: none). */
   settings: modelSettingsSchema.optional(),
+  /** `name:tag` of the entry this one was fine-tuned from (absent: not fine-tuned here). */
+  fine_tuned_from: z.string().optional(),
+  /** How it was fine-tuned (with fine_tuned_from). */
+  training: trainingRecordSchema.optional(),
 });
 
 export type ManifestFile = z.infer<typeof manifestFileSchema>;
 export type ManifestSource = z.infer<typeof manifestSourceSchema>;
 export type Manifest = z.infer<typeof manifestSchema>;
 export type ManifestSettings = z.infer<typeof modelSettingsSchema>;
+export type TrainingRecord = z.infer<typeof trainingRecordSchema>;
 
 export function isSafeRelativeName(name: string): boolean {
   if (name.startsWith("/") || name.includes("\\") || name.includes("\0")) return false;

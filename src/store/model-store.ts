@@ -33,6 +33,7 @@ import {
   type Manifest,
   type ManifestFile,
   type ManifestSource,
+  type TrainingRecord,
 } from "./manifest.js";
 import { ggufRole, scanModelFolder, type SourceFile } from "./model-folder.js";
 import { closestMatch, DEFAULT_TAG, formatStoreName, parseStoreName, type ModelRef, type StoreName } from "./model-ref.js";
@@ -116,6 +117,8 @@ export interface EntryFacts {
   force?: boolean;
   /** Request defaults the entry carries (Ollama's Modelfile settings). */
   settings?: Manifest["settings"];
+  /** A fine-tuned version: the entry it was trained from, and how. */
+  fineTuned?: { from: string; training: TrainingRecord };
 }
 
 /** A readable file name for a model made from a path: lower case, only name characters. */
@@ -322,6 +325,37 @@ export class ModelStore {
     }
   }
 
+  /**
+   * Stores a version of `baseName` fine-tuned on this device: its own entry and manifest, linked to the base by
+   * `fine_tuned_from` (not `variant_of`: it is not the base at another precision), with the training record.
+   */
+  async addFineTuned(
+    baseName: string,
+    file: string,
+    options: { name: string; tag: string; training: TrainingRecord; signature?: string; move?: boolean; force?: boolean },
+  ): Promise<StoreEntry> {
+    const base = this.require(baseName);
+    const path = resolve(file);
+    const facts: EntryFacts = {
+      name: parseStoreName(`${options.name}:${options.tag}`, "--out"),
+      layout: "file",
+      source: { type: "fine-tuned", from: base.reference, tool: `llama.cpp ${options.training.trainer} llama-finetune` },
+      quantization: predominantType(path),
+      variantOf: null,
+      fineTuned: { from: base.reference, training: options.training },
+      ...(options.force !== undefined ? { force: options.force } : {}),
+    };
+    const modelName = `${defaultModelName(`${options.name.replace(/\//g, "-")}-${options.tag}`)}.gguf`;
+    const staged: StagedFile[] = [];
+    try {
+      staged.push(options.move ? await this.stageByMove(path, modelName) : await this.stageCopy({ name: modelName, path, role: "model" }));
+      if (options.signature !== undefined) staged.push(await this.stageCopy({ name: SIGNATURE_FILE, path: resolve(options.signature), role: "signature" }));
+      return (await this.commit(staged, facts)).entry;
+    } finally {
+      await this.discard(staged);
+    }
+  }
+
   /** Adds or replaces the `model.sig` of an entry (e.g. after `edgelm sign`). */
   async attachSignature(ref: string, signaturePath: string): Promise<StoreEntry> {
     const entry = this.require(ref);
@@ -399,6 +433,7 @@ export class ModelStore {
         source: facts.source,
         created: new Date().toISOString(),
         ...(facts.settings && Object.keys(facts.settings).length > 0 ? { settings: facts.settings } : {}),
+        ...(facts.fineTuned ? { fine_tuned_from: facts.fineTuned.from, training: facts.fineTuned.training } : {}),
       };
       await this.commitBlobs(staged);
       for (const file of files) {

@@ -98,7 +98,7 @@ describe("edgelm engine (CLI, end to end)", () => {
   it("rejects an unknown backend and bad --jobs with a usage error", async () => {
     const bad = await runCli(["engine", "build", "--backend", "vllm"], { env: { EDGELM_HOME: home } });
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /--backend must be llama-server or node-llama-cpp/);
+    assert.match(bad.stderr, /--backend must be llama-server, node-llama-cpp or trainer \(got "vllm"\)/);
     const jobs = await runCli(["engine", "build", "--jobs", "0"], { env: { EDGELM_HOME: home } });
     assert.equal(jobs.code, 2);
     assert.match(jobs.stderr, /--jobs must be between 1 and 256/);

@@ -83,6 +83,8 @@ export const engineSection = z
     gpu: z.union([z.literal("auto"), z.literal(false)]).default(false),
     /** Path of a llama-server binary for the native runner backend. */
     llama_server: z.string().min(1).optional(),
+    /** llama.cpp's trainer (llama-finetune) for `edgelm finetune`; default: the one `engine build --backend trainer` made. */
+    trainer: z.string().min(1).optional(),
     /** Measure and cache the best thread counts per model and machine when `threads` is not set. */
     tune_threads: z.boolean().default(true),
     /**

@@ -25,6 +25,14 @@ export const servedModel = z
     /** Runner processes (default: server.runners). */
     runners: z.number().int().min(1).max(64).optional(),
     threads: z.object({ prompt: threadCount.optional(), decode: threadCount.optional() }).strict().optional(),
+    /**
+     * LoRA adapters requests may select (OpenAI `model: "<name>+<adapter>"` or `adapters`), loaded unapplied with the
+     * model (llama-server engine only); each a GGUF adapter made for this model (docs/adaptation.md).
+     */
+    adapters: z
+      .array(z.object({ name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "letters, digits and . _ - only"), path: z.string().min(1) }).strict())
+      .max(16)
+      .optional(),
   })
   .strict()
   .refine((m) => m.ref !== undefined || m.follow !== undefined, { message: "give `ref` (a model reference) or `follow` (an oci:// tag to follow)", path: ["ref"] });

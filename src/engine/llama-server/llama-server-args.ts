@@ -25,6 +25,8 @@ export interface LlamaServerLaunch {
   threads: ThreadSetting;
   /** Logical batch size for prompts (tokens). */
   batchSize: number;
+  /** LoRA adapters loaded unapplied (`--lora-init-without-apply`); requests select them by index. */
+  adapters?: readonly string[];
   /** An embeddings runner: `--embeddings`, whole inputs in one micro-batch, mean pooling unless the model declares its own. */
   embeddings?: { meanPooling: boolean };
 }
@@ -62,6 +64,10 @@ export function llamaServerArgs(
     if (has("--cont-batching")) args.push("--cont-batching");
     if (has("--metrics")) args.push("--metrics");
     if (has("--slots")) args.push("--slots");
+  }
+  if (launch.adapters && launch.adapters.length > 0) {
+    for (const path of launch.adapters) args.push("--lora", path);
+    args.push("--lora-init-without-apply");
   }
   if (has("--chat-template")) args.push("--chat-template", "chatml");
   if (has("--no-ui")) args.push("--no-ui");

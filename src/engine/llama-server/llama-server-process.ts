@@ -148,7 +148,7 @@ export class LlamaServerProcess {
     const [command, ...prefix] = launcher.length > 0 ? launcher : [binary.path];
     const child = spawnRunner(
       this.options.sandbox,
-      { command: command!, args: [...prefix, ...(launcher.length > 0 ? [binary.path] : []), ...args], programPaths: [dirname(binary.path)], modelPaths: [launch.modelPath], writableDirs: [this.folder], env: sanitizedEnv(), ...(this.options.memoryBytes ? { memoryBytes: this.options.memoryBytes } : {}) },
+      { command: command!, args: [...prefix, ...(launcher.length > 0 ? [binary.path] : []), ...args], programPaths: [dirname(binary.path)], modelPaths: [launch.modelPath, ...(launch.adapters ?? [])], writableDirs: [this.folder], env: sanitizedEnv(), ...(this.options.memoryBytes ? { memoryBytes: this.options.memoryBytes } : {}) },
       { stdio: ["ignore", "pipe", "pipe"] },
     );
     this.child = child;

@@ -28,6 +28,7 @@ import { PushTokenStream } from "../token-stream.js";
 import type { ChatMessage, EmbeddingResult, EmbedOptions, EngineBackend, GenerateRequest, LoadedModel, LoadOptions, ModelInfo, TokenStream } from "../types.js";
 import { toolCalling } from "../tool-calling.js";
 import type { ToolCallSyntax } from "../tool-call-syntax.js";
+import { checkAdapterForBase, readLoraAdapter } from "../../adapt/lora-adapter.js";
 import { chunkFromEvent, completionBody, finishReasonOf, joinChunks, refusalError, timingsOf, type CompletionPrompt } from "./completion-body.js";
 import { inspectLlamaServer, type LlamaServerBinary } from "./llama-server-binary.js";
 import { LlamaServerHttpError, LlamaServerProcess, type ProcessExit, type SseStream } from "./llama-server-process.js";
@@ -128,9 +129,22 @@ export class LlamaServerRunner implements Runner {
       const contextSize = Math.max(16, Math.min(this.spec.contextSize ?? Math.min(train, 4096), train));
       const parallel = Math.max(1, this.spec.parallel ?? 1);
       const threads = resolveThreads(this.spec.threads);
+      // Nothing unvalidated reaches llama.cpp: each adapter is checked against this model before the process starts.
+      const adapters: string[] = [];
+      for (const adapter of this.loadedAdapters()) {
+        await checkAdapterForBase(readLoraAdapter(adapter.path), gguf, this.spec.path, adapter.path);
+        adapters.push(adapter.path);
+      }
       const main = new LlamaServerProcess({
         binary,
-        launch: { modelPath: this.spec.path, contextSize, parallel, threads, batchSize: Math.max(parallel, this.spec.batchSize ?? 512) },
+        launch: {
+          modelPath: this.spec.path,
+          contextSize,
+          parallel,
+          threads,
+          batchSize: Math.max(parallel, this.spec.batchSize ?? 512),
+          ...(adapters.length > 0 ? { adapters } : {}),
+        },
         label: this.label,
         logLevel: this.logLevel,
         startTimeoutMs: this.options.startTimeoutMs ?? 120_000,
@@ -195,7 +209,7 @@ export class LlamaServerRunner implements Runner {
     };
     let sse: SseStream;
     try {
-      sse = await main.stream("/completion", { ...completionBody({ ...request, responseFormat: tools.responseFormat }, prompt), ...this.completionExtras }, controller.signal);
+      sse = await main.stream("/completion", { ...completionBody({ ...request, responseFormat: tools.responseFormat }, prompt), ...this.completionExtras, ...this.loraField(request) }, controller.signal);
     } catch (error) {
       release();
       throw await this.translate(error, signal, info.contextSize);
@@ -376,6 +390,30 @@ export class LlamaServerRunner implements Runner {
     } catch (error) {
       throw await this.translate(error, signal, contextSize);
     }
+  }
+
+  /**
+   * Every loaded adapter's scale for one request: the ones it selects at their scale, the others at 0. Always sent
+   * when adapters are loaded: llama-server gives a request without `lora` the adapters' load-time scale (1), even
+   * with --lora-init-without-apply.
+   */
+  private loraField(request: GenerateRequest): { lora?: Array<{ id: number; scale: number }> } {
+    const loaded = this.loadedAdapters();
+    const count = loaded.length;
+    if (count === 0) {
+      if (request.adapters && request.adapters.length > 0) throw new EdgeError("invalid_request", `${this.spec.name} has no adapters to select`, { param: "adapters" });
+      return {};
+    }
+    const chosen = new Map((request.adapters ?? []).map((a) => [a.index, a.scale]));
+    for (const index of chosen.keys()) {
+      if (!Number.isInteger(index) || index < 0 || index >= count) throw new EdgeError("invalid_request", `adapter ${index} is not loaded (${count} are)`, { param: "adapters" });
+    }
+    return { lora: loaded.map((adapter, id) => ({ id, scale: chosen.get(id) ?? adapter.scale })) };
+  }
+
+  /** The adapters the process loads: the selectable ones (scale 0 unless a request picks them), then the ones applied to every request. */
+  private loadedAdapters(): Array<{ path: string; scale: number }> {
+    return [...(this.spec.selectableAdapters ?? []).map((a) => ({ path: a.path, scale: 0 })), ...(this.spec.adapters ?? [])];
   }
 
   /** The sandbox and the model's memory estimate (its data limit) for one llama-server process. */

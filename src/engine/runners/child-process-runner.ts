@@ -99,7 +99,7 @@ export class ChildProcessRunner implements Runner {
     const memoryBytes = modelMemoryBudget(this.spec.path, this.spec.contextSize, this.spec.parallel);
     const child = spawnRunner(
       this.options.sandbox,
-      { command: process.execPath, args: [RUNNER_MAIN], programPaths: nodeProgramPaths(RUNNER_MAIN), modelPaths: [this.spec.path], writableDirs: [], env: process.env, ...(memoryBytes ? { memoryBytes } : {}) },
+      { command: process.execPath, args: [RUNNER_MAIN], programPaths: nodeProgramPaths(RUNNER_MAIN), modelPaths: [this.spec.path, ...(this.spec.adapters ?? []).map((a) => a.path)], writableDirs: [], env: process.env, ...(memoryBytes ? { memoryBytes } : {}) },
       { serialization: "advanced", stdio: ["ignore", "pipe", "pipe", "ipc"] },
     );
     this.child = child;

@@ -1,0 +1,76 @@
+/**
+ * Which LoRA adapters an OpenAI-dialect request applies: `model: "base+adapter[+adapter…]"`, an `adapters` field
+ * (names, `{ name, scale }`, or llama-server's `{ id, scale }`), or llama-server's own `lora: [{ id, scale }]`.
+ * Adapters are the served model's (`server.models[].adapters`); per-request selection needs the llama-server engine
+ * (node-llama-cpp applies adapters per context, so it cannot switch them per request: a 400 naming the engine).
+ */
+import { EdgeError } from "../errors.js";
+import type { ServedModel, ServedModelStatus } from "../scheduler/served-model.js";
+import type { ModelDirectory } from "./app-host.js";
+
+type AdapterChoice = string | { name: string; scale: number } | { id: number; scale: number };
+
+export interface AdapterSelection {
+  model: ServedModel;
+  /** By index into the model's adapters; absent when the request selects none. */
+  adapters?: Array<{ index: number; scale: number }>;
+  /** The name answers carry: the model's, with the adapters' as asked (`base+adapter`). */
+  label: string;
+}
+
+function indexOf(status: ServedModelStatus, name: string): number {
+  const names = status.adapters ?? [];
+  const index = names.indexOf(name);
+  if (index === -1) {
+    throw new EdgeError(
+      "invalid_request",
+      names.length > 0
+        ? `${status.name} has no adapter "${name}" (its adapters: ${names.join(", ")})`
+        : `${status.name} has no adapters; list them under server.models[].adapters to select them per request`,
+      { param: "adapters" },
+    );
+  }
+  return index;
+}
+
+/** Finds the model and the adapters a request names; errors are 400s naming the field, 404 for an unknown model. */
+export function selectAdapters(directory: ModelDirectory, body: { model: string; adapters?: AdapterChoice[] | null; lora?: Array<{ id: number; scale: number }> | null }): AdapterSelection {
+  let model: ServedModel;
+  let fromName: string[] = [];
+  try {
+    model = directory.lookup(body.model);
+  } catch (error) {
+    // "base+adapter": only when the whole name is not itself a served model.
+    const [base, ...names] = body.model.split("+");
+    if (names.length === 0 || !base || names.some((n) => n.length === 0)) throw error;
+    model = directory.lookup(base);
+    fromName = names;
+  }
+  const status = model.describe();
+  const chosen = new Map<number, number>();
+  for (const name of fromName) chosen.set(indexOf(status, name), 1);
+  for (const choice of body.adapters ?? []) {
+    if (typeof choice === "string") chosen.set(indexOf(status, choice), 1);
+    else if ("name" in choice) chosen.set(indexOf(status, choice.name), choice.scale);
+    else {
+      if (choice.id >= (status.adapters?.length ?? 0)) throw new EdgeError("invalid_request", `adapters: ${status.name} has no adapter id ${choice.id} (it has ${status.adapters?.length ?? 0})`, { param: "adapters" });
+      chosen.set(choice.id, choice.scale);
+    }
+  }
+  for (const choice of body.lora ?? []) {
+    if (choice.id >= (status.adapters?.length ?? 0)) throw new EdgeError("invalid_request", `lora: ${status.name} has no adapter id ${choice.id} (it has ${status.adapters?.length ?? 0})`, { param: "lora" });
+    chosen.set(choice.id, choice.scale);
+  }
+  if (chosen.size === 0) return { model, label: model.name };
+  const backend = status.info?.backend ?? status.runners[0]?.backend;
+  if (backend !== undefined && backend !== "llama-server") {
+    throw new EdgeError(
+      "unsupported",
+      `adapters: ${status.name} runs on ${backend}, which applies LoRA adapters per context and cannot select them per request; serve it with engine.backend llama-server`,
+      { param: "adapters" },
+    );
+  }
+  const adapters = [...chosen].map(([index, scale]) => ({ index, scale })).sort((a, b) => a.index - b.index);
+  const names = status.adapters ?? [];
+  return { model, adapters, label: [model.name, ...adapters.map((a) => names[a.index]!)].join("+") };
+}
