@@ -25,7 +25,8 @@ import {
   llamaTokenizeSchema,
   type LlamaInfillBody,
 } from "./llama-server-schemas.js";
-import { chatCompletionsRoute, chatMessages } from "./openai.js";
+import { chatCompletionsRoute } from "./openai.js";
+import { chatMessages } from "./openai-requests.js";
 import { checkEmbeddingCount } from "./request-fields.js";
 import { parseRequestBody } from "./request-validation.js";
 import { SseWriter } from "./sse-writer.js";
