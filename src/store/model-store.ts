@@ -7,22 +7,21 @@
  * name is the hash of what was written. An interrupted write leaves at most a
  * temp file in tmp/ (removed by the next writer once its owner is gone).
  * Manifests are written atomically, under the store lock, after their blobs.
+ * Staging blobs is blob-staging.ts, copying an entry out store-export.ts, the
+ * entry types store-entry.ts.
+ *
+ * (Over 350 lines: every way in — add, variant, fine-tuned version, link,
+ * signature — ends in the same locked manifest write and garbage collection,
+ * which are kept beside them.)
  */
-import { randomBytes } from "node:crypto";
-import { chmodSync, readdirSync, readFileSync, rmdirSync, statSync, unlinkSync } from "node:fs";
-import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { readdirSync, readFileSync, rmdirSync, statSync, unlinkSync } from "node:fs";
+import { rm, stat } from "node:fs/promises";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import type { Config } from "../config/schema.js";
 import { DEMO_MODEL_NAME } from "../demo/demo-model.js";
 import { EdgeError, isEdgeError, toEdgeError } from "../errors.js";
-import { readGguf } from "../gguf/gguf-reader.js";
-import { summarizeGguf } from "../gguf/gguf-summary.js";
 import { logger } from "../log.js";
-import { sha256File } from "../trust/file-hash.js";
-import { VerifiedHashCache } from "../trust/verified-hash-cache.js";
-import { commitFile, siblingTempPath, writeFileAtomic } from "../atomic-write.js";
-import { copyWithSha256 } from "./hashing-copy.js";
-import { processAlive } from "../process-alive.js";
+import { writeFileAtomic } from "../atomic-write.js";
 import { withLock } from "./lock-file.js";
 import {
   checkManifestFiles,
@@ -39,98 +38,13 @@ import { ggufRole, scanModelFolder, type SourceFile } from "./model-folder.js";
 import { closestMatch, DEFAULT_TAG, formatStoreName, parseStoreName, type ModelRef, type StoreName } from "./model-ref.js";
 import type { ResolvedModel } from "./resolved-model.js";
 import { blobPathIn, manifestPathIn, storePaths, type StorePaths } from "./store-paths.js";
+import { BlobStaging, toManifestFile, type StagedFile } from "./blob-staging.js";
+import { defaultModelName, predominantType, type AddOptions, type AddResult, type EntryFacts, type StoreEntry, type StoreFile, type VariantOptions } from "./store-entry.js";
+import { exportEntry } from "./store-export.js";
 
-/** A manifest file with the path of its blob on this machine. */
-export interface StoreFile extends ManifestFile {
-  path: string;
-}
-
-/** One model in the store, as read from its manifest. */
-export interface StoreEntry {
-  /** `name:tag`. */
-  reference: string;
-  name: string;
-  tag: string;
-  manifest: Manifest;
-  manifestPath: string;
-  files: StoreFile[];
-  /** The GGUF to load. */
-  model: StoreFile;
-  /** The entry's `model.sig`, when it has one. */
-  signature: StoreFile | undefined;
-  /** Bytes of all files together. */
-  size: number;
-}
-
-export interface AddOptions {
-  /** `name[:tag]` to store under (default: the file or folder name, tag `latest`). */
-  name?: string;
-  /** A `model.sig` to keep with a single-file model (a folder brings its own). */
-  signature?: string;
-  /** Replace an entry of the same name that holds other files (default false). */
-  force?: boolean;
-}
-
-export interface VariantOptions {
-  /** Name of the new entry (e.g. the source's name). */
-  name: string;
-  /** Tag of the new entry (e.g. "360m-q4_0"). */
-  tag: string;
-  /** Predominant tensor type; default: read from the file. */
-  quantization?: string;
-  /** What made it, for the record (e.g. "edgelm quantize"). */
-  tool?: string;
-  /** A model.sig for the variant (e.g. signed with the device key). */
-  signature?: string;
-  /** Move the file into the store instead of copying it (same filesystem; falls back to a copy). Default false. */
-  move?: boolean;
-  /** Replace an existing entry of that name (default false). */
-  force?: boolean;
-  /** Request defaults the variant carries (Ollama's Modelfile settings). */
-  settings?: Manifest["settings"];
-  /** Where it came from, when not `variant` of the source (e.g. made by /api/create). */
-  source?: ManifestSource;
-}
-
-export interface AddResult {
-  entry: StoreEntry;
-  /** False when an entry with the same name and the same files already existed. */
-  created: boolean;
-}
-
-/** A file already hashed and sitting in a temp path on the store's filesystem, waiting to become a blob. */
-export interface StagedFile {
-  name: string;
-  role: ManifestFile["role"];
-  sha256: string;
-  size: number;
-  tempPath: string;
-}
-
-/** What a new manifest says besides its files. */
-export interface EntryFacts {
-  name: StoreName;
-  layout: Manifest["layout"];
-  source: ManifestSource;
-  quantization: string | null;
-  variantOf: string | null;
-  force?: boolean;
-  /** Request defaults the entry carries (Ollama's Modelfile settings). */
-  settings?: Manifest["settings"];
-  /** A fine-tuned version: the entry it was trained from, and how. */
-  fineTuned?: { from: string; training: TrainingRecord };
-}
-
-/** A readable file name for a model made from a path: lower case, only name characters. */
-export function defaultModelName(path: string): string {
-  const stem = basename(path).replace(/\.gguf$/i, "").toLowerCase();
-  const cleaned = stem.replace(/[^a-z0-9._-]+/g, "-").replace(/^[^a-z0-9]+/, "").replace(/-+$/, "");
-  return cleaned.length > 0 ? cleaned.slice(0, 100) : "model";
-}
-
-export function predominantType(path: string): string {
-  return summarizeGguf(readGguf(path)).predominantType;
-}
+export { defaultModelName, predominantType } from "./store-entry.js";
+export type { AddOptions, AddResult, EntryFacts, StoreEntry, StoreFile, VariantOptions } from "./store-entry.js";
+export type { StagedFile } from "./blob-staging.js";
 
 function sameFiles(a: readonly ManifestFile[], b: readonly ManifestFile[]): boolean {
   const key = (files: readonly ManifestFile[]) =>
@@ -145,8 +59,11 @@ export class ModelStore {
   readonly paths: StorePaths;
 
   /** @param home EDGELM_HOME (config.home). */
+  private readonly staging: BlobStaging;
+
   constructor(home: string) {
     this.paths = storePaths(home);
+    this.staging = new BlobStaging(this.paths);
   }
 
   static open(config: Config): ModelStore {
@@ -315,13 +232,13 @@ export class ModelStore {
     const modelName = `${defaultModelName(`${options.name.replace(/\//g, "-")}-${options.tag}`)}.gguf`;
     const staged: StagedFile[] = [];
     try {
-      staged.push(options.move ? await this.stageByMove(path, modelName) : await this.stageCopy({ name: modelName, path, role: "model" }));
+      staged.push(options.move ? await this.staging.move(path, modelName) : await this.staging.copy({ name: modelName, path, role: "model" }));
       if (options.signature !== undefined) {
-        staged.push(await this.stageCopy({ name: SIGNATURE_FILE, path: resolve(options.signature), role: "signature" }));
+        staged.push(await this.staging.copy({ name: SIGNATURE_FILE, path: resolve(options.signature), role: "signature" }));
       }
       return (await this.commit(staged, facts)).entry;
     } finally {
-      await this.discard(staged);
+      await this.staging.discard(staged);
     }
   }
 
@@ -348,11 +265,11 @@ export class ModelStore {
     const modelName = `${defaultModelName(`${options.name.replace(/\//g, "-")}-${options.tag}`)}.gguf`;
     const staged: StagedFile[] = [];
     try {
-      staged.push(options.move ? await this.stageByMove(path, modelName) : await this.stageCopy({ name: modelName, path, role: "model" }));
-      if (options.signature !== undefined) staged.push(await this.stageCopy({ name: SIGNATURE_FILE, path: resolve(options.signature), role: "signature" }));
+      staged.push(options.move ? await this.staging.move(path, modelName) : await this.staging.copy({ name: modelName, path, role: "model" }));
+      if (options.signature !== undefined) staged.push(await this.staging.copy({ name: SIGNATURE_FILE, path: resolve(options.signature), role: "signature" }));
       return (await this.commit(staged, facts)).entry;
     } finally {
-      await this.discard(staged);
+      await this.staging.discard(staged);
     }
   }
 
@@ -361,17 +278,17 @@ export class ModelStore {
     const entry = this.require(ref);
     const staged: StagedFile[] = [];
     try {
-      staged.push(await this.stageCopy({ name: SIGNATURE_FILE, path: resolve(signaturePath), role: "signature" }));
+      staged.push(await this.staging.copy({ name: SIGNATURE_FILE, path: resolve(signaturePath), role: "signature" }));
       return await withLock(this.paths.lock, { what: "the model store" }, async () => {
         const current = this.require(entry.reference);
         const files = [...current.manifest.files.filter((f) => f.role !== "signature"), ...staged.map(toManifestFile)];
-        await this.commitBlobs(staged);
+        await this.staging.commit(staged);
         await this.writeManifest({ ...current.manifest, files });
         this.collectGarbage();
         return this.require(entry.reference);
       });
     } finally {
-      await this.discard(staged);
+      await this.staging.discard(staged);
     }
   }
 
@@ -379,10 +296,10 @@ export class ModelStore {
   async addFiles(files: readonly SourceFile[], facts: EntryFacts): Promise<AddResult> {
     const staged: StagedFile[] = [];
     try {
-      for (const file of files) staged.push(await this.stageCopy(file));
+      for (const file of files) staged.push(await this.staging.copy(file));
       return await this.commit(staged, facts);
     } finally {
-      await this.discard(staged);
+      await this.staging.discard(staged);
     }
   }
 
@@ -414,7 +331,7 @@ export class ModelStore {
         if (!facts.force) throw error; // a damaged manifest is replaced only when asked
       }
       if (existing && sameFiles(existing.manifest.files, files) && JSON.stringify(existing.manifest.settings ?? {}) === JSON.stringify(facts.settings ?? {})) {
-        await this.commitBlobs(staged); // same bytes: rewriting the blobs repairs a damaged one
+        await this.staging.commit(staged); // same bytes: rewriting the blobs repairs a damaged one
         return { entry: existing, created: false };
       }
       if (existing && !facts.force) {
@@ -435,7 +352,7 @@ export class ModelStore {
         ...(facts.settings && Object.keys(facts.settings).length > 0 ? { settings: facts.settings } : {}),
         ...(facts.fineTuned ? { fine_tuned_from: facts.fineTuned.from, training: facts.fineTuned.training } : {}),
       };
-      await this.commitBlobs(staged);
+      await this.staging.commit(staged);
       for (const file of files) {
         try {
           statSync(this.blobPath(file.sha256));
@@ -478,97 +395,14 @@ export class ModelStore {
    * @returns the paths written.
    */
   async export(ref: string, folder: string, options: { force?: boolean } = {}): Promise<string[]> {
-    const entry = this.require(ref);
-    const root = resolve(folder);
-    await mkdir(root, { recursive: true }).catch((error: unknown) => {
-      throw toEdgeError(error, `cannot create ${root}`);
-    });
-    const targets = entry.files.map((file) => ({ file, target: join(root, ...file.name.split("/")) }));
-    if (!options.force) {
-      for (const { target } of targets) {
-        if (await stat(target).then(() => true, () => false)) {
-          throw new EdgeError("model_exists", `${target} already exists; pass --force to overwrite, or export into an empty folder`);
-        }
-      }
-    }
-    const written: string[] = [];
-    for (const { file, target } of targets) {
-      await mkdir(dirname(target), { recursive: true });
-      const temp = siblingTempPath(target);
-      try {
-        const copy = await copyWithSha256(file.path, temp);
-        if (copy.sha256 !== file.sha256) {
-          throw new EdgeError(
-            "integrity_mismatch",
-            `${entry.reference}: ${file.name} (blob ${file.path}) does not match its manifest: expected sha256 ${file.sha256}, got ${copy.sha256}`,
-            { details: { file: file.name, path: file.path, expected: file.sha256, actual: copy.sha256 } },
-          );
-        }
-        await commitFile(temp, target);
-        written.push(target);
-      } catch (error) {
-        await rm(temp, { force: true });
-        throw toEdgeError(error, `cannot export ${file.name}`);
-      }
-    }
-    return written;
+    return exportEntry(this.require(ref), folder, options);
   }
 
   // ── internals ──────────────────────────────────────────────────────────
 
   /** A fresh temp path in tmp/, named with our pid so a dead writer's leftovers can be told apart. */
   tempPath(): string {
-    return join(this.paths.tmp, `${process.pid}-${randomBytes(6).toString("hex")}.part`);
-  }
-
-  private async stageCopy(file: SourceFile): Promise<StagedFile> {
-    await mkdir(this.paths.tmp, { recursive: true });
-    this.removeStaleTemps();
-    const tempPath = this.tempPath();
-    try {
-      const { sha256, size } = await copyWithSha256(file.path, tempPath);
-      return { name: file.name, role: file.role, sha256, size, tempPath };
-    } catch (error) {
-      await rm(tempPath, { force: true });
-      throw toEdgeError(error, `cannot copy ${file.path} into the store`);
-    }
-  }
-
-  private async stageByMove(path: string, name: string): Promise<StagedFile> {
-    await mkdir(this.paths.tmp, { recursive: true });
-    const tempPath = this.tempPath();
-    try {
-      await rename(path, tempPath);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "EXDEV") return this.stageCopy({ name, path, role: "model" });
-      throw toEdgeError(error, `cannot move ${path} into the store`);
-    }
-    const size = (await stat(tempPath)).size;
-    return { name, role: "model", sha256: await sha256File(tempPath), size, tempPath };
-  }
-
-  private async discard(staged: readonly StagedFile[]): Promise<void> {
-    for (const file of staged) await rm(file.tempPath, { force: true });
-  }
-
-  /**
-   * Renames staged files to their blob names (read-only: a blob never changes)
-   * and records their hashes — computed as the bytes were written — in the
-   * verified-hash cache, so the first load need not read them again.
-   */
-  private async commitBlobs(staged: readonly StagedFile[]): Promise<void> {
-    const cache = new VerifiedHashCache(this.paths.cache);
-    for (const file of staged) {
-      const blob = this.blobPath(file.sha256);
-      try {
-        chmodSync(file.tempPath, 0o444);
-      } catch (error) {
-        throw toEdgeError(error, `cannot commit ${file.tempPath}`);
-      }
-      await commitFile(file.tempPath, blob);
-      const stat = statSync(blob, { bigint: true });
-      if (stat.size === BigInt(file.size)) await cache.record(blob, stat, file.sha256);
-    }
+    return this.staging.tempPath();
   }
 
   private async writeManifest(manifest: Manifest): Promise<void> {
@@ -607,27 +441,8 @@ export class ModelStore {
 
   /** Removes temp files whose writer is no longer running (an interrupted add or pull). */
   removeStaleTemps(): void {
-    let names: string[];
-    try {
-      names = readdirSync(this.paths.tmp);
-    } catch {
-      return;
-    }
-    for (const name of names) {
-      const pid = Number.parseInt(name.split("-")[0] ?? "", 10);
-      if (Number.isInteger(pid) && pid !== process.pid && !processAlive(pid)) {
-        try {
-          unlinkSync(join(this.paths.tmp, name));
-        } catch {
-          // someone else cleaned it
-        }
-      }
-    }
+    this.staging.removeStaleTemps();
   }
-}
-
-function toManifestFile(file: StagedFile): ManifestFile {
-  return { name: file.name, role: file.role, sha256: file.sha256, size: file.size };
 }
 
 /** A store entry as a model to load: the model blob, with every file's manifest digest. */
