@@ -25,6 +25,14 @@ export const servedModel = z
     /** Runner processes (default: server.runners). */
     runners: z.number().int().min(1).max(64).optional(),
     threads: z.object({ prompt: threadCount.optional(), decode: threadCount.optional() }).strict().optional(),
+    /**
+     * System prompts to precompute at load (engine.prefix_cache): each `{ text }` or `{ file }` (a UTF-8 file,
+     * at most 256 KiB, read when the gateway starts). Chats starting with one evaluate only their own tokens.
+     */
+    warm_prefixes: z
+      .array(z.union([z.object({ text: z.string().min(1).max(256 * 1024) }).strict(), z.object({ file: z.string().min(1) }).strict()]))
+      .max(64)
+      .optional(),
   })
   .strict()
   .refine((m) => m.ref !== undefined || m.follow !== undefined, { message: "give `ref` (a model reference) or `follow` (an oci:// tag to follow)", path: ["ref"] });

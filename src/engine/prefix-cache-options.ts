@@ -1,0 +1,22 @@
+/**
+ * What a runner gets of config `engine.prefix_cache` and a served model's
+ * warm prefixes: nothing when the cache is off or no prefix is given, else the
+ * prompts, the folder their saved states persist in ($EDGELM_HOME/prefix-cache)
+ * and the model file's hash those states are kept under.
+ */
+import { join } from "node:path";
+import type { Config } from "../config/schema.js";
+import type { PrefixCacheOptions } from "./types.js";
+
+export function prefixCacheOptions(config: Pick<Config, "engine" | "home">, warmPrefixes: readonly string[] | undefined, modelSha256: string | undefined): { prefixCache?: PrefixCacheOptions } {
+  const section = config.engine.prefix_cache;
+  if (!section.enabled || !warmPrefixes || warmPrefixes.length === 0) return {};
+  return {
+    prefixCache: {
+      warmPrefixes: [...warmPrefixes],
+      dir: join(config.home, "prefix-cache"),
+      ...(modelSha256 ? { modelSha256 } : {}),
+      maxDiskBytes: section.max_disk_mb * 1024 * 1024,
+    },
+  };
+}
