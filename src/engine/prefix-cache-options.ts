@@ -13,7 +13,8 @@ export function prefixCacheOptions(config: Pick<Config, "engine" | "home">, warm
   if (!section.enabled || !warmPrefixes || warmPrefixes.length === 0) return {};
   return {
     prefixCache: {
-      warmPrefixes: [...warmPrefixes],
+      // At most engine.prefix_cache.max_prefixes, the first ones given.
+      warmPrefixes: warmPrefixes.slice(0, section.max_prefixes),
       dir: join(config.home, "prefix-cache"),
       ...(modelSha256 ? { modelSha256 } : {}),
       maxDiskBytes: section.max_disk_mb * 1024 * 1024,
