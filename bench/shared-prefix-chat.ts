@@ -28,7 +28,7 @@
  * (written there once with edgelm's synthetic-model writer).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { Agent } from "node:http";
 import { homedir, tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
@@ -165,13 +165,19 @@ const QUESTIONS = [
 
 /** A system prompt of at least `tokens` tokens (counted by `count`): the store rules, repeated with numbered sections as needed. */
 async function systemPrompt(tokens: number, count: (text: string) => Promise<number>): Promise<{ text: string; tokens: number }> {
-  let text = "You are the assistant of a grocery store. Follow these rules.";
-  let n = await count(text);
-  for (let i = 0; n < tokens; i++) {
-    text += `\n${Math.floor(i / RULES.length) + 1}.${(i % RULES.length) + 1} ${RULES[i % RULES.length]}`;
-    n = await count(text);
+  let full = "You are the assistant of a grocery store. Follow these rules.";
+  for (let i = 0; (await count(full)) < tokens; i++) full += `\n${Math.floor(i / RULES.length) + 1}.${(i % RULES.length) + 1} ${RULES[i % RULES.length]}`;
+  // The fewest words that reach the target (a binary search over word counts).
+  const words = full.split(" ");
+  let lo = 1;
+  let hi = words.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((await count(words.slice(0, mid).join(" "))) >= tokens) hi = mid;
+    else lo = mid + 1;
   }
-  return { text, tokens: n };
+  const text = words.slice(0, lo).join(" ");
+  return { text, tokens: await count(text) };
 }
 
 /** C conversations of `turns` turns each, all at once; each turn's answer is the next turn's history. */
@@ -196,7 +202,8 @@ async function trial(target: Target, system: string, c: number, turns: number, m
 
 // --- a streaming chat client --------------------------------------------------------
 
-const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+// A connection per turn: llama-server may close a kept-alive connection after a stream, and a reused one then fails.
+const agent = new Agent({ keepAlive: false, maxSockets: 64 });
 
 async function streamChat(url: URL, body: Record<string, unknown>, headers: Record<string, string> = {}): Promise<Omit<Turn, "turn">> {
   let first: number | undefined;
@@ -244,7 +251,10 @@ async function waitHealthy(url: string, child: ChildProcess, what: string): Prom
 async function rawLlamaServer(binary: string, model: string, threads: number, extra: string[]): Promise<Target & { tokenCount(text: string): Promise<number> }> {
   const port = 20000 + Math.floor(Math.random() * 20000);
   const args = ["--model", model, "--host", "127.0.0.1", "--port", String(port), "--threads", String(threads), "--threads-batch", String(threads), ...extra];
-  const child = spawn(binary, args, { stdio: ["ignore", "ignore", "ignore"] });
+  // Its log goes to a file, for when it fails.
+  const log = openSync(join(tmpdir(), `edgelm-bench-raw-${port}.log`), "w");
+  const child = spawn(binary, args, { stdio: ["ignore", log, log] });
+  closeSync(log);
   const base = `http://127.0.0.1:${port}`;
   await waitHealthy(base, child, "llama-server");
   const url = new URL("/v1/chat/completions", base);
