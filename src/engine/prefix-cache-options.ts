@@ -10,14 +10,19 @@ import type { PrefixCacheOptions } from "./types.js";
 
 export function prefixCacheOptions(config: Pick<Config, "engine" | "home">, warmPrefixes: readonly string[] | undefined, modelSha256: string | undefined): { prefixCache?: PrefixCacheOptions } {
   const section = config.engine.prefix_cache;
-  if (!section.enabled || !warmPrefixes || warmPrefixes.length === 0) return {};
+  const given = warmPrefixes ?? [];
+  // Learning needs somewhere to keep what it learns: the model's hash.
+  const learns = section.learn_after > 0 && modelSha256 !== undefined;
+  if (!section.enabled || (given.length === 0 && !learns)) return {};
   return {
     prefixCache: {
       // At most engine.prefix_cache.max_prefixes, the first ones given.
-      warmPrefixes: warmPrefixes.slice(0, section.max_prefixes),
+      warmPrefixes: given.slice(0, section.max_prefixes),
       dir: join(config.home, "prefix-cache"),
       ...(modelSha256 ? { modelSha256 } : {}),
       maxDiskBytes: section.max_disk_mb * 1024 * 1024,
+      learnAfter: learns ? section.learn_after : 0,
+      maxPrefixes: section.max_prefixes,
     },
   };
 }

@@ -239,6 +239,10 @@ export interface PrefixCacheOptions {
   modelSha256?: string;
   /** Most bytes of saved states kept per model (config `engine.prefix_cache.max_disk_mb`). */
   maxDiskBytes: number;
+  /** A chat system prompt seen this many times is learned (kept and placed at the next start); 0 or absent: never. */
+  learnAfter?: number;
+  /** Most warm prefixes, configured and learned (config `engine.prefix_cache.max_prefixes`). Default 4. */
+  maxPrefixes?: number;
 }
 
 /** Limits on one render of a model's chat template (see bounded-template.ts). */

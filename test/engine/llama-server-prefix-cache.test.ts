@@ -161,6 +161,55 @@ describe("llama-server warm prefixes", () => {
   });
 });
 
+describe("learned prefixes", () => {
+  it("a system prompt seen learn_after times is kept, and placed in every slot from the next start on", async () => {
+    const binary = await testLlamaServer();
+    const home = mkdtempSync(join(tmpdir(), "edgelm-prefix-learn-"));
+    const LEARNED = "You are a friendly narrator. Tell a tiny story about a cat named Tom who finds a shiny key under a big green leaf.";
+    const ask = (q: string): GenerateRequest => ({ messages: [{ role: "system", content: LEARNED }, { role: "user", content: q }], maxTokens: 16, temperature: 0 });
+    const learning = { ...prefixCache(home), warmPrefixes: [], learnAfter: 2, maxPrefixes: 4 };
+    try {
+      const cold = new LlamaServerRunner({ ...options, name: "cold-learn" }, { binary });
+      await cold.start();
+      const reference = (await complete(cold, { ...ask(QUESTIONS[0]!), cachePrompt: false })).text;
+      await cold.dispose();
+
+      const runner = new LlamaServerRunner({ ...options, name: "learner", prefixCache: learning }, { binary });
+      await runner.start();
+      try {
+        assert.equal(runner.prefixCacheFigures().warmPrefixes, 0);
+        await complete(runner, ask(QUESTIONS[1]!));
+        assert.equal(savedStates(home, MODEL_SHA256).length, 0, "seen once: not kept yet");
+        await complete(runner, ask(QUESTIONS[2]!));
+        const deadline = Date.now() + 30_000;
+        while (runner.prefixCacheFigures().warmPrefixes === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        assert.equal(runner.prefixCacheFigures().warmPrefixes, 1, "seen twice: learned");
+        assert.equal(savedStates(home, MODEL_SHA256).length, 1);
+        // Unrelated system prompts seen once each are not kept.
+        await complete(runner, chat(QUESTIONS[3]!));
+        assert.equal(runner.prefixCacheFigures().warmPrefixes, 1);
+      } finally {
+        await runner.dispose();
+      }
+      const restarted = new LlamaServerRunner({ ...options, name: "learned", prefixCache: learning }, { binary });
+      await restarted.start();
+      try {
+        assert.equal(restarted.prefixCacheFigures().warmPrefixes, 1);
+        assert.equal(restarted.prefixCacheFigures().warmPrefixesRestored, 1);
+        const results = await Promise.all([0, 0, 0, 0].map(() => complete(restarted, ask(QUESTIONS[0]!))));
+        for (const r of results) {
+          assert.equal(r.text, reference, "same greedy answer as a cold evaluation");
+          assert.ok(r.timings.cachedPromptTokens * 2 >= r.timings.promptTokens, `${r.timings.cachedPromptTokens} of ${r.timings.promptTokens} reused`);
+        }
+      } finally {
+        await restarted.dispose();
+      }
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("saved prefix states on disk", () => {
   it("are trimmed to their budget, least recently used first, never the one just written", () => {
     const dir = mkdtempSync(join(tmpdir(), "edgelm-prefix-trim-"));

@@ -82,7 +82,11 @@ export const prefixCacheSection = z
   .object({
     /** Warm prefixes at load, learned ones, and their saved state. false: every slot keeps only what it last evaluated. Default true. */
     enabled: z.boolean().default(PREFIX_CACHE_DEFAULTS.enabled),
-    /** A system prompt seen this many times in chat requests becomes a warm prefix (0: never learn). Default 3. */
+    /**
+     * A system prompt seen this many times in one runner's chat requests is kept: evaluated once in an idle
+     * slot, saved under $EDGELM_HOME/prefix-cache/<model sha256>/ (the state holds the prompt's tokens), and
+     * placed in every slot from the next start on, as a configured one. 0: never learn. Default 3.
+     */
     learn_after: z.number().int().min(0).max(1_000_000).default(PREFIX_CACHE_DEFAULTS.learn_after),
     /** Most warm prefixes (configured and learned) a runner keeps; past it, learned ones are not added. Default 4. */
     max_prefixes: z.number().int().min(1).max(64).default(PREFIX_CACHE_DEFAULTS.max_prefixes),

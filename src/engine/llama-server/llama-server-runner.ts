@@ -12,6 +12,7 @@
  * When the process dies, every request it held fails with runner_crashed and
  * the exit listeners run (the model pool restarts it).
  */
+import { createHash } from "node:crypto";
 import { basename, join } from "node:path";
 import { statSync } from "node:fs";
 import { EdgeError, isEdgeError, toEdgeError } from "../../errors.js";
@@ -34,7 +35,7 @@ import { LlamaServerHttpError, LlamaServerProcess, type ProcessExit, type SseStr
 import { contextOverflowError } from "../context-overflow.js";
 import { modelMemoryBudget } from "../sandbox/model-memory-budget.js";
 import type { RunnerSandbox } from "../sandbox/runner-sandbox.js";
-import { SlotPrefixes } from "./slot-prefixes.js";
+import { learnedPrefixTexts, SlotPrefixes } from "./slot-prefixes.js";
 import type { PrefixCacheFigures } from "../runner.js";
 
 export interface LlamaServerRunnerOptions {
@@ -83,6 +84,8 @@ export class LlamaServerRunner implements Runner {
   private binaryInfo: LlamaServerBinary | undefined;
   private slotPrefixes: SlotPrefixes | undefined;
   private readonly prefixFigures = { hits: 0, misses: 0, promptTokensReused: 0, promptTokensEvaluated: 0 };
+  /** How often each chat system prompt was seen (by its hash), for learning; bounded. */
+  private readonly systemSeen = new Map<string, number>();
 
   constructor(
     private readonly spec: RunnerSpec,
@@ -188,6 +191,7 @@ export class LlamaServerRunner implements Runner {
     if (request.logitBias) await this.refuseEndOfTextBias(request.logitBias);
     const prompt = await this.completionPrompt(request, requested, signal);
     const tools = toolCalling(request, prompt.toolSyntax);
+    this.noteSystemPrompt(request);
 
     const controller = new AbortController();
     const entry: InFlight = { stream: undefined, sse: undefined, controller, reject: () => {} };
@@ -338,7 +342,7 @@ export class LlamaServerRunner implements Runner {
    */
   private async warmPrefixes(main: LlamaServerProcess, binary: LlamaServerBinary, slots: number): Promise<void> {
     const options = this.spec.prefixCache;
-    if (!options || options.warmPrefixes.length === 0) return;
+    if (!options) return;
     if (!binary.flags.has("--slot-save-path")) {
       logger.warn(`${this.label}: this llama-server has no --slot-save-path; warm prefixes are not precomputed`);
       return;
@@ -353,6 +357,9 @@ export class LlamaServerRunner implements Runner {
       }
     }
     const cacheDir = options.dir && options.modelSha256 ? join(options.dir, options.modelSha256) : undefined;
+    // Learned prefixes saved for this model hash join the configured ones, up to max_prefixes.
+    for (const text of learnedPrefixTexts(cacheDir)) if (!texts.includes(text)) texts.push(text);
+    texts.splice(options.maxPrefixes ?? 4);
     this.slotPrefixes = new SlotPrefixes({
       process: main,
       slots,
@@ -367,6 +374,31 @@ export class LlamaServerRunner implements Runner {
     for (const w of warmed) {
       logger.info(`${this.label}: warm prefix of ${w.tokens} tokens ${w.source} into ${w.slots.length} slot(s) in ${Math.round(performance.now() - started)} ms`);
     }
+  }
+
+  /**
+   * Counts a chat's system prompt; at `learn_after` sightings it is learned
+   * (slot-prefixes.ts), in the background, unless max_prefixes are warm already.
+   */
+  private noteSystemPrompt(request: GenerateRequest): void {
+    const learnAfter = this.spec.prefixCache?.learnAfter ?? 0;
+    const first = request.messages?.[0];
+    if (learnAfter <= 0 || !this.slotPrefixes || first?.role !== "system" || first.content.length === 0) return;
+    if (this.slotPrefixes.prefixes.length >= (this.spec.prefixCache?.maxPrefixes ?? 4)) return;
+    const key = createHash("sha256").update(first.content).digest("hex");
+    const seen = (this.systemSeen.get(key) ?? 0) + 1;
+    if (this.systemSeen.size >= 1024 && !this.systemSeen.has(key)) this.systemSeen.clear();
+    this.systemSeen.set(key, seen);
+    if (seen !== learnAfter) return;
+    const prefixes = this.slotPrefixes;
+    void this.systemPrefix(first.content)
+      .then((text) => prefixes.learn(text))
+      .then((learned) => {
+        if (learned) logger.info(`${this.label}: learned a warm prefix of ${learned.tokens} tokens (seen ${seen} times)`);
+      })
+      .catch((error: Error) => {
+        if (!this.lifecycle.stopRequested && !this.lifecycle.exited) logger.warn(`${this.label}: a prefix seen ${seen} times could not be kept: ${error.message}`);
+      });
   }
 
   /** The prefix-cache counters and what the warm prefixes hold. */

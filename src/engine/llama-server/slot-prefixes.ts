@@ -23,11 +23,15 @@
  * for an older file is never loaded into a new one. The runner process itself
  * (sandboxed: it never sees $EDGELM_HOME) only reads and writes its own folder;
  * the gateway copies files between the two.
+ *
+ * Learned prefixes (a system prompt seen `learn_after` times) are evaluated once
+ * in an idle slot and saved with their text beside the state (`.txt`); from the
+ * next start on they are placed like configured ones.
  */
 import { createHash } from "node:crypto";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, utimesSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync } from "node:fs";
 import { join } from "node:path";
-import { commitFile, siblingTempPath } from "../../atomic-write.js";
+import { commitFile, siblingTempPath, writeFileAtomic } from "../../atomic-write.js";
 import { logger } from "../../log.js";
 
 /** The calls this needs from a llama-server process. */
@@ -76,8 +80,26 @@ export function prefixStateName(text: string, version: string): string {
   return `prefix-${createHash("sha256").update(version).update("\0").update(text).digest("hex").slice(0, 40)}.bin`;
 }
 
+/** The texts of learned prefixes saved in `dir`, most recently used first (those whose state is there too). */
+export function learnedPrefixTexts(dir: string | undefined): string[] {
+  if (!dir || !existsSync(dir)) return [];
+  const found: Array<{ text: string; used: number }> = [];
+  for (const name of readdirSync(dir)) {
+    if (!name.startsWith("prefix-") || !name.endsWith(".txt")) continue;
+    const state = join(dir, name.replace(/\.txt$/, ".bin"));
+    try {
+      if (!existsSync(state)) continue;
+      found.push({ text: readFileSync(join(dir, name), "utf8"), used: statSync(state).mtimeMs });
+    } catch {
+      // removed meanwhile
+    }
+  }
+  return found.sort((a, b) => b.used - a.used).map((f) => f.text);
+}
+
 export class SlotPrefixes {
   private readonly warmed: WarmedPrefix[] = [];
+  private readonly learning = new Set<string>();
 
   constructor(private readonly options: SlotPrefixesOptions) {}
 
@@ -114,6 +136,34 @@ export class SlotPrefixes {
       }
     }
     return done;
+  }
+
+  /**
+   * Keeps a prefix learned from traffic: evaluated once in an idle slot (llama-server
+   * defers the evaluation if that slot is taken meanwhile), saved with its text in
+   * `cacheDir`, and counted as warm (in that one slot; in every slot from the next start).
+   * Without a cache folder, or when the prefix is warm or being learned, it does nothing.
+   */
+  async learn(text: string, signal?: AbortSignal): Promise<WarmedPrefix | undefined> {
+    const dir = this.options.cacheDir;
+    const name = prefixStateName(text, this.options.version);
+    if (!dir || this.learning.has(name) || this.warmed.some((w) => w.name === name)) return undefined;
+    this.learning.add(name);
+    try {
+      const slots = await this.options.process.call<Array<{ id: number; is_processing?: boolean }>>("GET", "/slots", undefined, signal);
+      const idle = slots.filter((s) => !s.is_processing).map((s) => s.id);
+      const slot = idle[idle.length - 1] ?? slots[slots.length - 1]?.id ?? 0;
+      await this.options.process.call("POST", "/completion", { ...this.options.completionExtras, prompt: text, n_predict: 1, temperature: 0, cache_prompt: true, id_slot: slot }, signal);
+      const reply = await this.options.process.call<SlotSaveReply>("POST", `/slots/${slot}?action=save`, { filename: name }, signal);
+      await this.persist(name, join(dir, name));
+      await writeFileAtomic(join(dir, name.replace(/\.bin$/, ".txt")), text, 0o600);
+      rmSync(join(this.options.process.slotFolder, name), { force: true });
+      const learned: WarmedPrefix = { name, source: "evaluated", tokens: reply.n_saved ?? 0, bytes: reply.n_written ?? 0, slots: [slot] };
+      this.warmed.push(learned);
+      return learned;
+    } finally {
+      this.learning.delete(name);
+    }
   }
 
   private async warmOne(text: string, slotIds: number[], signal?: AbortSignal): Promise<WarmedPrefix> {
@@ -161,6 +211,7 @@ export class SlotPrefixes {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       const temp = siblingTempPath(target);
       copyFileSync(join(this.options.process.slotFolder, name), temp);
+      chmodSync(temp, 0o600);
       await commitFile(temp, target);
       trimFolder(dir, this.options.maxDiskBytes, name);
     } catch (error) {
@@ -183,6 +234,7 @@ export function trimFolder(dir: string, maxBytes: number, keep?: string): void {
     if (total <= maxBytes) break;
     if (file.name === keep) continue;
     rmSync(join(dir, file.name), { force: true });
+    rmSync(join(dir, file.name.replace(/\.bin$/, ".txt")), { force: true });
     total -= file.size;
   }
 }
