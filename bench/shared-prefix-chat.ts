@@ -359,13 +359,18 @@ try {
         process.stderr.write(`  round ${round + 1}/${args.rounds}, c=${s.c}, ${s.answer}-token answers: ${t.name}\n`);
         const result = await trial(t, system.text, s.c, args.turns, s.answer, round * 100 + i * 17);
         const tokens = result.turns.reduce((sum, x) => sum + x.tokens, 0);
-        perRound.get(t.name)!.get(key(s.c, s.answer))!.push({
+        const run = {
           tokensPerSecond: (tokens * 1000) / result.wallMs,
           ttft: result.turns.map((x) => x.ttftMs),
           firstTtft: result.turns.filter((x) => x.turn === 0).map((x) => x.ttftMs),
           maxGapMs: Math.max(...result.turns.map((x) => x.maxGapMs)),
           tokensPerTurn: tokens / result.turns.length,
-        });
+        };
+        perRound.get(t.name)!.get(key(s.c, s.answer))!.push(run);
+        // Each trial's figures as it ends, so a long run that is stopped still says something.
+        process.stderr.write(
+          `    ${fmt(run.tokensPerSecond)} tokens/s, TTFT p50 ${ms(quantile(run.ttft, 0.5))} p95 ${ms(quantile(run.ttft, 0.95))}, first turns p95 ${ms(quantile(run.firstTtft, 0.95))}, max gap ${ms(run.maxGapMs)}\n`,
+        );
       }
     }
   }
