@@ -278,7 +278,8 @@ async function edgelm(kind: "edgelm" | "edgelm-cold" | "node", binary: string, m
   const engine = kind === "node" ? "node-llama-cpp" : "llama-server";
   const config = {
     engine: { backend: engine, llama_server: binary, threads: { prompt: threads, decode: threads }, prefix_cache: { enabled: kind !== "edgelm-cold" } },
-    server: { parallel, queue: 256, models: [{ name: "bench", ref: model, ...(kind === "edgelm-cold" ? {} : { warm_prefixes: [{ text: system }] }) }] },
+    // No per-request limit: on a loaded machine a queued turn at c = 16 can wait longer than the default 300 s.
+    server: { parallel, queue: 256, request_timeout_ms: 0, models: [{ name: "bench", ref: model, ...(kind === "edgelm-cold" ? {} : { warm_prefixes: [{ text: system }] }) }] },
   };
   const configPath = join(home, "config.yaml");
   writeFileSync(configPath, JSON.stringify(config));
