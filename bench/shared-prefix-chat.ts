@@ -183,7 +183,8 @@ async function systemPrompt(tokens: number, count: (text: string) => Promise<num
 /** C conversations of `turns` turns each, all at once; each turn's answer is the next turn's history. */
 async function trial(target: Target, system: string, c: number, turns: number, maxTokens: number, seed: number): Promise<Trial> {
   const start = performance.now();
-  const all = await Promise.all(
+  // Every conversation ends before a failure is reported, so none runs on into the next trial.
+  const settled = await Promise.allSettled(
     Array.from({ length: c }, async (_, conversation) => {
       const messages: Message[] = [{ role: "system", content: system }];
       const done: Turn[] = [];
@@ -197,7 +198,9 @@ async function trial(target: Target, system: string, c: number, turns: number, m
       return done;
     }),
   );
-  return { turns: all.flat(), wallMs: performance.now() - start };
+  const failed = settled.find((r) => r.status === "rejected");
+  if (failed) throw failed.reason;
+  return { turns: settled.flatMap((r) => (r.status === "fulfilled" ? r.value : [])), wallMs: performance.now() - start };
 }
 
 // --- a streaming chat client --------------------------------------------------------
@@ -351,6 +354,7 @@ const settings = args.clients.flatMap((c) => args.answers.map((a) => ({ c, answe
 const perRound = new Map<string, Map<Key, Array<{ tokensPerSecond: number; ttft: number[]; firstTtft: number[]; maxGapMs: number; tokensPerTurn: number }>>>();
 for (const t of targets) perRound.set(t.name, new Map(settings.map((s) => [key(s.c, s.answer), []])));
 
+const failures: Array<{ target: string; concurrency: number; answerTokens: number; round: number; message: string }> = [];
 try {
   process.stderr.write("warming up (one conversation per target)\n");
   for (const t of targets) await trial(t, system.text, 1, 1, 4, 999);
@@ -358,7 +362,17 @@ try {
     for (const [i, s] of settings.entries()) {
       for (const t of rotate(targets, round + i)) {
         process.stderr.write(`  round ${round + 1}/${args.rounds}, c=${s.c}, ${s.answer}-token answers: ${t.name}\n`);
-        const result = await trial(t, system.text, s.c, args.turns, s.answer, round * 100 + i * 17);
+        let result: Trial;
+        try {
+          result = await trial(t, system.text, s.c, args.turns, s.answer, round * 100 + i * 17);
+        } catch (error) {
+          // A target that fails a trial (e.g. llama-server's "Context size has been exceeded") is reported, and the run goes on.
+          const message = (error as Error).message;
+          failures.push({ target: t.name, concurrency: s.c, answerTokens: s.answer, round: round + 1, message });
+          process.stderr.write(`    failed: ${message}\n`);
+          perRound.get(t.name)!.get(key(s.c, s.answer))!.push({ tokensPerSecond: NaN, ttft: [], firstTtft: [], maxGapMs: NaN, tokensPerTurn: NaN });
+          continue;
+        }
         const tokens = result.turns.reduce((sum, x) => sum + x.tokens, 0);
         const run = {
           tokensPerSecond: (tokens * 1000) / result.wallMs,
@@ -427,4 +441,5 @@ for (const r of targetRows) {
       `tokens/s ${fmt(ratio, 2)}x ${reference} (>= 1.5x: ${ratio >= 1.5 ? "meets" : "MISSES"})\n`,
   );
 }
-if (args.json) writeFileSync(args.json, `${JSON.stringify({ llamaServer: args.binary, version, model: args.model, systemTokens: system.tokens, rounds: args.rounds, rows, ratios }, null, 2)}\n`);
+for (const f of failures) process.stdout.write(`  FAILED: ${f.target}, c=${f.concurrency}, ${f.answerTokens}-token answers, round ${f.round}: ${f.message}\n`);
+if (args.json) writeFileSync(args.json, `${JSON.stringify({ llamaServer: args.binary, version, model: args.model, systemTokens: system.tokens, rounds: args.rounds, rows, ratios, failures }, null, 2)}\n`);
