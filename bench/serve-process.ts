@@ -18,11 +18,12 @@ export interface ServeProcess {
 
 /**
  * Starts `edgelm serve --port 0 --model bench=<modelPath> <args...>` with EDGELM_HOME=`home`
- * (this build's CLI, or `cli`: another build's `dist/src/cli/main.js`).
+ * (this build's CLI, or `cli`: another build's `dist/src/cli/main.js`); without `modelPath`,
+ * `args` give the models (a `--config` whose server.models holds one named "bench").
  * Rejects with the output if the model fails or the process exits first.
  */
-export async function startServeProcess(modelPath: string, home: string, args: string[], cli = CLI): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [cli, "serve", "--port", "0", "--model", `bench=${modelPath}`, ...args], {
+export async function startServeProcess(modelPath: string | undefined, home: string, args: string[], cli = CLI): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [cli, "serve", "--port", "0", ...(modelPath !== undefined ? ["--model", `bench=${modelPath}`] : []), ...args], {
     env: { ...process.env, EDGELM_HOME: home, EDGELM_LOG_LEVEL: "warn", EDGELM_POLICIES: "0" },
     stdio: ["ignore", "pipe", "inherit"],
   });

@@ -47,9 +47,29 @@ export interface RunnerHealth {
   grammarCache?: { entries: number; bytes: number; evictions: number };
 }
 
+/** Counters since the runner started, and what its warm prefixes hold now. */
+export interface PrefixCacheFigures {
+  /** Generations that reused at least half of their prompt tokens from a slot's cache. */
+  hits: number;
+  /** Generations that reused less (a new prefix, or a slot holding something else). */
+  misses: number;
+  /** Prompt tokens taken from a slot's cache, not evaluated. */
+  promptTokensReused: number;
+  /** Prompt tokens evaluated. */
+  promptTokensEvaluated: number;
+  /** Warm prefixes placed in the slots. */
+  warmPrefixes: number;
+  /** Of those, the ones restored from a saved state (not evaluated) at start. */
+  warmPrefixesRestored: number;
+  /** Bytes of KV state the warm prefixes hold in the slots (every slot's copy). */
+  warmPrefixBytes: number;
+}
+
 export interface Runner extends LoadedModel {
   /** Unique within the process, e.g. "stories#2". */
   readonly id: string;
+  /** Prompt-prefix reuse in the runner's slots, read without a call (llama-server runners; see llama-server/slot-prefixes.ts). */
+  prefixCacheFigures?(): PrefixCacheFigures;
   /** Which engine runs inside (node-llama-cpp, llama-server). */
   readonly backend: string;
   readonly state: RunnerState;

@@ -238,7 +238,25 @@ export interface LoadOptions {
   chatTemplateLimits?: TemplateLimits;
   /** Bounds of the compiled-grammar cache (config `engine.grammar_cache`; node-llama-cpp). Default: that section's defaults. */
   grammarCacheLimits?: { maxEntries: number; maxBytes: number };
+  /** Warm prefixes (config `engine.prefix_cache`, `server.models[].warm_prefixes`; llama-server runners). Absent: none. */
+  prefixCache?: PrefixCacheOptions;
   signal?: AbortSignal;
+}
+
+/** What a runner precomputes and keeps of prompt prefixes (see llama-server/slot-prefixes.ts). */
+export interface PrefixCacheOptions {
+  /** System prompts whose rendered chat prefix is evaluated once at load and copied into every slot. */
+  warmPrefixes: string[];
+  /** Where saved prefix states persist ($EDGELM_HOME/prefix-cache); absent: they do not outlive the runner. */
+  dir?: string;
+  /** sha256 of the model file: states persist under it and are restored only for the same hash. Absent: none persist. */
+  modelSha256?: string;
+  /** Most bytes of saved states kept per model (config `engine.prefix_cache.max_disk_mb`). */
+  maxDiskBytes: number;
+  /** A chat system prompt seen this many times is learned (kept and placed at the next start); 0 or absent: never. */
+  learnAfter?: number;
+  /** Most warm prefixes, configured and learned (config `engine.prefix_cache.max_prefixes`). Default 4. */
+  maxPrefixes?: number;
 }
 
 /** Limits on one render of a model's chat template (see bounded-template.ts). */

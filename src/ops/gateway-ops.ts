@@ -27,6 +27,7 @@ import { AlertDispatcher } from "./alert-dispatcher.js";
 import type { AlertSink } from "./alert-sink.js";
 import { AlertmanagerSink } from "./alertmanager-sink.js";
 import { GrammarCacheMetrics } from "./grammar-cache-metrics.js";
+import { PrefixCacheMetrics } from "./prefix-cache-metrics.js";
 import { EngineMetrics } from "./engine-metrics.js";
 import { MetricsRegistry } from "./metrics-registry.js";
 import { OutboxMetrics } from "./outbox-metrics.js";
@@ -130,6 +131,7 @@ export class GatewayOps {
       const runnerViews = () => gateway.runnerProcesses().map((r) => ({ model: r.model, runnerId: r.id, runner: r.runner }));
       new EngineMetrics(this.metrics, runnerViews);
       new GrammarCacheMetrics(this.metrics, runnerViews);
+      new PrefixCacheMetrics(this.metrics, runnerViews);
       const outbox = options.outbox;
       if (outbox) new OutboxMetrics(this.metrics, () => outbox.stats());
       const answerEvents = options.answerEvents;

@@ -19,6 +19,7 @@ import { statSync } from "node:fs";
 import type { Config } from "../config/schema.js";
 import { templateLimits } from "../engine/bounded-template.js";
 import { grammarCacheLimits } from "../engine/grammar-cache.js";
+import { prefixCacheOptions } from "../engine/prefix-cache-options.js";
 import { prepareModel, type PreparedModel } from "../engine/prepare-model.js";
 import type { Runner, RunnerExit, RunnerFactory, RunnerHealth } from "../engine/runner.js";
 import type { ChatMessage, EmbeddingResult, EmbedOptions, GenerateRequest, ThreadSetting, TokenStream } from "../engine/types.js";
@@ -53,6 +54,8 @@ export interface ServedModelSpec {
   adapters?: Array<{ name: string; path: string }>;
   /** LoRA adapters applied to every request of this model, each at its scale (`serve --lora`; either engine). */
   appliedAdapters?: Array<{ path: string; scale: number }>;
+  /** System prompts precomputed at load (server.models[].warm_prefixes, files already read). */
+  warmPrefixes?: string[];
 }
 
 export interface ModelPoolOptions {
@@ -545,6 +548,7 @@ export class ModelPool implements ServedModel {
       gpu: this.options.config.engine.gpu,
       chatTemplateLimits: templateLimits(this.options.config.engine.chat_template),
       grammarCacheLimits: grammarCacheLimits(this.options.config.engine.grammar_cache),
+      ...prefixCacheOptions(this.options.config, spec.warmPrefixes, prepared.verification.sha256),
       ...(this.options.runnerLogLevel ? { logLevel: this.options.runnerLogLevel } : {}),
     });
     const started = performance.now();

@@ -5,6 +5,7 @@
  * `edgelm serve` at once with a clear error; verification happens per load.
  */
 import { resolve as resolvePath } from "node:path";
+import { readFileSync, statSync } from "node:fs";
 import type { Config } from "../config/schema.js";
 import { EdgeError } from "../errors.js";
 import type { ServedModelSpec } from "../scheduler/model-pool.js";
@@ -21,6 +22,24 @@ function entryRef(config: Config, entry: { name?: string | undefined; ref?: stri
     throw new EdgeError("model_not_found", `model ${name} follows ${entry.follow} but no version of it was pulled yet (edgelm serve pulls the first one at start)`, { param: "follow" });
   }
   return current.ref;
+}
+
+/** Longest warm prefix read from a file, in bytes (as for `text`). */
+const MAX_WARM_PREFIX_BYTES = 256 * 1024;
+
+/** A warm prefix's text: given inline, or read (UTF-8, at most 256 KiB) from its file. */
+function warmPrefixText(entry: { text: string } | { file: string }, field: string): string {
+  if ("text" in entry) return entry.text;
+  let size: number;
+  try {
+    size = statSync(entry.file).size;
+  } catch (error) {
+    throw new EdgeError("usage", `${field}.file: cannot read ${entry.file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, { param: "warm_prefixes" });
+  }
+  if (size > MAX_WARM_PREFIX_BYTES) throw new EdgeError("usage", `${field}.file: ${entry.file} is ${size} bytes; a warm prefix holds at most ${MAX_WARM_PREFIX_BYTES}`, { param: "warm_prefixes" });
+  const text = readFileSync(entry.file, "utf8");
+  if (text.trim().length === 0) throw new EdgeError("usage", `${field}.file: ${entry.file} is empty`, { param: "warm_prefixes" });
+  return text;
 }
 
 /** A `--model` value: `ref` or `name=ref`. */
@@ -64,6 +83,7 @@ export async function planServedModels(config: Config): Promise<ServedModelsPlan
       ...(contextSize !== undefined ? { contextSize } : {}),
       ...(threads ? { threads } : {}),
       ...(entry.adapters && entry.adapters.length > 0 ? { adapters: entry.adapters.map((a) => ({ name: a.name, path: resolvePath(a.path) })) } : {}),
+      ...(entry.warm_prefixes ? { warmPrefixes: entry.warm_prefixes.map((w, i) => warmPrefixText(w, `server.models[${specs.length}].warm_prefixes[${i}]`)) } : {}),
     });
   }
   return { specs, demo: config.server.models.length === 0 };

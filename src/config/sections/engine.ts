@@ -67,6 +67,35 @@ export const grammarCacheSection = z
   .strict()
   .default(GRAMMAR_CACHE_DEFAULTS);
 
+/** The defaults of `engine.prefix_cache`. */
+export const PREFIX_CACHE_DEFAULTS = { enabled: true, learn_after: 3, max_prefixes: 4, max_disk_mb: 1024 } as const;
+
+/**
+ * `engine.prefix_cache`: prompt prefixes (a chat's rendered system prompt) whose KV
+ * state a llama-server runner computes once and copies into every slot, so a new
+ * conversation evaluates only its own tokens (docs/performance.md). Warm prefixes
+ * come from `server.models[].warm_prefixes` and from learning; their state is kept
+ * under $EDGELM_HOME/prefix-cache/<model sha256>/ and restored after a restart
+ * only for the same model file hash.
+ */
+export const prefixCacheSection = z
+  .object({
+    /** Warm prefixes at load, learned ones, and their saved state. false: every slot keeps only what it last evaluated. Default true. */
+    enabled: z.boolean().default(PREFIX_CACHE_DEFAULTS.enabled),
+    /**
+     * A system prompt seen this many times in one runner's chat requests is kept: evaluated once in an idle
+     * slot, saved under $EDGELM_HOME/prefix-cache/<model sha256>/ (the state holds the prompt's tokens), and
+     * placed in every slot from the next start on, as a configured one. 0: never learn. Default 3.
+     */
+    learn_after: z.number().int().min(0).max(1_000_000).default(PREFIX_CACHE_DEFAULTS.learn_after),
+    /** Most warm prefixes (configured and learned) a runner keeps; past it, learned ones are not added. Default 4. */
+    max_prefixes: z.number().int().min(1).max(64).default(PREFIX_CACHE_DEFAULTS.max_prefixes),
+    /** Most MiB of saved prefix state kept on disk per model; the least recently used files are removed past it. Default 1024. */
+    max_disk_mb: z.number().int().min(1).max(1 << 20).default(PREFIX_CACHE_DEFAULTS.max_disk_mb),
+  })
+  .strict()
+  .default(PREFIX_CACHE_DEFAULTS);
+
 /** `engine`: how models are run. */
 export const engineSection = z
   .object({
@@ -95,6 +124,16 @@ export const engineSection = z
     sandbox: sandboxSection,
     chat_template: chatTemplateSection,
     grammar_cache: grammarCacheSection,
+    prefix_cache: prefixCacheSection,
   })
   .strict()
-  .default({ backend: "auto", gpu: false, tune_threads: true, node_llama_cpp_build: "auto", sandbox: SANDBOX_DEFAULTS, chat_template: CHAT_TEMPLATE_DEFAULTS, grammar_cache: GRAMMAR_CACHE_DEFAULTS });
+  .default({
+    backend: "auto",
+    gpu: false,
+    tune_threads: true,
+    node_llama_cpp_build: "auto",
+    sandbox: SANDBOX_DEFAULTS,
+    chat_template: CHAT_TEMPLATE_DEFAULTS,
+    grammar_cache: GRAMMAR_CACHE_DEFAULTS,
+    prefix_cache: PREFIX_CACHE_DEFAULTS,
+  });

@@ -33,6 +33,14 @@ export const servedModel = z
       .array(z.object({ name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "letters, digits and . _ - only"), path: z.string().min(1) }).strict())
       .max(16)
       .optional(),
+    /**
+     * System prompts to precompute at load (engine.prefix_cache): each `{ text }` or `{ file }` (a UTF-8 file,
+     * at most 256 KiB, read when the gateway starts). Chats starting with one evaluate only their own tokens.
+     */
+    warm_prefixes: z
+      .array(z.union([z.object({ text: z.string().min(1).max(256 * 1024) }).strict(), z.object({ file: z.string().min(1) }).strict()]))
+      .max(64)
+      .optional(),
   })
   .strict()
   .refine((m) => m.ref !== undefined || m.follow !== undefined, { message: "give `ref` (a model reference) or `follow` (an oci:// tag to follow)", path: ["ref"] });

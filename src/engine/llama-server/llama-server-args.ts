@@ -11,7 +11,11 @@
  *   resizing to "fit" memory, no host-RAM prompt cache beyond the slots, and
  *   not the model's chat template: edgelm renders prompts itself within limits
  *   (chat-template.ts), while llama-server renders the template it is given
- *   at start-up, unbounded — so it gets its built-in chatml one.
+ *   at start-up, unbounded — so it gets its built-in chatml one;
+ * - slot states: `--slot-save-path` (the process's own folder) when given, for
+ *   warm prefixes (slot-prefixes.ts). The host-RAM prompt cache stays off
+ *   (`--cache-ram 0`): its entries move into one slot when loaded, so it cannot
+ *   share a prefix between slots, and every slot already keeps its own cache.
  */
 import type { LogLevel } from "../../log.js";
 import type { ThreadSetting } from "../types.js";
@@ -44,6 +48,7 @@ export function llamaServerArgs(
   endpoint: LlamaServerEndpoint,
   apiKeyFile: string,
   logLevel: LogLevel,
+  slotSaveDir?: string,
 ): string[] {
   const has = (flag: string): boolean => binary.flags.has(flag);
   const args = ["--model", launch.modelPath];
@@ -64,6 +69,7 @@ export function llamaServerArgs(
     if (has("--cont-batching")) args.push("--cont-batching");
     if (has("--metrics")) args.push("--metrics");
     if (has("--slots")) args.push("--slots");
+    if (slotSaveDir !== undefined && has("--slot-save-path")) args.push("--slot-save-path", slotSaveDir);
   }
   if (launch.adapters && launch.adapters.length > 0) {
     for (const path of launch.adapters) args.push("--lora", path);

@@ -118,6 +118,11 @@ export class LlamaServerProcess {
     this.exited = new Promise((resolve) => (this.resolveExited = resolve));
   }
 
+  /** The process's private folder, also its `--slot-save-path` (slot states are files here). */
+  get slotFolder(): string {
+    return this.folder;
+  }
+
   get pid(): number | undefined {
     return runnerPid(this.child);
   }
@@ -142,7 +147,7 @@ export class LlamaServerProcess {
     const keyFile = join(this.folder, "api-key");
     writeFileSync(keyFile, `${this.apiKey}\n`, { mode: 0o600 });
     this.endpoint = binary.unixSocket ? { socketPath: join(this.folder, "llama.sock") } : { host: "127.0.0.1", port: await freePort() };
-    const args = llamaServerArgs(launch, binary, this.endpoint, keyFile, this.options.logLevel);
+    const args = llamaServerArgs(launch, binary, this.endpoint, keyFile, this.options.logLevel, launch.embeddings ? undefined : this.folder);
     // The sandbox adds its own death signal; a plain child gets setpriv's.
     const launcher = this.options.sandbox ? [] : deathSignalLauncher();
     const [command, ...prefix] = launcher.length > 0 ? launcher : [binary.path];

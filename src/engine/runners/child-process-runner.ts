@@ -95,6 +95,10 @@ export class ChildProcessRunner implements Runner {
 
   start(): Promise<ModelInfo> {
     if (this.child) throw new EdgeError("internal", `runner ${this.id} was already started`);
+    if (this.spec.prefixCache?.warmPrefixes.length) {
+      // Said, not silently dropped: this engine has no slot-state copy, each sequence evaluates a shared prefix itself once.
+      logger.warn(`runner ${this.id} (${this.spec.name}): warm prefixes are precomputed on the llama-server engine only; node-llama-cpp evaluates them on each sequence's first request`);
+    }
     // A plain Node process (not the parent's flags, e.g. --test), confined by the sandbox when there is one.
     const memoryBytes = modelMemoryBudget(this.spec.path, this.spec.contextSize, this.spec.parallel);
     const child = spawnRunner(
