@@ -84,7 +84,6 @@ async function buildCommand(flags: BuildFlags): Promise<void> {
   if (flags.backend === "node-llama-cpp" || flags.rebuild || !readLlamaServerBuild(llamaServerBuildDirectory(config.home, undefined, flags.portable === true))) {
     process.stderr.write(`building ${flags.backend} from the bundled llama.cpp source; this takes ${BUILD_MINUTES[flags.backend]}, longer when they are busy…\n`);
   }
-  let lastStep = "";
   const result = await buildEngine({
     backend: flags.backend,
     home: config.home,
@@ -93,18 +92,7 @@ async function buildCommand(flags: BuildFlags): Promise<void> {
     ...(flags.keepSources ? { keepSources: true } : {}),
     onStatus: (line: string) => process.stderr.write(`${tty ? "\r\x1b[K" : ""}${line}\n`),
     ...(flags.portable ? { portable: true } : {}),
-    ...(tty
-      ? {
-          onLine: (line: string) => {
-            // CMake/ninja progress: "[ 42%] Building …" or "[123/277] Building …".
-            const step = /^\[\s*(\d+%|\d+\/\d+)\]/.exec(line)?.[1];
-            if (step && step !== lastStep) {
-              lastStep = step;
-              process.stderr.write(`\r\x1b[K  ${step} ${line.replace(/^\[[^\]]*\]\s*/, "").slice(0, 60)}`);
-            }
-          },
-        }
-      : {}),
+    ...(tty ? { onLine: buildStepLine() } : {}),
   });
   if (tty) process.stderr.write("\r\x1b[K");
   if (result.alreadyBuilt) {
@@ -119,29 +107,30 @@ async function buildCommand(flags: BuildFlags): Promise<void> {
   }
 }
 
+/** A build's output lines as one status line on the terminal: CMake/ninja's step ("[ 42%]" or "[123/277]") and what it builds. */
+function buildStepLine(): (line: string) => void {
+  let lastStep = "";
+  return (line) => {
+    const step = /^\[\s*(\d+%|\d+\/\d+)\]/.exec(line)?.[1];
+    if (step && step !== lastStep) {
+      lastStep = step;
+      process.stderr.write(`\r\x1b[K  ${step} ${line.replace(/^\[[^\]]*\]\s*/, "").slice(0, 60)}`);
+    }
+  };
+}
+
 /** `engine build --backend trainer`: llama.cpp's trainer for `edgelm finetune` (src/engine/trainer-build.ts). */
 async function buildTrainerCommand(flags: BuildFlags, home: string, tty: boolean): Promise<void> {
   if (flags.rebuild || !findTrainer(home)) {
     process.stderr.write("building llama.cpp's trainer (llama-finetune) from the bundled source; this takes about as long as llama-server, longer when the cores are busy…\n");
   }
-  let lastStep = "";
   const result = await buildTrainer({
     home,
     ...(flags.jobs !== undefined ? { jobs: flags.jobs } : {}),
     ...(flags.rebuild ? { rebuild: true } : {}),
     ...(flags.keepSources ? { keepSources: true } : {}),
     onStatus: (line: string) => process.stderr.write(`${tty ? "\r\x1b[K" : ""}${line}\n`),
-    ...(tty
-      ? {
-          onLine: (line: string) => {
-            const step = /^\[\s*(\d+%|\d+\/\d+)\]/.exec(line)?.[1];
-            if (step && step !== lastStep) {
-              lastStep = step;
-              process.stderr.write(`\r\x1b[K  ${step} ${line.replace(/^\[[^\]]*\]\s*/, "").slice(0, 60)}`);
-            }
-          },
-        }
-      : {}),
+    ...(tty ? { onLine: buildStepLine() } : {}),
   });
   if (tty) process.stderr.write("\r\x1b[K");
   if (result.alreadyBuilt) {

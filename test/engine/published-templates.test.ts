@@ -15,25 +15,12 @@ import { ChatTemplate } from "../../src/engine/chat-template.js";
 import { LlamaServerRunner } from "../../src/engine/llama-server/llama-server-runner.js";
 import { NodeLlamaCppBackend } from "../../src/engine/node-llama-cpp-backend.js";
 import { parseToolCalls, type ToolCallSyntax } from "../../src/engine/tool-call-syntax.js";
-import type { ChatMessage, GenerateRequest, LoadedModel, ToolDefinition } from "../../src/engine/types.js";
+import type { ChatMessage, GenerateRequest, LoadedModel } from "../../src/engine/types.js";
 import { testLlamaServer } from "../helpers.js";
 import { publishedTemplate } from "./published-templates.js";
+import { WEATHER_HISTORY as history, WEATHER_TOOL_DESCRIBED as weather } from "./tool-templates.js";
 import { writeTemplatedStories } from "./templated-model.js";
 import { assertValidCalls, TRIP_TOOL, WEATHER_TOOL } from "./tool-calling-contract.js";
-
-/** A tool whose parameter has no description (as clients often send it). */
-const weather: ToolDefinition = {
-  name: "get_weather",
-  description: "Weather in a city",
-  parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
-};
-
-const history: ChatMessage[] = [
-  { role: "system", content: "Be brief." },
-  { role: "user", content: "Weather in Oslo?" },
-  { role: "assistant", content: "", toolCalls: [{ id: "call_abc123XYZ_long", name: "get_weather", arguments: '{"city":"Oslo"}' }] },
-  { role: "tool", content: "sunny, 21 C", toolCallId: "call_abc123XYZ_long", name: "get_weather" },
-];
 
 interface Case {
   file: string;

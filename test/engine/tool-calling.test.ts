@@ -7,20 +7,7 @@ import { PushTokenStream, makeTimings } from "../../src/engine/token-stream.js";
 import type { ChatMessage, GeneratedChunk, GenerationResult, ToolDefinition } from "../../src/engine/types.js";
 import { isEdgeError } from "../../src/errors.js";
 import { CHATML_TEMPLATE } from "./templated-model.js";
-import { HERMES_TEMPLATE, LLAMA3_TEMPLATE, MISTRAL_ARGS_TEMPLATE, MISTRAL_TEMPLATE } from "./tool-templates.js";
-
-const weather: ToolDefinition = {
-  name: "get_weather",
-  description: "Weather in a city",
-  parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
-};
-
-const history: ChatMessage[] = [
-  { role: "system", content: "Be brief." },
-  { role: "user", content: "Weather in Oslo?" },
-  { role: "assistant", content: "", toolCalls: [{ id: "call_abc123XYZ_long", name: "get_weather", arguments: '{"city":"Oslo"}' }] },
-  { role: "tool", content: "sunny, 21 C", toolCallId: "call_abc123XYZ_long", name: "get_weather" },
-];
+import { HERMES_TEMPLATE, LLAMA3_TEMPLATE, MISTRAL_ARGS_TEMPLATE, MISTRAL_TEMPLATE, WEATHER_HISTORY as history, WEATHER_TOOL_DESCRIBED as weather } from "./tool-templates.js";
 
 const templates: ChatTemplate[] = [];
 after(async () => Promise.all(templates.map((t) => t.dispose())));

@@ -4,6 +4,7 @@
  * results), small enough for the contexts the tests give stories260K. They are not the
  * families' own template files; they exercise the same variables and markup.
  */
+import type { ChatMessage, ToolDefinition } from "../../src/engine/types.js";
 
 /** The Hermes message loop: the system message is written by the header; calls in <tool_call> blocks, results as <tool_response>. */
 const HERMES_MESSAGES = `{%- for message in messages %}
@@ -99,3 +100,18 @@ export const HERMES_COMPACT_TEMPLATE =
 {% elif messages[0].role == 'system' %}<|im_start|>system
 {{ messages[0].content }}<|im_end|>
 {% endif %}` + HERMES_MESSAGES;
+
+/** A tool whose function has a description and whose parameter has none (as clients often send it). */
+export const WEATHER_TOOL_DESCRIBED: ToolDefinition = {
+  name: "get_weather",
+  description: "Weather in a city",
+  parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+};
+
+/** A conversation with a system message, a past call of get_weather (a long id) and its result. */
+export const WEATHER_HISTORY: ChatMessage[] = [
+  { role: "system", content: "Be brief." },
+  { role: "user", content: "Weather in Oslo?" },
+  { role: "assistant", content: "", toolCalls: [{ id: "call_abc123XYZ_long", name: "get_weather", arguments: '{"city":"Oslo"}' }] },
+  { role: "tool", content: "sunny, 21 C", toolCallId: "call_abc123XYZ_long", name: "get_weather" },
+];
