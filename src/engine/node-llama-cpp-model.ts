@@ -2,6 +2,8 @@
  * A model loaded by the node-llama-cpp engine: generation on its context's
  * sequences (slots: node-llama-cpp-slots.ts) with stops, grammars, logprobs and
  * tool calls; next-token distributions for evaluation; embeddings.
+ * (Just over 350 lines: the LoadedModel interface on one context; runtime,
+ * slots, sampling and threads are its siblings.)
  */
 import {
   type Llama,

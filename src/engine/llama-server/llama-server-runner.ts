@@ -11,9 +11,14 @@
  * stream's connection makes llama-server cancel its task and free the slot.
  * When the process dies, every request it held fails with runner_crashed and
  * the exit listeners run (the model pool restarts it).
+ *
+ * (Over 350 lines: it is the Runner interface over one pair of llama-server
+ * processes — start-up checks, generation, embeddings, tokenizer calls, health,
+ * adapters and exit handling share those processes and their state. The
+ * command line, the process client, the completion body, the slot prefixes and
+ * the prefix cache are their own modules.)
  */
-import { createHash } from "node:crypto";
-import { basename, join } from "node:path";
+import { basename } from "node:path";
 import { statSync } from "node:fs";
 import { EdgeError, isEdgeError, toEdgeError } from "../../errors.js";
 import { logger, type LogLevel } from "../../log.js";
@@ -36,7 +41,7 @@ import { LlamaServerHttpError, LlamaServerProcess, type ProcessExit, type SseStr
 import { contextOverflowError } from "../context-overflow.js";
 import { modelMemoryBudget } from "../sandbox/model-memory-budget.js";
 import type { RunnerSandbox } from "../sandbox/runner-sandbox.js";
-import { learnedPrefixTexts, SlotPrefixes } from "./slot-prefixes.js";
+import { RunnerPrefixCache } from "./runner-prefix-cache.js";
 import type { PrefixCacheFigures } from "../runner.js";
 
 export interface LlamaServerRunnerOptions {
@@ -83,10 +88,7 @@ export class LlamaServerRunner implements Runner {
   private readonly calls = new Set<AbortController>();
   private readonly lifecycle: RunnerLifecycle;
   private binaryInfo: LlamaServerBinary | undefined;
-  private slotPrefixes: SlotPrefixes | undefined;
-  private readonly prefixFigures = { hits: 0, misses: 0, promptTokensReused: 0, promptTokensEvaluated: 0 };
-  /** How often each chat system prompt was seen (by its hash), for learning; bounded. */
-  private readonly systemSeen = new Map<string, number>();
+  private readonly prefixCache: RunnerPrefixCache;
 
   constructor(
     private readonly spec: RunnerSpec,
@@ -94,6 +96,13 @@ export class LlamaServerRunner implements Runner {
   ) {
     this.id = `${spec.name}#ls${++runnerCount}`;
     this.lifecycle = new RunnerLifecycle(spec.name, (error) => this.failInFlight(error));
+    this.prefixCache = new RunnerPrefixCache(spec.prefixCache, {
+      label: this.label,
+      chatTemplate: () => this.chatTemplate!,
+      addsBos: () => this.addsBos(),
+      completionExtras: () => this.completionExtras,
+      stopped: () => Boolean(this.lifecycle.stopRequested || this.lifecycle.exited),
+    });
   }
 
   get state(): RunnerState {
@@ -163,7 +172,7 @@ export class LlamaServerRunner implements Runner {
       const props = await main.call<{ total_slots?: number; default_generation_settings?: { n_ctx?: number } }>("GET", "/props");
       this.slotContext = props.default_generation_settings?.n_ctx ?? contextSize;
       await this.probeCompletion(main);
-      await this.warmPrefixes(main, binary, props.total_slots ?? parallel);
+      await this.prefixCache.warm(main, binary, props.total_slots ?? parallel, this.options.startTimeoutMs ?? 120_000);
       this.loadedInfo = {
         name,
         path: this.spec.path,
@@ -205,7 +214,7 @@ export class LlamaServerRunner implements Runner {
     if (request.logitBias) await this.refuseEndOfTextBias(request.logitBias);
     const prompt = await this.completionPrompt(request, requested, signal);
     const tools = toolCalling(request, prompt.toolSyntax);
-    this.noteSystemPrompt(request);
+    this.prefixCache.noteSystemPrompt(request);
 
     const controller = new AbortController();
     const entry: InFlight = { stream: undefined, sse: undefined, controller, reject: () => {} };
@@ -276,7 +285,7 @@ export class LlamaServerRunner implements Runner {
       return;
     }
     const timings = timingsOf({ startedAt, firstTokenAt: firstTokenAt ?? endedAt, endedAt }, final.timings as never, { promptTokens, completionTokens });
-    this.countPrefixReuse(timings.promptTokens, timings.cachedPromptTokens);
+    this.prefixCache.countReuse(timings.promptTokens, timings.cachedPromptTokens);
     stream.end({ text, ...finishReasonOf(final), timings });
   }
 
@@ -317,108 +326,9 @@ export class LlamaServerRunner implements Runner {
     return { prompt: tokens, nPredict: requested === -1 ? room : Math.min(requested, room), extraStops, toolSyntax };
   }
 
-  /** Hits, misses and prompt tokens reused vs evaluated (a hit reuses at least half of its prompt). */
-  private countPrefixReuse(promptTokens: number, cached: number): void {
-    const f = this.prefixFigures;
-    if (promptTokens <= 0) return;
-    if (cached * 2 >= promptTokens) f.hits++;
-    else f.misses++;
-    f.promptTokensReused += cached;
-    f.promptTokensEvaluated += Math.max(0, promptTokens - cached);
-  }
-
-  /**
-   * The text a chat with this system prompt starts with, as sent to llama-server:
-   * the common part of two renders that differ only in the user's message (so it
-   * holds the template's framing of the system message and nothing of the user's).
-   */
-  private async systemPrefix(system: string): Promise<string> {
-    const render = async (user: string): Promise<string> =>
-      (
-        await this.chatTemplate!.render([
-          { role: "system", content: system },
-          { role: "user", content: user },
-        ])
-      ).text;
-    const [a, b] = await Promise.all([render("A"), render("B")]);
-    let n = 0;
-    while (n < a.length && a.charCodeAt(n) === b.charCodeAt(n)) n++;
-    let text = a.slice(0, n);
-    const bos = this.chatTemplate!.bos;
-    if (bos && text.startsWith(bos) && this.addsBos()) text = text.slice(bos.length);
-    return text;
-  }
-
-  /**
-   * Evaluates (or restores from $EDGELM_HOME) each configured warm prefix once
-   * and copies it into the slots (slot-prefixes.ts). A prefix that fails is
-   * logged and skipped; the runner still starts.
-   */
-  private async warmPrefixes(main: LlamaServerProcess, binary: LlamaServerBinary, slots: number): Promise<void> {
-    const options = this.spec.prefixCache;
-    if (!options) return;
-    if (!binary.flags.has("--slot-save-path")) {
-      logger.warn(`${this.label}: this llama-server has no --slot-save-path; warm prefixes are not precomputed`);
-      return;
-    }
-    const texts: string[] = [];
-    for (const system of options.warmPrefixes) {
-      try {
-        const text = await this.systemPrefix(system);
-        if (text.length > 0 && !texts.includes(text)) texts.push(text);
-      } catch (error) {
-        logger.warn(`${this.label}: a warm prefix could not be rendered with the model's chat template: ${(error as Error).message}`);
-      }
-    }
-    const cacheDir = options.dir && options.modelSha256 ? join(options.dir, options.modelSha256) : undefined;
-    // Learned prefixes saved for this model hash join the configured ones, up to max_prefixes.
-    for (const text of learnedPrefixTexts(cacheDir)) if (!texts.includes(text)) texts.push(text);
-    texts.splice(options.maxPrefixes ?? 4);
-    this.slotPrefixes = new SlotPrefixes({
-      process: main,
-      slots,
-      version: binary.version,
-      ...(cacheDir ? { cacheDir } : {}),
-      maxDiskBytes: options.maxDiskBytes,
-      completionExtras: this.completionExtras,
-      label: this.label,
-    });
-    const started = performance.now();
-    const warmed = await this.slotPrefixes.warm(texts, AbortSignal.timeout(this.options.startTimeoutMs ?? 120_000));
-    for (const w of warmed) {
-      logger.info(`${this.label}: warm prefix of ${w.tokens} tokens ${w.source} into ${w.slots.length} slot(s) in ${Math.round(performance.now() - started)} ms`);
-    }
-  }
-
-  /**
-   * Counts a chat's system prompt; at `learn_after` sightings it is learned
-   * (slot-prefixes.ts), in the background, unless max_prefixes are warm already.
-   */
-  private noteSystemPrompt(request: GenerateRequest): void {
-    const learnAfter = this.spec.prefixCache?.learnAfter ?? 0;
-    const first = request.messages?.[0];
-    if (learnAfter <= 0 || !this.slotPrefixes || first?.role !== "system" || first.content.length === 0) return;
-    if (this.slotPrefixes.prefixes.length >= (this.spec.prefixCache?.maxPrefixes ?? 4)) return;
-    const key = createHash("sha256").update(first.content).digest("hex");
-    const seen = (this.systemSeen.get(key) ?? 0) + 1;
-    if (this.systemSeen.size >= 1024 && !this.systemSeen.has(key)) this.systemSeen.clear();
-    this.systemSeen.set(key, seen);
-    if (seen !== learnAfter) return;
-    const prefixes = this.slotPrefixes;
-    void this.systemPrefix(first.content)
-      .then((text) => prefixes.learn(text))
-      .then((learned) => {
-        if (learned) logger.info(`${this.label}: learned a warm prefix of ${learned.tokens} tokens (seen ${seen} times)`);
-      })
-      .catch((error: Error) => {
-        if (!this.lifecycle.stopRequested && !this.lifecycle.exited) logger.warn(`${this.label}: a prefix seen ${seen} times could not be kept: ${error.message}`);
-      });
-  }
-
   /** The prefix-cache counters and what the warm prefixes hold. */
   prefixCacheFigures(): PrefixCacheFigures {
-    return { ...this.prefixFigures, warmPrefixes: this.slotPrefixes?.prefixes.length ?? 0,
-      warmPrefixesRestored: this.slotPrefixes?.prefixes.filter((p) => p.source === "restored").length ?? 0, warmPrefixBytes: this.slotPrefixes?.slotBytes ?? 0 };
+    return this.prefixCache.figures();
   }
 
   private addsBos(): boolean {
