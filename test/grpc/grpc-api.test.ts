@@ -194,7 +194,7 @@ describe("gRPC API", () => {
     assert.equal(event.status, 499);
     assert.equal(event.errorCode, "aborted");
     await waitFor(() => pool().describe().queue.inFlight === 0, 5000, "the slot to be freed");
-    const next = await collect(client.Generate({ model: "demo", prompt: "Once upon a time", options: { max_tokens: 5 } }, auth));
+    const next = await collect(client.Generate({ model: "demo", prompt: "Once upon a time", options: { max_tokens: 5, temperature: 0 } }, auth));
     assert.equal(next.done.usage.completion_tokens, 5);
   });
 
@@ -206,7 +206,7 @@ describe("gRPC API", () => {
     assert.equal(event.errorCode, "timeout");
     await waitFor(() => pool().describe().queue.inFlight === 0, 2000, "the slot to be freed");
     assert.ok(Date.now() - started < 3000);
-    const next = await collect(client.Generate({ model: "demo", prompt: "Once upon a time", options: { max_tokens: 3 } }, auth));
+    const next = await collect(client.Generate({ model: "demo", prompt: "Once upon a time", options: { max_tokens: 3, temperature: 0 } }, auth));
     assert.equal(next.done.usage.completion_tokens, 3);
   });
 

@@ -48,7 +48,8 @@ describe("edgelm serve --grpc-port", () => {
       client = new InferenceClient(address, grpc.credentials.createInsecure());
       const auth = bearer("k1");
 
-      const done = (await collect(client.Generate({ model: "demo", prompt: "Once upon a time", options: { max_tokens: 6 } }, auth))).done;
+      // Greedy: sampled, the demo model may reach end-of-text before 6 tokens.
+      const done = (await collect(client.Generate({ model: "demo", prompt: "Once upon a time", options: { max_tokens: 6, temperature: 0 } }, auth))).done;
       assert.equal(done.usage.completion_tokens, 6);
       await assert.rejects(unary(client, "ListModels", {}), (e: grpc.ServiceError) => e.code === grpc.status.UNAUTHENTICATED);
       const metrics = await (await fetch(`${url}/metrics`, { headers: { authorization: "Bearer k1" } })).text();
