@@ -32,6 +32,36 @@ export interface MemoryEstimate {
   totalBytes: number;
 }
 
+/** The widths a memory estimate needs, with llama.cpp's defaults where the metadata leaves one out. */
+export interface ModelShape {
+  layers: number;
+  embd: number;
+  heads: number;
+  headsKv: number;
+  keyLength: number;
+  valueLength: number;
+  ff: number;
+  vocab: number;
+}
+
+/** The model's layer count and widths (head sizes from `<arch>.attention.key_length`/`value_length`, else embd / heads). */
+export function modelShape(file: GgufFile, summary: GgufSummary): ModelShape {
+  const arch = summary.architecture ?? "";
+  const embd = summary.embeddingLength ?? 0;
+  const heads = summary.headCount ?? 1;
+  const keyLength = metaNumber(file.metadata, `${arch}.attention.key_length`) ?? (heads > 0 ? embd / heads : 0);
+  return {
+    layers: summary.blockCount ?? 0,
+    embd,
+    heads,
+    headsKv: summary.headCountKv ?? heads,
+    keyLength,
+    valueLength: metaNumber(file.metadata, `${arch}.attention.value_length`) ?? keyLength,
+    ff: summary.feedForwardLength ?? 4 * embd,
+    vocab: summary.vocabSize ?? 0,
+  };
+}
+
 /**
  * What one runner keeps resident for the model (runner process baseline excluded): the mapped weights, their
  * repacked copy on this CPU, the KV cache for `contextSize` × `sequences` cells and the compute buffers.
@@ -41,18 +71,10 @@ export interface MemoryEstimate {
  * @param cpu the CPU the model runs on (default: this one's, from /proc/cpuinfo)
  */
 export function estimateMemory(file: GgufFile, summary: GgufSummary, contextSize: number, batchSize = 512, sequences = 1, cpu: CpuFeatures = readCpuFeatures()): MemoryEstimate {
-  const arch = summary.architecture ?? "";
-  const layers = summary.blockCount ?? 0;
-  const embd = summary.embeddingLength ?? 0;
-  const heads = summary.headCount ?? 1;
-  const headsKv = summary.headCountKv ?? heads;
-  const keyLength = metaNumber(file.metadata, `${arch}.attention.key_length`) ?? (heads > 0 ? embd / heads : 0);
-  const valueLength = metaNumber(file.metadata, `${arch}.attention.value_length`) ?? keyLength;
+  const { layers, embd, heads, headsKv, keyLength, valueLength, ff, vocab } = modelShape(file, summary);
   const cells = contextSize * sequences;
   const kvCacheBytes = layers * cells * headsKv * (keyLength + valueLength) * 2;
   const batch = Math.min(batchSize, cells);
-  const ff = summary.feedForwardLength ?? 4 * embd;
-  const vocab = summary.vocabSize ?? 0;
   const computeBytes = 4 * batch * (heads * Math.min(cells, contextSize) + 4 * embd + 2 * ff) + 4 * vocab * Math.max(sequences, 8);
   const weightsBytes = summary.weightBytes;
   const repackedBytes = repackedWeightBytes(file, cpu);

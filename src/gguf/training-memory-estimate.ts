@@ -13,7 +13,7 @@
  */
 import type { GgufFile } from "./gguf-reader.js";
 import type { GgufSummary } from "./gguf-summary.js";
-import { metaNumber } from "./gguf-values.js";
+import { modelShape } from "./memory-estimate.js";
 
 export type TrainingOptimizer = "adamw" | "sgd";
 
@@ -49,15 +49,7 @@ function perTokenLayerFloats(embd: number, ff: number, kvEmbd: number): number {
  * (what `edgelm finetune` runs). Weights count as F32 whatever the file holds (training works in F32).
  */
 export function estimateTrainingMemory(file: GgufFile, summary: GgufSummary, contextSize: number, optimizer: TrainingOptimizer = "adamw"): TrainingMemoryEstimate {
-  const arch = summary.architecture ?? "";
-  const layers = summary.blockCount ?? 0;
-  const embd = summary.embeddingLength ?? 0;
-  const heads = summary.headCount ?? 1;
-  const headsKv = summary.headCountKv ?? heads;
-  const keyLength = metaNumber(file.metadata, `${arch}.attention.key_length`) ?? (heads > 0 ? embd / heads : 0);
-  const valueLength = metaNumber(file.metadata, `${arch}.attention.value_length`) ?? keyLength;
-  const ff = summary.feedForwardLength ?? 4 * embd;
-  const vocab = summary.vocabSize ?? 0;
+  const { layers, embd, heads, headsKv, keyLength, valueLength, ff, vocab } = modelShape(file, summary);
   const parameters = file.tensors.reduce((sum, t) => sum + t.elementCount, 0);
   const weightsBytes = 4 * parameters;
   const gradientsBytes = 2 * weightsBytes;
