@@ -1,4 +1,4 @@
-/** What the benchmarks share: options from argv, the default test model and the median of timings. */
+/** What the benchmarks share: options from argv and the default test model (statistics: bench-stats.ts). */
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -23,9 +23,3 @@ export function integerOption(name: string, fallback: number): number {
   return value;
 }
 
-/** The median of a non-empty list. */
-export function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}

@@ -15,6 +15,7 @@ import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { median } from "./bench-stats.js";
 import { postSse } from "./sse-post.js";
 import { startServeProcess, type ServeProcess } from "./serve-process.js";
 
@@ -67,12 +68,6 @@ async function chat(serve: ServeProcess, agent: Agent, maxTokens: number, seed: 
   // Tokens after the first, over the time after it (several tokens may share one event).
   const decode = end - (first ?? end);
   return { ttftMs: (first ?? end) - start, totalMs: end - start, tokensPerSecond: tokens > 1 && decode > 0 ? ((tokens - 1) * 1000) / decode : 0 };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 async function main(): Promise<void> {

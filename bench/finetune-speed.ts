@@ -19,7 +19,8 @@ import { summarizeGguf } from "../src/gguf/gguf-summary.js";
 import { estimateTrainingMemory } from "../src/gguf/training-memory-estimate.js";
 import { resolveModel } from "../src/store/resolve-model.js";
 import { SHARD_BAKERY, SHARD_BOAT, SHARD_GARDEN } from "../test/adapt/training-stories.js";
-import { BENCH_TEST_MODEL, integerOption, jsonOutOption, median } from "./bench-args.js";
+import { BENCH_TEST_MODEL, integerOption, jsonOutOption } from "./bench-args.js";
+import { median } from "./bench-stats.js";
 
 const rounds = integerOption("--rounds", 3);
 const epochs = integerOption("--epochs", 2);

@@ -24,6 +24,7 @@ import { NodeLlamaCppBackend } from "../src/engine/node-llama-cpp-backend.js";
 import { ChildProcessRunner } from "../src/engine/runners/child-process-runner.js";
 import type { LoadedModel } from "../src/engine/types.js";
 import { postSse } from "./sse-post.js";
+import { fmt, median, rotate } from "./bench-stats.js";
 import { startServeProcess, type ServeProcess } from "./serve-process.js";
 
 const REPO = resolve(fileURLToPath(new URL("../../", import.meta.url)));
@@ -204,12 +205,6 @@ function rssMiB(pid: number): number {
 
 // --- statistics ---------------------------------------------------------------
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
 /** Median of the per-round ratios a[i] / b[i] (rounds ran side by side, under the same load). */
 function pairedRatio(a: number[], b: number[]): number {
   return median(a.map((v, i) => v / b[i]!));
@@ -220,12 +215,6 @@ function pairedDifference(a: number[], b: number[]): number {
   return median(a.map((v, i) => v - b[i]!));
 }
 
-function rotate<T>(items: T[], by: number): T[] {
-  const k = by % items.length;
-  return [...items.slice(k), ...items.slice(0, k)];
-}
-
-const fmt = (v: number, digits = 1): string => (Number.isFinite(v) ? v.toFixed(digits) : "–");
 
 function table(title: string, header: string[], rows: string[][]): void {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));

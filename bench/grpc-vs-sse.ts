@@ -18,7 +18,7 @@ import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import protoLoader from "@grpc/proto-loader";
-import { median } from "./bench-args.js";
+import { median } from "./bench-stats.js";
 import { startServeProcess } from "./serve-process.js";
 import { postSse } from "./sse-post.js";
 

@@ -13,7 +13,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sha256File } from "../src/trust/file-hash.js";
 import { hashFileCached, VerifiedHashCache } from "../src/trust/verified-hash-cache.js";
-import { integerOption, median } from "./bench-args.js";
+import { integerOption } from "./bench-args.js";
+import { median } from "./bench-stats.js";
 
 const sizeMb = integerOption("--size-mb", 1024);
 const rounds = integerOption("--rounds", 5);

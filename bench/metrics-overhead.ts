@@ -21,6 +21,7 @@ import { readProcessCpuSeconds } from "../src/ops/cpu-usage.js";
 import { MetricsRegistry } from "../src/ops/metrics-registry.js";
 import { RequestMetrics } from "../src/ops/request-metrics.js";
 import { startServeProcess } from "./serve-process.js";
+import { median } from "./bench-stats.js";
 
 const REPO = resolve(fileURLToPath(new URL("../../", import.meta.url)));
 const PROMPTS = ["Once upon a time", "One day", "Tom and Lily", "The little dog"];
@@ -152,12 +153,6 @@ async function measure(server: Server, clients: number, maxTokens: number, secon
     gatewayCpu: (readProcessCpuSeconds(server.child.pid!) ?? 0) - gatewayBefore,
     runnerCpu: (readProcessCpuSeconds(server.runnerPid) ?? 0) - runnerBefore,
   };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /**

@@ -20,7 +20,7 @@
  * --threads sets prompt and decode threads of every target for every model.
  * llama-server: --llama-server, else LLAMA_SERVER, else the one `edgelm engine build` made.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { Agent } from "node:http";
 import { homedir, tmpdir } from "node:os";
@@ -33,8 +33,10 @@ import { inspectLlamaServer } from "../src/engine/llama-server/llama-server-bina
 import { EMPTY_CHAT_PARSER } from "../src/engine/llama-server/llama-server-runner.js";
 import { writeSyntheticModel } from "../src/gguf/synthetic-model.js";
 import { parseSyntheticShape } from "../src/gguf/synthetic-shape.js";
+import { fmt, median, quantile, rotate } from "./bench-stats.js";
 import { startServeProcess } from "./serve-process.js";
 import { postSse } from "./sse-post.js";
+import { waitHealthy } from "./wait-healthy.js";
 
 const REPO = resolve(fileURLToPath(new URL("../../", import.meta.url)));
 const PROMPT = "Once upon a time, in a small town by the sea, there lived a little girl named Lily who loved to collect shells on the beach every morning.";
@@ -125,19 +127,6 @@ async function concurrently(c: number, one: () => Promise<{ ttftMs: number; toke
 
 // --- targets ------------------------------------------------------------------
 
-async function waitHealthy(url: string, child: ChildProcess, what: string): Promise<void> {
-  const deadline = Date.now() + 180_000;
-  for (;;) {
-    try {
-      if ((await fetch(`${url}/health`)).ok) return;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`${what} did not start`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 /** The same llama-server edgelm starts (same arguments, minus the socket and key), driven with the same request bodies. */
 async function rawLlamaServer(binaryPath: string, model: string, threads: number): Promise<Target> {
   const binary = await inspectLlamaServer(binaryPath);
@@ -200,22 +189,6 @@ async function edgelm(engine: "llama-server" | "node-llama-cpp", binary: string,
 
 // --- statistics ----------------------------------------------------------------
 
-function quantile(values: number[], q: number): number {
-  const s = [...values].sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  const pos = (s.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return s[lo]! + (s[hi]! - s[lo]!) * (pos - lo);
-}
-
-const median = (values: number[]): number => quantile(values, 0.5);
-const fmt = (v: number, digits = 1): string => (Number.isFinite(v) ? v.toFixed(digits) : "–");
-
-function rotate<T>(items: T[], by: number): T[] {
-  const k = by % items.length;
-  return [...items.slice(k), ...items.slice(0, k)];
-}
 
 // --- the run ------------------------------------------------------------------
 

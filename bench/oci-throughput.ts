@@ -19,7 +19,8 @@ import { ModelStore } from "../src/store/model-store.js";
 import { parseOciReference, pullOci, pushOci } from "../src/store/oci/oci-source.js";
 import { sha256File } from "../src/trust/file-hash.js";
 import { TestRegistry } from "../test/store/oci/registry-fixture.js";
-import { integerOption, median } from "./bench-args.js";
+import { integerOption } from "./bench-args.js";
+import { median } from "./bench-stats.js";
 
 const rounds = integerOption("--rounds", 5);
 const json = process.argv.includes("--json");

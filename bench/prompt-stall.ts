@@ -14,7 +14,8 @@ import { join } from "node:path";
 import { loadConfig } from "../src/config/load-config.js";
 import { EdgeNode } from "../src/edge-node.js";
 import { setLogLevel } from "../src/log.js";
-import { BENCH_TEST_MODEL, integerOption, median, jsonOutOption } from "./bench-args.js";
+import { BENCH_TEST_MODEL, integerOption, jsonOutOption } from "./bench-args.js";
+import { median } from "./bench-stats.js";
 
 const rounds = integerOption("--rounds", 5);
 const jsonOut = jsonOutOption();

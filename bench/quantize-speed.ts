@@ -9,8 +9,7 @@
  *   node dist/bench/quantize-speed.js [--shape 1.1b] [--type q8_0] [--runs 3] [--workers 1,2] [--dir DIR] [--json FILE]
  */
 import { spawn, spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
-import { createReadStream, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -20,6 +19,8 @@ import { quantizeModel } from "../src/gguf/quant/quantize-model.js";
 import { quantTarget, type QuantTargetName } from "../src/gguf/quant/tensor-type-plan.js";
 import { writeSyntheticModel } from "../src/gguf/synthetic-model.js";
 import { parseSyntheticShape } from "../src/gguf/synthetic-shape.js";
+import { sha256File } from "../src/trust/file-hash.js";
+import { median } from "./bench-stats.js";
 
 const MB = 1e6;
 
@@ -56,18 +57,6 @@ function runLlamaQuantize(binary: string, input: string, output: string, type: s
   const rss = /maxrss=(\d+)/.exec(result.stderr?.toString() ?? "");
   return { seconds, peakRssBytes: rss ? Number(rss[1]) * 1024 : Number.NaN };
 }
-
-async function sha256(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest("hex");
-}
-
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -120,7 +109,7 @@ async function main(): Promise<void> {
     }
   }
   const hashes = new Map<string, string>();
-  for (const [name, path] of outputs) if (name.startsWith("edgelm")) hashes.set(name, await sha256(path));
+  for (const [name, path] of outputs) if (name.startsWith("edgelm")) hashes.set(name, await sha256File(path));
   const identical = new Set(hashes.values()).size <= 1;
 
   const rows = contenders.map((c) => {

@@ -27,7 +27,7 @@
  * --quick: one round. Default model: the 360M-shaped Q8_0 synthetic model at /tmp/m360-q8_0.gguf
  * (written there once with edgelm's synthetic-model writer).
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { Agent } from "node:http";
 import { homedir, tmpdir } from "node:os";
@@ -36,9 +36,10 @@ import { findBuiltLlamaServer } from "../src/engine/engine-build.js";
 import { inspectLlamaServer } from "../src/engine/llama-server/llama-server-binary.js";
 import { writeSyntheticModel } from "../src/gguf/synthetic-model.js";
 import { parseSyntheticShape } from "../src/gguf/synthetic-shape.js";
-import { median } from "./bench-args.js";
+import { fmt, median, quantile, rotate } from "./bench-stats.js";
 import { startServeProcess } from "./serve-process.js";
 import { postSse } from "./sse-post.js";
+import { waitHealthy } from "./wait-healthy.js";
 
 interface Message {
   role: "system" | "user" | "assistant";
@@ -237,19 +238,6 @@ async function streamChat(url: URL, body: Record<string, unknown>, headers: Reco
 
 // --- targets ------------------------------------------------------------------
 
-async function waitHealthy(url: string, child: ChildProcess, what: string): Promise<void> {
-  const deadline = Date.now() + 180_000;
-  for (;;) {
-    try {
-      if ((await fetch(`${url}/health`)).ok) return;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`${what} did not start`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 /** llama-server as its users start it: its defaults, the threads given, and any extra flags. */
 async function rawLlamaServer(binary: string, model: string, threads: number, extra: string[]): Promise<Target & { tokenCount(text: string): Promise<number> }> {
   const port = 20000 + Math.floor(Math.random() * 20000);
@@ -302,22 +290,7 @@ async function edgelm(kind: "edgelm" | "edgelm-cold" | "node", binary: string, m
 
 // --- statistics ----------------------------------------------------------------
 
-function quantile(values: number[], q: number): number {
-  const s = [...values].sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  const pos = (s.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return s[lo]! + (s[hi]! - s[lo]!) * (pos - lo);
-}
-
-const fmt = (v: number, digits = 1): string => (Number.isFinite(v) ? v.toFixed(digits) : "–");
 const ms = (v: number): string => (Number.isFinite(v) ? (v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${v.toFixed(0)} ms`) : "–");
-
-function rotate<T>(items: T[], by: number): T[] {
-  const k = by % items.length;
-  return [...items.slice(k), ...items.slice(0, k)];
-}
 
 async function synthetic360m(path: string): Promise<void> {
   if (existsSync(path) && statSync(path).size > 300_000_000) return;
