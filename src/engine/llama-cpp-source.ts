@@ -4,11 +4,12 @@
  * of its binaries), so no download is needed. Cloning it and building CMake
  * targets from it, with the build tools checked first.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { EdgeError } from "../errors.js";
+import { runCommandOutput, type CommandOutputOptions } from "./command-output.js";
 
 /** node-llama-cpp's package folder (resolved, not imported: only the backend imports it). */
 export function nodeLlamaCppDirectory(): string {
@@ -49,49 +50,14 @@ export function checkBuildTools(env: NodeJS.ProcessEnv = process.env): void {
   }
 }
 
-export interface RunOptions {
-  cwd?: string;
-  env?: NodeJS.ProcessEnv;
-  /** Each line of the command's output (stdout and stderr). */
-  onLine?: (line: string) => void;
-  signal?: AbortSignal;
-}
+/** How a build step runs: folder, environment, each output line, cancellation. */
+export type RunOptions = Pick<CommandOutputOptions, "cwd" | "env" | "onLine" | "signal">;
 
 /** Runs a command without a shell; rejects with the last lines of its output when it fails. */
-export function runCommand(command: string, args: string[], options: RunOptions = {}): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ["ignore", "pipe", "pipe"] });
-    const tail: string[] = [];
-    let partial = "";
-    const onData = (data: Buffer): void => {
-      const lines = (partial + data.toString()).split(/\r?\n|\r/);
-      partial = lines.pop() ?? "";
-      for (const line of lines) {
-        if (!line.trim()) continue;
-        tail.push(line);
-        if (tail.length > 20) tail.shift();
-        options.onLine?.(line);
-      }
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
-    const onAbort = (): void => {
-      child.kill("SIGTERM");
-    };
-    options.signal?.addEventListener("abort", onAbort, { once: true });
-    child.on("error", (error) => {
-      options.signal?.removeEventListener("abort", onAbort);
-      reject(new EdgeError("internal", `cannot run ${command}: ${error.message}`));
-    });
-    child.on("close", (code, signal) => {
-      options.signal?.removeEventListener("abort", onAbort);
-      if (options.signal?.aborted) return reject(new EdgeError("aborted", `${command} was cancelled`));
-      if (code === 0) return resolve();
-      reject(
-        new EdgeError("internal", `${command} ${args.slice(0, 3).join(" ")} failed (${signal ?? `exit code ${code}`}):\n${tail.slice(-8).join("\n")}`),
-      );
-    });
-  });
+export async function runCommand(command: string, args: string[], options: RunOptions = {}): Promise<void> {
+  const exit = await runCommandOutput(command, args, options);
+  if (exit.code === 0) return;
+  throw new EdgeError("internal", `${command} ${args.slice(0, 3).join(" ")} failed (${exit.signal ?? `exit code ${exit.code}`}):\n${exit.tail.slice(-8).join("\n")}`);
 }
 
 /** Clones the bundle into `dir` (replacing anything there) at its HEAD commit. */

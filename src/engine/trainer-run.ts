@@ -4,8 +4,8 @@
  * on one text, in a child process, with its progress lines (loss and accuracy
  * of the training and validation parts, per epoch) turned into events.
  */
-import { spawn } from "node:child_process";
 import { EdgeError } from "../errors.js";
+import { runCommandOutput } from "./command-output.js";
 
 export interface TrainerRunOptions {
   /** The llama-finetune binary. */
@@ -91,72 +91,51 @@ export function parseTrainerLine(line: string): Omit<TrainerProgress, "epoch"> |
  * invalid_request when it produced a loss that is not a number (diverged:
  * a lower learning rate is the fix).
  */
-export function runTrainer(options: TrainerRunOptions): Promise<TrainerRunResult> {
+export async function runTrainer(options: TrainerRunOptions): Promise<TrainerRunResult> {
   const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(options.binary, trainerArguments(options), { stdio: ["ignore", "pipe", "pipe"] });
-    const tail: string[] = [];
-    const epochs: EpochResult[] = [];
-    let epoch = 0;
-    let phase: "train" | "val" | undefined;
-    let partial = "";
-    const onLine = (line: string): void => {
-      if (!line.trim()) return;
-      const progress = parseTrainerLine(line);
-      if (!progress) {
-        tail.push(line);
-        if (tail.length > 12) tail.shift();
-        return;
-      }
-      if (progress.phase === "train" && phase !== "train") {
-        epoch++;
-        epochs.push({ epoch, trainLoss: Number.NaN, trainAccuracy: Number.NaN, trainContexts: 0, valContexts: 0 });
-      }
-      phase = progress.phase;
-      const current = epochs[epochs.length - 1];
-      if (!current) return;
-      if (progress.phase === "train") {
-        current.trainLoss = progress.loss;
-        current.trainAccuracy = progress.accuracy;
-        current.trainContexts = progress.done;
-      } else {
-        current.valLoss = progress.loss;
-        current.valAccuracy = progress.accuracy;
-        current.valContexts = progress.done;
-      }
-      options.onProgress?.({ ...progress, epoch });
-    };
-    const onData = (data: Buffer): void => {
-      const pieces = (partial + data.toString("utf8")).split(/\r\n|\r|\n/);
-      partial = pieces.pop() ?? "";
-      for (const piece of pieces) onLine(piece);
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
-    const onAbort = (): void => {
-      child.kill("SIGTERM");
-    };
-    options.signal?.addEventListener("abort", onAbort, { once: true });
-    child.on("error", (error) => {
-      options.signal?.removeEventListener("abort", onAbort);
-      reject(new EdgeError("internal", `cannot run the trainer ${options.binary}: ${error.message}`));
-    });
-    child.on("close", (code, signal) => {
-      options.signal?.removeEventListener("abort", onAbort);
-      if (partial) onLine(partial);
-      if (options.signal?.aborted) return reject(new EdgeError("aborted", "fine-tuning was cancelled"));
-      if (code !== 0) {
-        return reject(new EdgeError("internal", `the trainer failed (${signal ?? `exit code ${code}`}):\n${tail.slice(-8).join("\n")}`, signal ? { details: { signal } } : {}));
-      }
-      const diverged = epochs.find((e) => !Number.isFinite(e.trainLoss));
-      if (diverged || epochs.length !== options.epochs) {
-        return reject(
-          diverged
-            ? new EdgeError("invalid_request", `training diverged in epoch ${diverged.epoch} (the loss is not a number); lower --learning-rate`, { param: "--learning-rate" })
-            : new EdgeError("internal", `the trainer reported ${epochs.length} of ${options.epochs} epochs:\n${tail.slice(-8).join("\n")}`),
-        );
-      }
-      resolve({ epochs, seconds: (performance.now() - started) / 1000 });
-    });
-  });
+  const epochs: EpochResult[] = [];
+  let epoch = 0;
+  let phase: "train" | "val" | undefined;
+  // Progress lines are parsed here; every other line is kept (the last 12) for an error message.
+  const other: string[] = [];
+  const onLine = (line: string): void => {
+    const progress = parseTrainerLine(line);
+    if (!progress) {
+      other.push(line);
+      if (other.length > 12) other.shift();
+      return;
+    }
+    if (progress.phase === "train" && phase !== "train") {
+      epoch++;
+      epochs.push({ epoch, trainLoss: Number.NaN, trainAccuracy: Number.NaN, trainContexts: 0, valContexts: 0 });
+    }
+    phase = progress.phase;
+    const current = epochs[epochs.length - 1];
+    if (!current) return;
+    if (progress.phase === "train") {
+      current.trainLoss = progress.loss;
+      current.trainAccuracy = progress.accuracy;
+      current.trainContexts = progress.done;
+    } else {
+      current.valLoss = progress.loss;
+      current.valAccuracy = progress.accuracy;
+      current.valContexts = progress.done;
+    }
+    options.onProgress?.({ ...progress, epoch });
+  };
+  let exit;
+  try {
+    exit = await runCommandOutput(options.binary, trainerArguments(options), { onLine, what: `the trainer ${options.binary}`, ...(options.signal ? { signal: options.signal } : {}) });
+  } catch (error) {
+    if (options.signal?.aborted) throw new EdgeError("aborted", "fine-tuning was cancelled");
+    throw error;
+  }
+  const tail = other.slice(-8).join("\n");
+  if (exit.code !== 0) {
+    throw new EdgeError("internal", `the trainer failed (${exit.signal ?? `exit code ${exit.code}`}):\n${tail}`, exit.signal ? { details: { signal: exit.signal } } : {});
+  }
+  const diverged = epochs.find((e) => !Number.isFinite(e.trainLoss));
+  if (diverged) throw new EdgeError("invalid_request", `training diverged in epoch ${diverged.epoch} (the loss is not a number); lower --learning-rate`, { param: "--learning-rate" });
+  if (epochs.length !== options.epochs) throw new EdgeError("internal", `the trainer reported ${epochs.length} of ${options.epochs} epochs:\n${tail}`);
+  return { epochs, seconds: (performance.now() - started) / 1000 };
 }
