@@ -7,6 +7,8 @@
 import { EdgeError, isEdgeError } from "../errors.js";
 
 interface Waiter<T> {
+  /** What tryTake may use to choose among free slots (e.g. the request's prompt). */
+  hint: string | undefined;
   resolve: (value: T) => void;
   reject: (error: unknown) => void;
   signal: AbortSignal | undefined;
@@ -16,8 +18,8 @@ interface Waiter<T> {
 export interface AdmissionQueueOptions<T> {
   /** Waiting requests allowed beyond the slots (0 = none may wait). */
   limit: number;
-  /** Takes a free slot if there is one (called in FIFO order). */
-  tryTake: () => T | undefined;
+  /** Takes a free slot if there is one (called in FIFO order), choosing by the request's hint when it has one. */
+  tryTake: (hint?: string) => T | undefined;
   /** Slots in total, for the Retry-After estimate. */
   capacity: () => number;
   /** Text naming what is full, for the error message (e.g. "model stories"). */
@@ -71,10 +73,10 @@ export class AdmissionQueue<T> {
    * queue_full at once. A cancelled signal removes the waiter and rejects with
    * the signal's reason when it is an EdgeError (e.g. timeout), else `aborted`.
    */
-  acquire(signal?: AbortSignal): Promise<T> {
+  acquire(signal?: AbortSignal, hint?: string): Promise<T> {
     if (signal?.aborted) return Promise.reject(reasonOf(signal));
     if (this.waiters.length === 0) {
-      const slot = this.options.tryTake();
+      const slot = this.options.tryTake(hint);
       if (slot !== undefined) return Promise.resolve(slot);
     }
     if (this.waiters.length >= this.limit) {
@@ -89,6 +91,7 @@ export class AdmissionQueue<T> {
     }
     return new Promise<T>((resolve, reject) => {
       const waiter: Waiter<T> = {
+        hint,
         resolve,
         reject,
         signal,
@@ -106,7 +109,7 @@ export class AdmissionQueue<T> {
   /** Hands free slots to waiters in arrival order; call whenever a slot frees or slots are added. */
   pump(): void {
     while (this.waiters.length > 0) {
-      const slot = this.options.tryTake();
+      const slot = this.options.tryTake(this.waiters[0]!.hint);
       if (slot === undefined) return;
       const waiter = this.waiters.shift()!;
       waiter.signal?.removeEventListener("abort", waiter.onAbort);

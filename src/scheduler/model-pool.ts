@@ -34,6 +34,7 @@ import { boundEmbeddingInputs, checkGenerateBudgets, type TokenBound } from "./r
 import { RunnerHeartbeat } from "./runner-heartbeat.js";
 import type { GatewayEvents, ModelState } from "./gateway-events.js";
 import type { LocalGeneration, RequestContext, RolloutReport, RunnerStatus, ServedModel, ServedModelStatus, ServedStream } from "./served-model.js";
+import { affinityKey, RecentPrompts } from "./prompt-affinity.js";
 
 /** What to serve under one name. */
 export interface ServedModelSpec {
@@ -149,6 +150,8 @@ interface RunnerEntry {
   onDrained: (() => void) | undefined;
   /** The pool generation it belongs to (bumped by each swap). */
   generation: number;
+  /** The prompts it was given last, for conversation affinity (prompt-affinity.ts). */
+  recent: RecentPrompts;
 }
 
 /** A load that ended with the runner killed by a fault (SIGILL, SIGSEGV, ...): the same load would crash again. */
@@ -206,7 +209,7 @@ export class ModelPool implements ServedModel {
     this.spec = { ...spec, runners: spec.runners ?? 1 };
     this.queue = new AdmissionQueue<RunnerEntry>({
       limit: options.queueLimit,
-      tryTake: () => this.takeSlot(),
+      tryTake: (hint) => this.takeSlot(hint),
       capacity: () => this.capacity(),
       label: `model ${spec.name}`,
     });
@@ -329,7 +332,7 @@ export class ModelPool implements ServedModel {
 
   async generate(request: GenerateRequest, context: RequestContext): Promise<ServedStream> {
     checkGenerateBudgets(request, this.options.config.server, this.tokenBound());
-    const { entry, queueWaitMs, loadWaitMs } = await this.admit(context);
+    const { entry, queueWaitMs, loadWaitMs } = await this.admit(context, affinityKey(request));
     const release = this.releaser(entry);
     const startedAt = performance.now();
     let inner: TokenStream;
@@ -543,6 +546,7 @@ export class ModelPool implements ServedModel {
       parallel: spec.parallel,
       ...(spec.contextSize !== undefined ? { contextSize: spec.contextSize } : {}),
       ...(spec.threads ? { threads: spec.threads } : {}),
+      ...(this.options.config.engine.batch_size !== undefined ? { batchSize: this.options.config.engine.batch_size } : {}),
       ...(spec.adapters && spec.adapters.length > 0 ? { selectableAdapters: spec.adapters } : {}),
       ...(spec.appliedAdapters && spec.appliedAdapters.length > 0 ? { adapters: spec.appliedAdapters } : {}),
       gpu: this.options.config.engine.gpu,
@@ -572,6 +576,7 @@ export class ModelPool implements ServedModel {
       readyAt: performance.now(),
       onDrained: undefined,
       generation,
+      recent: new RecentPrompts(2 * spec.parallel),
     };
     this.entries.push(entry);
     runner.onExit((exit) => this.onRunnerExit(entry, exit));
@@ -604,14 +609,26 @@ export class ModelPool implements ServedModel {
     return slots;
   }
 
-  /** The least busy routable runner with a free sequence (its slot is taken). */
-  private takeSlot(): RunnerEntry | undefined {
+  /**
+   * A routable runner with a free sequence (its slot is taken): the one whose recent prompts share the longest
+   * prefix with this request's (`hint`, from affinityKey), so a conversation's next turn finds its history
+   * cached; among equals (or without a hint), the least busy. The request's key is remembered there.
+   */
+  private takeSlot(hint?: string): RunnerEntry | undefined {
     let best: RunnerEntry | undefined;
+    let bestShared = 0;
     for (const e of this.entries) {
       if (!isRoutable(e) || e.inFlight >= e.spec.parallel) continue;
-      if (!best || e.inFlight < best.inFlight) best = e;
+      const shared = hint !== undefined && this.entries.length > 1 ? e.recent.longestShared(hint) : 0;
+      if (!best || shared > bestShared || (shared === bestShared && e.inFlight < best.inFlight)) {
+        best = e;
+        bestShared = shared;
+      }
     }
-    if (best) best.inFlight++;
+    if (best) {
+      best.inFlight++;
+      if (hint !== undefined) best.recent.add(hint);
+    }
     return best;
   }
 
@@ -627,7 +644,7 @@ export class ModelPool implements ServedModel {
     };
   }
 
-  private async admit(context: RequestContext): Promise<{ entry: RunnerEntry; queueWaitMs: number; loadWaitMs: number }> {
+  private async admit(context: RequestContext, hint?: string): Promise<{ entry: RunnerEntry; queueWaitMs: number; loadWaitMs: number }> {
     if (this.closing) throw new EdgeError("shutting_down", "the gateway is shutting down");
     if (this.failure) throw this.failure;
     this.keepAlive.cancel();
@@ -638,7 +655,7 @@ export class ModelPool implements ServedModel {
       throw new EdgeError("model_not_ready", `model ${this.name} is restarting after repeated crashes; retry in ${retryAfter} s`, { retryAfter });
     }
     const waitStart = performance.now();
-    const entry = await this.queue.acquire(context.signal);
+    const entry = await this.queue.acquire(context.signal, hint);
     const waited = performance.now() - waitStart;
     this.options.events.emit("request:admitted", {
       requestId: context.requestId,

@@ -108,6 +108,13 @@ export const engineSection = z
       .optional(),
     /** Context tokens per sequence. Default: the model's, capped at 4096. */
     context_size: z.number().int().min(16).max(1 << 20).optional(),
+    /**
+     * Prompt tokens a runner evaluates per step (llama-server's --batch-size; node-llama-cpp's context batch),
+     * shared by every slot. A step also carries one token of each stream already answering, so the step's
+     * length is the longest pause those streams see while another request's prompt is evaluated: smaller
+     * keeps them flowing, larger evaluates long prompts slightly faster (docs/performance.md). Default 512.
+     */
+    batch_size: z.number().int().min(16).max(8192).optional(),
     /** Use a GPU when node-llama-cpp finds one ("auto"), or never (false). */
     gpu: z.union([z.literal("auto"), z.literal(false)]).default(false),
     /** Path of a llama-server binary for the native runner backend. */
