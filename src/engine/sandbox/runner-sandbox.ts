@@ -14,6 +14,8 @@
  *           <command>
  *
  * and what is missing on this machine is said, with why (sandbox-capabilities.ts).
+ * Without bwrap (no user namespaces, e.g. in a container) the filter is loaded
+ * by edgelm-seccomp-exec <fd> -- in bwrap's place, when it is installed.
  */
 import { spawnSync } from "node:child_process";
 import { chmodSync, chownSync, closeSync, existsSync, mkdtempSync, openSync, readdirSync, realpathSync, rmSync, statSync } from "node:fs";
@@ -112,8 +114,9 @@ export class RunnerSandbox {
     }
     let seccompFile: string | undefined;
     let seccompMissing: string | undefined;
-    if (!caps.bwrap.path) seccompMissing = `it is loaded through bwrap, which is unavailable: ${caps.bwrap.reason}`;
-    else {
+    if (!caps.bwrap.path && !caps.seccompExec.path) {
+      seccompMissing = `it is loaded through bwrap or edgelm-seccomp-exec, and neither is available: ${caps.bwrap.reason}; ${caps.seccompExec.reason}`;
+    } else {
       const compiled = compiledSeccompProgram();
       if ("path" in compiled) seccompFile = compiled.path;
       else seccompMissing = compiled.reason;
@@ -148,7 +151,7 @@ export class RunnerSandbox {
       missing.push(`file system isolation: ${caps.bwrap.reason}`);
       applied.push("temp: private 0700 TMPDIR");
     }
-    if (this.seccompFile) applied.push("system calls: seccomp allow-list deploy/seccomp/edgelm-runner.json, sockets AF_UNIX only");
+    if (this.seccompFile) applied.push(`system calls: seccomp allow-list deploy/seccomp/edgelm-runner.json, sockets AF_UNIX only${caps.bwrap.path ? "" : " (edgelm-seccomp-exec)"}`);
     else missing.push(`seccomp: ${this.seccompMissing}`);
     return { applied, missing };
   }
@@ -200,6 +203,11 @@ export class RunnerSandbox {
         "--", ...inner,
       ];
     } else {
+      // No bwrap: the filter is loaded by edgelm's own loader, right before setpriv (the profile covers both).
+      if (this.seccompFile && caps.seccompExec.path) {
+        fds.push(openSync(this.seccompFile, "r"));
+        inner = [caps.seccompExec.path, String(request.firstFd), "--", ...inner];
+      }
       privateTmp = mkdtempSync(join(tmpdir(), "edgelm-runner-tmp-"));
       this.giveToRunner(privateTmp);
       env.HOME = privateTmp;

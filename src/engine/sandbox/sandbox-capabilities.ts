@@ -21,6 +21,11 @@ export interface SandboxCapabilities {
   bwrap: SandboxTool;
   setpriv: SandboxTool;
   prlimit: SandboxTool;
+  /**
+   * edgelm's own filter loader (deploy/seccomp/edgelm-seccomp-exec.c, installed on PATH as edgelm-seccomp-exec):
+   * the runner's seccomp filter where bwrap cannot load it (no user namespaces).
+   */
+  seccompExec: SandboxTool;
   /** Our effective uid (0 when root). */
   uid: number;
 }
@@ -34,6 +39,7 @@ export function sandboxCapabilities(): SandboxCapabilities {
     bwrap: probeBwrap(),
     setpriv: probe("setpriv", ["--no-new-privs", "--", "true"]),
     prlimit: probe("prlimit", ["--core=0", "--", "true"]),
+    seccompExec: probeSeccompExec(),
     uid: process.getuid?.() ?? -1,
   };
   return cached;
@@ -47,6 +53,19 @@ function probeBwrap(): SandboxTool {
   if (run.status === 0) return { path };
   const said = `${run.stderr ?? ""}`.trim().split("\n").pop() || run.error?.message || `exit ${run.status}`;
   return { reason: `bwrap cannot create namespaces here (${said}); user namespaces may be disabled in this container or kernel` };
+}
+
+/** One BPF instruction, `return SECCOMP_RET_ALLOW`: the loader's probe filter. */
+const ALLOW_ALL = Buffer.from([0x06, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0x7f]);
+
+function probeSeccompExec(): SandboxTool {
+  const path = which("edgelm-seccomp-exec");
+  if (!path) return { reason: "edgelm-seccomp-exec is not installed (cc -O2 -o /usr/local/bin/edgelm-seccomp-exec deploy/seccomp/edgelm-seccomp-exec.c)" };
+  const truePath = which("true");
+  if (!truePath) return { reason: "no true(1) to probe edgelm-seccomp-exec with" };
+  const run = spawnSync(path, ["0", "--", truePath], { input: ALLOW_ALL, encoding: "utf8", timeout: PROBE_TIMEOUT_MS });
+  if (run.status === 0) return { path };
+  return { reason: `edgelm-seccomp-exec does not work here: ${`${run.stderr ?? ""}`.trim() || run.error?.message || `exit ${run.status}`}` };
 }
 
 function probe(name: string, args: string[]): SandboxTool {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -15,6 +15,7 @@ import { TEST_MODEL } from "../../helpers.js";
 import { testSandbox, testSandboxPolicy } from "./test-sandbox.js";
 
 const PROBE = fileURLToPath(new URL("../../support/sandbox-escape-probe.js", import.meta.url));
+const SECCOMP_EXEC_SOURCE = fileURLToPath(new URL("../../../../deploy/seccomp/edgelm-seccomp-exec.c", import.meta.url));
 
 interface Attempt {
   attempt: string;
@@ -109,6 +110,35 @@ describe("runner sandbox", () => {
       }
     });
   }
+
+  it("without bwrap (no user namespaces, as in a container) edgelm-seccomp-exec loads the filter: TCP and unlisted calls are refused", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "edgelm-seccomp-exec-"));
+    try {
+      const loader = join(dir, "edgelm-seccomp-exec");
+      const cc = spawnSync("cc", ["-O2", "-Wall", "-Werror", "-o", loader, SECCOMP_EXEC_SOURCE], { encoding: "utf8" });
+      assert.equal(cc.status, 0, cc.stderr);
+      // The loader refuses what is not a whole program, before running anything.
+      const bad = spawnSync(loader, ["0", "--", "/bin/true"], { input: Buffer.alloc(5), encoding: "utf8" });
+      assert.equal(bad.status, 125, bad.stderr);
+      assert.match(bad.stderr, /not whole sock_filter records/);
+      const caps = { ...sandboxCapabilities(), bwrap: { reason: "bwrap cannot create namespaces here (as in a container)" }, seccompExec: { path: loader } };
+      const sandbox = RunnerSandbox.create(testSandboxPolicy({ mode: "auto", hiddenPaths: [home] }), caps);
+      const protection = sandbox.describe();
+      assert.ok(protection.applied.some((p) => /^system calls: .*AF_UNIX only \(edgelm-seccomp-exec\)$/.test(p)), protection.applied.join("; "));
+      assert.ok(protection.missing.some((p) => p.startsWith("network isolation: bwrap cannot")));
+      const before = connections;
+      const result = await run(sandbox, probe());
+      const seen = attempts(result.stdout);
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(seen.get("tcp-connect")?.ok, false, seen.get("tcp-connect")?.detail);
+      assert.match(seen.get("tcp-connect")!.detail, /EAFNOSUPPORT|EPERM/);
+      assert.equal(seen.get("syscall-outside-profile")?.ok, false, seen.get("syscall-outside-profile")?.detail);
+      assert.match(seen.get("syscall-outside-profile")!.detail, /EPERM/);
+      assert.equal(connections, before, "no TCP connection reached the test's listener");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   it("says which protection runners get, and nothing is missing on this machine", () => {
     const protection = testSandbox().describe();
