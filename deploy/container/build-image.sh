@@ -10,8 +10,8 @@
 #   --arch  target architecture (default: this machine's); another one needs qemu-user-static (binfmt)
 #   --base  a Debian 12 slim image to build on, e.g. docker.io/library/debian:12-slim (default: built here)
 #   --tag   image name (default: localhost/edgelm:latest)
-# Layers are cached: an unchanged tree builds in seconds; a change in src/ compiles the gateway and the llama-server
-# layer again (its build runs edgelm's probed, smoke-tested engine build from the compiled src/: about 4 minutes on 2 cores).
+# Layers are cached: an unchanged tree builds in seconds; a change in src/ compiles the gateway again and smoke-tests
+# the llama-server kept in a build cache mount (compiled once per llama.cpp version: about 4 minutes on 2 cores).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
