@@ -30,15 +30,18 @@ export async function readF32Tensors(path: string, file: GgufFile = readGguf(pat
   }
 }
 
-/** tuned − base for every tensor; both models must hold the same tensor names and shapes, in the same order. */
+/**
+ * tuned − base for every tensor, in the base's order (the trainer may write tensors in another order); both models
+ * must hold the same tensor names with the same shapes.
+ */
 export async function computeDelta(basePath: string, tunedPath: string): Promise<F32Tensor[]> {
   const base = await readF32Tensors(basePath);
-  const tuned = await readF32Tensors(tunedPath);
-  if (base.length !== tuned.length) throw new EdgeError("unsupported_model", `${tunedPath} has ${tuned.length} tensors, its base ${base.length}`);
-  return base.map((b, i) => {
-    const t = tuned[i]!;
-    if (t.name !== b.name || t.dims.join("x") !== b.dims.join("x")) {
-      throw new EdgeError("unsupported_model", `${tunedPath}: tensor ${i} is ${t.name} [${t.dims.join(", ")}], its base's ${b.name} [${b.dims.join(", ")}]`);
+  const tuned = new Map((await readF32Tensors(tunedPath)).map((t) => [t.name, t]));
+  if (base.length !== tuned.size) throw new EdgeError("unsupported_model", `${tunedPath} has ${tuned.size} tensors, its base ${base.length}`);
+  return base.map((b) => {
+    const t = tuned.get(b.name);
+    if (!t || t.dims.join("x") !== b.dims.join("x")) {
+      throw new EdgeError("unsupported_model", `${tunedPath}: tensor ${b.name} is ${t ? `[${t.dims.join(", ")}]` : "missing"}, its base's [${b.dims.join(", ")}]`);
     }
     const values = new Float32Array(b.values.length);
     for (let j = 0; j < values.length; j++) values[j] = t.values[j]! - b.values[j]!;

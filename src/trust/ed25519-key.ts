@@ -47,6 +47,6 @@ export function ed25519PrivateKey(pem: string | Buffer, what: string): KeyObject
 
 /** The raw 32-byte public half of an Ed25519 key, in base64 (what config's public_key fields take). */
 export function ed25519PublicBase64(key: KeyObject): string {
-  const der = createPublicKey(key).export({ type: "spki", format: "der" });
+  const der = (key.type === "private" ? createPublicKey(key) : key).export({ type: "spki", format: "der" });
   return der.subarray(SPKI_PREFIX.length).toString("base64");
 }
