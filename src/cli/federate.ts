@@ -173,7 +173,7 @@ function printRound(round: RoundStatus, json: boolean | undefined): void {
     ["base", `${round.base.name} (sha256 ${round.base.sha256.slice(0, 16)}…)`],
     ["training", `${round.training.epochs} epoch(s), lr ${round.training.learning_rate}, contexts of ${round.training.context_size}`],
     ["clip C / noise z", `${round.clip_norm} / ${round.noise_multiplier} (norm bound ${round.norm_bound.toPrecision(4)})`],
-    ["privacy", p.epsilon === null ? "none (no noise)" : `(ε = ${p.epsilon.toPrecision(4)}, δ = ${p.delta}) per update; classic bound ${p.classic_epsilon?.toPrecision(4)}${p.classic_valid ? "" : " (not valid: ε ≥ 1)"}`],
+    ["privacy", p.epsilon === null ? "none (no noise)" : `(ε = ${p.epsilon.toPrecision(4)}, δ = ${p.delta}) per update (ε = ${p.epsilon_replace?.toPrecision(4)} between any two texts); classic bound ${p.classic_epsilon?.toPrecision(4)}${p.classic_valid ? "" : " (not valid: ε ≥ 1)"}`],
     ["participants", `${round.accepted.length} accepted of ${round.min_participants} needed, ${round.refused.length} refused`],
     ["deadline", round.deadline],
     ...round.refused.map((r) => [`refused ${r.key ?? "-"}`, `${r.reason}: ${r.message}`]),

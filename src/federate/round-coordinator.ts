@@ -104,7 +104,7 @@ export class RoundCoordinator {
       min_participants: spec.min_participants,
       created: created.toISOString(),
       deadline: new Date(created.getTime() + spec.deadline_s * 1000).toISOString(),
-      privacy: privacyJson(gaussianPrivacy(spec.noise_multiplier, spec.dp_delta)),
+      privacy: privacyJson(gaussianPrivacy(spec.noise_multiplier, spec.dp_delta), gaussianPrivacy(spec.noise_multiplier / 2, spec.dp_delta)),
       accepted: [],
       refused: [],
     };

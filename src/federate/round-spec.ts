@@ -47,7 +47,10 @@ export interface RoundStatus {
   created: string;
   deadline: string;
   privacy: {
+    /** ε for sensitivity C (the update against no contribution); null without noise. */
     epsilon: number | null;
+    /** ε for sensitivity 2C (against the update from any other text of the participant); null without noise. */
+    epsilon_replace: number | null;
     delta: number;
     classic_epsilon: number | null;
     classic_valid: boolean;
@@ -63,14 +66,15 @@ export interface RoundStatus {
 }
 
 /** The privacy block of a round's status. */
-export function privacyJson(p: PrivacyGuarantee): RoundStatus["privacy"] {
+export function privacyJson(p: PrivacyGuarantee, replace: PrivacyGuarantee): RoundStatus["privacy"] {
   const finite = (v: number): number | null => (Number.isFinite(v) ? v : null);
   return {
     epsilon: finite(p.epsilon),
+    epsilon_replace: finite(replace.epsilon),
     delta: p.delta,
     classic_epsilon: finite(p.classicEpsilon),
     classic_valid: p.classicValid,
     accountant: p.accountant,
-    scope: "per participant update (user level), sensitivity = clip_norm, one round",
+    scope: "per participant update (user level), one round; epsilon: sensitivity clip_norm (add/remove), epsilon_replace: 2 × clip_norm (any two texts)",
   };
 }

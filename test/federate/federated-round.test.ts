@@ -149,6 +149,8 @@ describe("federated rounds on loopback (a coordinator and 3 participant gateways
     const round = await publishRound(coordinator.url, { ...TRAINING, noise_multiplier: z, deadline_s: 120, min_participants: 3, output: "stories:fed-noise" });
     const expected = gaussianPrivacy(z, 1e-5);
     assert.equal(round.privacy.epsilon, expected.epsilon);
+    assert.equal(round.privacy.epsilon_replace, gaussianPrivacy(z / 2, 1e-5).epsilon);
+    assert.ok(round.privacy.epsilon_replace! > expected.epsilon);
     assert.equal(round.privacy.delta, 1e-5);
     assert.ok(round.norm_bound > TRAINING.clip_norm, "the norm bound leaves room for the noise");
     const done = await settledRound(coordinator.url, round.id);
