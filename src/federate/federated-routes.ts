@@ -59,6 +59,7 @@ export function registerFederatedRoutes(app: FastifyInstance, coordinator: Round
     scoped.post("/federated/rounds/:id/updates", { bodyLimit: coordinator.maxUpdateBytes }, async (request, reply) => {
       scopeOf(request, "federated.update");
       const id = roundId(request);
+      coordinator.get(id); // an unknown round is round_not_found, whatever was sent
       if (!Buffer.isBuffer(request.body)) {
         const error = new EdgeError("update_refused", `update refused (malformed): send the update as ${UPDATE_CONTENT_TYPE}`, { param: "malformed" });
         coordinator.noteRefusal(id, "malformed", error.message);
