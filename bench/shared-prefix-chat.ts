@@ -7,6 +7,7 @@
  *                             threads set as for edgelm; its /v1/chat/completions
  *   edgelm → llama-server     `edgelm serve`, the system prompt given as a warm prefix (server.models[].warm_prefixes)
  *   edgelm → llama-server, no prefix cache   the same with engine.prefix_cache.enabled: false (what it did before)
+ *   edgelm → llama-server, batch N   (with --target edgelm-bN) the warm-prefix setup with engine.batch_size N
  *   edgelm → node-llama-cpp   (with --target node)
  *
  * Workload per trial: C conversations at once, each 3 turns in order; turn k
@@ -23,7 +24,7 @@
  *
  * Usage: node dist/bench/shared-prefix-chat.js [--model path.gguf] [--llama-server path] [--rounds 3]
  *          [--clients 4,16] [--answers 16,64] [--turns 3] [--system-tokens 500] [--threads 2] [--parallel 4]
- *          [--target raw|edgelm|edgelm-cold|node|raw:<extra llama-server flags>]... [--quick] [--json out.json]
+ *          [--target raw|edgelm|edgelm-b<N>|edgelm-cold|node|raw:<extra llama-server flags>]... [--quick] [--json out.json]
  * --quick: one round. Default model: the 360M-shaped Q8_0 synthetic model at /tmp/m360-q8_0.gguf
  * (written there once with edgelm's synthetic-model writer).
  */
@@ -117,7 +118,7 @@ function parseArgs(argv: string[]) {
   }
   if (args.targets.length === 0) args.targets = ["raw", "edgelm", "edgelm-cold"];
   for (const t of args.targets) {
-    if (!/^(raw(:.*)?|edgelm|edgelm-cold|node)$/.test(t)) throw new Error(`--target ${t}: raw, raw:<flags>, edgelm, edgelm-cold or node`);
+    if (!/^(raw(:.*)?|edgelm(-b[1-9]\d*)?|edgelm-cold|node)$/.test(t)) throw new Error(`--target ${t}: raw, raw:<flags>, edgelm, edgelm-b<batch>, edgelm-cold or node`);
   }
   args.binary ??= findBuiltLlamaServer(process.env.EDGELM_HOME ?? join(homedir(), ".edgelm"))?.binary ?? findBuiltLlamaServer(join(homedir(), ".cache", "edgelm-ci"))?.binary;
   if (!args.binary) throw new Error("no llama-server: pass --llama-server, set LLAMA_SERVER, or run `edgelm engine build`");
@@ -264,11 +265,11 @@ async function rawLlamaServer(binary: string, model: string, threads: number, ex
 }
 
 /** `edgelm serve` from a config file, as users run it. */
-async function edgelm(kind: "edgelm" | "edgelm-cold" | "node", binary: string, model: string, threads: number, parallel: number, system: string): Promise<Target> {
+async function edgelm(kind: "edgelm" | "edgelm-cold" | "node", binary: string, model: string, threads: number, parallel: number, system: string, batchSize?: number): Promise<Target> {
   const home = mkdtempSync(join(tmpdir(), "edgelm-bench-prefix-"));
   const engine = kind === "node" ? "node-llama-cpp" : "llama-server";
   const config = {
-    engine: { backend: engine, llama_server: binary, threads: { prompt: threads, decode: threads }, prefix_cache: { enabled: kind !== "edgelm-cold" } },
+    engine: { backend: engine, llama_server: binary, threads: { prompt: threads, decode: threads }, prefix_cache: { enabled: kind !== "edgelm-cold" }, ...(batchSize ? { batch_size: batchSize } : {}) },
     // No per-request limit: on a loaded machine a queued turn at c = 16 can wait longer than the default 300 s.
     server: { parallel, queue: 256, request_timeout_ms: 0, models: [{ name: "bench", ref: model, ...(kind === "edgelm-cold" ? {} : { warm_prefixes: [{ text: system }] }) }] },
   };
@@ -278,7 +279,7 @@ async function edgelm(kind: "edgelm" | "edgelm-cold" | "node", binary: string, m
   const url = new URL("/v1/chat/completions", base);
   const names = { edgelm: "edgelm → llama-server", "edgelm-cold": "edgelm → llama-server, no prefix cache", node: "edgelm → node-llama-cpp" };
   return {
-    name: names[kind],
+    name: `${names[kind]}${batchSize ? `, batch ${batchSize}` : ""}`,
     chat: (messages, maxTokens) => streamChat(url, { model: "bench", messages, max_tokens: maxTokens, temperature: 0 }),
     stop: async () => {
       child.kill("SIGTERM");
@@ -318,7 +319,11 @@ for (const t of args.targets) {
   if (t.startsWith("raw")) {
     const extra = t.includes(":") ? t.slice(t.indexOf(":") + 1).split(/\s+/).filter(Boolean) : [];
     targets.push(await rawLlamaServer(args.binary, args.model, args.threads, extra));
-  } else targets.push(await edgelm(t as "edgelm" | "edgelm-cold" | "node", args.binary, args.model, args.threads, args.parallel, system.text));
+  } else {
+    const batch = /^edgelm-b(\d+)$/.exec(t)?.[1];
+    const kind = (batch ? "edgelm" : t) as "edgelm" | "edgelm-cold" | "node";
+    targets.push(await edgelm(kind, args.binary, args.model, args.threads, args.parallel, system.text, batch ? Number(batch) : undefined));
+  }
 }
 
 type Key = string;

@@ -7,7 +7,8 @@
  * that follow a registry tag, /admin/rollout) and the gRPC API (`GrpcServer`,
  * when server.grpc.port is set), and signed admin commands over MQTT
  * (`MqttCommandChannel`, router.events.commands), and the web console (`/console/`,
- * server.console). `edgelm serve` uses it, and so can
+ * server.console), and federated rounds (`RoundCoordinator` and its /federated/* routes,
+ * `FederatedParticipant`, server.federated). `edgelm serve` uses it, and so can
  * a library user; no other module wires rooms together.
  *
  *   const node = await EdgeNode.create(config);
@@ -26,6 +27,9 @@ import { registerConsoleRoutes } from "./console/console-routes.js";
 import { commandChannelFromConfig } from "./ops/command-channel-from-config.js";
 import { GatewayOps, type GatewayOpsOptions } from "./ops/gateway-ops.js";
 import type { MqttCommandChannel } from "./ops/mqtt-command-channel.js";
+import { FederatedParticipant } from "./federate/federated-participant.js";
+import { registerFederatedRoutes } from "./federate/federated-routes.js";
+import { RoundCoordinator } from "./federate/round-coordinator.js";
 import { logger } from "./log.js";
 import { pullFirstVersions } from "./rollout/first-version.js";
 import { FleetRollout } from "./rollout/fleet-rollout.js";
@@ -69,6 +73,10 @@ export class EdgeNode {
     readonly commands: MqttCommandChannel | undefined,
     /** The web console's routes, when server.console (or its default) has it on. */
     private readonly console: { close(): void } | undefined,
+    /** Federated rounds this gateway publishes and aggregates (server.federated.coordinator). */
+    readonly coordinator: RoundCoordinator | undefined,
+    /** This gateway's part in a coordinator's rounds (server.federated.participate). */
+    readonly participant: FederatedParticipant | undefined,
   ) {}
 
   /** Wires a node for `config` (not listening yet; routes may still be added to `gateway.app`). */
@@ -106,7 +114,11 @@ export class EdgeNode {
         logger.warn(`the web console is off: ${(error as Error).message}`);
       }
     }
-    return new EdgeNode(config, gateway, routing, ops, rollout, grpc, commands, webConsole);
+    const federated = config.server.federated;
+    const coordinator = federated.coordinator ? new RoundCoordinator(config, federated.coordinator) : undefined;
+    if (coordinator) registerFederatedRoutes(gateway.app, coordinator, { apiKeys: config.server.api_keys, adminKeys: config.server.admin_keys });
+    const participant = federated.participate ? new FederatedParticipant(config) : undefined;
+    return new EdgeNode(config, gateway, routing, ops, rollout, grpc, commands, webConsole, coordinator, participant);
   }
 
   /**
@@ -124,6 +136,7 @@ export class EdgeNode {
     await this.routing.start();
     this.rollout.start();
     await this.commands?.start();
+    this.participant?.start();
     return url;
   }
 
@@ -140,6 +153,8 @@ export class EdgeNode {
     this.closePromise ??= (async () => {
       this.rollout.stop();
       this.console?.close();
+      this.coordinator?.close();
+      await this.participant?.close();
       await this.commands?.close();
       const graceMs = options.graceMs ?? this.config.server.shutdown_grace_s * 1000;
       await Promise.all([this.ops?.close(), this.gateway.close(options), this.grpc?.close(graceMs)]);

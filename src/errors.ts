@@ -51,6 +51,13 @@ export const ERROR_CODES = {
   disk_full: { status: 507, exit: 8 },
   outbox_full: { status: 507, exit: 8 },
   io_error: { status: 500, exit: 8 },
+  // federated rounds
+  /** A federated round that is not (or no longer) known to the coordinator. */
+  round_not_found: { status: 404, exit: 3 },
+  /** A federated round that takes no more updates (aggregating, done or failed). */
+  round_closed: { status: 409, exit: 3 },
+  /** A participant's update the coordinator refused; `param` holds the reason (unknown_key, wrong_base, over_norm, ...). */
+  update_refused: { status: 422, exit: 4 },
   // everything else: a bug
   internal: { status: 500, exit: 1 },
 } as const satisfies Record<string, { status: number; exit: number }>;

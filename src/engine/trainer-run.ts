@@ -105,7 +105,9 @@ export async function runTrainer(options: TrainerRunOptions): Promise<TrainerRun
       if (other.length > 12) other.shift();
       return;
     }
-    if (progress.phase === "train" && phase !== "train") {
+    // An epoch starts when training follows validation, or (no validation part) when the count starts over.
+    const previous = epochs[epochs.length - 1];
+    if (progress.phase === "train" && (phase !== "train" || (previous !== undefined && progress.done < previous.trainContexts))) {
       epoch++;
       epochs.push({ epoch, trainLoss: Number.NaN, trainAccuracy: Number.NaN, trainContexts: 0, valContexts: 0 });
     }

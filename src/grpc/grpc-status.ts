@@ -48,6 +48,9 @@ export const GRPC_STATUS: Record<ErrorCode, GrpcCode> = {
   download_failed: GrpcCode.UNAVAILABLE,
   disk_full: GrpcCode.RESOURCE_EXHAUSTED,
   outbox_full: GrpcCode.RESOURCE_EXHAUSTED,
+  round_not_found: GrpcCode.NOT_FOUND,
+  round_closed: GrpcCode.FAILED_PRECONDITION,
+  update_refused: GrpcCode.FAILED_PRECONDITION,
   io_error: GrpcCode.INTERNAL,
   internal: GrpcCode.INTERNAL,
 };

@@ -97,6 +97,28 @@ export const trainingRecordSchema = z
   })
   .strict();
 
+/**
+ * How a federated version was made (`edgelm federate`): the round, who took part (their key ids and token counts)
+ * and the round's training and privacy parameters. Never any participant's text.
+ */
+export const federatedRecordSchema = z
+  .object({
+    round: z.string(),
+    /** SHA-256 of the base model file every delta was relative to. */
+    base_sha256: sha256Hex,
+    participants: z.array(z.object({ key: z.string(), tokens: z.number().int().min(1), norm: z.number().min(0) }).strict()).min(1),
+    total_tokens: z.number().int().min(1),
+    epochs: z.number().int().min(1),
+    learning_rate: z.number().positive(),
+    context_size: z.number().int().min(1),
+    clip_norm: z.number().positive(),
+    noise_multiplier: z.number().min(0),
+    /** The (ε, δ) one round gives each participant's update (ε null without noise: no privacy claim). */
+    epsilon: z.number().nullable(),
+    delta: z.number(),
+  })
+  .strict();
+
 export const manifestSchema = z.looseObject({
   schema_version: z.literal(MANIFEST_VERSION),
   name: z.string().min(1),
@@ -117,6 +139,8 @@ export const manifestSchema = z.looseObject({
   fine_tuned_from: z.string().optional(),
   /** How it was fine-tuned (with fine_tuned_from). */
   training: trainingRecordSchema.optional(),
+  /** How a federated round made it (with fine_tuned_from). */
+  federated: federatedRecordSchema.optional(),
 });
 
 export type ManifestFile = z.infer<typeof manifestFileSchema>;
@@ -124,6 +148,7 @@ export type ManifestSource = z.infer<typeof manifestSourceSchema>;
 export type Manifest = z.infer<typeof manifestSchema>;
 export type ManifestSettings = z.infer<typeof modelSettingsSchema>;
 export type TrainingRecord = z.infer<typeof trainingRecordSchema>;
+export type FederatedRecord = z.infer<typeof federatedRecordSchema>;
 
 export function isSafeRelativeName(name: string): boolean {
   if (name.startsWith("/") || name.includes("\\") || name.includes("\0")) return false;

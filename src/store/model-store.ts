@@ -32,6 +32,7 @@ import {
   type Manifest,
   type ManifestFile,
   type ManifestSource,
+  type FederatedRecord,
   type TrainingRecord,
 } from "./manifest.js";
 import { ggufRole, scanModelFolder, type SourceFile } from "./model-folder.js";
@@ -249,17 +250,21 @@ export class ModelStore {
   async addFineTuned(
     baseName: string,
     file: string,
-    options: { name: string; tag: string; training: TrainingRecord; signature?: string; move?: boolean; force?: boolean },
+    options: { name: string; tag: string; signature?: string; move?: boolean; force?: boolean } & (
+      | { training: TrainingRecord; federated?: undefined }
+      | { federated: FederatedRecord; training?: undefined }
+    ),
   ): Promise<StoreEntry> {
     const base = this.require(baseName);
     const path = resolve(file);
+    const tool = options.training ? `llama.cpp ${options.training.trainer} llama-finetune` : "edgelm federate (FedAvg of participants' deltas)";
     const facts: EntryFacts = {
       name: parseStoreName(`${options.name}:${options.tag}`, "--out"),
       layout: "file",
-      source: { type: "fine-tuned", from: base.reference, tool: `llama.cpp ${options.training.trainer} llama-finetune` },
+      source: { type: "fine-tuned", from: base.reference, tool },
       quantization: predominantType(path),
       variantOf: null,
-      fineTuned: { from: base.reference, training: options.training },
+      fineTuned: options.training ? { from: base.reference, training: options.training } : { from: base.reference, federated: options.federated },
       ...(options.force !== undefined ? { force: options.force } : {}),
     };
     const modelName = `${defaultModelName(`${options.name.replace(/\//g, "-")}-${options.tag}`)}.gguf`;
@@ -350,7 +355,13 @@ export class ModelStore {
         source: facts.source,
         created: new Date().toISOString(),
         ...(facts.settings && Object.keys(facts.settings).length > 0 ? { settings: facts.settings } : {}),
-        ...(facts.fineTuned ? { fine_tuned_from: facts.fineTuned.from, training: facts.fineTuned.training } : {}),
+        ...(facts.fineTuned
+          ? {
+              fine_tuned_from: facts.fineTuned.from,
+              ...(facts.fineTuned.training ? { training: facts.fineTuned.training } : {}),
+              ...(facts.fineTuned.federated ? { federated: facts.fineTuned.federated } : {}),
+            }
+          : {}),
       };
       await this.staging.commit(staged);
       for (const file of files) {

@@ -6,7 +6,7 @@
 import { basename } from "node:path";
 import { readGguf } from "../gguf/gguf-reader.js";
 import { summarizeGguf } from "../gguf/gguf-summary.js";
-import type { Manifest, ManifestFile, ManifestSource, TrainingRecord } from "./manifest.js";
+import type { FederatedRecord, Manifest, ManifestFile, ManifestSource, TrainingRecord } from "./manifest.js";
 import type { StoreName } from "./model-ref.js";
 
 /** A manifest file with the path of its blob on this machine. */
@@ -78,7 +78,7 @@ export interface EntryFacts {
   /** Request defaults the entry carries (Ollama's Modelfile settings). */
   settings?: Manifest["settings"];
   /** A fine-tuned version: the entry it was trained from, and how. */
-  fineTuned?: { from: string; training: TrainingRecord };
+  fineTuned?: { from: string; training?: TrainingRecord; federated?: FederatedRecord };
 }
 
 /** A readable file name for a model made from a path: lower case, only name characters. */

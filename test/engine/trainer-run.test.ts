@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { parseTrainerLine, trainerArguments } from "../../src/engine/trainer-run.js";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseTrainerLine, runTrainer, trainerArguments } from "../../src/engine/trainer-run.js";
+import { TEST_MODEL, testTrainer } from "../helpers.js";
+import { SHARD_GARDEN } from "../adapt/training-stories.js";
 
 describe("trainer progress lines", () => {
   it("reads llama.cpp's training and validation progress", () => {
@@ -27,5 +32,18 @@ describe("trainer progress lines", () => {
     for (const flag of ["--ctx-size", "--batch-size", "--ubatch-size"]) assert.equal(args[args.indexOf(flag) + 1], "64", flag);
     assert.equal(args[args.indexOf("--epochs") + 1], "2");
     assert.equal(args[args.indexOf("--optimizer") + 1], "adamw");
+  });
+
+  it("counts every epoch when nothing is held out for validation (the real trainer)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "edgelm-trainer-"));
+    try {
+      const textFile = join(dir, "text.txt");
+      writeFileSync(textFile, SHARD_GARDEN);
+      const result = await runTrainer({ binary: await testTrainer(), model: TEST_MODEL, textFile, output: join(dir, "out.gguf"), contextSize: 64, epochs: 3, learningRate: 1e-4, validationSplit: 0, optimizer: "adamw", threads: 1 });
+      assert.deepEqual(result.epochs.map((e) => e.epoch), [1, 2, 3]);
+      for (const e of result.epochs) assert.ok(e.trainContexts > 0 && e.valContexts === 0 && e.valLoss === undefined, JSON.stringify(e));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { federatedSection } from "./federated.js";
 import { rolloutSection } from "./rollout.js";
 import { parseKeepAlive } from "../../scheduler/keep-alive.js";
 
@@ -137,6 +138,8 @@ export const serverSection = z
       .refine((v) => !Number.isNaN(parseKeepAlive(v)), 'expected seconds or a duration such as "5m", "90s", "1h"; -1 = forever')
       .default("5m"),
     grpc: grpcServerSection.default({}),
+    /** Federated fine-tuning rounds: coordinate them, or take part in a coordinator's (docs/adaptation.md). */
+    federated: federatedSection.default({ participate: false, poll_s: 10 }),
     /**
      * The web console at `/` (`/console/`): playground, dashboard, models, fleet. Default (absent): on when the
      * gateway binds a loopback address, or when API keys are set (then it asks for one); off otherwise.
@@ -176,6 +179,7 @@ export const serverSection = z
     max_loaded_models: 3,
     keep_alive: "5m",
     grpc: {},
+    federated: { participate: false, poll_s: 10 },
   });
 
 /** Whether `host` names this machine's loopback (127.x, ::1, localhost). */
