@@ -20,6 +20,7 @@ import type { Config } from "../config/schema.js";
 import { templateLimits } from "../engine/bounded-template.js";
 import { grammarCacheLimits } from "../engine/grammar-cache.js";
 import { prefixCacheOptions } from "../engine/prefix-cache-options.js";
+import { prepareAdapters, type AdapterSpec, type PreparedAdapter } from "../engine/prepare-adapters.js";
 import { prepareModel, type PreparedModel } from "../engine/prepare-model.js";
 import type { Runner, RunnerExit, RunnerFactory, RunnerHealth } from "../engine/runner.js";
 import type { ChatMessage, EmbeddingResult, EmbedOptions, GenerateRequest, ThreadSetting, TokenStream } from "../engine/types.js";
@@ -50,8 +51,11 @@ export interface ServedModelSpec {
   threads?: Partial<ThreadSetting>;
   /** A registry tag this model follows (oci://host/repo:tag); a rollout follower takes its new digests. */
   follow?: string;
-  /** LoRA adapters requests may select (`model: "name+adapter"`), each a GGUF made for this model (llama-server only). */
-  adapters?: Array<{ name: string; path: string }>;
+  /**
+   * LoRA adapters requests may select (`model: "name+adapter"`), each a GGUF file or a store adapter made for this
+   * model (llama-server only); verified with the model before every load (engine/prepare-adapters.ts).
+   */
+  adapters?: AdapterSpec[];
   /** LoRA adapters applied to every request of this model, each at its scale (`serve --lora`; either engine). */
   appliedAdapters?: Array<{ path: string; scale: number }>;
   /** System prompts precomputed at load (server.models[].warm_prefixes, files already read). */
@@ -131,15 +135,20 @@ export interface SwapResult {
 /** What a swap may change. */
 export interface ModelChange {
   ref?: string;
+  /** The adapters requests may select (replacing the list; llama-server loads adapters only at launch). */
+  adapters?: AdapterSpec[];
   parallel?: number;
   contextSize?: number;
   threads?: Partial<ThreadSetting>;
 }
 
+/** A model file that passed the trust rules, with its adapters that did. */
+type PreparedServing = PreparedModel & { adapters: PreparedAdapter[] };
+
 interface RunnerEntry {
   runner: Runner;
   spec: ServedModelSpec;
-  prepared: PreparedModel;
+  prepared: PreparedServing;
   inFlight: number;
   /** Routable once switched on (a swap starts runners switched off). */
   active: boolean;
@@ -162,6 +171,25 @@ function isRoutable(entry: RunnerEntry): boolean {
   return entry.active && !entry.draining && entry.runner.state === "ready";
 }
 
+/**
+ * The request's adapters as indices into the admitted runner's adapter list: adapters chosen by name (as the
+ * dialects choose them) are looked up there, since the list may have changed (an adapter added or removed) since
+ * the request named them. An adapter no longer served is a 400 naming it.
+ */
+function adaptersOf(request: GenerateRequest, entry: RunnerEntry, model: string): GenerateRequest {
+  if (!request.adapters?.some((a) => a.name !== undefined)) return request;
+  const names = entry.prepared.adapters.map((a) => a.name);
+  const adapters = request.adapters.map((a) => {
+    if (a.name === undefined) return a;
+    const index = names.indexOf(a.name);
+    if (index === -1) {
+      throw new EdgeError("invalid_request", `${model} has no adapter "${a.name}" (${names.length > 0 ? `its adapters: ${names.join(", ")}` : "it has none now"})`, { param: "adapters" });
+    }
+    return { index, scale: a.scale, name: a.name };
+  });
+  return { ...request, adapters };
+}
+
 /** Codes that no retry will fix: the file itself is refused. */
 const PERMANENT: ReadonlySet<ErrorCode> = new Set([
   ...TRUST_REFUSAL_CODES,
@@ -175,7 +203,7 @@ const PERMANENT: ReadonlySet<ErrorCode> = new Set([
 export class ModelPool implements ServedModel {
   readonly name: string;
   private spec: ServedModelSpec;
-  private prepared: PreparedModel | undefined;
+  private prepared: PreparedServing | undefined;
   /** Size and mtime of the served file, read when it was verified (describe() is on every request's path). */
   private file: { size: number; modifiedAt: Date } | undefined;
   private readonly entries: RunnerEntry[] = [];
@@ -310,7 +338,7 @@ export class ModelPool implements ServedModel {
 
   private async load(): Promise<void> {
     try {
-      this.usePrepared(await this.prepare(this.spec.ref));
+      this.usePrepared(await this.prepare(this.spec));
     } catch (error) {
       this.fail(error);
       return;
@@ -334,7 +362,7 @@ export class ModelPool implements ServedModel {
     const startedAt = performance.now();
     let inner: TokenStream;
     try {
-      inner = await entry.runner.generate(request, context.signal);
+      inner = await entry.runner.generate(adaptersOf(request, entry, this.name), context.signal);
     } catch (error) {
       release();
       throw error;
@@ -521,7 +549,7 @@ export class ModelPool implements ServedModel {
 
   // --- internals -----------------------------------------------------------
 
-  private usePrepared(prepared: PreparedModel): void {
+  private usePrepared(prepared: PreparedServing): void {
     this.prepared = prepared;
     try {
       const stat = statSync(prepared.resolved.path);
@@ -531,19 +559,20 @@ export class ModelPool implements ServedModel {
     }
   }
 
-  private async prepare(ref: string): Promise<PreparedModel> {
+  private async prepare(spec: ServedModelSpec): Promise<PreparedServing> {
     const resolve = this.options.resolve ?? ((r: string) => resolveModel(r, this.options.config, { allowDownload: false }));
-    return prepareModel(await resolve(ref), this.options.config);
+    const prepared = await prepareModel(await resolve(spec.ref), this.options.config);
+    return { ...prepared, adapters: await prepareAdapters(spec.adapters ?? [], spec.name, prepared.verification.sha256, this.options.config) };
   }
 
-  private async launch(prepared: PreparedModel, spec: ServedModelSpec, generation: number): Promise<RunnerEntry> {
+  private async launch(prepared: PreparedServing, spec: ServedModelSpec, generation: number): Promise<RunnerEntry> {
     const runner = this.options.factory.create({
       name: spec.name,
       path: prepared.resolved.path,
       parallel: spec.parallel,
       ...(spec.contextSize !== undefined ? { contextSize: spec.contextSize } : {}),
       ...(spec.threads ? { threads: spec.threads } : {}),
-      ...(spec.adapters && spec.adapters.length > 0 ? { selectableAdapters: spec.adapters } : {}),
+      ...(prepared.adapters.length > 0 ? { selectableAdapters: prepared.adapters.map((a) => ({ name: a.name, path: a.path })) } : {}),
       ...(spec.appliedAdapters && spec.appliedAdapters.length > 0 ? { adapters: spec.appliedAdapters } : {}),
       gpu: this.options.config.engine.gpu,
       chatTemplateLimits: templateLimits(this.options.config.engine.chat_template),
@@ -702,7 +731,7 @@ export class ModelPool implements ServedModel {
     try {
       if (this.closing || generation !== this.generation) return;
       // Verified again before every load: the file may have changed since the last one.
-      const prepared = await this.prepare(this.spec.ref);
+      const prepared = await this.prepare(this.spec);
       const entry = await this.launch(prepared, this.spec, generation);
       if (this.closing || generation !== this.generation) {
         await entry.runner.dispose();
@@ -753,11 +782,12 @@ export class ModelPool implements ServedModel {
     const from = this.spec.ref;
     const next: ServedModelSpec = { ...this.spec };
     if (change.ref !== undefined) next.ref = change.ref;
+    if (change.adapters !== undefined) next.adapters = change.adapters;
     if (change.parallel !== undefined) next.parallel = change.parallel;
     if (change.contextSize !== undefined) next.contextSize = change.contextSize;
     if (change.threads !== undefined) next.threads = change.threads;
     // Refused files never replace a working model.
-    const prepared = await this.prepare(next.ref);
+    const prepared = await this.prepare(next);
     const count = Math.max(1, this.servingEntries().length, this.spec.runners ?? 1);
     const generation = this.generation + 1;
     const mode = options.mode ?? "overlap";
@@ -803,7 +833,7 @@ export class ModelPool implements ServedModel {
   /** After a failed drain-first swap: the previous model again (or failed, when even that no longer loads). */
   private async restore(spec: ServedModelSpec, count: number, generation: number): Promise<void> {
     try {
-      const prepared = await this.prepare(spec.ref);
+      const prepared = await this.prepare(spec);
       this.retireGeneration(generation);
       this.commitSwap(spec, prepared, await this.launchAll(prepared, spec, count, generation));
     } catch (error) {
@@ -819,7 +849,7 @@ export class ModelPool implements ServedModel {
     this.restartTimers.clear();
   }
 
-  private async launchAll(prepared: PreparedModel, spec: ServedModelSpec, count: number, generation: number, gate?: (runner: Runner) => Promise<void>): Promise<RunnerEntry[]> {
+  private async launchAll(prepared: PreparedServing, spec: ServedModelSpec, count: number, generation: number, gate?: (runner: Runner) => Promise<void>): Promise<RunnerEntry[]> {
     const launches = await Promise.allSettled(
       Array.from({ length: count }, async () => {
         const entry = await this.launch(prepared, spec, generation);
@@ -843,7 +873,7 @@ export class ModelPool implements ServedModel {
     return fresh;
   }
 
-  private commitSwap(next: ServedModelSpec, prepared: PreparedModel, fresh: RunnerEntry[]): void {
+  private commitSwap(next: ServedModelSpec, prepared: PreparedServing, fresh: RunnerEntry[]): void {
     this.spec = { ...next, runners: fresh.length };
     this.usePrepared(prepared);
     this.failure = undefined;

@@ -12,8 +12,8 @@ type AdapterChoice = string | { name: string; scale: number } | { id: number; sc
 
 export interface AdapterSelection {
   model: ServedModel;
-  /** By index into the model's adapters; absent when the request selects none. */
-  adapters?: Array<{ index: number; scale: number }>;
+  /** By index into the model's adapters (and by name, which the pool maps to its runner's index); absent when the request selects none. */
+  adapters?: Array<{ index: number; scale: number; name: string }>;
   /** The name answers carry: the model's, with the adapters' as asked (`base+adapter`). */
   label: string;
 }
@@ -70,7 +70,7 @@ export function selectAdapters(directory: ModelDirectory, body: { model: string;
       { param: "adapters" },
     );
   }
-  const adapters = [...chosen].map(([index, scale]) => ({ index, scale })).sort((a, b) => a.index - b.index);
   const names = status.adapters ?? [];
+  const adapters = [...chosen].map(([index, scale]) => ({ index, scale, name: names[index]! })).sort((a, b) => a.index - b.index);
   return { model, adapters, label: [model.name, ...adapters.map((a) => names[a.index]!)].join("+") };
 }
