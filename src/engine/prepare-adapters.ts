@@ -20,6 +20,8 @@ export interface AdapterSpec {
   name: string;
   path?: string;
   ref?: string;
+  /** The scale a request that selects it without one gets. Default 1. */
+  scale?: number;
 }
 
 /** An adapter that passed the trust rules: the file to load and what vouched for it. */
@@ -29,6 +31,8 @@ export interface PreparedAdapter {
   sha256: string;
   /** Its store entry (`name:tag`), for a store adapter. */
   ref?: string;
+  /** The scale a request that names no scale gets (default 1). */
+  scale: number;
   trust: TrustStatus;
 }
 
@@ -60,7 +64,7 @@ export async function prepareAdapters(adapters: readonly AdapterSpec[], modelNam
     }
     const verification = await verifyModel(resolved, config);
     const trust = await checkTrust(trustSubjectFor(resolved, verification), config);
-    prepared.push({ name: spec.name, path: resolved.path, sha256: verification.sha256, ...(spec.ref !== undefined ? { ref: resolved.name } : {}), trust: trust.status });
+    prepared.push({ name: spec.name, path: resolved.path, sha256: verification.sha256, ...(spec.ref !== undefined ? { ref: resolved.name } : {}), scale: spec.scale ?? 1, trust: trust.status });
   }
   return prepared;
 }

@@ -17,6 +17,7 @@
 import { hostname } from "node:os";
 import type { FastifyInstance } from "fastify";
 import type { Config } from "../config/schema.js";
+import type { AdapterSpec } from "../engine/prepare-adapters.js";
 import type { Runner } from "../engine/runner.js";
 import type { GatewayEventMap, GatewayEvents } from "../scheduler/gateway-events.js";
 import type { ModelChange, SwapOptions } from "../scheduler/model-pool.js";
@@ -59,6 +60,9 @@ export interface OpsHost extends GatewayOperations {
   status(name: string): ServedModelStatus;
   addRunner(name: string): Promise<RunnerStatus>;
   swapModel(name: string, change: string | ModelChange, options?: SwapOptions): Promise<unknown>;
+  /** Adds / removes an adapter requests may select (a no-drop swap). */
+  addAdapter(name: string, adapter: AdapterSpec): Promise<{ durationMs: number }>;
+  removeAdapter(name: string, adapter: string): Promise<{ durationMs: number }>;
   /** Every local runner process (engine metrics). */
   runnerProcesses(): Array<{ model: string; id: string; runner: Runner }>;
 }

@@ -177,15 +177,15 @@ function isRoutable(entry: RunnerEntry): boolean {
  * the request named them. An adapter no longer served is a 400 naming it.
  */
 function adaptersOf(request: GenerateRequest, entry: RunnerEntry, model: string): GenerateRequest {
-  if (!request.adapters?.some((a) => a.name !== undefined)) return request;
+  if (!request.adapters || request.adapters.length === 0) return request;
   const names = entry.prepared.adapters.map((a) => a.name);
   const adapters = request.adapters.map((a) => {
-    if (a.name === undefined) return a;
+    if (a.name === undefined) return { ...a, scale: a.scale ?? entry.prepared.adapters[a.index]?.scale ?? 1 };
     const index = names.indexOf(a.name);
     if (index === -1) {
       throw new EdgeError("invalid_request", `${model} has no adapter "${a.name}" (${names.length > 0 ? `its adapters: ${names.join(", ")}` : "it has none now"})`, { param: "adapters" });
     }
-    return { index, scale: a.scale, name: a.name };
+    return { index, scale: a.scale ?? entry.prepared.adapters[index]!.scale, name: a.name };
   });
   return { ...request, adapters };
 }
@@ -484,6 +484,49 @@ export class ModelPool implements ServedModel {
    */
   swap(change: ModelChange, options: SwapOptions = {}): Promise<SwapResult> {
     const run = this.swapChain.then(() => this.swapNow(change, options));
+    this.swapChain = run.catch(() => {});
+    return run;
+  }
+
+  /** The adapters requests may select now, in load order. */
+  get adapters(): readonly AdapterSpec[] {
+    return this.spec.adapters ?? [];
+  }
+
+  /**
+   * Adds an adapter requests may select, without dropping one: llama-server loads adapters only at launch, so this
+   * is an overlap swap (new runners with the longer list, verified and loaded first; new requests move to them once
+   * ready; in-flight ones finish on the old). Errors: invalid_request (the name is taken, or 16 are served),
+   * unsupported (not the llama-server engine), and every refusal of the trust path (integrity_mismatch for an adapter
+   * of another base) — the old runners keep serving then.
+   */
+  addAdapter(adapter: AdapterSpec): Promise<SwapResult> {
+    return this.changeAdapters((current) => {
+      if (current.some((a) => a.name === adapter.name)) throw new EdgeError("invalid_request", `${this.name} already has an adapter "${adapter.name}"`, { param: "name" });
+      if (current.length >= 16) throw new EdgeError("invalid_request", `${this.name} has 16 adapters, the most one model may serve; remove one first`, { param: "name" });
+      return [...current, adapter];
+    });
+  }
+
+  /** Removes an adapter the same way (a 404-free swap); requests naming it afterwards get a 400 naming it. */
+  removeAdapter(name: string): Promise<SwapResult> {
+    return this.changeAdapters((current) => {
+      if (!current.some((a) => a.name === name)) {
+        throw new EdgeError("model_not_found", `${this.name} has no adapter "${name}"${current.length > 0 ? ` (its adapters: ${current.map((a) => a.name).join(", ")})` : ""}`, { param: "adapter" });
+      }
+      return current.filter((a) => a.name !== name);
+    });
+  }
+
+  /** One adapter change, queued behind any swap in progress so each sees the list the previous one left. */
+  private changeAdapters(change: (current: readonly AdapterSpec[]) => AdapterSpec[]): Promise<SwapResult> {
+    const run = this.swapChain.then(() => {
+      const backend = this.entries.find(isRoutable)?.runner.backend;
+      if (backend !== undefined && backend !== "llama-server") {
+        throw new EdgeError("unsupported", `${this.name} runs on ${backend}, which cannot select adapters per request; serve it with engine.backend llama-server`, { param: "adapters" });
+      }
+      return this.swapNow({ adapters: change(this.spec.adapters ?? []) }, { mode: "overlap" });
+    });
     this.swapChain = run.catch(() => {});
     return run;
   }

@@ -49,14 +49,15 @@ function warmPrefixText(entry: { text: string } | { file: string }, field: strin
  * adapter entry now (so a typo stops `edgelm serve` at once; it is verified again on every load), named after its
  * store name when no name is given.
  */
-export function adapterSpec(entry: { name?: string | undefined; path?: string | undefined; ref?: string | undefined }, model: string, config: Config): AdapterSpec {
-  if (entry.path !== undefined) return { name: entry.name!, path: resolvePath(entry.path) };
+export function adapterSpec(entry: { name?: string | undefined; path?: string | undefined; ref?: string | undefined; scale?: number | undefined }, model: string, config: Config): AdapterSpec {
+  const scale = entry.scale !== undefined ? { scale: entry.scale } : {};
+  if (entry.path !== undefined) return { name: entry.name!, path: resolvePath(entry.path), ...scale };
   const stored = requireStoreAdapter(config, entry.ref!);
   const name = entry.name ?? stored.name;
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) {
     throw new EdgeError("usage", `${model}: adapter ${stored.reference} needs a name requests can use (letters, digits and . _ -); give server.models[].adapters[].name`, { param: "adapters" });
   }
-  return { name, ref: stored.reference };
+  return { name, ref: stored.reference, ...scale };
 }
 
 /** A `--model` value: `ref` or `name=ref`. */

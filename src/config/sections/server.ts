@@ -36,7 +36,7 @@ export const servedModel = z
     adapters: z
       .array(
         z
-          .object({ name: adapterName.optional(), path: z.string().min(1).optional(), ref: z.string().min(1).optional() })
+          .object({ name: adapterName.optional(), path: z.string().min(1).optional(), ref: z.string().min(1).optional(), scale: z.number().min(-100).max(100).optional() })
           .strict()
           .refine((a) => (a.path === undefined) !== (a.ref === undefined), { message: "give `path` (a GGUF adapter file) or `ref` (a store adapter, name:tag), not both" })
           .refine((a) => a.name !== undefined || a.ref !== undefined, { message: "an adapter given by path needs a name", path: ["name"] }),
