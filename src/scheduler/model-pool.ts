@@ -361,11 +361,20 @@ export class ModelPool implements ServedModel {
     const release = this.releaser(entry);
     const startedAt = performance.now();
     let inner: TokenStream;
+    let adapted: GenerateRequest;
     try {
-      inner = await entry.runner.generate(adaptersOf(request, entry, this.name), context.signal);
+      adapted = adaptersOf(request, entry, this.name);
+      inner = await entry.runner.generate(adapted, context.signal);
     } catch (error) {
       release();
       throw error;
+    }
+    const adapters = (adapted.adapters ?? []).filter((a) => a.scale !== 0).map((a) => entry.prepared.adapters[a.index]!.name);
+    if (adapters.length > 0) {
+      inner.result.then(
+        (r) => this.options.events.emit("adapter:generation", { model: this.name, adapters, completionTokens: r.timings.completionTokens, ok: true }),
+        () => this.options.events.emit("adapter:generation", { model: this.name, adapters, completionTokens: 0, ok: false }),
+      );
     }
     inner.result
       .then(

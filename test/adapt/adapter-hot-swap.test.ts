@@ -107,6 +107,26 @@ describe("hot add and remove of an adapter through the admin API", () => {
     assert.equal(await solo("stories+notes"), notes, "the remaining adapter still works");
   });
 
+  it("counts requests and generated tokens per adapter in /metrics, only for adapters the model serves", async () => {
+    const series = async (): Promise<Map<string, number>> => {
+      const text = await (await fetch(`${fixture!.url}/metrics`)).text();
+      const out = new Map<string, number>();
+      for (const m of text.matchAll(/^(edgelm_adapter_(?:requests|generated_tokens)_total)\{([^}]*)\} (\S+)$/gm)) out.set(`${m[1]}{${m[2]}}`, Number(m[3]));
+      return out;
+    };
+    const before = await series();
+    const requests = 'edgelm_adapter_requests_total{model="stories",adapter="notes",outcome="ok"}';
+    const tokens = 'edgelm_adapter_generated_tokens_total{model="stories",adapter="notes"}';
+    const r = await openai.completions.create({ model: "stories+notes", prompt: PROMPT, max_tokens: 12, temperature: 0 });
+    await openai.completions.create({ model: "stories", prompt: PROMPT, max_tokens: 12, temperature: 0 });
+    const bad = await fetch(`${fixture!.url}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "stories+invented", prompt: PROMPT, max_tokens: 2 }) });
+    assert.equal(bad.status, 400);
+    const after = await series();
+    assert.equal((after.get(requests) ?? 0) - (before.get(requests) ?? 0), 1);
+    assert.equal((after.get(tokens) ?? 0) - (before.get(tokens) ?? 0), r.usage!.completion_tokens);
+    assert.ok([...after.keys()].every((k) => /adapter="(notes|extra)"/.test(k)), `only served adapters are labels: ${[...after.keys()].join(", ")}`);
+  });
+
   it("refuses an adapter of another base (integrity_mismatch), a path, an unknown or duplicate name; the model keeps serving", async () => {
     const serving = (): string[] => fixture!.gateway.status("stories").runners.filter((r) => !r.draining).map((r) => r.id);
     const runners = serving();
