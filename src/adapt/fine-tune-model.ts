@@ -8,7 +8,7 @@
  * the training data's SHA-256, never the data — signed with trust.local_key
  * when one is set; or a plain file.
  */
-import { copyFile, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { dirname, resolve } from "node:path";
@@ -27,8 +27,7 @@ import type { TrainingRecord } from "../store/manifest.js";
 import { formatStoreName, looksLikeNameWithTag, parseStoreName } from "../store/model-ref.js";
 import { ModelStore, type StoreEntry } from "../store/model-store.js";
 import type { ResolvedModel } from "../store/resolved-model.js";
-import { parsePrivateKeyPem } from "../trust/model-signing/ec-keys.js";
-import { signModel } from "../trust/model-signing/sign-model.js";
+import { signWithLocalKey } from "../trust/sign-with-local-key.js";
 import { sha256File } from "../trust/file-hash.js";
 import { readTrainingText, type TrainingText } from "./training-text.js";
 
@@ -247,15 +246,8 @@ export async function fineTuneModel(base: ResolvedModel, textPath: string, outpu
       return { ...common, file: output, signed: false, seconds: (performance.now() - started) / 1000 };
     }
     status("storing the new version");
-    let signature: string | undefined;
-    const keyPath = config.trust.local_key;
-    if (keyPath !== undefined) {
-      const pem = await readFile(keyPath).catch((error: unknown) => {
-        throw toEdgeError(error, `trust.local_key: cannot read ${keyPath}`);
-      });
-      signature = temp();
-      await signModel(trained, { privateKey: parsePrivateKeyPem(pem, keyPath), signaturePath: signature });
-    }
+    const signaturePath = temp();
+    const signature = (await signWithLocalKey(trained, config, signaturePath)) ? signaturePath : undefined;
     const name = parseStoreName(output, "--out");
     const entry = await store.addFineTuned(base.name, trained, {
       name: name.name,

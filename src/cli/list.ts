@@ -1,4 +1,4 @@
-/** `edgelm list`: the models in the local store. */
+/** `edgelm list`: the models in the local store, each followed by its LoRA adapters. */
 import type { Command } from "commander";
 import type { StoreEntry } from "../store/model-store.js";
 import { ModelStore } from "../store/model-store.js";
@@ -33,7 +33,9 @@ export function entryJson(entry: StoreEntry, signature: SignatureStatus) {
     signature_status: signature.status,
     ...(signature.error ? { signature_error: signature.error } : {}),
     signed: signature.present,
+    kind: entry.manifest.adapter_of ? "adapter" : "model",
     variant_of: entry.manifest.variant_of,
+    ...(entry.manifest.adapter_of ? { adapter_of: entry.manifest.adapter_of } : {}),
     source: entry.manifest.source,
     created: entry.manifest.created,
     sha256: entry.model.sha256,
@@ -57,15 +59,34 @@ async function listCommand(flags: ListFlags): Promise<void> {
     process.stdout,
     [
       ["NAME", "TAG", "SIZE", "QUANTIZATION", "SIGNATURE", "VARIANT OF"],
-      ...rows.map(({ entry, signature }) => [
-        entry.name,
+      ...underTheirBases(rows).map(({ row: { entry, signature }, adapter }) => [
+        adapter ? `  └ ${entry.name}` : entry.name,
         entry.tag,
         formatBytes(entry.size),
-        entry.manifest.quantization ?? "?",
+        adapter ? `adapter${adapter === "orphan" ? ` of ${entry.manifest.adapter_of!.name} (not in the store)` : ""}` : (entry.manifest.quantization ?? "?"),
         signature.column,
         entry.manifest.variant_of ?? "-",
       ]),
     ],
     "",
   );
+}
+
+/** Models in store order, each followed by its adapters; adapters whose base is gone come last, marked "orphan". */
+function underTheirBases<T extends { entry: StoreEntry }>(rows: T[]): Array<{ row: T; adapter: false | "of-base" | "orphan" }> {
+  const models = rows.filter((r) => !r.entry.manifest.adapter_of);
+  const adapters = rows.filter((r) => r.entry.manifest.adapter_of);
+  const placed = new Set<T>();
+  const out: Array<{ row: T; adapter: false | "of-base" | "orphan" }> = [];
+  for (const model of models) {
+    out.push({ row: model, adapter: false });
+    for (const a of adapters) {
+      if (a.entry.manifest.adapter_of!.name === model.entry.reference && a.entry.manifest.adapter_of!.sha256 === model.entry.model.sha256) {
+        out.push({ row: a, adapter: "of-base" });
+        placed.add(a);
+      }
+    }
+  }
+  for (const a of adapters) if (!placed.has(a)) out.push({ row: a, adapter: "orphan" });
+  return out;
 }

@@ -6,14 +6,20 @@
  */
 import type { Command } from "commander";
 import { extractLora, mergeLora } from "../adapt/lora-adapter.js";
+import { mkdir, rm } from "node:fs/promises";
+import { resolve as resolvePath } from "node:path";
+import { storeAdapter } from "../adapt/store-adapter.js";
+import { looksLikeNameWithTag } from "../store/model-ref.js";
+import { ModelStore } from "../store/model-store.js";
 import { resolveModel } from "../store/resolve-model.js";
-import { action, commandConfig, integerFlag, numberFlag } from "./cli-kit.js";
+import { action, commandConfig, integerFlag, numberFlag, usageError } from "./cli-kit.js";
 import { formatBytes, printTable } from "./format.js";
 import { ProgressBar } from "./progress-bar.js";
 
 interface ExtractFlags {
   rank: number;
   out: string;
+  force?: boolean;
   json?: boolean;
   config?: string;
 }
@@ -33,7 +39,8 @@ export function registerLora(program: Command): void {
     .argument("<base>", "the base model (a path or a model reference)")
     .argument("<tuned>", "the fine-tuned model (same architecture and shapes)")
     .requiredOption("-r, --rank <r>", "rank of each weight delta's approximation (capped at the matrix's smaller side)", integerFlag("--rank", { min: 1, max: 65536 }))
-    .requiredOption("-o, --out <file>", "the adapter GGUF to write")
+    .requiredOption("-o, --out <file|name:tag>", "the adapter GGUF to write, or name:tag to store it as an adapter entry of <base> (a store model)")
+    .option("-f, --force", "replace a store entry of the --out name that holds other files")
     .option("--json", "print a JSON summary")
     .option("--config <file>", "config file")
     .action(action(extractCommand));
@@ -53,19 +60,38 @@ async function extractCommand(baseRef: string, tunedRef: string, flags: ExtractF
   const config = commandConfig(flags);
   const base = await resolveModel(baseRef, config, { allowDownload: false });
   const tuned = await resolveModel(tunedRef, config, { allowDownload: false });
+  const toStore = looksLikeNameWithTag(flags.out);
+  if (toStore && base.source !== "store") {
+    throw usageError(`${base.name} is not in the store, so ${flags.out} cannot be stored as its adapter: add it first (edgelm add ${base.path} --name <name:tag>), or give a file path as --out`, "--out");
+  }
+  const store = ModelStore.open(config);
+  const output = toStore ? store.tempPath() : flags.out;
   const bar = new ProgressBar("extracting");
   let report;
+  let stored;
   try {
-    report = await extractLora(base.path, tuned.path, flags.out, { rank: flags.rank, onProgress: (done, total, tensor) => bar.update(done, total, tensor) });
+    if (toStore) await mkdir(store.paths.tmp, { recursive: true });
+    report = await extractLora(base.path, tuned.path, output, { rank: flags.rank, onProgress: (done, total, tensor) => bar.update(done, total, tensor) });
+    if (toStore) {
+      stored = await storeAdapter(output, config, {
+        name: flags.out,
+        base: base.name,
+        move: true,
+        source: { type: "extracted", from: tuned.source === "store" ? tuned.name : resolvePath(tuned.path), tool: `edgelm lora extract --rank ${flags.rank}` },
+        ...(flags.force ? { force: true } : {}),
+      });
+    }
   } finally {
     bar.done();
+    if (toStore) await rm(output, { force: true }).catch(() => {});
   }
   if (flags.json) {
     process.stdout.write(
       `${JSON.stringify({
         base: base.name,
         tuned: tuned.name,
-        output: flags.out,
+        output: stored ? stored.entry.reference : flags.out,
+        ...(stored ? { signed: stored.signed } : {}),
         rank: report.rank,
         retained: report.retained,
         adapter_bytes: report.adapterBytes,
@@ -79,7 +105,8 @@ async function extractCommand(baseRef: string, tunedRef: string, flags: ExtractF
     return;
   }
   const out = process.stdout;
-  out.write(`wrote ${flags.out}: a rank-${report.rank} LoRA adapter for ${base.name}, ${formatBytes(report.adapterBytes)}, ${(report.retained * 100).toFixed(2)}% of the delta's energy retained\n`);
+  const where = stored ? `added ${stored.entry.reference} to the store (an adapter of ${base.name}, ${stored.signed ? "signed with trust.local_key" : "unsigned: set trust.local_key to sign it"})` : `wrote ${flags.out}`;
+  out.write(`${where}: a rank-${report.rank} LoRA adapter for ${base.name}, ${formatBytes(report.adapterBytes)}, ${(report.retained * 100).toFixed(2)}% of the delta's energy retained\n`);
   printTable(out, [
     ["tensor", "shape", "rank", "retained", "‖Δ‖/‖W‖"],
     ...report.tensors.map((t) => [t.name, `${t.rows}×${t.cols}`, String(t.rank), `${(t.retained * 100).toFixed(2)}%`, t.relativeDelta.toExponential(2)]),

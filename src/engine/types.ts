@@ -111,8 +111,12 @@ export interface GenerateRequest extends SamplingOptions {
   toolChoice?: ToolChoice;
   /** Whether one turn may hold several calls. Default true. */
   parallelToolCalls?: boolean;
-  /** LoRA adapters this request applies, by index into the loaded model's selectableAdapters, each at its scale. Default: none. */
-  adapters?: Array<{ index: number; scale: number }>;
+  /**
+   * LoRA adapters this request applies, by index into the loaded model's selectableAdapters, each at its scale
+   * (absent: the adapter's own, default 1), with its name when chosen by name (a gateway maps names to the runner's
+   * indices). Default: none.
+   */
+  adapters?: Array<{ index: number; scale?: number; name?: string }>;
   /** Extra variables for the model's Jinja chat template (llama-server's chat_template_kwargs); they cannot replace messages, tools or the special tokens. */
   chatTemplateKwargs?: Record<string, unknown>;
 }

@@ -5,7 +5,7 @@
  * upstream_unavailable naming the URL.
  */
 import { ERROR_CODES, EdgeError, type ErrorCode } from "../errors.js";
-import type { AdminAnswers, AlertCommand, SwapCommand, WeightsCommand } from "./admin-contract.js";
+import type { AddAdapterCommand, AdminAnswers, AlertCommand, SwapCommand, WeightsCommand } from "./admin-contract.js";
 
 export type { AlertCommand, SwapCommand } from "./admin-contract.js";
 
@@ -59,6 +59,16 @@ export class AdminClient {
 
   removeRunner(model: string, runner?: string): Promise<AdminAnswers["removeRunner"]> {
     return this.call("POST", "/admin/runners/remove", { model, ...(runner !== undefined ? { runner } : {}) });
+  }
+
+  /** Adds a store adapter to a served model (POST /admin/models/:name/adapters). */
+  addAdapter(model: string, command: AddAdapterCommand): Promise<AdminAnswers["adapters"]> {
+    return this.call("POST", `/admin/models/${encodeURIComponent(model)}/adapters`, command);
+  }
+
+  /** Removes one (DELETE /admin/models/:name/adapters/:adapter). */
+  removeAdapter(model: string, adapter: string): Promise<AdminAnswers["adapters"]> {
+    return this.call("DELETE", `/admin/models/${encodeURIComponent(model)}/adapters/${encodeURIComponent(adapter)}`);
   }
 
   weights(): Promise<AdminAnswers["weights"]> {

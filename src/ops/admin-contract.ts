@@ -20,6 +20,14 @@ export const swapBody = z
   .strict()
   .refine((b) => b.to !== undefined || b.parallel !== undefined, { message: "say what to swap to: `to` (a variant or reference) or `parallel`" });
 export const runnerBody = z.object({ model: modelName }).strict();
+/** An adapter to add: a store adapter entry (never a file path from a request), named for requests (default: its name). */
+export const addAdapterBody = z
+  .object({
+    ref: z.string().min(1),
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "letters, digits and . _ - only").optional(),
+    scale: z.number().min(-100).max(100).optional(),
+  })
+  .strict();
 export const removeRunnerBody = z.object({ model: modelName, runner: z.string().min(1).optional() }).strict();
 const share = z.number().min(0).max(1);
 export const weightsBody = z
@@ -47,6 +55,8 @@ export type SwapCommand = z.infer<typeof swapBody>;
 export type AddRunnerCommand = z.infer<typeof runnerBody>;
 /** POST /admin/runners/remove */
 export type RemoveRunnerCommand = z.infer<typeof removeRunnerBody>;
+/** POST /admin/models/:name/adapters */
+export type AddAdapterCommand = z.infer<typeof addAdapterBody>;
 /** PUT /admin/routing/weights */
 export type WeightsCommand = z.infer<typeof weightsBody>;
 /** POST /admin/rollout/check */
@@ -67,6 +77,8 @@ export interface AdminModel {
   sha256: string | null;
   runners: RunnerStatus[];
   queue: { waiting: number; limit: number; inFlight: number; capacity: number };
+  /** Adapters requests may select, in load order. */
+  adapters: string[];
 }
 
 /** The answers, route by route. */
@@ -76,6 +88,8 @@ export interface AdminAnswers {
   swap: { model: AdminModel; from: string; to: string };
   addRunner: { runner: RunnerStatus; model: AdminModel };
   removeRunner: { model: AdminModel };
+  /** POST and DELETE /admin/models/:name/adapters: the model after the switch, and how long it took. */
+  adapters: { model: AdminModel; adapter: string; swap_ms: number };
   weights: { weights: { peer: number; cloud: number }; peers: number };
   alert: { name: string; status: "firing" | "resolved"; changed: boolean };
   alerts: { alerts: unknown[]; sinks: string[] };

@@ -17,8 +17,9 @@
 import { hostname } from "node:os";
 import type { FastifyInstance } from "fastify";
 import type { Config } from "../config/schema.js";
+import type { AdapterSpec } from "../engine/prepare-adapters.js";
 import type { Runner } from "../engine/runner.js";
-import type { GatewayEventMap, GatewayEvents } from "../scheduler/gateway-events.js";
+import type { AdapterGenerationEvent, GatewayEventMap, GatewayEvents } from "../scheduler/gateway-events.js";
 import type { ModelChange, SwapOptions } from "../scheduler/model-pool.js";
 import type { RunnerStatus, ServedModelStatus } from "../scheduler/served-model.js";
 import { registerOpsRoutes } from "./ops-routes.js";
@@ -28,6 +29,7 @@ import type { AlertSink } from "./alert-sink.js";
 import { AlertmanagerSink } from "./alertmanager-sink.js";
 import { GrammarCacheMetrics } from "./grammar-cache-metrics.js";
 import { PrefixCacheMetrics } from "./prefix-cache-metrics.js";
+import { AdapterMetrics } from "./adapter-metrics.js";
 import { EngineMetrics } from "./engine-metrics.js";
 import { MetricsRegistry } from "./metrics-registry.js";
 import { OutboxMetrics } from "./outbox-metrics.js";
@@ -59,6 +61,9 @@ export interface OpsHost extends GatewayOperations {
   status(name: string): ServedModelStatus;
   addRunner(name: string): Promise<RunnerStatus>;
   swapModel(name: string, change: string | ModelChange, options?: SwapOptions): Promise<unknown>;
+  /** Adds / removes an adapter requests may select (a no-drop swap). */
+  addAdapter(name: string, adapter: AdapterSpec): Promise<{ durationMs: number }>;
+  removeAdapter(name: string, adapter: string): Promise<{ durationMs: number }>;
   /** Every local runner process (engine metrics). */
   runnerProcesses(): Array<{ model: string; id: string; runner: Runner }>;
 }
@@ -128,6 +133,10 @@ export class GatewayOps {
       const resources = new ResourceMetrics(this.metrics, (seconds) => this.requests!.tokensOver(seconds), config.metrics.window_s);
       this.detach.push(this.sampler.onSample((snapshot) => resources.update(snapshot)));
       this.listen(this.requests);
+      const adapters = new AdapterMetrics(this.metrics);
+      const onAdapter = (e: AdapterGenerationEvent): void => adapters.generation(e);
+      gateway.events.on("adapter:generation", onAdapter);
+      this.detach.push(() => gateway.events.off("adapter:generation", onAdapter));
       const runnerViews = () => gateway.runnerProcesses().map((r) => ({ model: r.model, runnerId: r.id, runner: r.runner }));
       new EngineMetrics(this.metrics, runnerViews);
       new GrammarCacheMetrics(this.metrics, runnerViews);

@@ -12,8 +12,9 @@ import { logger } from "../log.js";
 import type { ServedModelStatus } from "../scheduler/served-model.js";
 import { scopeOf } from "../server/app.js";
 import { parseBody } from "../server/request-validation.js";
+import { adapterSpec } from "../server/served-model-specs.js";
 import { ModelStore } from "../store/model-store.js";
-import { alertBody, removeRunnerBody, runnerBody, swapBody, weightsBody, type AdminAnswers, type AdminModel } from "./admin-contract.js";
+import { addAdapterBody, alertBody, removeRunnerBody, runnerBody, swapBody, weightsBody, type AdminAnswers, type AdminModel } from "./admin-contract.js";
 import type { GatewayOps } from "./gateway-ops.js";
 import { swapTarget, type SwapTargets } from "./swap-target.js";
 
@@ -31,6 +32,7 @@ function modelJson(status: ServedModelStatus): AdminModel {
     sha256: status.sha256 ?? null,
     runners: status.runners,
     queue: status.queue,
+    adapters: status.adapters ?? [],
   };
 }
 
@@ -101,6 +103,28 @@ export function registerOpsRoutes(app: FastifyInstance, ops: GatewayOps): void {
     await gateway.removeRunner(body.model, body.runner);
     scope.end({ status: 200 });
     return { model: modelJson(status(body.model)) };
+  });
+
+  app.post("/admin/models/:name/adapters", async (request): Promise<AdminAnswers["adapters"]> => {
+    const scope = scopeOf(request, "admin.adapters.add");
+    const model = (request.params as { name: string }).name;
+    const body = parseBody(addAdapterBody, request.body);
+    status(model);
+    const adapter = adapterSpec(body, model, ops.config);
+    logger.info(`admin: add adapter ${adapter.name} (${adapter.ref}) to ${model}`, { kind: "admin_action" });
+    const swap = await gateway.addAdapter(model, adapter);
+    scope.end({ status: 200 });
+    return { model: modelJson(status(model)), adapter: adapter.name, swap_ms: Math.round(swap.durationMs) };
+  });
+
+  app.delete("/admin/models/:name/adapters/:adapter", async (request): Promise<AdminAnswers["adapters"]> => {
+    const scope = scopeOf(request, "admin.adapters.remove");
+    const { name: model, adapter } = request.params as { name: string; adapter: string };
+    status(model);
+    logger.info(`admin: remove adapter ${adapter} from ${model}`, { kind: "admin_action" });
+    const swap = await gateway.removeAdapter(model, adapter);
+    scope.end({ status: 200 });
+    return { model: modelJson(status(model)), adapter, swap_ms: Math.round(swap.durationMs) };
   });
 
   const router = (): NonNullable<GatewayOps["router"]> => {

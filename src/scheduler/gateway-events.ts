@@ -131,6 +131,18 @@ export interface ModelSwapEvent {
   unavailableMs: number;
 }
 
+/**
+ * A generation that applied LoRA adapters ended (also by error or abort): the adapters by name (only ones the model
+ * serves, so a bounded set), and the tokens it generated.
+ */
+export interface AdapterGenerationEvent {
+  model: string;
+  adapters: string[];
+  completionTokens: number;
+  /** False when it failed (an abort counts as ok: the tokens were generated). */
+  ok: boolean;
+}
+
 /** loading → ready ⇄ restarting; failed when the file is refused or cannot load; stopped after close. */
 /** `unloaded`: no runner, loaded again by the next request (keep_alive, on-demand models). */
 export type ModelState = "loading" | "ready" | "restarting" | "failed" | "stopped" | "unloaded";
@@ -148,6 +160,7 @@ export interface GatewayEventMap {
   "runner:restart": [RunnerRestartEvent];
   "model:state": [ModelStateEvent];
   "model:swap": [ModelSwapEvent];
+  "adapter:generation": [AdapterGenerationEvent];
 }
 
 /** The gateway's event bus (node:events, typed). */

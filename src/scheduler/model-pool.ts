@@ -20,6 +20,7 @@ import type { Config } from "../config/schema.js";
 import { templateLimits } from "../engine/bounded-template.js";
 import { grammarCacheLimits } from "../engine/grammar-cache.js";
 import { prefixCacheOptions } from "../engine/prefix-cache-options.js";
+import { prepareAdapters, type AdapterSpec, type PreparedAdapter } from "../engine/prepare-adapters.js";
 import { prepareModel, type PreparedModel } from "../engine/prepare-model.js";
 import type { Runner, RunnerExit, RunnerFactory, RunnerHealth } from "../engine/runner.js";
 import type { ChatMessage, EmbeddingResult, EmbedOptions, GenerateRequest, ThreadSetting, TokenStream } from "../engine/types.js";
@@ -51,8 +52,11 @@ export interface ServedModelSpec {
   threads?: Partial<ThreadSetting>;
   /** A registry tag this model follows (oci://host/repo:tag); a rollout follower takes its new digests. */
   follow?: string;
-  /** LoRA adapters requests may select (`model: "name+adapter"`), each a GGUF made for this model (llama-server only). */
-  adapters?: Array<{ name: string; path: string }>;
+  /**
+   * LoRA adapters requests may select (`model: "name+adapter"`), each a GGUF file or a store adapter made for this
+   * model (llama-server only); verified with the model before every load (engine/prepare-adapters.ts).
+   */
+  adapters?: AdapterSpec[];
   /** LoRA adapters applied to every request of this model, each at its scale (`serve --lora`; either engine). */
   appliedAdapters?: Array<{ path: string; scale: number }>;
   /** System prompts precomputed at load (server.models[].warm_prefixes, files already read). */
@@ -132,15 +136,20 @@ export interface SwapResult {
 /** What a swap may change. */
 export interface ModelChange {
   ref?: string;
+  /** The adapters requests may select (replacing the list; llama-server loads adapters only at launch). */
+  adapters?: AdapterSpec[];
   parallel?: number;
   contextSize?: number;
   threads?: Partial<ThreadSetting>;
 }
 
+/** A model file that passed the trust rules, with its adapters that did. */
+type PreparedServing = PreparedModel & { adapters: PreparedAdapter[] };
+
 interface RunnerEntry {
   runner: Runner;
   spec: ServedModelSpec;
-  prepared: PreparedModel;
+  prepared: PreparedServing;
   inFlight: number;
   /** Routable once switched on (a swap starts runners switched off). */
   active: boolean;
@@ -165,6 +174,25 @@ function isRoutable(entry: RunnerEntry): boolean {
   return entry.active && !entry.draining && entry.runner.state === "ready";
 }
 
+/**
+ * The request's adapters as indices into the admitted runner's adapter list: adapters chosen by name (as the
+ * dialects choose them) are looked up there, since the list may have changed (an adapter added or removed) since
+ * the request named them. An adapter no longer served is a 400 naming it.
+ */
+function adaptersOf(request: GenerateRequest, entry: RunnerEntry, model: string): GenerateRequest {
+  if (!request.adapters || request.adapters.length === 0) return request;
+  const names = entry.prepared.adapters.map((a) => a.name);
+  const adapters = request.adapters.map((a) => {
+    if (a.name === undefined) return { ...a, scale: a.scale ?? entry.prepared.adapters[a.index]?.scale ?? 1 };
+    const index = names.indexOf(a.name);
+    if (index === -1) {
+      throw new EdgeError("invalid_request", `${model} has no adapter "${a.name}" (${names.length > 0 ? `its adapters: ${names.join(", ")}` : "it has none now"})`, { param: "adapters" });
+    }
+    return { index, scale: a.scale ?? entry.prepared.adapters[index]!.scale, name: a.name };
+  });
+  return { ...request, adapters };
+}
+
 /** Codes that no retry will fix: the file itself is refused. */
 const PERMANENT: ReadonlySet<ErrorCode> = new Set([
   ...TRUST_REFUSAL_CODES,
@@ -178,7 +206,7 @@ const PERMANENT: ReadonlySet<ErrorCode> = new Set([
 export class ModelPool implements ServedModel {
   readonly name: string;
   private spec: ServedModelSpec;
-  private prepared: PreparedModel | undefined;
+  private prepared: PreparedServing | undefined;
   /** Size and mtime of the served file, read when it was verified (describe() is on every request's path). */
   private file: { size: number; modifiedAt: Date } | undefined;
   private readonly entries: RunnerEntry[] = [];
@@ -313,7 +341,7 @@ export class ModelPool implements ServedModel {
 
   private async load(): Promise<void> {
     try {
-      this.usePrepared(await this.prepare(this.spec.ref));
+      this.usePrepared(await this.prepare(this.spec));
     } catch (error) {
       this.fail(error);
       return;
@@ -336,11 +364,20 @@ export class ModelPool implements ServedModel {
     const release = this.releaser(entry);
     const startedAt = performance.now();
     let inner: TokenStream;
+    let adapted: GenerateRequest;
     try {
-      inner = await entry.runner.generate(request, context.signal);
+      adapted = adaptersOf(request, entry, this.name);
+      inner = await entry.runner.generate(adapted, context.signal);
     } catch (error) {
       release();
       throw error;
+    }
+    const adapters = (adapted.adapters ?? []).filter((a) => a.scale !== 0).map((a) => entry.prepared.adapters[a.index]!.name);
+    if (adapters.length > 0) {
+      inner.result.then(
+        (r) => this.options.events.emit("adapter:generation", { model: this.name, adapters, completionTokens: r.timings.completionTokens, ok: true }),
+        () => this.options.events.emit("adapter:generation", { model: this.name, adapters, completionTokens: 0, ok: false }),
+      );
     }
     inner.result
       .then(
@@ -463,6 +500,49 @@ export class ModelPool implements ServedModel {
     return run;
   }
 
+  /** The adapters requests may select now, in load order. */
+  get adapters(): readonly AdapterSpec[] {
+    return this.spec.adapters ?? [];
+  }
+
+  /**
+   * Adds an adapter requests may select, without dropping one: llama-server loads adapters only at launch, so this
+   * is an overlap swap (new runners with the longer list, verified and loaded first; new requests move to them once
+   * ready; in-flight ones finish on the old). Errors: invalid_request (the name is taken, or 16 are served),
+   * unsupported (not the llama-server engine), and every refusal of the trust path (integrity_mismatch for an adapter
+   * of another base) — the old runners keep serving then.
+   */
+  addAdapter(adapter: AdapterSpec): Promise<SwapResult> {
+    return this.changeAdapters((current) => {
+      if (current.some((a) => a.name === adapter.name)) throw new EdgeError("invalid_request", `${this.name} already has an adapter "${adapter.name}"`, { param: "name" });
+      if (current.length >= 16) throw new EdgeError("invalid_request", `${this.name} has 16 adapters, the most one model may serve; remove one first`, { param: "name" });
+      return [...current, adapter];
+    });
+  }
+
+  /** Removes an adapter the same way (a 404-free swap); requests naming it afterwards get a 400 naming it. */
+  removeAdapter(name: string): Promise<SwapResult> {
+    return this.changeAdapters((current) => {
+      if (!current.some((a) => a.name === name)) {
+        throw new EdgeError("model_not_found", `${this.name} has no adapter "${name}"${current.length > 0 ? ` (its adapters: ${current.map((a) => a.name).join(", ")})` : ""}`, { param: "adapter" });
+      }
+      return current.filter((a) => a.name !== name);
+    });
+  }
+
+  /** One adapter change, queued behind any swap in progress so each sees the list the previous one left. */
+  private changeAdapters(change: (current: readonly AdapterSpec[]) => AdapterSpec[]): Promise<SwapResult> {
+    const run = this.swapChain.then(() => {
+      const backend = this.entries.find(isRoutable)?.runner.backend;
+      if (backend !== undefined && backend !== "llama-server") {
+        throw new EdgeError("unsupported", `${this.name} runs on ${backend}, which cannot select adapters per request; serve it with engine.backend llama-server`, { param: "adapters" });
+      }
+      return this.swapNow({ adapters: change(this.spec.adapters ?? []) }, { mode: "overlap" });
+    });
+    this.swapChain = run.catch(() => {});
+    return run;
+  }
+
   /** Starts one more runner with the current settings and routes to it once loaded. */
   async addRunner(): Promise<RunnerStatus> {
     if (this.closing) throw new EdgeError("shutting_down", "the gateway is shutting down");
@@ -524,7 +604,7 @@ export class ModelPool implements ServedModel {
 
   // --- internals -----------------------------------------------------------
 
-  private usePrepared(prepared: PreparedModel): void {
+  private usePrepared(prepared: PreparedServing): void {
     this.prepared = prepared;
     try {
       const stat = statSync(prepared.resolved.path);
@@ -534,12 +614,13 @@ export class ModelPool implements ServedModel {
     }
   }
 
-  private async prepare(ref: string): Promise<PreparedModel> {
+  private async prepare(spec: ServedModelSpec): Promise<PreparedServing> {
     const resolve = this.options.resolve ?? ((r: string) => resolveModel(r, this.options.config, { allowDownload: false }));
-    return prepareModel(await resolve(ref), this.options.config);
+    const prepared = await prepareModel(await resolve(spec.ref), this.options.config);
+    return { ...prepared, adapters: await prepareAdapters(spec.adapters ?? [], spec.name, prepared.verification.sha256, this.options.config) };
   }
 
-  private async launch(prepared: PreparedModel, spec: ServedModelSpec, generation: number): Promise<RunnerEntry> {
+  private async launch(prepared: PreparedServing, spec: ServedModelSpec, generation: number): Promise<RunnerEntry> {
     const runner = this.options.factory.create({
       name: spec.name,
       path: prepared.resolved.path,
@@ -547,7 +628,7 @@ export class ModelPool implements ServedModel {
       ...(spec.contextSize !== undefined ? { contextSize: spec.contextSize } : {}),
       ...(spec.threads ? { threads: spec.threads } : {}),
       ...(this.options.config.engine.batch_size !== undefined ? { batchSize: this.options.config.engine.batch_size } : {}),
-      ...(spec.adapters && spec.adapters.length > 0 ? { selectableAdapters: spec.adapters } : {}),
+      ...(prepared.adapters.length > 0 ? { selectableAdapters: prepared.adapters.map((a) => ({ name: a.name, path: a.path })) } : {}),
       ...(spec.appliedAdapters && spec.appliedAdapters.length > 0 ? { adapters: spec.appliedAdapters } : {}),
       gpu: this.options.config.engine.gpu,
       chatTemplateLimits: templateLimits(this.options.config.engine.chat_template),
@@ -719,7 +800,7 @@ export class ModelPool implements ServedModel {
     try {
       if (this.closing || generation !== this.generation) return;
       // Verified again before every load: the file may have changed since the last one.
-      const prepared = await this.prepare(this.spec.ref);
+      const prepared = await this.prepare(this.spec);
       const entry = await this.launch(prepared, this.spec, generation);
       if (this.closing || generation !== this.generation) {
         await entry.runner.dispose();
@@ -770,11 +851,12 @@ export class ModelPool implements ServedModel {
     const from = this.spec.ref;
     const next: ServedModelSpec = { ...this.spec };
     if (change.ref !== undefined) next.ref = change.ref;
+    if (change.adapters !== undefined) next.adapters = change.adapters;
     if (change.parallel !== undefined) next.parallel = change.parallel;
     if (change.contextSize !== undefined) next.contextSize = change.contextSize;
     if (change.threads !== undefined) next.threads = change.threads;
     // Refused files never replace a working model.
-    const prepared = await this.prepare(next.ref);
+    const prepared = await this.prepare(next);
     const count = Math.max(1, this.servingEntries().length, this.spec.runners ?? 1);
     const generation = this.generation + 1;
     const mode = options.mode ?? "overlap";
@@ -820,7 +902,7 @@ export class ModelPool implements ServedModel {
   /** After a failed drain-first swap: the previous model again (or failed, when even that no longer loads). */
   private async restore(spec: ServedModelSpec, count: number, generation: number): Promise<void> {
     try {
-      const prepared = await this.prepare(spec.ref);
+      const prepared = await this.prepare(spec);
       this.retireGeneration(generation);
       this.commitSwap(spec, prepared, await this.launchAll(prepared, spec, count, generation));
     } catch (error) {
@@ -836,7 +918,7 @@ export class ModelPool implements ServedModel {
     this.restartTimers.clear();
   }
 
-  private async launchAll(prepared: PreparedModel, spec: ServedModelSpec, count: number, generation: number, gate?: (runner: Runner) => Promise<void>): Promise<RunnerEntry[]> {
+  private async launchAll(prepared: PreparedServing, spec: ServedModelSpec, count: number, generation: number, gate?: (runner: Runner) => Promise<void>): Promise<RunnerEntry[]> {
     const launches = await Promise.allSettled(
       Array.from({ length: count }, async () => {
         const entry = await this.launch(prepared, spec, generation);
@@ -860,7 +942,7 @@ export class ModelPool implements ServedModel {
     return fresh;
   }
 
-  private commitSwap(next: ServedModelSpec, prepared: PreparedModel, fresh: RunnerEntry[]): void {
+  private commitSwap(next: ServedModelSpec, prepared: PreparedServing, fresh: RunnerEntry[]): void {
     this.spec = { ...next, runners: fresh.length };
     this.usePrepared(prepared);
     this.failure = undefined;

@@ -12,8 +12,8 @@ type AdapterChoice = string | { name: string; scale: number } | { id: number; sc
 
 export interface AdapterSelection {
   model: ServedModel;
-  /** By index into the model's adapters; absent when the request selects none. */
-  adapters?: Array<{ index: number; scale: number }>;
+  /** By index into the model's adapters (and by name, which the pool maps to its runner's index); absent when the request selects none. */
+  adapters?: Array<{ index: number; scale?: number; name: string }>;
   /** The name answers carry: the model's, with the adapters' as asked (`base+adapter`). */
   label: string;
 }
@@ -47,10 +47,11 @@ export function selectAdapters(directory: ModelDirectory, body: { model: string;
     fromName = names;
   }
   const status = model.describe();
-  const chosen = new Map<number, number>();
-  for (const name of fromName) chosen.set(indexOf(status, name), 1);
+  // A name without a scale gets the adapter's own (server.models[].adapters[].scale, default 1).
+  const chosen = new Map<number, number | undefined>();
+  for (const name of fromName) chosen.set(indexOf(status, name), undefined);
   for (const choice of body.adapters ?? []) {
-    if (typeof choice === "string") chosen.set(indexOf(status, choice), 1);
+    if (typeof choice === "string") chosen.set(indexOf(status, choice), undefined);
     else if ("name" in choice) chosen.set(indexOf(status, choice.name), choice.scale);
     else {
       if (choice.id >= (status.adapters?.length ?? 0)) throw new EdgeError("invalid_request", `adapters: ${status.name} has no adapter id ${choice.id} (it has ${status.adapters?.length ?? 0})`, { param: "adapters" });
@@ -70,7 +71,7 @@ export function selectAdapters(directory: ModelDirectory, body: { model: string;
       { param: "adapters" },
     );
   }
-  const adapters = [...chosen].map(([index, scale]) => ({ index, scale })).sort((a, b) => a.index - b.index);
   const names = status.adapters ?? [];
+  const adapters = [...chosen].map(([index, scale]) => ({ index, ...(scale !== undefined ? { scale } : {}), name: names[index]! })).sort((a, b) => a.index - b.index);
   return { model, adapters, label: [model.name, ...adapters.map((a) => names[a.index]!)].join("+") };
 }

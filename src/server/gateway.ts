@@ -20,6 +20,7 @@ import type { AddressInfo } from "node:net";
 import type { FastifyInstance } from "fastify";
 import type { Config } from "../config/schema.js";
 import { consoleEnabled } from "../config/sections/server.js";
+import type { AdapterSpec } from "../engine/prepare-adapters.js";
 import type { Runner, RunnerFactory } from "../engine/runner.js";
 import { closestMatch } from "../store/model-ref.js";
 import { EdgeError } from "../errors.js";
@@ -292,6 +293,16 @@ export class Gateway implements AppHost, ModelDirectory, StoreModelHost {
   }
 
   /** Drains and stops one runner of `name` (the given one, else the least busy). */
+  /** Adds an adapter requests to `name` may select (ModelPool.addAdapter: an overlap swap, no request dropped). */
+  addAdapter(name: string, adapter: AdapterSpec): Promise<SwapResult> {
+    return this.pool(name).addAdapter(adapter);
+  }
+
+  /** Removes one (ModelPool.removeAdapter). */
+  removeAdapter(name: string, adapter: string): Promise<SwapResult> {
+    return this.pool(name).removeAdapter(adapter);
+  }
+
   removeRunner(name: string, runnerId?: string): Promise<void> {
     return this.pool(name).removeRunner(runnerId);
   }

@@ -8,6 +8,8 @@ import { resolve as resolvePath } from "node:path";
 import { readFileSync, statSync } from "node:fs";
 import type { Config } from "../config/schema.js";
 import { EdgeError } from "../errors.js";
+import { requireStoreAdapter } from "../adapt/store-adapter.js";
+import type { AdapterSpec } from "../engine/prepare-adapters.js";
 import type { ServedModelSpec } from "../scheduler/model-pool.js";
 import { DEMO_MODEL_NAME } from "../demo/demo-model.js";
 import { readFollowedState } from "../store/followed-versions.js";
@@ -42,6 +44,22 @@ function warmPrefixText(entry: { text: string } | { file: string }, field: strin
   return text;
 }
 
+/**
+ * One `server.models[].adapters` entry as the pool takes it: a path made absolute, or a store name checked to be an
+ * adapter entry now (so a typo stops `edgelm serve` at once; it is verified again on every load), named after its
+ * store name when no name is given.
+ */
+export function adapterSpec(entry: { name?: string | undefined; path?: string | undefined; ref?: string | undefined; scale?: number | undefined }, model: string, config: Config): AdapterSpec {
+  const scale = entry.scale !== undefined ? { scale: entry.scale } : {};
+  if (entry.path !== undefined) return { name: entry.name!, path: resolvePath(entry.path), ...scale };
+  const stored = requireStoreAdapter(config, entry.ref!);
+  const name = entry.name ?? stored.name;
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) {
+    throw new EdgeError("usage", `${model}: adapter ${stored.reference} needs a name requests can use (letters, digits and . _ -); give server.models[].adapters[].name`, { param: "adapters" });
+  }
+  return { name, ref: stored.reference, ...scale };
+}
+
 /** A `--model` value: `ref` or `name=ref`. */
 export function parseModelFlag(text: string): { name?: string; ref: string } {
   const match = /^([A-Za-z0-9][A-Za-z0-9._:-]*)=(.+)$/.exec(text.trim());
@@ -69,7 +87,8 @@ export async function planServedModels(config: Config): Promise<ServedModelsPlan
     if (specs.some((s) => s.name.toLowerCase() === name.toLowerCase())) {
       throw new EdgeError("usage", `two models would be served as "${name}"; name them apart with --model <name>=<ref>`, { param: "model" });
     }
-    const adapterNames = (entry.adapters ?? []).map((a) => a.name);
+    const adapters = (entry.adapters ?? []).map((a) => adapterSpec(a, name, config));
+    const adapterNames = adapters.map((a) => a.name);
     const repeated = adapterNames.find((n, i) => adapterNames.indexOf(n) !== i);
     if (repeated !== undefined) throw new EdgeError("usage", `${name} lists the adapter "${repeated}" twice (server.models[].adapters)`, { param: "adapters" });
     const contextSize = entry.context_size ?? config.engine.context_size;
@@ -82,7 +101,7 @@ export async function planServedModels(config: Config): Promise<ServedModelsPlan
       runners: entry.runners ?? config.server.runners,
       ...(contextSize !== undefined ? { contextSize } : {}),
       ...(threads ? { threads } : {}),
-      ...(entry.adapters && entry.adapters.length > 0 ? { adapters: entry.adapters.map((a) => ({ name: a.name, path: resolvePath(a.path) })) } : {}),
+      ...(adapters.length > 0 ? { adapters } : {}),
       ...(entry.warm_prefixes ? { warmPrefixes: entry.warm_prefixes.map((w, i) => warmPrefixText(w, `server.models[${specs.length}].warm_prefixes[${i}]`)) } : {}),
     });
   }

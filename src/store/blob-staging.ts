@@ -14,7 +14,7 @@ import { processAlive } from "../process-alive.js";
 import { sha256File } from "../trust/file-hash.js";
 import { VerifiedHashCache } from "../trust/verified-hash-cache.js";
 import { copyWithSha256 } from "./hashing-copy.js";
-import type { ManifestFile } from "./manifest.js";
+import type { FileRole, ManifestFile } from "./manifest.js";
 import type { SourceFile } from "./model-folder.js";
 import { blobPathIn, type StorePaths } from "./store-paths.js";
 
@@ -53,18 +53,18 @@ export class BlobStaging {
     }
   }
 
-  /** Moves a file into tmp/ (a copy across filesystems), then hashes it. */
-  async move(path: string, name: string): Promise<StagedFile> {
+  /** Moves a file into tmp/ (a copy across filesystems), then hashes it. `role` defaults to model. */
+  async move(path: string, name: string, role: FileRole = "model"): Promise<StagedFile> {
     await mkdir(this.paths.tmp, { recursive: true });
     const tempPath = this.tempPath();
     try {
       await rename(path, tempPath);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "EXDEV") return this.copy({ name, path, role: "model" });
+      if ((error as NodeJS.ErrnoException).code === "EXDEV") return this.copy({ name, path, role });
       throw toEdgeError(error, `cannot move ${path} into the store`);
     }
     const size = (await stat(tempPath)).size;
-    return { name, role: "model", sha256: await sha256File(tempPath), size, tempPath };
+    return { name, role, sha256: await sha256File(tempPath), size, tempPath };
   }
 
   async discard(staged: readonly StagedFile[]): Promise<void> {

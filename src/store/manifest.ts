@@ -54,6 +54,8 @@ const manifestSourceSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("variant"), from: z.string(), tool: z.string().optional() }).strict(),
   /** Fine-tuned on this device from another entry (`edgelm finetune`). */
   z.object({ type: z.literal("fine-tuned"), from: z.string(), tool: z.string() }).strict(),
+  /** A LoRA adapter extracted on this device from a fine-tuned version (`from`) of its base (`edgelm lora extract`). */
+  z.object({ type: z.literal("extracted"), from: z.string(), tool: z.string() }).strict(),
   /** Made through Ollama's /api/create: from another model (`from`), or from uploaded blobs (`from` null). */
   z.object({ type: z.literal("created"), from: z.string().nullable() }).strict(),
 ]);
@@ -118,6 +120,8 @@ export const federatedRecordSchema = z
     delta: z.number(),
   })
   .strict();
+/** What an adapter entry's manifest says of its base. */
+export const adapterOfSchema = z.object({ name: z.string().min(1), sha256: sha256Hex }).strict();
 
 export const manifestSchema = z.looseObject({
   schema_version: z.literal(MANIFEST_VERSION),
@@ -141,6 +145,11 @@ export const manifestSchema = z.looseObject({
   training: trainingRecordSchema.optional(),
   /** How a federated round made it (with fine_tuned_from). */
   federated: federatedRecordSchema.optional(),
+  /**
+   * A LoRA adapter entry: the base it was made for (`name:tag` when stored, and the SHA-256 of the base's model file,
+   * which a served model must match). Its one loadable file has the role `adapter`, not `model`.
+   */
+  adapter_of: adapterOfSchema.optional(),
 });
 
 export type ManifestFile = z.infer<typeof manifestFileSchema>;
@@ -149,6 +158,7 @@ export type Manifest = z.infer<typeof manifestSchema>;
 export type ManifestSettings = z.infer<typeof modelSettingsSchema>;
 export type TrainingRecord = z.infer<typeof trainingRecordSchema>;
 export type FederatedRecord = z.infer<typeof federatedRecordSchema>;
+export type AdapterOf = z.infer<typeof adapterOfSchema>;
 
 export function isSafeRelativeName(name: string): boolean {
   if (name.startsWith("/") || name.includes("\\") || name.includes("\0")) return false;
@@ -168,12 +178,15 @@ export function parseManifest(text: string, where: string): Manifest {
     const issue = result.error.issues[0]!;
     throw new EdgeError("io_error", `manifest ${where} is invalid: ${issue.path.join(".") || "(top level)"}: ${issue.message}`);
   }
-  checkManifestFiles(result.data.files, where);
+  checkManifestFiles(result.data.files, where, result.data.adapter_of !== undefined);
   return result.data;
 }
 
-/** Rules a file list must keep: unique names, exactly one model, a signature only as model.sig. */
-export function checkManifestFiles(files: readonly ManifestFile[], where: string): void {
+/**
+ * Rules a file list must keep: unique names, a signature only as model.sig, and exactly one model — or, for an
+ * adapter entry (`adapter` true), exactly one adapter and no model.
+ */
+export function checkManifestFiles(files: readonly ManifestFile[], where: string, adapter = false): void {
   const names = new Set<string>();
   for (const file of files) {
     if (names.has(file.name)) throw new EdgeError("io_error", `manifest ${where} lists ${file.name} twice`);
@@ -183,6 +196,11 @@ export function checkManifestFiles(files: readonly ManifestFile[], where: string
     }
   }
   const models = files.filter((f) => f.role === "model").length;
+  if (adapter) {
+    const adapters = files.filter((f) => f.role === "adapter").length;
+    if (models !== 0 || adapters !== 1) throw new EdgeError("io_error", `manifest ${where} is an adapter's: it must list exactly one adapter file and no model (found ${adapters} and ${models})`);
+    return;
+  }
   if (models !== 1) throw new EdgeError("io_error", `manifest ${where} must list exactly one model file (found ${models})`);
 }
 

@@ -40,11 +40,11 @@ import { closestMatch, DEFAULT_TAG, formatStoreName, parseStoreName, type ModelR
 import type { ResolvedModel } from "./resolved-model.js";
 import { blobPathIn, manifestPathIn, storePaths, type StorePaths } from "./store-paths.js";
 import { BlobStaging, toManifestFile, type StagedFile } from "./blob-staging.js";
-import { defaultModelName, predominantType, type AddOptions, type AddResult, type EntryFacts, type StoreEntry, type StoreFile, type VariantOptions } from "./store-entry.js";
+import { defaultModelName, predominantType, type AdapterOptions, type AddOptions, type AddResult, type EntryFacts, type StoreEntry, type StoreFile, type VariantOptions } from "./store-entry.js";
 import { exportEntry } from "./store-export.js";
 
 export { defaultModelName, predominantType } from "./store-entry.js";
-export type { AddOptions, AddResult, EntryFacts, StoreEntry, StoreFile, VariantOptions } from "./store-entry.js";
+export type { AdapterOptions, AddOptions, AddResult, EntryFacts, StoreEntry, StoreFile, VariantOptions } from "./store-entry.js";
 export type { StagedFile } from "./blob-staging.js";
 
 function sameFiles(a: readonly ManifestFile[], b: readonly ManifestFile[]): boolean {
@@ -160,7 +160,7 @@ export class ModelStore {
       manifest,
       manifestPath: path,
       files,
-      model: files.find((f) => f.role === "model")!,
+      model: files.find((f) => f.role === (manifest.adapter_of ? "adapter" : "model"))!,
       signature: files.find((f) => f.role === "signature"),
       size: files.reduce((sum, f) => sum + f.size, 0),
     };
@@ -192,7 +192,7 @@ export class ModelStore {
       layout = "folder";
     } else if (info.isFile()) {
       if (ggufRole(path) !== "model") {
-        throw new EdgeError("unsupported", `${path} is a LoRA adapter, not a model; add it in a folder together with its model`);
+        throw new EdgeError("unsupported", `${path} is a LoRA adapter, not a model; store it as an entry of its base with \`edgelm add ${path} [--base <name:tag>]\` (adapt/store-adapter.ts)`);
       }
       files = [{ name: basename(path), path, role: "model" }];
       if (options.signature !== undefined) files.push({ name: SIGNATURE_FILE, path: resolve(options.signature), role: "signature" });
@@ -278,6 +278,32 @@ export class ModelStore {
     }
   }
 
+  /**
+   * Stores a LoRA adapter as an entry of its base: its own manifest (`adapter_of`: the base's name and model SHA-256)
+   * and blob, the file's role `adapter`. Checking that the adapter fits the base is the caller's (adapt/store-adapter.ts).
+   */
+  async addAdapter(file: string, options: AdapterOptions): Promise<StoreEntry> {
+    const path = resolve(file);
+    const facts: EntryFacts = {
+      name: parseStoreName(`${options.name}:${options.tag}`, "--name"),
+      layout: "file",
+      source: options.source ?? { type: "file", path },
+      quantization: predominantType(path),
+      variantOf: null,
+      adapterOf: options.base,
+      ...(options.force !== undefined ? { force: options.force } : {}),
+    };
+    const fileName = `${defaultModelName(`${options.name.replace(/\//g, "-")}-${options.tag}`)}.gguf`;
+    const staged: StagedFile[] = [];
+    try {
+      staged.push(options.move ? await this.staging.move(path, fileName, "adapter") : await this.staging.copy({ name: fileName, path, role: "adapter" }));
+      if (options.signature !== undefined) staged.push(await this.staging.copy({ name: SIGNATURE_FILE, path: resolve(options.signature), role: "signature" }));
+      return (await this.commit(staged, facts)).entry;
+    } finally {
+      await this.staging.discard(staged);
+    }
+  }
+
   /** Adds or replaces the `model.sig` of an entry (e.g. after `edgelm sign`). */
   async attachSignature(ref: string, signaturePath: string): Promise<StoreEntry> {
     const entry = this.require(ref);
@@ -327,7 +353,7 @@ export class ModelStore {
     if (facts.name.name === DEMO_MODEL_NAME) {
       throw new EdgeError("usage", `"${DEMO_MODEL_NAME}" is the built-in demo model's name; choose another`, { param: "--name" });
     }
-    checkManifestFiles(files, where);
+    checkManifestFiles(files, where, facts.adapterOf !== undefined);
     return withLock(this.paths.lock, { what: "the model store" }, async () => {
       let existing: StoreEntry | undefined;
       try {
@@ -362,6 +388,7 @@ export class ModelStore {
               ...(facts.fineTuned.federated ? { federated: facts.fineTuned.federated } : {}),
             }
           : {}),
+        ...(facts.adapterOf ? { adapter_of: facts.adapterOf } : {}),
       };
       await this.staging.commit(staged);
       for (const file of files) {
@@ -479,9 +506,15 @@ export function storeNames(config: Config): string[] {
   return names;
 }
 
-/** Looks a `name[:tag]` reference up in the store (tag `latest` when absent). */
+/** Looks a `name[:tag]` reference up in the store (tag `latest` when absent); an adapter entry is no model (unsupported_model). */
 export function findInStore(ref: Extract<ModelRef, { kind: "name" }>, config: Config): ResolvedModel | undefined {
   const entry = ModelStore.open(config).get({ name: ref.name, tag: ref.tag ?? DEFAULT_TAG });
+  if (entry?.manifest.adapter_of) {
+    const base = entry.manifest.adapter_of.name;
+    throw new EdgeError("unsupported_model", `${entry.reference} is a LoRA adapter of ${base}, not a model: serve ${base} and list ${entry.reference} under its adapters (server.models[].adapters), or apply it with --lora`, {
+      param: "model",
+    });
+  }
   return entry ? resolvedFromEntry(entry) : undefined;
 }
 

@@ -5,14 +5,13 @@
  * the device has a signing key (`trust.local_key`) the variant is signed with
  * it, else it is unsigned.
  */
-import { readFile, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { mkdir } from "node:fs/promises";
 import type { Config } from "../config/schema.js";
 import { EdgeError, toEdgeError } from "../errors.js";
 import { quantizeModel, type QuantizeOptions, type QuantizeReport } from "../gguf/quant/quantize-model.js";
 import { quantTarget } from "../gguf/quant/tensor-type-plan.js";
-import { parsePrivateKeyPem } from "../trust/model-signing/ec-keys.js";
-import { signModel } from "../trust/model-signing/sign-model.js";
+import { signWithLocalKey } from "../trust/sign-with-local-key.js";
 import { formatStoreName, type StoreName } from "./model-ref.js";
 import { ModelStore, type StoreEntry } from "./model-store.js";
 import type { ResolvedModel } from "./resolved-model.js";
@@ -88,15 +87,7 @@ export async function quantizeInStore<T>(
   const signatureTemp = store.tempPath();
   try {
     const report = await quantizeModel(sourcePath, modelTemp, options);
-    let signed = false;
-    const keyPath = config.trust.local_key;
-    if (keyPath !== undefined) {
-      const pem = await readFile(keyPath).catch((error: unknown) => {
-        throw toEdgeError(error, `trust.local_key: cannot read ${keyPath}`);
-      });
-      await signModel(modelTemp, { privateKey: parsePrivateKeyPem(pem, keyPath), signaturePath: signatureTemp });
-      signed = true;
-    }
+    const signed = await signWithLocalKey(modelTemp, config, signatureTemp);
     return await commit({ report, model: modelTemp, signature: signed ? signatureTemp : undefined });
   } finally {
     await rm(modelTemp, { force: true }).catch(() => {});

@@ -6,7 +6,7 @@
 import { basename } from "node:path";
 import { readGguf } from "../gguf/gguf-reader.js";
 import { summarizeGguf } from "../gguf/gguf-summary.js";
-import type { FederatedRecord, Manifest, ManifestFile, ManifestSource, TrainingRecord } from "./manifest.js";
+import type { AdapterOf, FederatedRecord, Manifest, ManifestFile, ManifestSource, TrainingRecord } from "./manifest.js";
 import type { StoreName } from "./model-ref.js";
 
 /** A manifest file with the path of its blob on this machine. */
@@ -23,7 +23,7 @@ export interface StoreEntry {
   manifest: Manifest;
   manifestPath: string;
   files: StoreFile[];
-  /** The GGUF to load. */
+  /** The GGUF to load: the model, or for an adapter entry (`manifest.adapter_of`) the adapter. */
   model: StoreFile;
   /** The entry's `model.sig`, when it has one. */
   signature: StoreFile | undefined;
@@ -79,6 +79,24 @@ export interface EntryFacts {
   settings?: Manifest["settings"];
   /** A fine-tuned version: the entry it was trained from, and how. */
   fineTuned?: { from: string; training?: TrainingRecord; federated?: FederatedRecord };
+  /** A LoRA adapter entry: its base (the entry's one file has the role `adapter`). */
+  adapterOf?: AdapterOf;
+}
+
+export interface AdapterOptions {
+  /** Name and tag of the new entry. */
+  name: string;
+  tag: string;
+  /** The base: `name:tag` of its store entry and its model file's SHA-256. */
+  base: AdapterOf;
+  /** A model.sig for the adapter (e.g. signed with the device key). */
+  signature?: string;
+  /** Move the file into the store instead of copying it. Default false. */
+  move?: boolean;
+  /** Replace an existing entry of that name. Default false. */
+  force?: boolean;
+  /** Where it came from; default `{ type: "file", path }`. */
+  source?: ManifestSource;
 }
 
 /** A readable file name for a model made from a path: lower case, only name characters. */

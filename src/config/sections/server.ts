@@ -5,6 +5,9 @@ import { parseKeepAlive } from "../../scheduler/keep-alive.js";
 
 const threadCount = z.number().int().min(1).max(1024);
 
+/** What requests call an adapter (`model: "<model>+<adapter>"`). */
+export const adapterName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "letters, digits and . _ - only");
+
 /** A model the gateway serves: `ref` is any model reference; `name` is what clients ask for (default: the reference's name). */
 export const servedModel = z
   .object({
@@ -28,10 +31,17 @@ export const servedModel = z
     threads: z.object({ prompt: threadCount.optional(), decode: threadCount.optional() }).strict().optional(),
     /**
      * LoRA adapters requests may select (OpenAI `model: "<name>+<adapter>"` or `adapters`), loaded unapplied with the
-     * model (llama-server engine only); each a GGUF adapter made for this model (docs/adaptation.md).
+     * model (llama-server engine only); each a GGUF adapter file (`path`) or a store adapter entry of this model
+     * (`ref`, a `name:tag`; `name` defaults to its name), verified with the model on every load (docs/adaptation.md).
      */
     adapters: z
-      .array(z.object({ name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "letters, digits and . _ - only"), path: z.string().min(1) }).strict())
+      .array(
+        z
+          .object({ name: adapterName.optional(), path: z.string().min(1).optional(), ref: z.string().min(1).optional(), scale: z.number().min(-100).max(100).optional() })
+          .strict()
+          .refine((a) => (a.path === undefined) !== (a.ref === undefined), { message: "give `path` (a GGUF adapter file) or `ref` (a store adapter, name:tag), not both" })
+          .refine((a) => a.name !== undefined || a.ref !== undefined, { message: "an adapter given by path needs a name", path: ["name"] }),
+      )
       .max(16)
       .optional(),
     /**

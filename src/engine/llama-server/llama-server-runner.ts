@@ -425,7 +425,7 @@ export class LlamaServerRunner implements Runner {
       if (request.adapters && request.adapters.length > 0) throw new EdgeError("invalid_request", `${this.spec.name} has no adapters to select`, { param: "adapters" });
       return {};
     }
-    const chosen = new Map((request.adapters ?? []).map((a) => [a.index, a.scale]));
+    const chosen = new Map((request.adapters ?? []).map((a) => [a.index, a.scale ?? 1]));
     for (const index of chosen.keys()) {
       if (!Number.isInteger(index) || index < 0 || index >= count) throw new EdgeError("invalid_request", `adapter ${index} is not loaded (${count} are)`, { param: "adapters" });
     }
