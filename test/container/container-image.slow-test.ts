@@ -1,7 +1,7 @@
 /**
  * The container image, for real (the slow suite: `npm run test:container`, run by .ci/run after `npm test`):
  * built with deploy/container/build-image.sh (layers cached), started with a read-only root filesystem,
- * --cap-drop ALL, no-new-privileges, a seccomp profile and a 1 GiB memory cap; it serves the demo model, passes
+ * --cap-drop ALL, no-new-privileges, the shipped seccomp profile and a 1 GiB memory cap; it serves the demo model, passes
  * its /ready healthcheck and answers through the `openai` client. A second run under --memory 256m, asked to
  * serve a model whose F16 weights do not fit, serves its Q4_0 store variant instead.
  */
@@ -23,9 +23,8 @@ import { podman } from "./podman.js";
 
 const IMAGE = "localhost/edgelm:test";
 const UID = 10001;
-// podman's default profile: deploy/seccomp/edgelm-runner.json is the runners' profile (Unix sockets only), too
-// narrow for the gateway, which serves TCP; a gateway profile for containers is still to come (docs/deployment.md).
-const SECCOMP = "/usr/share/containers/seccomp.json";
+// The shipped container profile (scripts/trace-gateway-syscalls.ts traced it from this image on both engines).
+const SECCOMP = join(REPO_ROOT, "deploy/seccomp/edgelm-gateway.json");
 
 /** The flags docs/deployment.md gives. */
 function hardenedRun(name: string, volume: string, port: number, memory: string, extra: string[] = []): string[] {
@@ -88,6 +87,16 @@ describe("container image (podman)", { timeout: 90 * 60_000 }, () => {
     const size = Number(podman(["image", "inspect", "--format", "{{.Size}}", IMAGE]).stdout.trim());
     process.stdout.write(`# image size: ${(size / 1e6).toFixed(0)} MB\n`);
     assert.ok(size > 0);
+  });
+
+  it("the shipped seccomp profile refuses a call outside it that podman's default profile allows", () => {
+    // mkfifo(1) calls mknodat, which neither the gateway nor its runners make.
+    const run = (profile: string) => podman(["run", "--rm", "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--security-opt", `seccomp=${profile}`, "--entrypoint", "mkfifo", IMAGE, "/tmp/probe"]);
+    const shipped = run(SECCOMP);
+    assert.notEqual(shipped.code, 0, "mknodat was allowed");
+    assert.match(shipped.stderr, /Operation not permitted/);
+    const fallback = run("/usr/share/containers/seccomp.json");
+    assert.equal(fallback.code, 0, `the same call under podman's default profile: ${fallback.stderr}`);
   });
 
   it("runs read-only, without capabilities, under a 1 GiB cap: /ready, the healthcheck and the openai client", async () => {
