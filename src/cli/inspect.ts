@@ -8,6 +8,8 @@ import { readGguf } from "../gguf/gguf-reader.js";
 import { summarizeGguf } from "../gguf/gguf-summary.js";
 import { estimateMemory, sizeAtTarget } from "../gguf/memory-estimate.js";
 import { readSystemMemory } from "../ops/system-memory.js";
+import { llamaServerCandidate } from "../engine/engine-choice.js";
+import { chooseMmap, configuredResidency, engineCpuFeatures } from "../engine/weight-residency.js";
 import { DEMO_NOTICE, resolveModel } from "../store/resolve-model.js";
 import { checkTrust } from "../trust/check-trust.js";
 import { trustSubjectFor } from "../trust/trust-subject.js";
@@ -53,7 +55,12 @@ async function inspectCommand(modelArg: string | undefined, flags: InspectFlags)
   checkLoadableFile(file, resolved.path);
   const summary = summarizeGguf(file);
   const contextSize = flags.ctx ?? Math.min(summary.contextLength ?? 4096, 4096);
-  const memory = estimateMemory(file, summary, contextSize, 512, flags.parallel ?? 1);
+  // The engine serve would most likely pick (engine-choice.ts also smoke-tests a built llama-server).
+  const backend = config.engine.backend === "auto" ? (llamaServerCandidate(config) ? "llama-server" : "node-llama-cpp") : config.engine.backend;
+  const engine = configuredResidency(config, backend);
+  const cpu = engineCpuFeatures(engine);
+  const copies = estimateMemory(file, summary, contextSize, 512, flags.parallel ?? 1, cpu, false).repackedBytes;
+  const memory = estimateMemory(file, summary, contextSize, 512, flags.parallel ?? 1, cpu, chooseMmap(engine.mmap, copies));
   const system = readSystemMemory();
   const sizes = Object.fromEntries(
     (["F16", "Q8_0", "Q4_0"] as const).map((name) => [name, sizeAtTarget(file, name.toLowerCase() as "f16" | "q8_0" | "q4_0")]),
@@ -86,6 +93,8 @@ async function inspectCommand(modelArg: string | undefined, flags: InspectFlags)
       parallel: flags.parallel ?? 1,
       weights_bytes: memory.weightsBytes,
       repacked_bytes: memory.repackedBytes,
+      engine: backend,
+      mmap: memory.mmap,
       kv_cache_bytes: memory.kvCacheBytes,
       compute_bytes: memory.computeBytes,
       total_bytes: memory.totalBytes,
@@ -118,6 +127,7 @@ async function inspectCommand(modelArg: string | undefined, flags: InspectFlags)
   printTable(out, [
     ["weights", formatBytes(memory.weightsBytes)],
     ["repacked copy (this CPU)", formatBytes(memory.repackedBytes)],
+    ["model file", `${memory.mmap ? "mapped" : "read into memory"} by ${backend} (engine.mmap ${config.engine.mmap})`],
     ["KV cache (F16)", formatBytes(memory.kvCacheBytes)],
     ["compute buffers", formatBytes(memory.computeBytes)],
     ["total", formatBytes(memory.totalBytes)],

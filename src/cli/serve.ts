@@ -14,6 +14,7 @@ import { SystemdNotifier } from "../ops/systemd-notifier.js";
 import { launcherProcesses, watchLauncher } from "../launcher-watch.js";
 import { pullFirstVersions } from "../rollout/first-version.js";
 import { planMemoryFit } from "../server/memory-fit.js";
+import { configuredResidency } from "../engine/weight-residency.js";
 import { parseModelFlag, planServedModels } from "../server/served-model-specs.js";
 import { storeVariantFinder } from "../ops/variant-ladder.js";
 import { ModelStore } from "../store/model-store.js";
@@ -102,7 +103,7 @@ async function serveCommand(flags: ServeFlags): Promise<void> {
   }
   const choice = await chooseEngine(config);
   // The fit planner: every model must fit this machine's memory (or its cgroup limit) before any load.
-  const fit = await planMemoryFit(plan.specs, config, { backend: choice.backend, variants: storeVariantFinder(ModelStore.open(config)) });
+  const fit = await planMemoryFit(plan.specs, config, { engine: configuredResidency(config, choice.backend), variants: storeVariantFinder(ModelStore.open(config)) });
   for (const model of fit.fits) logger.info(`memory: ${model.reason}`);
   const node = await EdgeNode.create(config, { models: fit.specs, engine: choice });
   const gateway = node.gateway;

@@ -38,6 +38,7 @@ export const ENV_BINDINGS: EnvBinding[] = [
   { name: "EDGELM_LLAMA_SERVER", path: ["engine", "llama_server"], parse: text, description: "llama-server binary" },
   { name: "EDGELM_TRAINER", path: ["engine", "trainer"], parse: text, description: "llama.cpp trainer (llama-finetune) binary" },
   { name: "EDGELM_TUNE_THREADS", path: ["engine", "tune_threads"], parse: flag, description: "measure thread counts per model (1/0)" },
+  { name: "EDGELM_MMAP", path: ["engine", "mmap"], parse: text, description: "auto | on | off: map model files or read them" },
   { name: "EDGELM_NODE_LLAMA_CPP_BUILD", path: ["engine", "node_llama_cpp_build"], parse: text, description: "auto | prebuilt | local" },
   { name: "EDGELM_SANDBOX", path: ["engine", "sandbox", "mode"], parse: text, description: "runner sandbox: auto | required | off" },
   { name: "EDGELM_SANDBOX_USER", path: ["engine", "sandbox", "user"], parse: text, description: "user runners run as when the gateway is root" },

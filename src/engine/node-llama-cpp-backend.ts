@@ -14,6 +14,7 @@ import { NodeLlamaCppModel } from "./node-llama-cpp-model.js";
 import { errorText, getRuntime, loadErrors, type NodeLlamaCppOptions } from "./node-llama-cpp-runtime.js";
 import { splitThreadsPerPhase } from "./node-llama-cpp-threads.js";
 import type { EngineBackend, LoadedModel, LoadOptions, ModelInfo } from "./types.js";
+import { modelUsesMmap } from "./weight-residency.js";
 import { summarizeGguf, type GgufSummary } from "../gguf/gguf-summary.js";
 import { readGguf } from "../gguf/gguf-reader.js";
 import { resolveThreads } from "./thread-setting.js";
@@ -31,14 +32,15 @@ export class NodeLlamaCppBackend implements EngineBackend {
     // First, before any weights: a template past its render limits keeps the model from loading.
     const chatTemplate = await ChatTemplate.open(gguf.metadata, options.name ?? basename(options.path), options.chatTemplateLimits);
     try {
-      return await this.loadWith(options, summary, chatTemplate);
+      const useMmap = modelUsesMmap(gguf, { backend: "node-llama-cpp", ...(options.mmap ? { mmap: options.mmap } : {}) });
+      return await this.loadWith(options, summary, chatTemplate, useMmap);
     } catch (error) {
       await chatTemplate.dispose();
       throw error;
     }
   }
 
-  private async loadWith(options: LoadOptions, summary: GgufSummary, chatTemplate: ChatTemplate): Promise<LoadedModel> {
+  private async loadWith(options: LoadOptions, summary: GgufSummary, chatTemplate: ChatTemplate, useMmap: boolean): Promise<LoadedModel> {
     const { llama, build } = await getRuntime(this.options.gpu ?? false, this.options.build ?? "auto", this.options.cmakeOptions);
     const threads = resolveThreads(options.threads, llama.cpuMathCores);
     let model: LlamaModel;
@@ -46,6 +48,7 @@ export class NodeLlamaCppBackend implements EngineBackend {
       loadErrors.length = 0;
       model = await llama.loadModel({
         modelPath: options.path,
+        useMmap,
         gpuLayers: this.options.gpu === "auto" ? "auto" : 0,
         // Mean pooling for embeddings when the model declares none (generation is unaffected).
         ...(summary.poolingType === undefined && summary.architecture

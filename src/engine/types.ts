@@ -226,6 +226,8 @@ export interface LoadOptions {
   threads?: Partial<ThreadSetting>;
   /** Prompt batch size. Default 512. */
   batchSize?: number;
+  /** Map the model file or read it (config `engine.mmap`; weight-residency.ts decides auto per engine). Default auto. */
+  mmap?: "auto" | "on" | "off";
   /** Load for embeddings as well as generation. */
   embeddings?: boolean;
   /**

@@ -3,7 +3,7 @@
  * Q4_0, and how much memory does it need at a given context? Estimates, not
  * measurements: `edgelm bench` measures the real peak RSS.
  */
-import { readCpuFeatures, repackedWeightBytes, type CpuFeatures } from "./cpu-repack.js";
+import { readCpuFeatures, weightCopies, type CpuFeatures } from "./cpu-repack.js";
 import type { GgufFile } from "./gguf-reader.js";
 import type { GgufSummary } from "./gguf-summary.js";
 import { metaNumber } from "./gguf-values.js";
@@ -21,10 +21,12 @@ export function sizeAtTarget(file: GgufFile, target: QuantTargetName): number {
 
 export interface MemoryEstimate {
   contextSize: number;
-  /** The weights as the file holds them (mapped file pages, resident once loaded). */
+  /** The weights as the file holds them (mapped file pages, resident once loaded; or read into memory). */
   weightsBytes: number;
   /** The second, repacked copy of some weights that llama.cpp's CPU backend makes on this CPU (cpu-repack.ts). */
   repackedBytes: number;
+  /** Whether the engine maps the file: then the repacked matrices' file pages stay resident beside their copy. */
+  mmap: boolean;
   /** K and V caches at F16 for every layer. */
   kvCacheBytes: number;
   /** Scratch buffers for one 512-token batch (attention scores dominate at long contexts). */
@@ -63,20 +65,34 @@ export function modelShape(file: GgufFile, summary: GgufSummary): ModelShape {
 }
 
 /**
- * What one runner keeps resident for the model (runner process baseline excluded): the mapped weights, their
- * repacked copy on this CPU, the KV cache for `contextSize` × `sequences` cells and the compute buffers.
+ * What one runner keeps resident for the model (runner process baseline excluded): the weights, the repacked copy
+ * on this CPU (beside the mapped originals when the file is mapped; instead of them when it is read), the KV cache
+ * for `contextSize` × `sequences` cells and the compute buffers.
  * @param contextSize tokens per sequence
  * @param batchSize tokens per decode batch (default 512)
  * @param sequences sequences decoded together (default 1)
- * @param cpu the CPU the model runs on (default: this one's, from /proc/cpuinfo)
+ * @param cpu the CPU features the engine uses (default: this CPU's, from /proc/cpuinfo; engine/weight-residency.ts
+ *   narrows them per engine)
+ * @param mmap whether the engine maps the file (default: engine.mmap auto's choice, mapped only when nothing is
+ *   repacked; engine/weight-residency.ts)
  */
-export function estimateMemory(file: GgufFile, summary: GgufSummary, contextSize: number, batchSize = 512, sequences = 1, cpu: CpuFeatures = readCpuFeatures()): MemoryEstimate {
+export function estimateMemory(
+  file: GgufFile,
+  summary: GgufSummary,
+  contextSize: number,
+  batchSize = 512,
+  sequences = 1,
+  cpu: CpuFeatures = readCpuFeatures(),
+  mmap?: boolean,
+): MemoryEstimate {
   const { layers, embd, heads, headsKv, keyLength, valueLength, ff, vocab } = modelShape(file, summary);
   const cells = contextSize * sequences;
   const kvCacheBytes = layers * cells * headsKv * (keyLength + valueLength) * 2;
   const batch = Math.min(batchSize, cells);
   const computeBytes = 4 * batch * (heads * Math.min(cells, contextSize) + 4 * embd + 2 * ff) + 4 * vocab * Math.max(sequences, 8);
   const weightsBytes = summary.weightBytes;
-  const repackedBytes = repackedWeightBytes(file, cpu);
-  return { contextSize, weightsBytes, repackedBytes, kvCacheBytes, computeBytes, totalBytes: weightsBytes + repackedBytes + kvCacheBytes + computeBytes };
+  const { copyBytes: repackedBytes, replacedBytes } = weightCopies(file, cpu);
+  const mapped = mmap ?? repackedBytes === 0;
+  const weightsResident = weightsBytes + repackedBytes - (mapped ? 0 : replacedBytes);
+  return { contextSize, weightsBytes, repackedBytes, mmap: mapped, kvCacheBytes, computeBytes, totalBytes: weightsResident + kvCacheBytes + computeBytes };
 }

@@ -6,6 +6,7 @@
  * drain, unload, load — and the swap reports the time without a runner.
  * `server.rollout.swap` can force either mode.
  */
+import { configuredResidency } from "../engine/weight-residency.js";
 import type { Config } from "../config/schema.js";
 import { toEdgeError } from "../errors.js";
 import { logger } from "../log.js";
@@ -22,7 +23,7 @@ export async function chooseSwapMode(config: Config, status: ServedModelStatus, 
     const path = (await resolveModel(ref, config, { allowDownload: false })).path;
     const runners = Math.max(1, status.runners.filter((r) => !r.draining).length);
     const backend = status.runners.some((r) => r.backend === "llama-server") ? "llama-server" : "node-llama-cpp";
-    const needs = servedModelEstimate(path, { name: status.name, ref, parallel: status.parallel, runners, ...(status.info ? { contextSize: status.info.contextSize } : {}) }, backend);
+    const needs = servedModelEstimate(path, { name: status.name, ref, parallel: status.parallel, runners, ...(status.info ? { contextSize: status.info.contextSize } : {}) }, configuredResidency(config, backend));
     const memory = readSystemMemory();
     const budget = memory.availableBytes - config.server.memory_headroom_mb * 1024 * 1024;
     if (needs <= budget) return "overlap";

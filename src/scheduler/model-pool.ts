@@ -628,6 +628,7 @@ export class ModelPool implements ServedModel {
       ...(spec.contextSize !== undefined ? { contextSize: spec.contextSize } : {}),
       ...(spec.threads ? { threads: spec.threads } : {}),
       ...(this.options.config.engine.batch_size !== undefined ? { batchSize: this.options.config.engine.batch_size } : {}),
+      mmap: this.options.config.engine.mmap,
       ...(prepared.adapters.length > 0 ? { selectableAdapters: prepared.adapters.map((a) => ({ name: a.name, path: a.path })) } : {}),
       ...(spec.appliedAdapters && spec.appliedAdapters.length > 0 ? { adapters: spec.appliedAdapters } : {}),
       gpu: this.options.config.engine.gpu,

@@ -12,6 +12,7 @@ import { EdgeError } from "../errors.js";
 import { readGguf } from "../gguf/gguf-reader.js";
 import { summarizeGguf } from "../gguf/gguf-summary.js";
 import { estimateMemory } from "../gguf/memory-estimate.js";
+import { chooseMmap, engineCpuFeatures, type EngineResidency } from "../engine/weight-residency.js";
 import type { VariantFinder } from "../ops/policy-target.js";
 import { readSystemMemory, type SystemMemory } from "../ops/system-memory.js";
 import type { ServedModelSpec } from "../scheduler/model-pool.js";
@@ -55,8 +56,8 @@ export interface MemoryFitPlan {
 }
 
 export interface MemoryFitOptions {
-  /** The runner backend (for its per-process baseline). */
-  backend: "node-llama-cpp" | "llama-server";
+  /** The runner engine: its per-process baseline, the CPU features its ggml uses, whether it maps the file. */
+  engine: EngineResidency;
   /** Store variants (default: none; serve passes the store's). */
   variants?: VariantFinder;
   /** Memory figures (default: readSystemMemory(), which honours the cgroup limit). */
@@ -71,13 +72,17 @@ function describeMemory(memory: SystemMemory): string {
     : `${mib(memory.availableBytes)} is available of ${mib(memory.totalBytes)}`;
 }
 
-/** Estimated resident bytes of serving `path` as `spec` describes (all its runners). */
-export function servedModelEstimate(path: string, spec: ServedModelSpec, backend: MemoryFitOptions["backend"]): number {
+/** Estimated resident bytes of serving `path` as `spec` describes (all its runners) on `engine`. */
+export function servedModelEstimate(path: string, spec: ServedModelSpec, engine: EngineResidency): number {
   const file = readGguf(path);
   const summary = summarizeGguf(file);
   const contextSize = spec.contextSize ?? Math.min(summary.contextLength ?? 4096, 4096);
   const parallel = spec.parallel ?? 1;
-  const perRunner = estimateMemory(file, summary, contextSize, 512, parallel).totalBytes + RUNNER_BASELINE_BYTES[backend];
+  const cpu = engineCpuFeatures(engine);
+  const estimate = estimateMemory(file, summary, contextSize, 512, parallel, cpu, false);
+  const mmap = chooseMmap(engine.mmap, estimate.repackedBytes);
+  const resident = mmap ? estimateMemory(file, summary, contextSize, 512, parallel, cpu, true).totalBytes : estimate.totalBytes;
+  const perRunner = resident + RUNNER_BASELINE_BYTES[engine.backend];
   return perRunner * (spec.runners ?? 1);
 }
 
@@ -96,7 +101,7 @@ export async function planMemoryFit(specs: ServedModelSpec[], config: Config, op
     const resolved = await resolveModel(spec.ref, config, { allowDownload: false });
     let estimate: number;
     try {
-      estimate = servedModelEstimate(resolved.path, spec, options.backend);
+      estimate = servedModelEstimate(resolved.path, spec, options.engine);
     } catch (error) {
       // A file that cannot be read is the model pool's to refuse: that model is reported failed, the others are served.
       planned.push(spec);
@@ -114,7 +119,7 @@ export async function planMemoryFit(specs: ServedModelSpec[], config: Config, op
     if (mode === "variant") {
       for (const variant of options.variants?.variantsOf({ ref: resolved.name, path: resolved.path }) ?? []) {
         const path = (await resolveModel(variant.ref, config, { allowDownload: false })).path;
-        const variantEstimate = servedModelEstimate(path, spec, options.backend);
+        const variantEstimate = servedModelEstimate(path, spec, options.engine);
         tried.push(`${variant.ref} ${mib(variantEstimate)}`);
         if (variantEstimate <= left && (!chosen || variantEstimate > chosen.estimate)) chosen = { ref: variant.ref, estimate: variantEstimate };
       }

@@ -5,6 +5,7 @@
  * cgroup limit) has left, minus `server.memory_headroom_mb`, unless
  * `server.memory_fit` is off.
  */
+import { configuredResidency } from "../engine/weight-residency.js";
 import type { Config } from "../config/schema.js";
 import { EdgeError } from "../errors.js";
 import { readSystemMemory, type SystemMemory } from "../ops/system-memory.js";
@@ -27,7 +28,7 @@ export function checkOneMoreRunner(status: ServedModelStatus, config: Config, ba
   const engine = backend === "llama-server" ? "llama-server" : "node-llama-cpp";
   let estimate: number;
   try {
-    estimate = servedModelEstimate(status.path, { name: status.name, ref: status.ref, parallel: status.parallel, runners: 1, ...(status.info ? { contextSize: status.info.contextSize } : {}) }, engine);
+    estimate = servedModelEstimate(status.path, { name: status.name, ref: status.ref, parallel: status.parallel, runners: 1, ...(status.info ? { contextSize: status.info.contextSize } : {}) }, configuredResidency(config, engine));
   } catch {
     return; // a file that cannot be estimated is refused by the load itself
   }

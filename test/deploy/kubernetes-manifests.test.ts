@@ -143,7 +143,7 @@ describe("deploy/kubernetes", () => {
       assert.equal(config.server.port, container.ports[0].containerPort);
       assert.equal(container.env.find((e: any) => e.name === "EDGELM_CONFIG").value, container.volumeMounts.find((m: any) => m.name === "config").mountPath);
       const plan = await planServedModels(config);
-      const fit = await planMemoryFit(plan.specs, config, { backend: "node-llama-cpp", memory: { totalBytes: 2 ** 40, availableBytes: 2 ** 40, source: "meminfo" } });
+      const fit = await planMemoryFit(plan.specs, config, { engine: { backend: "node-llama-cpp" }, memory: { totalBytes: 2 ** 40, availableBytes: 2 ** 40, source: "meminfo" } });
       const needed = fit.fits.reduce((sum, f) => sum + f.estimateBytes, 0) + GATEWAY_BASELINE_BYTES + config.server.memory_headroom_mb * 1024 * 1024;
       const request = mib(container.resources.requests.memory);
       const limit = mib(container.resources.limits.memory);

@@ -3,7 +3,9 @@
  * shapes (a 135M Q4_0, whose matrices llama.cpp repacks into a second copy on
  * an AVX2 CPU, and a 360M Q8_0, which it does not), both engines, at 1024
  * tokens × 2 sequences; the runner's resident size (VmRSS: anonymous memory
- * plus the mapped model) after one request must be within 10% of the estimate.
+ * plus the mapped model, if mapped) after one request must be within 10% of the
+ * estimate, and the runner maps the model file exactly when engine.mmap auto
+ * says (not when the engine repacks some of its weights on this CPU).
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -13,6 +15,8 @@ import { after, before, describe, it } from "node:test";
 import { readCpuFeatures } from "../../src/gguf/cpu-repack.js";
 import { writeSyntheticModel } from "../../src/gguf/synthetic-model.js";
 import { parseSyntheticShape } from "../../src/gguf/synthetic-shape.js";
+import { readGguf } from "../../src/gguf/gguf-reader.js";
+import { modelUsesMmap, type EngineResidency } from "../../src/engine/weight-residency.js";
 import { servedModelEstimate } from "../../src/server/memory-fit.js";
 import { testLlamaServer } from "../helpers.js";
 import { startGateway } from "./gateway-fixture.js";
@@ -36,7 +40,9 @@ describe("memory estimate vs measured runner memory (two shapes, both engines)",
 
   for (const backend of ["node-llama-cpp", "llama-server"] as const) {
     it(`${backend}: within 10% on both shapes`, async () => {
-      const engine = backend === "llama-server" ? { backend, llama_server: await testLlamaServer() } : { backend };
+      const binary = backend === "llama-server" ? await testLlamaServer() : undefined;
+      const engine = binary ? { backend, llama_server: binary } : { backend };
+      const residency: EngineResidency = { backend, mmap: "auto", ...(binary ? { llamaServer: binary } : {}) };
       const rows: string[] = [];
       for (const name of Object.keys(shapes)) {
         const spec = { name: "m", ref: join(dir, `${name}.gguf`), parallel: 2, runners: 1, contextSize: 1024, threads: { prompt: 1, decode: 1 } };
@@ -50,9 +56,13 @@ describe("memory estimate vs measured runner memory (two shapes, both engines)",
           assert.equal(response.status, 200, await response.text());
           const pid = fixture.gateway.pool("m").runnerProcesses()[0]!.pid!;
           const measured = residentBytes(pid);
-          const estimate = servedModelEstimate(spec.ref, spec, backend);
+          const estimate = servedModelEstimate(spec.ref, spec, residency);
           const error = (estimate - measured.rss) / measured.rss;
-          rows.push(`${name}: estimate ${(estimate / 1e6).toFixed(0)} MB, VmRSS ${(measured.rss / 1e6).toFixed(0)} MB (anon ${(measured.anon / 1e6).toFixed(0)}, file ${(measured.file / 1e6).toFixed(0)}), ${(error * 100).toFixed(1)}%`);
+          const mapped = readFileSync(`/proc/${pid}/maps`, "utf8").includes(spec.ref);
+          rows.push(
+            `${name}: estimate ${(estimate / 1e6).toFixed(0)} MB, VmRSS ${(measured.rss / 1e6).toFixed(0)} MB (anon ${(measured.anon / 1e6).toFixed(0)}, file ${(measured.file / 1e6).toFixed(0)}), ${(error * 100).toFixed(1)}%, ${mapped ? "mapped" : "read"}`,
+          );
+          assert.equal(mapped, modelUsesMmap(readGguf(spec.ref), residency), `the runner maps the model exactly when engine.mmap auto says: ${rows.join("; ")}`);
           assert.ok(Math.abs(error) <= 0.1, rows.join("\n"));
         } finally {
           await fixture.close();

@@ -29,7 +29,7 @@ describe("the runner budget", () => {
   const { home, cleanup } = tempHome();
   after(cleanup);
   const config = (server: Record<string, unknown> = {}) => loadConfig({ flags: { server: { max_runners: 3, memory_headroom_mb: 32, ...server } }, env: { EDGELM_HOME: home } }).config;
-  const estimate = servedModelEstimate(TEST_MODEL, { name: "stories", ref: TEST_MODEL, parallel: 2, runners: 1, contextSize: 512 }, "node-llama-cpp");
+  const estimate = servedModelEstimate(TEST_MODEL, { name: "stories", ref: TEST_MODEL, parallel: 2, runners: 1, contextSize: 512 }, { backend: "node-llama-cpp" });
   const memory = (availableBytes: number) => () => ({ totalBytes: 4096 * MIB, availableBytes, source: "meminfo" as const });
 
   it("refuses one more runner than server.max_runners, naming the setting", () => {

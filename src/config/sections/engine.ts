@@ -115,6 +115,12 @@ export const engineSection = z
      * keeps them flowing, larger evaluates long prompts slightly faster (docs/performance.md). Default 512.
      */
     batch_size: z.number().int().min(16).max(8192).optional(),
+    /**
+     * Map the model file (on) or read it into memory (off). auto: read it when the engine repacks some of its
+     * weights on this CPU (the mapped originals would stay resident beside the copy), map it otherwise
+     * (src/engine/weight-residency.ts, docs/deployment.md). Default auto.
+     */
+    mmap: z.enum(["auto", "on", "off"]).default("auto"),
     /** Use a GPU when node-llama-cpp finds one ("auto"), or never (false). */
     gpu: z.union([z.literal("auto"), z.literal(false)]).default(false),
     /** Path of a llama-server binary for the native runner backend. */
@@ -137,6 +143,7 @@ export const engineSection = z
   .default({
     backend: "auto",
     gpu: false,
+    mmap: "auto",
     tune_threads: true,
     node_llama_cpp_build: "auto",
     sandbox: SANDBOX_DEFAULTS,

@@ -29,6 +29,8 @@ export interface LlamaServerLaunch {
   threads: ThreadSetting;
   /** Logical batch size for prompts (tokens). */
   batchSize: number;
+  /** Map the model file (llama-server's default) or read it (`--no-mmap`). Default mapped. */
+  mmap?: boolean;
   /** LoRA adapters loaded unapplied (`--lora-init-without-apply`); requests select them by index. */
   adapters?: readonly string[];
   /** An embeddings runner: `--embeddings`, whole inputs in one micro-batch, mean pooling unless the model declares its own. */
@@ -56,6 +58,7 @@ export function llamaServerArgs(
   else args.push("--host", endpoint.host, "--port", String(endpoint.port));
   args.push("--api-key-file", apiKeyFile);
   args.push("--threads", String(launch.threads.decode), "--threads-batch", String(launch.threads.prompt));
+  if (launch.mmap === false) args.push("--no-mmap");
   if (launch.embeddings) {
     // Embeddings need a whole input in one micro-batch; one slot of the full context.
     const size = String(launch.contextSize);

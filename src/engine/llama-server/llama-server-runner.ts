@@ -37,6 +37,7 @@ import type { ToolCallSyntax } from "../tool-call-syntax.js";
 import { checkAdapterForBase, readLoraAdapter } from "../../adapt/lora-adapter.js";
 import { chunkFromEvent, completionBody, finishReasonOf, joinChunks, refusalError, timingsOf, type CompletionPrompt } from "./completion-body.js";
 import { inspectLlamaServer, type LlamaServerBinary } from "./llama-server-binary.js";
+import { modelUsesMmap } from "../weight-residency.js";
 import { LlamaServerHttpError, LlamaServerProcess, type ProcessExit, type SseStream } from "./llama-server-process.js";
 import { contextOverflowError } from "../context-overflow.js";
 import { modelMemoryBudget } from "../sandbox/model-memory-budget.js";
@@ -159,6 +160,7 @@ export class LlamaServerRunner implements Runner {
           parallel,
           threads,
           batchSize: Math.max(parallel, this.spec.batchSize ?? 512),
+          mmap: modelUsesMmap(gguf, { backend: "llama-server", llamaServer: binary.path, ...(this.spec.mmap ? { mmap: this.spec.mmap } : {}) }),
           ...(adapters.length > 0 ? { adapters } : {}),
         },
         label: this.label,
