@@ -9,23 +9,13 @@ import { GGML_TYPE, ggmlTypeInfo } from "../../src/gguf/ggml-types.js";
 import { readGguf } from "../../src/gguf/gguf-reader.js";
 import { writeGguf } from "../../src/gguf/gguf-writer.js";
 import { typedMetadata } from "../../src/gguf/typed-metadata.js";
-
-/** A small deterministic generator (mulberry32), values in [-1, 1). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 31 - 1;
-  };
-}
+import { seededRandom } from "../../bench/fuzz/gguf-mutator.js";
 
 /** Writes `basePath` with a rank-2 change of relative size `strength` on every attn_output and ffn_down matrix. */
 export async function perturbedModel(basePath: string, output: string, seed = 1, strength = 0.5): Promise<void> {
   const base = readGguf(basePath);
-  const next = random(seed);
+  const uniform = seededRandom(seed);
+  const next = (): number => uniform() * 2 - 1;
   const file = await open(basePath, "r");
   const F32 = ggmlTypeInfo(GGML_TYPE.F32)!;
   try {

@@ -1,28 +1,14 @@
 import { z } from "zod";
-import { ed25519PublicKey } from "../../trust/ed25519-key.js";
+import { ed25519KeyFields, oneKeySource } from "./ed25519-key-entry.js";
 
 /** A participant the coordinator takes updates from: its key id and Ed25519 public key. */
-const participantKey = z
-  .object({
-    /** Named by an update's `key` field (the participant's server.federated.key_id). */
-    id: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "1-64 of A-Z, a-z, 0-9, ., - and _"),
-    /** The Ed25519 public key: PEM (SPKI), or the raw 32 bytes in base64. */
-    public_key: z
-      .string()
-      .min(1)
-      .superRefine((text, ctx) => {
-        try {
-          ed25519PublicKey(text, "public_key");
-        } catch (error) {
-          ctx.addIssue({ code: "custom", message: (error as Error).message });
-        }
-      })
-      .optional(),
-    /** A file holding the public key (PEM or base64), read when the gateway starts. */
-    public_key_file: z.string().min(1).optional(),
-  })
-  .strict()
-  .refine((k) => (k.public_key === undefined) !== (k.public_key_file === undefined), { message: "give public_key or public_key_file (one of them)", path: ["public_key"] });
+const participantKey = oneKeySource(
+  z
+    .object({
+      ...ed25519KeyFields,
+    })
+    .strict(),
+);
 
 /**
  * `server.federated.coordinator`: this gateway publishes federated fine-tuning rounds (POST /federated/rounds with

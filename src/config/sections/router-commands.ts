@@ -1,34 +1,20 @@
 import { z } from "zod";
-import { ed25519PublicKey } from "../../trust/ed25519-key.js";
+import { ed25519KeyFields, oneKeySource } from "./ed25519-key-entry.js";
 
 /** Operations a command may ask for (each runs the admin API route of the same name). */
 export const COMMAND_OPS = ["swap", "reload", "runners.add", "runners.remove", "routing.weights", "rollout.check", "rollout.rollback", "models"] as const;
 export type CommandOp = (typeof COMMAND_OPS)[number];
 
 /** A key commands may be signed with. */
-const commandKey = z
-  .object({
-    /** Named by a command's `key` field. */
-    id: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "1-64 of A-Z, a-z, 0-9, ., - and _"),
-    /** The Ed25519 public key: PEM (SPKI), or the raw 32 bytes in base64. */
-    public_key: z
-      .string()
-      .min(1)
-      .superRefine((text, ctx) => {
-        try {
-          ed25519PublicKey(text, "public_key");
-        } catch (error) {
-          ctx.addIssue({ code: "custom", message: (error as Error).message });
-        }
-      })
-      .optional(),
-    /** A file holding the public key (PEM or base64), read at start. */
-    public_key_file: z.string().min(1).optional(),
-    /** Operations this key may ask for. Default: every one. */
-    ops: z.array(z.enum(COMMAND_OPS)).min(1).optional(),
-  })
-  .strict()
-  .refine((k) => (k.public_key === undefined) !== (k.public_key_file === undefined), { message: "give public_key or public_key_file (one of them)", path: ["public_key"] });
+const commandKey = oneKeySource(
+  z
+    .object({
+      ...ed25519KeyFields,
+      /** Operations this key may ask for. Default: every one. */
+      ops: z.array(z.enum(COMMAND_OPS)).min(1).optional(),
+    })
+    .strict(),
+);
 
 /** A topic to subscribe to or publish on; `{gateway}` is filled in. */
 const topic = z.string().min(1).max(1024);
