@@ -1,0 +1,26 @@
+/**
+ * Adapter entries a model made by Ollama's /api/create applied, removed once no model applies them any more (the
+ * model was deleted or created again with other adapters). Only the names given are candidates: adapters added with
+ * `edgelm add` or `lora extract` and never applied by a created model stay.
+ */
+import { logger } from "../log.js";
+import type { ModelStore } from "./model-store.js";
+
+/** Removes each adapter entry of `names` that no model's manifest lists in `adapters`. Returns the names removed. */
+export async function removeUnusedAdapters(store: ModelStore, names: readonly string[]): Promise<string[]> {
+  if (names.length === 0) return [];
+  const entries = store.list();
+  const used = new Set(entries.flatMap((e) => (e.manifest.adapters ?? []).map((a) => a.name)));
+  const removed: string[] = [];
+  for (const name of new Set(names)) {
+    const entry = entries.find((e) => e.reference === name);
+    if (!entry || !entry.manifest.adapter_of || used.has(name)) continue;
+    try {
+      await store.remove(name);
+      removed.push(name);
+    } catch (error) {
+      logger.warn(`cannot remove the unused adapter ${name}: ${(error as Error).message}`);
+    }
+  }
+  return removed;
+}
