@@ -15,7 +15,7 @@ import { after, before, describe, it } from "node:test";
 import { Ollama } from "ollama";
 import { extractLora } from "../../src/adapt/lora-adapter.js";
 import { ModelStore } from "../../src/store/model-store.js";
-import { TEST_MODEL, testLlamaServer } from "../helpers.js";
+import { runCli, TEST_MODEL, testLlamaServer } from "../helpers.js";
 import { startGateway, storiesModel, type GatewayFixture } from "../server/gateway-fixture.js";
 import { perturbedModel } from "./perturbed-model.js";
 
@@ -139,6 +139,16 @@ describe("Ollama ADAPTER in /api/create", () => {
       });
       assert.equal(viaModelfile.status, 200, await viaModelfile.clone().text());
       assert.equal(await answer("my-model-mf"), adapted);
+
+      // `edgelm run` of the created model applies its adapter too, as `--lora` does.
+      const run = async (args: string[]): Promise<string> => {
+        const r = await runCli(["run", ...args, "Once upon a time", "-n", "64", "-t", "0", "--json"], { env: { EDGELM_HOME: fixture.home, EDGELM_ENGINE: "node-llama-cpp" } });
+        assert.equal(r.code, 0, r.stderr);
+        return (JSON.parse(r.stdout) as { text: string }).text;
+      };
+      const cliAdapted = await run(["my-model-mf"]);
+      assert.equal(cliAdapted, await run([TEST_MODEL, "--lora", adapterPath]));
+      assert.notEqual(cliAdapted, await run([TEST_MODEL]));
 
       // A copy keeps its adapters; deleting a model removes its adapter entry once no model applies it.
       await ollama.copy({ source: "my-model", destination: "my-copy" });
