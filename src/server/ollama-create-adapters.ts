@@ -38,7 +38,9 @@ export interface CreateBaseFile {
 }
 
 function refusal(adapter: CreateAdapter, reason: string, message: string): EdgeError {
-  return new EdgeError("invalid_request", `adapters: ${adapter.fileName}: ${message}`, {
+  // Messages that begin with the file's name already say which adapter they are about.
+  const text = message.startsWith(`${adapter.fileName} `) ? message : `${adapter.fileName}: ${message}`;
+  return new EdgeError("invalid_request", `adapters: ${text}`, {
     param: "adapters",
     details: { reason, file: adapter.fileName, digest: `sha256:${adapter.blob}` },
   });
@@ -48,9 +50,9 @@ function refusal(adapter: CreateAdapter, reason: string, message: string): EdgeE
 function fitRefusal(adapter: CreateAdapter, path: string, base: CreateBaseFile, error: unknown): EdgeError {
   if (!isEdgeError(error)) throw error;
   const message = error.message.split(path).join(adapter.fileName).split(base.path).join(base.label);
-  if (error.code === "invalid_gguf") return refusal(adapter, "not_an_adapter", `not a GGUF LoRA adapter: ${message}`);
-  if (error.code === "integrity_mismatch") return refusal(adapter, "wrong_base", `made for another model: ${message}; create it from that model`);
-  if (error.code === "unsupported_model") return refusal(adapter, "shape_mismatch", `does not fit ${base.label}: ${message}`);
+  if (error.code === "invalid_gguf") return refusal(adapter, "not_an_adapter", `${message} (a GGUF LoRA adapter is needed)`);
+  if (error.code === "integrity_mismatch") return refusal(adapter, "wrong_base", `${message}: create the model from the model it was made for`);
+  if (error.code === "unsupported_model") return refusal(adapter, "shape_mismatch", message);
   return error;
 }
 

@@ -13,7 +13,11 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Ollama } from "ollama";
-import { extractLora } from "../../src/adapt/lora-adapter.js";
+import { open } from "node:fs/promises";
+import { ADAPTER_BASE_KEY, extractLora } from "../../src/adapt/lora-adapter.js";
+import { readGguf } from "../../src/gguf/gguf-reader.js";
+import { writeGguf } from "../../src/gguf/gguf-writer.js";
+import { typedMetadata } from "../../src/gguf/typed-metadata.js";
 import { ModelStore } from "../../src/store/model-store.js";
 import { runCli, TEST_MODEL, testLlamaServer } from "../helpers.js";
 import { startGateway, storiesModel, type GatewayFixture } from "../server/gateway-fixture.js";
@@ -63,6 +67,8 @@ describe("Ollama ADAPTER in /api/create", () => {
   let adapterSha: string;
   /** An adapter of another model (the perturbed one): it records that model's SHA-256. */
   let wrongBase: Buffer;
+  /** An adapter recording no base whose factors do not fit stories260K's shapes. */
+  let misfit: Buffer;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "edgelm-ollama-adapter-"));
@@ -77,6 +83,32 @@ describe("Ollama ADAPTER in /api/create", () => {
     const wrongPath = join(dir, "wrong.gguf");
     await extractLora(tuned, other, wrongPath, { rank: 2 });
     wrongBase = readFileSync(wrongPath);
+    // blk.0.ffn_down's factors (A is 172 × r) under blk.0.attn_output's name (64 × 64), and no recorded base SHA-256.
+    const source = readGguf(adapterPath);
+    const metadata = typedMetadata(source, adapterPath);
+    metadata.delete(ADAPTER_BASE_KEY);
+    const misfitPath = join(dir, "misfit.gguf");
+    const file = await open(adapterPath, "r");
+    try {
+      await writeGguf(misfitPath, {
+        metadata,
+        tensors: source.tensors
+          .filter((t) => t.name.startsWith("blk.0.ffn_down.weight.lora_"))
+          .map((t) => ({
+            name: t.name.replace("ffn_down", "attn_output"),
+            dims: t.dims,
+            type: t.type,
+            data: async function* () {
+              const bytes = new Uint8Array(t.byteSize);
+              await file.read(bytes, 0, bytes.length, t.fileOffset);
+              yield bytes;
+            },
+          })),
+      });
+    } finally {
+      await file.close();
+    }
+    misfit = readFileSync(misfitPath);
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -160,16 +192,20 @@ describe("Ollama ADAPTER in /api/create", () => {
       assert.ok(store.get(`my-model-mf-adapter-${adapterSha.slice(0, 12)}:latest`), "my-model-mf's own adapter entry stays");
     });
 
-    it("refuses a wrong-base adapter, a non-adapter GGUF, a missing blob and quantizing with adapters, writing nothing", async () => {
+    it("refuses a wrong-base adapter, one that does not fit the base's shapes, a non-adapter GGUF, a missing blob and quantizing with adapters, writing nothing", async () => {
       await upload(fixture.url, MODEL);
       await ollama.create({ model: "base", files: { "stories.gguf": `sha256:${MODEL_SHA}` } } as never);
       const wrongSha = await upload(fixture.url, wrongBase);
+      const misfitSha = await upload(fixture.url, misfit);
+      const textSha = await upload(fixture.url, Buffer.from("these bytes are no GGUF file at all\n"));
       await upload(fixture.url, adapter);
       const missing = "7".repeat(64);
       const before = storeSnapshot(fixture.home);
       const cases: Array<[Record<string, unknown>, RegExp, string]> = [
-        [{ adapters: { "wrong.gguf": `sha256:${wrongSha}` } }, /adapters: wrong\.gguf: made for another model: wrong\.gguf was made for a base with SHA-256 [0-9a-f]{16}…, not base:latest/, "wrong_base"],
-        [{ adapters: { "model.gguf": `sha256:${MODEL_SHA}` } }, /adapters: model\.gguf: not a GGUF LoRA adapter: model\.gguf is not a LoRA adapter \(general\.type /, "not_an_adapter"],
+        [{ adapters: { "wrong.gguf": `sha256:${wrongSha}` } }, /^adapters: wrong\.gguf was made for a base with SHA-256 [0-9a-f]{16}…, not base:latest \([0-9a-f]{16}…\): create the model from the model it was made for$/, "wrong_base"],
+        [{ adapters: { "misfit.gguf": `sha256:${misfitSha}` } }, /^adapters: misfit\.gguf does not fit base:latest: blk\.0\.attn_output\.weight is 64×64$/, "shape_mismatch"],
+        [{ adapters: { "notes.txt": `sha256:${textSha}` } }, /^adapters: notes\.txt.*GGUF.*\(a GGUF LoRA adapter is needed\)$/, "not_an_adapter"],
+        [{ adapters: { "model.gguf": `sha256:${MODEL_SHA}` } }, /^adapters: model\.gguf is not a LoRA adapter \(general\.type "[^"]*", adapter\.type "undefined"\) \(a GGUF LoRA adapter is needed\)$/, "not_an_adapter"],
         [{ adapters: { "lost.gguf": `sha256:${missing}` } }, new RegExp(`adapters: lost\\.gguf: blob sha256:${missing} has not been uploaded; POST it to /api/blobs/sha256:${missing} first`), "missing_blob"],
         [{ adapters: { "lora.gguf": "sha256:xyz" } }, /adapters: lora\.gguf: "sha256:xyz" is not a blob digest/, ""],
         [{ adapters: { "lora.gguf": `sha256:${adapterSha}` }, quantize: "q8_0" }, /adapters: a model with LoRA adapters cannot be quantized on the way/, ""],
