@@ -69,6 +69,8 @@ describe("Ollama ADAPTER in /api/create", () => {
   let wrongBase: Buffer;
   /** An adapter recording no base whose factors do not fit stories260K's shapes. */
   let misfit: Buffer;
+  /** A second adapter of stories260K (another perturbation), for a model applying two. */
+  let secondPath: string;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "edgelm-ollama-adapter-"));
@@ -83,6 +85,10 @@ describe("Ollama ADAPTER in /api/create", () => {
     const wrongPath = join(dir, "wrong.gguf");
     await extractLora(tuned, other, wrongPath, { rank: 2 });
     wrongBase = readFileSync(wrongPath);
+    const third = join(dir, "third.gguf");
+    await perturbedModel(TEST_MODEL, third, 3, 0.3);
+    secondPath = join(dir, "second.gguf");
+    await extractLora(TEST_MODEL, third, secondPath, { rank: 2 });
     // blk.0.ffn_down's factors (A is 172 × r) under blk.0.attn_output's name (64 × 64), and no recorded base SHA-256.
     const source = readGguf(adapterPath);
     const metadata = typedMetadata(source, adapterPath);
@@ -249,8 +255,9 @@ describe("Ollama ADAPTER in /api/create", () => {
     before(async () => {
       fixture = await startGateway({
         models: [
-          storiesModel({ parallel: 1, adapters: [{ name: "tuned", path: adapterPath }] }),
+          storiesModel({ parallel: 1, adapters: [{ name: "tuned", path: adapterPath }, { name: "second", path: secondPath }] }),
           storiesModel({ name: "always", parallel: 1, appliedAdapters: [{ path: adapterPath, scale: 1 }] }),
+          storiesModel({ name: "both", parallel: 1, appliedAdapters: [{ path: adapterPath, scale: 1 }, { path: secondPath, scale: 1 }] }),
         ],
         config: { engine: { backend: "llama-server", llama_server: await testLlamaServer() } },
         server: { max_loaded_models: 2 },
@@ -259,7 +266,7 @@ describe("Ollama ADAPTER in /api/create", () => {
     });
     after(async () => fixture?.close());
 
-    it("a model created from a served model with an ADAPTER answers as the base with the adapter selected per request", async () => {
+    it("a model created from a served model with one or two ADAPTERs answers as the base with them selected per request, or applied with --lora", async () => {
       await upload(fixture.url, adapter);
       await ollama.create({ model: "my-model", from: "stories", adapters: { "lora.gguf": `sha256:${adapterSha}` } });
       const answer = async (model: string): Promise<string> =>
@@ -273,6 +280,16 @@ describe("Ollama ADAPTER in /api/create", () => {
       assert.equal(adapted, await answer("always"), "as the base served with --lora");
       assert.notEqual(adapted, await answer("stories"), "not as the base");
       assert.equal(await complete("my-model"), await complete("stories+tuned"), "as the base with the adapter selected per request");
+
+      // Two ADAPTER lines: both applied, as two --lora files are.
+      const secondSha = await upload(fixture.url, readFileSync(secondPath));
+      await ollama.create({ model: "two", from: "stories", adapters: { "lora.gguf": `sha256:${adapterSha}`, "second.gguf": `sha256:${secondSha}` } });
+      const two = await answer("two");
+      assert.equal(two, await answer("both"));
+      assert.notEqual(two, adapted, "the second adapter changes the answer too");
+      assert.equal(await complete("two"), await complete("stories+tuned+second"));
+      assert.equal((await ollama.show({ model: "two" })).modelfile.match(/^ADAPTER /gm)?.length, 2);
+
       const ps = (await (await fetch(`${fixture.url}/api/ps`)).json()) as { models: Array<{ name: string; edgelm: { backend: string } }> };
       assert.equal(ps.models.find((m) => m.name === "my-model:latest")?.edgelm.backend, "llama-server", "loaded on demand, on llama-server");
     });
