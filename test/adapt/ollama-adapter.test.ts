@@ -195,7 +195,12 @@ describe("Ollama ADAPTER in /api/create", () => {
       assert.ok(store.get(adapterName), "still applied by my-copy");
       await ollama.delete({ model: "my-copy" });
       assert.equal(store.get(adapterName), undefined, "removed with the last model that applied it");
-      assert.ok(store.get(`my-model-mf-adapter-${adapterSha.slice(0, 12)}:latest`), "my-model-mf's own adapter entry stays");
+      const mfAdapter = `my-model-mf-adapter-${adapterSha.slice(0, 12)}:latest`;
+      assert.ok(store.get(mfAdapter), "my-model-mf's own adapter entry stays");
+      const rm = await runCli(["rm", "my-model-mf", "--json"], { env: { EDGELM_HOME: fixture.home } });
+      assert.equal(rm.code, 0, rm.stderr);
+      assert.deepEqual((JSON.parse(rm.stdout) as Array<{ reference: string }>).map((r) => r.reference), ["my-model-mf:latest", mfAdapter], "edgelm rm takes it along too");
+      assert.equal(store.get(mfAdapter), undefined);
     });
 
     it("refuses a wrong-base adapter, one that does not fit the base's shapes, a non-adapter GGUF, a missing blob and quantizing with adapters, writing nothing", async () => {
