@@ -210,15 +210,16 @@ export function readLoraAdapter(path: string): ReadAdapter {
 /**
  * Checks that `adapter` was made for the model at `basePath` before anything loads the two together: the same
  * architecture, the base's SHA-256 when the adapter records one (integrity_mismatch otherwise), and factors whose
- * shapes fit the weights they adapt (unsupported_model otherwise).
+ * shapes fit the weights they adapt (unsupported_model otherwise). `baseSha256`: the base file's SHA-256 when the
+ * caller has verified it already (not hashed again).
  */
-export async function checkAdapterForBase(adapter: ReadAdapter, base: GgufFile, basePath: string, adapterPath: string): Promise<void> {
+export async function checkAdapterForBase(adapter: ReadAdapter, base: GgufFile, basePath: string, adapterPath: string, baseSha256?: string): Promise<void> {
   const arch = base.metadata["general.architecture"];
   if (adapter.file.metadata["general.architecture"] !== arch) {
     throw new EdgeError("unsupported_model", `${adapterPath} is an adapter for ${String(adapter.file.metadata["general.architecture"])} models, ${basePath} is ${String(arch)}`);
   }
   if (adapter.baseSha256 !== undefined) {
-    const actual = await sha256File(basePath);
+    const actual = baseSha256 ?? (await sha256File(basePath));
     if (actual !== adapter.baseSha256) {
       throw new EdgeError("integrity_mismatch", `${adapterPath} was made for a base with SHA-256 ${adapter.baseSha256.slice(0, 16)}…, not ${basePath} (${actual.slice(0, 16)}…)`, {
         details: { expected: adapter.baseSha256, actual },

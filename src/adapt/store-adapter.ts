@@ -10,7 +10,7 @@ import type { Config } from "../config/schema.js";
 import { EdgeError, toEdgeError } from "../errors.js";
 import { readGguf } from "../gguf/gguf-reader.js";
 import type { ManifestSource } from "../store/manifest.js";
-import { DEFAULT_TAG, parseStoreName } from "../store/model-ref.js";
+import { DEFAULT_TAG, parseStoreName, type StoreName } from "../store/model-ref.js";
 import { defaultModelName, ModelStore, type StoreEntry } from "../store/model-store.js";
 import { signWithLocalKey } from "../trust/sign-with-local-key.js";
 import { checkAdapterForBase, readLoraAdapter } from "./lora-adapter.js";
@@ -55,6 +55,27 @@ function findBase(store: ModelStore, path: string, recorded: string | undefined,
   return base;
 }
 
+/** The model file an adapter is stored for: the name its entry will record (`name:tag`), the file and its SHA-256. */
+export interface AdapterBase {
+  name: string;
+  path: string;
+  sha256: string;
+}
+
+/**
+ * Checks that the adapter at `path` fits `base` (a LoRA adapter, the base SHA-256 it records if any, architecture and
+ * factor shapes), without hashing the base again. Errors: invalid_gguf, integrity_mismatch, unsupported_model.
+ */
+export async function checkAdapterFits(path: string, base: AdapterBase): Promise<void> {
+  const adapter = readLoraAdapter(path);
+  if (adapter.baseSha256 !== undefined && adapter.baseSha256 !== base.sha256) {
+    throw new EdgeError("integrity_mismatch", `${path} was made for a base with SHA-256 ${adapter.baseSha256.slice(0, 16)}…, not ${base.name} (${base.sha256.slice(0, 16)}…)`, {
+      details: { expected: adapter.baseSha256, actual: base.sha256 },
+    });
+  }
+  await checkAdapterForBase(adapter, readGguf(base.path), base.path, path, base.sha256);
+}
+
 /**
  * Stores the adapter at `path` as an entry of its base. Errors: invalid_gguf (not a LoRA adapter), usage / model_not_found
  * (no base given or found), integrity_mismatch (it records another base), unsupported_model (it does not fit the
@@ -64,13 +85,24 @@ export async function storeAdapter(path: string, config: Config, options: StoreA
   const adapter = readLoraAdapter(path);
   const store = ModelStore.open(config);
   const base = findBase(store, path, adapter.baseSha256, options.base);
-  if (adapter.baseSha256 !== undefined && adapter.baseSha256 !== base.model.sha256) {
-    throw new EdgeError("integrity_mismatch", `${path} was made for a base with SHA-256 ${adapter.baseSha256.slice(0, 16)}…, not ${base.reference} (${base.model.sha256.slice(0, 16)}…)`, {
-      details: { expected: adapter.baseSha256, actual: base.model.sha256 },
-    });
-  }
-  await checkAdapterForBase(adapter, readGguf(base.model.path), base.model.path, path);
   const name = options.name !== undefined ? parseStoreName(options.name, "--name") : { name: defaultModelName(path), tag: DEFAULT_TAG };
+  const stored = await storeAdapterFor(path, { name: base.reference, path: base.model.path, sha256: base.model.sha256 }, config, { ...options, name });
+  return { ...stored, base };
+}
+
+/**
+ * Stores the adapter at `path` as the entry `options.name` of the model file `base` (checked with checkAdapterFits
+ * first), signed with trust.local_key when one is set. The base need not be a store entry yet (Ollama's /api/create
+ * stores a model's adapters before the model). Errors: those of checkAdapterFits, model_exists.
+ */
+export async function storeAdapterFor(
+  path: string,
+  base: AdapterBase,
+  config: Config,
+  options: { name: StoreName; force?: boolean; move?: boolean; source?: ManifestSource },
+): Promise<{ entry: StoreEntry; signed: boolean }> {
+  await checkAdapterFits(path, base);
+  const store = ModelStore.open(config);
   await mkdir(store.paths.tmp, { recursive: true }).catch((error: unknown) => {
     throw toEdgeError(error, `cannot write into the store at ${store.paths.tmp}`);
   });
@@ -78,15 +110,15 @@ export async function storeAdapter(path: string, config: Config, options: StoreA
   try {
     const signed = await signWithLocalKey(path, config, signatureTemp);
     const entry = await store.addAdapter(path, {
-      name: name.name,
-      tag: name.tag,
-      base: { name: base.reference, sha256: base.model.sha256 },
+      name: options.name.name,
+      tag: options.name.tag,
+      base: { name: base.name, sha256: base.sha256 },
       ...(signed ? { signature: signatureTemp } : {}),
       ...(options.move ? { move: true } : {}),
       ...(options.force ? { force: true } : {}),
       ...(options.source ? { source: options.source } : {}),
     });
-    return { entry, base, signed };
+    return { entry, signed };
   } finally {
     await rm(signatureTemp, { force: true }).catch(() => {});
   }

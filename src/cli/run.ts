@@ -13,6 +13,8 @@ import { DEMO_NOTICE, isModelReference, resolveModel } from "../store/resolve-mo
 import { terminalProgress } from "./progress-bar.js";
 import { StatusLine } from "./status-line.js";
 import { checkAdaptersForBase, parseAdapterFlag } from "../adapt/lora-adapter.js";
+import { prepareAppliedAdapters } from "../engine/prepare-adapters.js";
+import { sha256File } from "../trust/file-hash.js";
 import { action, collect, commandConfig, readStdin, usageError } from "./cli-kit.js";
 import { addModelFlags, engineFlags, type ModelFlagValues } from "./model-flags.js";
 import { addSamplingFlags, samplingFromFlags, type SamplingFlagValues } from "./sampling-flags.js";
@@ -72,8 +74,13 @@ async function runCommand(first: string | undefined, rest: string[], flags: RunF
     throw usageError("no prompt given: pass one as an argument or pipe it on stdin", "prompt");
   }
   if (resolved.source === "demo") process.stderr.write(`${DEMO_NOTICE}\n`);
-  const adapters = (flags.lora ?? []).map(parseAdapterFlag);
-  await checkAdaptersForBase(resolved.path, adapters);
+  const flagged = (flags.lora ?? []).map(parseAdapterFlag);
+  await checkAdaptersForBase(resolved.path, flagged);
+  // A store model made with adapters (Ollama's ADAPTER) applies them, verified as the gateway verifies them.
+  const stored = resolved.manifest?.adapters?.length
+    ? await prepareAppliedAdapters(resolved.manifest.adapters, { name: resolved.name, path: resolved.path, sha256: resolved.expectedSha256 ?? (await sha256File(resolved.path)) }, config)
+    : [];
+  const adapters = [...flagged, ...stored.map((a) => ({ path: a.path, scale: a.scale }))];
   // The first run in a fresh EDGELM_HOME loads the engine and measures threads: say so on a terminal, quietly.
   const status = new StatusLine(process.stderr, process.stderr.isTTY === true && !flags.json);
   let opened;

@@ -5,9 +5,10 @@
  * unsigned one), and a store adapter's recorded base SHA-256 must be the served model's. What fits the model's
  * shapes is checked by the runner (adapt/lora-adapter.ts's checkAdapterForBase) before llama.cpp sees the files.
  */
-import { requireStoreAdapter } from "../adapt/store-adapter.js";
+import { checkAdapterFits, requireStoreAdapter } from "../adapt/store-adapter.js";
 import type { Config } from "../config/schema.js";
-import { EdgeError } from "../errors.js";
+import { EdgeError, isEdgeError } from "../errors.js";
+import type { AppliedAdapter } from "../store/manifest.js";
 import { resolvedFromEntry } from "../store/model-store.js";
 import type { ResolvedModel } from "../store/resolved-model.js";
 import { checkTrust, type TrustStatus } from "../trust/check-trust.js";
@@ -65,6 +66,40 @@ export async function prepareAdapters(adapters: readonly AdapterSpec[], modelNam
     const verification = await verifyModel(resolved, config);
     const trust = await checkTrust(trustSubjectFor(resolved, verification), config);
     prepared.push({ name: spec.name, path: resolved.path, sha256: verification.sha256, ...(spec.ref !== undefined ? { ref: resolved.name } : {}), scale: spec.scale ?? 1, trust: trust.status });
+  }
+  return prepared;
+}
+
+/**
+ * The adapters a model's store manifest applies to every request (Ollama's ADAPTER, `manifest.adapters`), through
+ * the same rules as a served model's adapters (prepareAdapters: hash, trust policy, recorded base), plus two of their
+ * own before any process sees them: the adapter entry still holds the file the model was made with (its SHA-256),
+ * and the factors fit the model's shapes and architecture. Errors: integrity_mismatch, model_not_found (the adapter
+ * entry was removed), unsupported_model, and the trust policy's refusals.
+ */
+export async function prepareAppliedAdapters(
+  applied: readonly AppliedAdapter[],
+  model: { name: string; path: string; sha256: string },
+  config: Config,
+): Promise<PreparedAdapter[]> {
+  const prepared: PreparedAdapter[] = [];
+  for (const adapter of applied) {
+    let entry;
+    try {
+      entry = requireStoreAdapter(config, adapter.name);
+    } catch (error) {
+      throw new EdgeError(isEdgeError(error) ? error.code : "model_not_found", `model ${model.name} applies the adapter ${adapter.name}, which is not usable: ${(error as Error).message}`, { param: "adapters" });
+    }
+    if (entry.model.sha256 !== adapter.sha256) {
+      throw new EdgeError(
+        "integrity_mismatch",
+        `model ${model.name} was made with the adapter ${adapter.name} at SHA-256 ${adapter.sha256.slice(0, 16)}…, and that entry now holds ${entry.model.sha256.slice(0, 16)}…: create the model again with the adapter it should apply`,
+        { param: "adapters", details: { adapter: adapter.name, expected: adapter.sha256, actual: entry.model.sha256 } },
+      );
+    }
+    const [one] = await prepareAdapters([{ name: entry.reference, ref: entry.reference, scale: adapter.scale }], model.name, model.sha256, config);
+    await checkAdapterFits(one!.path, model);
+    prepared.push(one!);
   }
   return prepared;
 }

@@ -20,7 +20,7 @@ import type { Config } from "../config/schema.js";
 import { templateLimits } from "../engine/bounded-template.js";
 import { grammarCacheLimits } from "../engine/grammar-cache.js";
 import { prefixCacheOptions } from "../engine/prefix-cache-options.js";
-import { prepareAdapters, type AdapterSpec, type PreparedAdapter } from "../engine/prepare-adapters.js";
+import { prepareAdapters, prepareAppliedAdapters, type AdapterSpec, type PreparedAdapter } from "../engine/prepare-adapters.js";
 import { prepareModel, type PreparedModel } from "../engine/prepare-model.js";
 import type { Runner, RunnerExit, RunnerFactory, RunnerHealth } from "../engine/runner.js";
 import type { ChatMessage, EmbeddingResult, EmbedOptions, GenerateRequest, ThreadSetting, TokenStream } from "../engine/types.js";
@@ -143,8 +143,8 @@ export interface ModelChange {
   threads?: Partial<ThreadSetting>;
 }
 
-/** A model file that passed the trust rules, with its adapters that did. */
-type PreparedServing = PreparedModel & { adapters: PreparedAdapter[] };
+/** A model file that passed the trust rules, with its adapters that did: the selectable ones and the ones its store entry applies to every request. */
+type PreparedServing = PreparedModel & { adapters: PreparedAdapter[]; applied: PreparedAdapter[] };
 
 interface RunnerEntry {
   runner: Runner;
@@ -172,6 +172,12 @@ function crashedAtLoad(error: EdgeError): boolean {
 /** A runner new requests may go to: switched on, not draining, and ready. */
 function isRoutable(entry: RunnerEntry): boolean {
   return entry.active && !entry.draining && entry.runner.state === "ready";
+}
+
+/** The adapters a runner applies to every request: `serve --lora` files, then the ones the model's store entry applies. */
+function appliedAdapters(spec: ServedModelSpec, prepared: PreparedServing): { adapters?: Array<{ path: string; scale: number }> } {
+  const adapters = [...(spec.appliedAdapters ?? []), ...prepared.applied.map((a) => ({ path: a.path, scale: a.scale }))];
+  return adapters.length > 0 ? { adapters } : {};
 }
 
 /**
@@ -469,6 +475,7 @@ export class ModelPool implements ServedModel {
       expiresAt: this.expiresAt,
       ...(prepared?.resolved.manifest?.settings ? { settings: prepared.resolved.manifest.settings } : {}),
       ...(this.spec.adapters && this.spec.adapters.length > 0 ? { adapters: this.spec.adapters.map((a) => a.name) } : {}),
+      ...(prepared && prepared.applied.length > 0 ? { appliedAdapters: prepared.applied.map((a) => ({ name: a.ref ?? a.name, sha256: a.sha256, scale: a.scale, path: a.path })) } : {}),
       ...(prepared ? {} : this.options.idleFacts?.()),
     };
   }
@@ -617,7 +624,12 @@ export class ModelPool implements ServedModel {
   private async prepare(spec: ServedModelSpec): Promise<PreparedServing> {
     const resolve = this.options.resolve ?? ((r: string) => resolveModel(r, this.options.config, { allowDownload: false }));
     const prepared = await prepareModel(await resolve(spec.ref), this.options.config);
-    return { ...prepared, adapters: await prepareAdapters(spec.adapters ?? [], spec.name, prepared.verification.sha256, this.options.config) };
+    const model = { name: spec.name, path: prepared.resolved.path, sha256: prepared.verification.sha256 };
+    return {
+      ...prepared,
+      adapters: await prepareAdapters(spec.adapters ?? [], spec.name, prepared.verification.sha256, this.options.config),
+      applied: await prepareAppliedAdapters(prepared.resolved.manifest?.adapters ?? [], model, this.options.config),
+    };
   }
 
   private async launch(prepared: PreparedServing, spec: ServedModelSpec, generation: number): Promise<RunnerEntry> {
@@ -630,7 +642,7 @@ export class ModelPool implements ServedModel {
       ...(this.options.config.engine.batch_size !== undefined ? { batchSize: this.options.config.engine.batch_size } : {}),
       mmap: this.options.config.engine.mmap,
       ...(prepared.adapters.length > 0 ? { selectableAdapters: prepared.adapters.map((a) => ({ name: a.name, path: a.path })) } : {}),
-      ...(spec.appliedAdapters && spec.appliedAdapters.length > 0 ? { adapters: spec.appliedAdapters } : {}),
+      ...appliedAdapters(spec, prepared),
       gpu: this.options.config.engine.gpu,
       chatTemplateLimits: templateLimits(this.options.config.engine.chat_template),
       grammarCacheLimits: grammarCacheLimits(this.options.config.engine.grammar_cache),

@@ -27,8 +27,8 @@ export interface OnDemandOptions {
 
 interface OnDemandEntry {
   pool: ModelPool;
-  /** The model blob it was made for: a store entry re-created under the same name gets a new pool. */
-  sha256: string;
+  /** The model blob (and adapters) it was made for: a store entry re-created under the same name with others gets a new pool. */
+  files: string;
   lastUsed: number;
 }
 
@@ -56,10 +56,13 @@ export class OnDemandModels {
     return pool;
   }
 
-  /** Every store entry as a served model's status (loaded or not). */
+  /** Every model entry of the store as a served model's status (loaded or not); adapter entries are no models. */
   statuses(): ServedModelStatus[] {
     if (this.closed) return [];
-    return this.store.list().map((entry) => this.poolFor(entry).describe());
+    return this.store
+      .list()
+      .filter((entry) => !entry.manifest.adapter_of)
+      .map((entry) => this.poolFor(entry).describe());
   }
 
   /** Names of the store entries, for "did you mean" suggestions. */
@@ -93,7 +96,8 @@ export class OnDemandModels {
 
   private poolFor(entry: StoreEntry): ModelPool {
     const known = this.entries.get(entry.reference);
-    if (known && known.sha256 === entry.model.sha256 && known.pool.state !== "failed") return known.pool;
+    const files = [entry.model.sha256, ...(entry.manifest.adapters ?? []).map((a) => `${a.sha256}@${a.scale}`)].join("+");
+    if (known && known.files === files && known.pool.state !== "failed") return known.pool;
     if (known) {
       this.entries.delete(entry.reference);
       void known.pool.close();
@@ -111,7 +115,7 @@ export class OnDemandModels {
       idleFacts: () => this.idleFacts(entry),
       beforeLoad: (p) => this.makeRoom(p),
     });
-    this.entries.set(entry.reference, { pool, sha256: entry.model.sha256, lastUsed: ++this.useCounter });
+    this.entries.set(entry.reference, { pool, files, lastUsed: ++this.useCounter });
     return pool;
   }
 
@@ -134,6 +138,9 @@ export class OnDemandModels {
       modifiedAt: new Date(entry.manifest.created),
       ...(summary ? { summary } : {}),
       ...(entry.manifest.settings ? { settings: entry.manifest.settings } : {}),
+      ...(entry.manifest.adapters && entry.manifest.adapters.length > 0
+        ? { appliedAdapters: entry.manifest.adapters.map((a) => ({ ...a, path: this.store.blobPath(a.sha256) })) }
+        : {}),
     };
   }
 

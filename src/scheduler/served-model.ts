@@ -95,6 +95,8 @@ export interface ServedModelStatus {
   rollout?: RolloutReport;
   /** Names of the LoRA adapters requests may select, in load order (their index is llama-server's adapter id). */
   adapters?: string[];
+  /** LoRA adapters its store entry applies to every request (Ollama's ADAPTER): the adapter entry, its file and scale. */
+  appliedAdapters?: Array<{ name: string; sha256: string; scale: number; path: string }>;
 }
 
 /** A model's own defaults, as an Ollama Modelfile gives them. */

@@ -1,7 +1,8 @@
 /**
  * Ollama's Modelfile, the subset edgelm honours: FROM, PARAMETER, SYSTEM,
- * TEMPLATE and LICENSE (accepted, not kept). ADAPTER and MESSAGE are refused
- * with a 400 naming them; any other instruction is a 400 too. Values may be
+ * TEMPLATE, ADAPTER (an uploaded blob, `@sha256:<hex>`: a path on the client is
+ * refused, as the server cannot read it) and LICENSE (accepted, not kept).
+ * MESSAGE is refused with a 400 naming it; any other instruction is a 400 too. Values may be
  * bare, "quoted" or """triple-quoted""" (several lines). PARAMETER lines are
  * typed as Ollama does (numbers, booleans; `stop` repeats into a list).
  */
@@ -12,13 +13,15 @@ export interface Modelfile {
   system?: string;
   template?: string;
   parameters: Record<string, unknown>;
+  /** ADAPTER lines: the uploaded blobs' SHA-256 (hex), in order. */
+  adapters: string[];
 }
 
 const INSTRUCTION = /^\s*([A-Za-z]+)\s+/;
 
 /** Parses Modelfile text; throws invalid_request / unsupported naming the line. */
 export function parseModelfile(text: string): Modelfile {
-  const out: Modelfile = { parameters: {} };
+  const out: Modelfile = { parameters: {}, adapters: [] };
   let rest = text.replace(/\r\n/g, "\n");
   let line = 1;
   while (rest.length > 0) {
@@ -29,10 +32,11 @@ export function parseModelfile(text: string): Modelfile {
       continue;
     }
     const match = INSTRUCTION.exec(rest);
-    if (!match) throw bad(line, `expected an instruction (FROM, PARAMETER, SYSTEM, TEMPLATE), got "${rest.split("\n")[0]!.slice(0, 40)}"`);
+    if (!match) throw bad(line, `expected an instruction (FROM, ADAPTER, PARAMETER, SYSTEM, TEMPLATE), got "${rest.split("\n")[0]!.slice(0, 40)}"`);
     const instruction = match[1]!.toUpperCase();
     rest = rest.slice(match[0].length);
     const { value, consumed } = readValue(rest, line);
+    const at = line; // the instruction's own line, for its errors
     line += (rest.slice(0, consumed).match(/\n/g) ?? []).length;
     rest = rest.slice(consumed);
     switch (instruction) {
@@ -49,16 +53,26 @@ export function parseModelfile(text: string): Modelfile {
         break;
       case "PARAMETER": {
         const p = /^(\S+)\s+([\s\S]+)$/.exec(value.trim());
-        if (!p) throw bad(line, `PARAMETER needs a name and a value (e.g. PARAMETER temperature 0.7)`);
+        if (!p) throw bad(at, `PARAMETER needs a name and a value (e.g. PARAMETER temperature 0.7)`);
         addParameter(out.parameters, p[1]!, unquote(p[2]!.trim()));
         break;
       }
-      case "ADAPTER":
-        throw new EdgeError("unsupported", `Modelfile line ${line}: ADAPTER (LoRA adapters) is not supported by edgelm; merge the adapter into the GGUF first`, { param: "modelfile" });
+      case "ADAPTER": {
+        const blob = /^@sha256[:-]([0-9a-f]{64})$/.exec(value.trim());
+        if (!blob) {
+          throw new EdgeError(
+            "unsupported",
+            `Modelfile line ${at}: ADAPTER ${value.trim()} names a file on the client, which the server cannot read; upload it with POST /api/blobs/sha256:<digest> and write ADAPTER @sha256:<digest> (or send "adapters": {"<file name>": "sha256:<digest>"})`,
+            { param: "modelfile" },
+          );
+        }
+        out.adapters.push(blob[1]!);
+        break;
+      }
       case "MESSAGE":
-        throw new EdgeError("unsupported", `Modelfile line ${line}: MESSAGE is not supported; send the conversation with each /api/chat request`, { param: "modelfile" });
+        throw new EdgeError("unsupported", `Modelfile line ${at}: MESSAGE is not supported; send the conversation with each /api/chat request`, { param: "modelfile" });
       default:
-        throw bad(line, `unknown instruction ${instruction} (edgelm reads FROM, PARAMETER, SYSTEM, TEMPLATE, LICENSE)`);
+        throw bad(at, `unknown instruction ${instruction} (edgelm reads FROM, ADAPTER, PARAMETER, SYSTEM, TEMPLATE, LICENSE)`);
     }
   }
   return out;

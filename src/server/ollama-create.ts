@@ -3,15 +3,19 @@
  * a store entry or a served model), or from uploaded blobs (`files`: one GGUF
  * by its sha256), with the structured fields current clients send (`system`,
  * `template`, `parameters`, `quantize`) or a Modelfile (`modelfile`, older
- * clients). ADAPTER / `adapters` and MESSAGE / `messages` are refused with a
- * 400 naming them; parameters are checked against Ollama's option names and
- * the template against the subset edgelm renders, before anything is written.
+ * clients), with LoRA adapters (`adapters`, Modelfile ADAPTER: uploaded blobs,
+ * checked and stored as adapter entries by ollama-create-adapters.ts, applied
+ * to every request of the new model). MESSAGE / `messages` is refused with a
+ * 400 naming it; parameters are checked against Ollama's option names and the
+ * template against the subset edgelm renders, before anything is written.
  */
 import { basename } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { EdgeError } from "../errors.js";
 import type { ManifestSettings } from "../store/manifest.js";
+import { removeUnusedAdapters } from "../store/unused-adapters.js";
+import { sha256File } from "../trust/file-hash.js";
 import { formatStoreName, parseStoreName } from "../store/model-ref.js";
 import { createModel, type CreateBase } from "../store/create-model.js";
 import { ModelStore } from "../store/model-store.js";
@@ -19,7 +23,8 @@ import { parseBlobDigest, UploadedBlobs } from "../store/uploaded-blobs.js";
 import type { ApiDialect } from "./api-dialect.js";
 import { scopeOf } from "./app.js";
 import type { DialectHost } from "./app-host.js";
-import { addParameter, parseModelfile } from "./modelfile.js";
+import { addParameter, parseModelfile, type Modelfile } from "./modelfile.js";
+import { checkCreateAdapters, storeCreateAdapters, type CreateAdapter, type CreateBaseFile } from "./ollama-create-adapters.js";
 import { modelName, runWithStatus } from "./ollama-progress.js";
 import { ollamaOptionsSchema } from "./ollama-schemas.js";
 import { parseTemplate } from "./ollama-template.js";
@@ -63,18 +68,25 @@ export function registerCreateRoute(app: FastifyInstance, host: DialectHost, dia
     const uploads = new UploadedBlobs(store);
     const base = await baseOf(plan, store, uploads, host);
     const reference = formatStoreName(target);
+    const modelFile = plan.adapters.length > 0 ? await baseFile(base, plan) : undefined;
+    const adapters = modelFile ? await checkCreateAdapters(plan.adapters, modelFile, target, store, uploads) : [];
     return runWithStatus(reply, scope, body.stream !== false, dialect, async (status) => {
       status({ status: base.kind === "entry" ? `using existing layer sha256:${base.entry.model.sha256}` : `using layer ${base.fileName}` });
       if (plan.quantize) status({ status: `quantizing model to ${plan.quantize}` });
       await models.forgetStoreModel(reference);
+      const replaced = adaptersOf(store, reference);
+      for (const adapter of adapters) status({ status: `using adapter layer sha256:${adapter.blob}` });
+      const applied = modelFile ? await storeCreateAdapters(adapters, { name: reference, path: modelFile.path, sha256: modelFile.sha256 }, models.config, uploads) : [];
       const entry = await createModel(target, base, models.config, {
         settings: plan.settings,
         ...(plan.quantize ? { quantize: plan.quantize } : {}),
+        ...(applied.length > 0 ? { adapters: applied } : {}),
         progress: (e) => {
           if (e.total) status({ status: e.label, digest: "", total: e.total, completed: e.done });
         },
       });
       if (plan.blob) await uploads.release(plan.blob);
+      await removeUnusedAdapters(store, replaced);
       status({ status: `creating new layer sha256:${entry.model.sha256}` });
       status({ status: "writing manifest" });
     });
@@ -88,14 +100,23 @@ interface CreatePlan {
   blobName?: string;
   settings: ManifestSettings;
   quantize?: string;
+  /** LoRA adapters (uploaded blobs) to apply to every request. */
+  adapters: CreateAdapter[];
 }
 
 /** The request as one plan: the Modelfile's lines under the structured fields, everything checked. */
 function createPlan(body: CreateBody): CreatePlan {
-  const modelfile = body.modelfile !== undefined ? parseModelfile(body.modelfile) : { parameters: {} as Record<string, unknown> };
-  if (body.adapters && Object.keys(body.adapters).length > 0) {
-    throw new EdgeError("unsupported", "adapters: LoRA adapters are not supported by edgelm; merge the adapter into the GGUF first", { param: "adapters" });
-  }
+  const modelfile: Modelfile = body.modelfile !== undefined ? parseModelfile(body.modelfile) : { parameters: {}, adapters: [] };
+  const adapters: CreateAdapter[] = [
+    ...modelfile.adapters.map((blob) => ({ fileName: `@sha256:${blob}`, blob })),
+    ...Object.entries(body.adapters ?? {}).map(([fileName, digest]) => {
+      try {
+        return { fileName, blob: parseBlobDigest(digest) };
+      } catch (error) {
+        throw new EdgeError("invalid_request", `adapters: ${fileName}: ${(error as Error).message}`, { param: "adapters" });
+      }
+    }),
+  ];
   if (body.messages && body.messages.length > 0) {
     throw new EdgeError("unsupported", "messages: stored conversations are not supported; send them with each /api/chat request", { param: "messages" });
   }
@@ -118,9 +139,12 @@ function createPlan(body: CreateBody): CreatePlan {
     ...(template !== undefined ? { template } : {}),
     ...(Object.keys(parameters).length > 0 ? { parameters } : {}),
   };
-  const plan: CreatePlan = { settings };
+  const plan: CreatePlan = { settings, adapters };
   const quantize = body.quantize ?? body.quantization;
   if (quantize) plan.quantize = quantize;
+  if (quantize && adapters.length > 0) {
+    throw new EdgeError("unsupported", `adapters: a model with LoRA adapters cannot be quantized on the way (an adapter fits the file it was made for, not a quantized copy); quantize the base first, then create the model from it with its adapters`, { param: "adapters" });
+  }
   const files = Object.entries(body.files ?? {});
   if (files.length > 0) {
     const ggufs = files.filter(([name]) => name.toLowerCase().endsWith(".gguf"));
@@ -159,4 +183,20 @@ async function baseOf(plan: CreatePlan, store: ModelStore, uploads: UploadedBlob
   }
   if (!status.path) throw new EdgeError("unsupported", `from: ${from} is not a local model`, { param: "from" });
   return { kind: "file", path: status.path, fileName: basename(status.path), from: status.name };
+}
+
+/** The model file the new model serves, with its SHA-256 (a store entry's from its manifest, an upload's from its digest). */
+async function baseFile(base: CreateBase, plan: CreatePlan): Promise<CreateBaseFile> {
+  if (base.kind === "entry") return { label: base.entry.reference, path: base.entry.model.path, sha256: base.entry.model.sha256 };
+  if (plan.blob) return { label: base.fileName, path: base.path, sha256: plan.blob };
+  return { label: base.from ?? base.fileName, path: base.path, sha256: await sha256File(base.path) };
+}
+
+/** The adapter entries the store entry `reference` applies now (none when it does not exist or cannot be read). */
+function adaptersOf(store: ModelStore, reference: string): string[] {
+  try {
+    return (store.get(reference)?.manifest.adapters ?? []).map((a) => a.name);
+  } catch {
+    return [];
+  }
 }

@@ -17,6 +17,7 @@ import { formatStoreName, parseStoreName } from "../store/model-ref.js";
 import { ModelStore, resolvedFromEntry, type StoreEntry } from "../store/model-store.js";
 import { isOciReference, parseOciReference, pushOci } from "../store/oci/oci-source.js";
 import { pullModel } from "../store/resolve-model.js";
+import { removeUnusedAdapters } from "../store/unused-adapters.js";
 import { parseBlobDigest, UploadedBlobs } from "../store/uploaded-blobs.js";
 import { verifyModel } from "../trust/verify-model.js";
 import type { ApiDialect } from "./api-dialect.js";
@@ -107,6 +108,8 @@ export function registerModelRoutes(app: FastifyInstance, host: DialectHost, dia
     }
     await models().forgetStoreModel(entry.reference);
     await store().remove(entry.reference);
+    // The adapter entries a created model applied go with it, unless another model applies them too.
+    await removeUnusedAdapters(store(), (entry.manifest.adapters ?? []).map((a) => a.name));
     scope.end({ status: 200 });
     return reply.code(200).send();
   });

@@ -3,13 +3,15 @@
  * entry (the same blobs under a new name), or from a GGUF file on this machine
  * (an uploaded blob, a served model's file), with request defaults (SYSTEM,
  * TEMPLATE, PARAMETER) in its manifest, optionally quantized by edgelm's
- * quantizer on the way (signed with trust.local_key when one is set). An entry
- * of the same name is replaced, as Ollama does.
+ * quantizer on the way (signed with trust.local_key when one is set), and with
+ * LoRA adapters applied to every request (Ollama's ADAPTER: adapter entries of
+ * the model's file, listed in its manifest; a model made from an entry keeps
+ * that entry's adapters). An entry of the same name is replaced, as Ollama does.
  */
 import type { Config } from "../config/schema.js";
 import { EdgeError } from "../errors.js";
 import type { ProgressReporter } from "../progress.js";
-import type { ManifestSettings } from "./manifest.js";
+import type { AppliedAdapter, ManifestSettings } from "./manifest.js";
 import { formatStoreName, type StoreName } from "./model-ref.js";
 import { ModelStore, predominantType, type StoreEntry } from "./model-store.js";
 import { quantizeInStore } from "./quantize-variant.js";
@@ -26,6 +28,8 @@ export interface CreateModelOptions {
   settings?: ManifestSettings;
   /** A quantization type (q8_0, q4_0, q4_k_m, ...: see `edgelm quantize --help`). */
   quantize?: string;
+  /** Adapters to apply to every request, after the ones an entry base applies already (adapter entries of the base's model file). */
+  adapters?: AppliedAdapter[];
   progress?: ProgressReporter;
 }
 
@@ -35,8 +39,14 @@ export async function createModel(name: StoreName, base: CreateBase, config: Con
   const reference = formatStoreName(name);
   const settings = options.settings && Object.keys(options.settings).length > 0 ? options.settings : undefined;
   const from = base.kind === "entry" ? base.entry.reference : base.from;
-  if (from === reference && options.quantize === undefined && base.kind === "entry" && !settings) return base.entry;
-  const facts = { name, source: { type: "created" as const, from }, variantOf: null, force: true, ...(settings ? { settings } : {}) };
+  const added = options.adapters ?? [];
+  if (from === reference && options.quantize === undefined && base.kind === "entry" && !settings && added.length === 0) return base.entry;
+  const adapters = [...(base.kind === "entry" ? (base.entry.manifest.adapters ?? []) : []), ...added];
+  const facts = { name, source: { type: "created" as const, from }, variantOf: null, force: true, ...(settings ? { settings } : {}), ...(adapters.length > 0 ? { adapters } : {}) };
+  if (options.quantize !== undefined && adapters.length > 0) {
+    // An adapter records the SHA-256 of the file it was made for: a quantized copy is another file.
+    throw new EdgeError("unsupported", `adapters: a model with LoRA adapters cannot be quantized on the way (the adapters fit ${from ?? "the base"}'s file, not a quantized copy); quantize the base first, then create the model with its adapters`, { param: "adapters" });
+  }
   if (options.quantize !== undefined) {
     const target = quantTarget(options.quantize);
     const sourcePath = base.kind === "entry" ? base.entry.model.path : base.path;

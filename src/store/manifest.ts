@@ -123,6 +123,12 @@ export const federatedRecordSchema = z
 /** What an adapter entry's manifest says of its base. */
 export const adapterOfSchema = z.object({ name: z.string().min(1), sha256: sha256Hex }).strict();
 
+/**
+ * One LoRA adapter a model entry applies to every request (Ollama's ADAPTER): the adapter entry (`name:tag`), the
+ * SHA-256 of its file as it was when the model was made (a changed entry is refused at load), and its scale.
+ */
+export const appliedAdapterSchema = z.object({ name: z.string().min(1), sha256: sha256Hex, scale: z.number().finite() }).strict();
+
 export const manifestSchema = z.looseObject({
   schema_version: z.literal(MANIFEST_VERSION),
   name: z.string().min(1),
@@ -150,6 +156,8 @@ export const manifestSchema = z.looseObject({
    * which a served model must match). Its one loadable file has the role `adapter`, not `model`.
    */
   adapter_of: adapterOfSchema.optional(),
+  /** LoRA adapters (adapter entries of this model's file) applied to every request of this model (absent: none). */
+  adapters: z.array(appliedAdapterSchema).optional(),
 });
 
 export type ManifestFile = z.infer<typeof manifestFileSchema>;
@@ -159,6 +167,7 @@ export type ManifestSettings = z.infer<typeof modelSettingsSchema>;
 export type TrainingRecord = z.infer<typeof trainingRecordSchema>;
 export type FederatedRecord = z.infer<typeof federatedRecordSchema>;
 export type AdapterOf = z.infer<typeof adapterOfSchema>;
+export type AppliedAdapter = z.infer<typeof appliedAdapterSchema>;
 
 export function isSafeRelativeName(name: string): boolean {
   if (name.startsWith("/") || name.includes("\\") || name.includes("\0")) return false;

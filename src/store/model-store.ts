@@ -361,7 +361,9 @@ export class ModelStore {
       } catch (error) {
         if (!facts.force) throw error; // a damaged manifest is replaced only when asked
       }
-      if (existing && sameFiles(existing.manifest.files, files) && JSON.stringify(existing.manifest.settings ?? {}) === JSON.stringify(facts.settings ?? {})) {
+      const sameFacts =
+        JSON.stringify(existing?.manifest.settings ?? {}) === JSON.stringify(facts.settings ?? {}) && JSON.stringify(existing?.manifest.adapters ?? []) === JSON.stringify(facts.adapters ?? []);
+      if (existing && sameFiles(existing.manifest.files, files) && sameFacts) {
         await this.staging.commit(staged); // same bytes: rewriting the blobs repairs a damaged one
         return { entry: existing, created: false };
       }
@@ -389,6 +391,7 @@ export class ModelStore {
             }
           : {}),
         ...(facts.adapterOf ? { adapter_of: facts.adapterOf } : {}),
+        ...(facts.adapters && facts.adapters.length > 0 ? { adapters: facts.adapters } : {}),
       };
       await this.staging.commit(staged);
       for (const file of files) {

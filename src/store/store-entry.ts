@@ -6,7 +6,7 @@
 import { basename } from "node:path";
 import { readGguf } from "../gguf/gguf-reader.js";
 import { summarizeGguf } from "../gguf/gguf-summary.js";
-import type { AdapterOf, FederatedRecord, Manifest, ManifestFile, ManifestSource, TrainingRecord } from "./manifest.js";
+import type { AdapterOf, AppliedAdapter, FederatedRecord, Manifest, ManifestFile, ManifestSource, TrainingRecord } from "./manifest.js";
 import type { StoreName } from "./model-ref.js";
 
 /** A manifest file with the path of its blob on this machine. */
@@ -81,6 +81,8 @@ export interface EntryFacts {
   fineTuned?: { from: string; training?: TrainingRecord; federated?: FederatedRecord };
   /** A LoRA adapter entry: its base (the entry's one file has the role `adapter`). */
   adapterOf?: AdapterOf;
+  /** A model entry's adapters, applied to every request (Ollama's ADAPTER). */
+  adapters?: AppliedAdapter[];
 }
 
 export interface AdapterOptions {

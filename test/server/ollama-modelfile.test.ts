@@ -37,12 +37,19 @@ describe("Modelfile subset", () => {
       system: "You are\na storyteller.",
       template: "{{ .Prompt }}",
       parameters: { temperature: 0.7, num_predict: 64, stop: ["<|end|>", "User:"] },
+      adapters: [],
     });
   });
 
-  it("refuses ADAPTER, MESSAGE and unknown instructions, naming the line", () => {
+  it("reads ADAPTER lines naming uploaded blobs (@sha256:<hex>), in order", () => {
+    const a = "a".repeat(64);
+    const b = "b".repeat(64);
+    assert.deepEqual(parseModelfile(`FROM stories\nADAPTER @sha256:${a}\nADAPTER @sha256-${b}\n`).adapters, [a, b]);
+  });
+
+  it("refuses ADAPTER naming a client path, MESSAGE and unknown instructions, naming the line", () => {
     assert.deepEqual(refusal(() => parseModelfile("FROM x\nADAPTER ./lora.gguf")).code, "unsupported");
-    assert.match(refusal(() => parseModelfile("FROM x\nADAPTER ./lora.gguf")).message, /line 2: ADAPTER/);
+    assert.match(refusal(() => parseModelfile("FROM x\nADAPTER ./lora.gguf")).message, /line 2: ADAPTER \.\/lora\.gguf names a file on the client, which the server cannot read; upload it with POST \/api\/blobs/);
     assert.match(refusal(() => parseModelfile("FROM x\n\nMESSAGE user hi")).message, /line 3: MESSAGE/);
     assert.match(refusal(() => parseModelfile("FRM x")).message, /line 1: unknown instruction FRM/);
     assert.match(refusal(() => parseModelfile('SYSTEM """never closed')).message, /not closed/);

@@ -160,8 +160,8 @@ describe("Ollama model management through the official client", () => {
 
   it("refuses what it cannot honour with a 400 naming it", async () => {
     const cases: Array<[Record<string, unknown>, RegExp]> = [
-      [{ model: "x", modelfile: "FROM stories\nADAPTER ./lora.gguf\n" }, /ADAPTER .*not supported/],
-      [{ model: "x", from: "stories", adapters: { "lora.gguf": `sha256:${MODEL_SHA}` } }, /adapters: LoRA adapters are not supported/],
+      [{ model: "x", modelfile: "FROM stories\nADAPTER ./lora.gguf\n" }, /ADAPTER \.\/lora\.gguf names a file on the client, which the server cannot read/],
+      [{ model: "x", from: "stories", adapters: { "lora.gguf": `sha256:${MODEL_SHA}` } }, /adapters: lora\.gguf is not a LoRA adapter/],
       [{ model: "x", from: "stories", parameters: { warmth: 3 } }, /parameters\.warmth: not an Ollama option/],
       [{ model: "x", from: "stories", template: "{{ range .Messages }}{{ end }}" }, /template: .*range .Messages.* not supported/],
       [{ model: "x", files: { "m.gguf": `sha256:${"1".repeat(64)}` } }, /has not been uploaded/],
