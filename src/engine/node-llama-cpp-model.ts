@@ -1,9 +1,10 @@
 /**
  * A model loaded by the node-llama-cpp engine: generation on its context's
- * sequences (slots: node-llama-cpp-slots.ts) with stops, grammars, logprobs and
- * tool calls; next-token distributions for evaluation; embeddings.
- * (Just over 350 lines: the LoadedModel interface on one context; runtime,
- * slots, sampling and threads are its siblings.)
+ * sequences (slots: node-llama-cpp-slots.ts), or on the context of the adapter
+ * set a request selects (node-llama-cpp-adapter-contexts.ts), with stops,
+ * grammars, logprobs and tool calls; next-token distributions for evaluation;
+ * embeddings. (Under 400 lines: the LoadedModel interface on one model; runtime,
+ * slots, adapter contexts, sampling and threads are its siblings.)
  */
 import {
   type Llama,
