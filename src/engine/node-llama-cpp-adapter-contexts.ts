@@ -99,6 +99,8 @@ export class AdapterContexts {
     let slots: SequenceSlots;
     try {
       slots = (await entry.ready).slots;
+      // The model may have been unloaded while the context was being made.
+      if (this.closed) throw this.closed;
       slot = await slots.acquire(tokens, signal);
     } catch (error) {
       this.leave(entry);
