@@ -13,9 +13,11 @@ import { after, before, describe, it } from "node:test";
 import OpenAI from "openai";
 import { extractLora } from "../../src/adapt/lora-adapter.js";
 import { NodeLlamaCppBackend } from "../../src/engine/node-llama-cpp-backend.js";
+import { ChildProcessRunner } from "../../src/engine/runners/child-process-runner.js";
 import type { NodeLlamaCppModel } from "../../src/engine/node-llama-cpp-model.js";
 import type { GenerateRequest, LoadedModel } from "../../src/engine/types.js";
 import { TEST_MODEL } from "../helpers.js";
+import { assertConfined, testSandbox } from "../engine/sandbox/test-sandbox.js";
 import { startGateway, storiesModel, type GatewayFixture } from "../server/gateway-fixture.js";
 import { perturbedModel } from "./perturbed-model.js";
 
@@ -162,6 +164,29 @@ describe("per-request LoRA adapters on node-llama-cpp", () => {
       await assert.rejects(noAdapters.generate({ prompt: PROMPT, adapters: [{ index: 0 }] }), /has no adapters to select/);
     } finally {
       await noAdapters.dispose();
+    }
+  });
+
+  it("a sandboxed runner process reads its selectable adapters and answers with them", async () => {
+    const spec = { name: "stories", path: TEST_MODEL, contextSize: 256, parallel: 2, threads: { decode: 1, prompt: 1 } };
+    const applied = await new NodeLlamaCppBackend().load({ ...spec, adapters: [{ path: adapterB, scale: 1 }] });
+    let expected: string;
+    try {
+      const s = await applied.generate({ prompt: PROMPT, maxTokens: 40, temperature: 0 });
+      for await (const _ of s) void _;
+      expected = (await s.result).text;
+    } finally {
+      await applied.dispose();
+    }
+    const runner = new ChildProcessRunner({ ...spec, selectableAdapters: [{ name: "a", path: adapterA }, { name: "b", path: adapterB }] }, { sandbox: testSandbox() });
+    try {
+      await runner.start();
+      assertConfined(runner.pid);
+      const s = await runner.generate({ prompt: PROMPT, maxTokens: 40, temperature: 0, adapters: [{ index: 1, name: "b" }] });
+      for await (const _ of s) void _;
+      assert.equal((await s.result).text, expected);
+    } finally {
+      await runner.dispose();
     }
   });
 
