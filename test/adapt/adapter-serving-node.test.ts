@@ -147,14 +147,19 @@ describe("per-request LoRA adapters on node-llama-cpp", () => {
       assert.equal(stats.alive, 1, "never more than one adapter context");
       assert.ok(stats.created >= 3 && stats.evicted === stats.created - 1, JSON.stringify(stats));
       assert.equal(model.activeSequences, 0);
-      // A cancelled request waiting for a context leaves; the next one is served.
-      const busy = await model.generate({ prompt: PROMPT, maxTokens: 200, temperature: 0, ignoreEos: true, adapters: [{ index: 0 }] });
+      // A cancelled request waiting for a context leaves; a cancelled stream frees its context; the next set is served.
+      const streaming = new AbortController();
+      const busy = await model.generate({ prompt: PROMPT, maxTokens: 200, temperature: 0, ignoreEos: true, adapters: [{ index: 0 }] }, streaming.signal);
       const controller = new AbortController();
       const waiting = model.generate({ prompt: PROMPT, maxTokens: 4, temperature: 0, adapters: [{ index: 1 }] }, controller.signal);
       controller.abort();
       await assert.rejects(waiting, (e: Error & { code?: string }) => e.code === "aborted");
-      for await (const _ of busy) void _;
+      for await (const _ of busy) {
+        streaming.abort();
+      }
+      assert.equal((await busy.result).finishReason, "abort");
       assert.equal(await text(model, { adapters: [{ index: 1 }] }), reference.get("b"));
+      assert.equal(model.adapterContextStats().alive, 1);
       await assert.rejects(model.generate({ prompt: PROMPT, adapters: [{ index: 2 }] }), /adapter 2 is not loaded \(2 are\)/);
     } finally {
       await model.dispose();
