@@ -7,16 +7,18 @@
 import { statSync } from "node:fs";
 import { basename } from "node:path";
 import type { LlamaContext, LlamaModel } from "node-llama-cpp";
-import { EdgeError } from "../errors.js";
+import { checkAdapterForBase, readLoraAdapter } from "../adapt/lora-adapter.js";
+import { EdgeError, isEdgeError } from "../errors.js";
 import { ChatTemplate } from "./chat-template.js";
 import { DEFAULT_GRAMMAR_CACHE_LIMITS } from "./grammar-cache.js";
+import { AdapterContexts, adapterSequences, DEFAULT_ADAPTER_CONTEXTS } from "./node-llama-cpp-adapter-contexts.js";
 import { NodeLlamaCppModel } from "./node-llama-cpp-model.js";
 import { errorText, getRuntime, loadErrors, type NodeLlamaCppOptions } from "./node-llama-cpp-runtime.js";
 import { splitThreadsPerPhase } from "./node-llama-cpp-threads.js";
 import type { EngineBackend, LoadedModel, LoadOptions, ModelInfo } from "./types.js";
 import { modelUsesMmap } from "./weight-residency.js";
 import { summarizeGguf, type GgufSummary } from "../gguf/gguf-summary.js";
-import { readGguf } from "../gguf/gguf-reader.js";
+import { readGguf, type GgufFile } from "../gguf/gguf-reader.js";
 import { resolveThreads } from "./thread-setting.js";
 
 export type { NodeLlamaCppOptions } from "./node-llama-cpp-runtime.js";
@@ -33,14 +35,14 @@ export class NodeLlamaCppBackend implements EngineBackend {
     const chatTemplate = await ChatTemplate.open(gguf.metadata, options.name ?? basename(options.path), options.chatTemplateLimits);
     try {
       const useMmap = modelUsesMmap(gguf, { backend: "node-llama-cpp", ...(options.mmap ? { mmap: options.mmap } : {}) });
-      return await this.loadWith(options, summary, chatTemplate, useMmap);
+      return await this.loadWith(options, gguf, summary, chatTemplate, useMmap);
     } catch (error) {
       await chatTemplate.dispose();
       throw error;
     }
   }
 
-  private async loadWith(options: LoadOptions, summary: GgufSummary, chatTemplate: ChatTemplate, useMmap: boolean): Promise<LoadedModel> {
+  private async loadWith(options: LoadOptions, gguf: GgufFile, summary: GgufSummary, chatTemplate: ChatTemplate, useMmap: boolean): Promise<LoadedModel> {
     const { llama, build } = await getRuntime(this.options.gpu ?? false, this.options.build ?? "auto", this.options.cmakeOptions);
     const threads = resolveThreads(options.threads, llama.cpuMathCores);
     let model: LlamaModel;
@@ -62,19 +64,27 @@ export class NodeLlamaCppBackend implements EngineBackend {
     const trainContextSize = model.trainContextSize;
     const contextSize = Math.max(16, Math.min(options.contextSize ?? Math.min(trainContextSize, 4096), trainContextSize));
     const parallel = Math.max(1, options.parallel ?? 1);
-    let context: LlamaContext;
-    try {
-      context = await model.createContext({
+    const applied = (options.adapters ?? []).map((a) => ({ filePath: a.path, scale: a.scale }));
+    const selectable = options.selectableAdapters ?? [];
+    // One context of `sequences` sequences with the applied adapters and, for an adapter set, the selected ones.
+    const openContext = (sequences: number, lora: Array<{ filePath: string; scale: number }>): Promise<LlamaContext> =>
+      model.createContext({
         contextSize,
-        sequences: parallel,
+        sequences,
         threads: { ideal: threads.decode, min: threads.decode },
-        batchSize: Math.max(parallel, Math.min(options.batchSize ?? 512, contextSize * parallel)),
+        batchSize: Math.max(sequences, Math.min(options.batchSize ?? 512, contextSize * sequences)),
         failedCreationRemedy: false,
-        ...(options.adapters && options.adapters.length > 0 ? { lora: { adapters: options.adapters.map((a) => ({ filePath: a.path, scale: a.scale })) } } : {}),
+        ...(lora.length > 0 ? { lora: { adapters: lora } } : {}),
         ...(options.signal ? { createSignal: options.signal } : {}),
       });
+    let context: LlamaContext;
+    try {
+      // Nothing unvalidated reaches llama.cpp: each selectable adapter is checked against this model first.
+      for (const adapter of selectable) await checkAdapterForBase(readLoraAdapter(adapter.path), gguf, options.path, adapter.path);
+      context = await openContext(parallel, applied);
     } catch (error) {
       await model.dispose();
+      if (isEdgeError(error)) throw error;
       throw new EdgeError("model_load_failed", `cannot create a context of ${contextSize} tokens × ${parallel}: ${errorText(error)}`);
     }
     const threadsPerPhase = splitThreadsPerPhase(context, () => info.threads);
@@ -97,7 +107,25 @@ export class NodeLlamaCppBackend implements EngineBackend {
       threads,
       threadsPerPhase,
     };
-    return new NodeLlamaCppModel(llama, model, context, info, chatTemplate, options.grammarCacheLimits ?? DEFAULT_GRAMMAR_CACHE_LIMITS);
+    const adapterContexts =
+      selectable.length > 0
+        ? new AdapterContexts(
+            async (set, sequences) => {
+              const lora = [...applied, ...set.map((a) => ({ filePath: selectable[a.index]!.path, scale: a.scale }))];
+              let created: LlamaContext;
+              try {
+                created = await openContext(sequences, lora);
+              } catch (error) {
+                throw new EdgeError("model_load_failed", `cannot create a context for the adapters ${set.map((a) => selectable[a.index]!.name).join("+")} (${contextSize} tokens × ${sequences}): ${errorText(error)}`);
+              }
+              splitThreadsPerPhase(created, () => info.threads);
+              return created;
+            },
+            adapterSequences(parallel, options.adapterContexts),
+            Math.max(1, options.adapterContexts?.max ?? DEFAULT_ADAPTER_CONTEXTS),
+          )
+        : undefined;
+    return new NodeLlamaCppModel(llama, model, context, info, chatTemplate, options.grammarCacheLimits ?? DEFAULT_GRAMMAR_CACHE_LIMITS, adapterContexts ? { contexts: adapterContexts, count: selectable.length } : undefined);
   }
 }
 

@@ -1,9 +1,10 @@
 /**
  * A model loaded by the node-llama-cpp engine: generation on its context's
- * sequences (slots: node-llama-cpp-slots.ts) with stops, grammars, logprobs and
- * tool calls; next-token distributions for evaluation; embeddings.
- * (Just over 350 lines: the LoadedModel interface on one context; runtime,
- * slots, sampling and threads are its siblings.)
+ * sequences (slots: node-llama-cpp-slots.ts), or on the context of the adapter
+ * set a request selects (node-llama-cpp-adapter-contexts.ts), with stops,
+ * grammars, logprobs and tool calls; next-token distributions for evaluation;
+ * embeddings. (Under 400 lines: the LoadedModel interface on one model; runtime,
+ * slots, adapter contexts, sampling and threads are its siblings.)
  */
 import {
   type Llama,
@@ -20,6 +21,7 @@ import { BYTES_PER_REPETITION, gbnfExpansion } from "./grammar-expansion.js";
 import { GrammarCache, type GrammarCacheLimits, type GrammarCacheStats } from "./grammar-cache.js";
 import { errorText } from "./node-llama-cpp-runtime.js";
 import { logprobEntry, samplingOptions } from "./node-llama-cpp-sampling.js";
+import { adapterSetOf, type AdapterContexts, type AdapterSet } from "./node-llama-cpp-adapter-contexts.js";
 import { SequenceSlots, type Slot } from "./node-llama-cpp-slots.js";
 import { StopMatcher } from "./stop-matcher.js";
 import { resolveThreads } from "./thread-setting.js";
@@ -65,13 +67,30 @@ export class NodeLlamaCppModel implements LoadedModel {
     readonly info: ModelInfo,
     private readonly chatTemplate: ChatTemplate,
     grammarLimits: GrammarCacheLimits,
+    /** The contexts of per-request adapter sets, when the model has selectable adapters (and how many it has). */
+    private readonly adapters?: { contexts: AdapterContexts; count: number },
   ) {
     this.grammars = new GrammarCache<LlamaGrammar>(grammarLimits, grammarBytes);
     this.slots = new SequenceSlots(context, info.parallel);
   }
 
   get activeSequences(): number {
-    return this.slots.busy;
+    return this.slots.busy + (this.adapters?.contexts.busy ?? 0);
+  }
+
+  /** Adapter contexts alive now, and created and evicted since load (tests, health). */
+  adapterContextStats(): { alive: number; created: number; evicted: number } {
+    const c = this.adapters?.contexts;
+    return { alive: c?.size ?? 0, created: c?.created ?? 0, evicted: c?.evicted ?? 0 };
+  }
+
+  /** A sequence for the request: of the base context, or of its adapter set's context. */
+  private async acquireSlot(set: AdapterSet, tokens: Token[], signal?: AbortSignal): Promise<{ slot: Slot; release: () => void }> {
+    if (set.length === 0 || !this.adapters) {
+      const slot = await this.slots.acquire(tokens, signal);
+      return { slot, release: () => this.slots.release(slot) };
+    }
+    return this.adapters.contexts.acquire(set, tokens, signal);
   }
 
   setThreads(threads: ThreadSetting): void {
@@ -151,6 +170,7 @@ export class NodeLlamaCppModel implements LoadedModel {
       throw new EdgeError("invalid_request", `max tokens must be a positive integer or -1, got ${requested}`, { param: "max_tokens" });
     }
     const maxTokens = requested === -1 ? room : Math.min(requested, room);
+    const adapterSet = adapterSetOf(request, this.adapters?.count ?? 0, this.info.name);
     for (const id of Object.keys(request.logitBias ?? {})) {
       // node-llama-cpp ignores biases on end-of-generation tokens; refusing is better than silently ignoring.
       if (this.model.isEogToken(Number(id) as Token)) {
@@ -159,7 +179,7 @@ export class NodeLlamaCppModel implements LoadedModel {
     }
     const grammar = await this.grammarFor(tools.responseFormat);
     if (signal?.aborted) throw new EdgeError("aborted", "the request was cancelled");
-    const slot = await this.slots.acquire(promptTokens, signal);
+    const { slot, release } = await this.acquireSlot(adapterSet, promptTokens, signal);
 
     const controller = new AbortController();
     const onAbort = (): void => controller.abort();
@@ -171,7 +191,7 @@ export class NodeLlamaCppModel implements LoadedModel {
     void this.run(slot, request, promptTokens, maxTokens, stops, grammar, controller.signal, stream, startedAt).then((outcome) => {
       signal?.removeEventListener("abort", onAbort);
       // Free the slot before the caller learns the result, so a follow-up request finds it free.
-      this.slots.release(slot);
+      release();
       if (outcome.ok) stream.end(outcome.result);
       else stream.fail(outcome.error);
     });
@@ -346,7 +366,9 @@ export class NodeLlamaCppModel implements LoadedModel {
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    this.slots.rejectWaiters(new EdgeError("model_not_ready", `model ${this.info.name} was unloaded`));
+    const unloaded = new EdgeError("model_not_ready", `model ${this.info.name} was unloaded`);
+    this.slots.rejectWaiters(unloaded);
+    await this.adapters?.contexts.dispose(unloaded);
     const embedding = this.embeddingContext;
     this.embeddingContext = undefined;
     if (embedding) await embedding.then((c) => c.dispose()).catch(() => {});

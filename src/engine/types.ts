@@ -236,10 +236,18 @@ export interface LoadOptions {
    */
   adapters?: ReadonlyArray<{ path: string; scale: number }>;
   /**
-   * LoRA adapters loaded unapplied, which each request selects by index (GenerateRequest.adapters): llama-server
-   * only (`--lora … --lora-init-without-apply`, per-request `lora`). Default: none.
+   * LoRA adapters loaded unapplied, which each request selects by index (GenerateRequest.adapters). llama-server
+   * loads them with `--lora … --lora-init-without-apply` and sends per-request `lora`; node-llama-cpp, which applies
+   * adapters per context, gives each distinct adapter set a context of its own (see adapterContexts). Each is checked
+   * against the model (its recorded base, architecture, shapes) before it is loaded. Default: none.
    */
   selectableAdapters?: ReadonlyArray<{ name: string; path: string }>;
+  /**
+   * node-llama-cpp: the contexts of adapter sets (created on first use, the least recently used idle one disposed
+   * when another set needs room): `max` alive at once (default 4), `sequences` each (default min(parallel, 2)), each
+   * of the model's context size. Ignored by llama-server, and without selectableAdapters.
+   */
+  adapterContexts?: { max?: number; sequences?: number };
   /** Limits on rendering the model's chat template (config `engine.chat_template`). Default: that section's defaults. */
   chatTemplateLimits?: TemplateLimits;
   /** Bounds of the compiled-grammar cache (config `engine.grammar_cache`; node-llama-cpp). Default: that section's defaults. */

@@ -54,7 +54,8 @@ export interface ServedModelSpec {
   follow?: string;
   /**
    * LoRA adapters requests may select (`model: "name+adapter"`), each a GGUF file or a store adapter made for this
-   * model (llama-server only); verified with the model before every load (engine/prepare-adapters.ts).
+   * model (either engine; node-llama-cpp gives each adapter set a context of its own); verified with the model before
+   * every load (engine/prepare-adapters.ts).
    */
   adapters?: AdapterSpec[];
   /** LoRA adapters applied to every request of this model, each at its scale (`serve --lora`; either engine). */
@@ -136,7 +137,7 @@ export interface SwapResult {
 /** What a swap may change. */
 export interface ModelChange {
   ref?: string;
-  /** The adapters requests may select (replacing the list; llama-server loads adapters only at launch). */
+  /** The adapters requests may select (replacing the list; runners take their adapter list at launch). */
   adapters?: AdapterSpec[];
   parallel?: number;
   contextSize?: number;
@@ -513,11 +514,12 @@ export class ModelPool implements ServedModel {
   }
 
   /**
-   * Adds an adapter requests may select, without dropping one: llama-server loads adapters only at launch, so this
-   * is an overlap swap (new runners with the longer list, verified and loaded first; new requests move to them once
-   * ready; in-flight ones finish on the old). Errors: invalid_request (the name is taken, or 16 are served),
-   * unsupported (not the llama-server engine), and every refusal of the trust path (integrity_mismatch for an adapter
-   * of another base) — the old runners keep serving then.
+   * Adds an adapter requests may select, without dropping one: a runner takes its adapter list at launch
+   * (llama-server loads adapters only then; a node-llama-cpp runner checks them then and opens their contexts on
+   * demand), so this is an overlap swap (new runners with the longer list, verified and loaded first; new requests
+   * move to them once ready; in-flight ones finish on the old), on either engine. Errors: invalid_request (the name
+   * is taken, or 16 are served) and every refusal of the trust path (integrity_mismatch for an adapter of another
+   * base) — the old runners keep serving then.
    */
   addAdapter(adapter: AdapterSpec): Promise<SwapResult> {
     return this.changeAdapters((current) => {
@@ -539,13 +541,7 @@ export class ModelPool implements ServedModel {
 
   /** One adapter change, queued behind any swap in progress so each sees the list the previous one left. */
   private changeAdapters(change: (current: readonly AdapterSpec[]) => AdapterSpec[]): Promise<SwapResult> {
-    const run = this.swapChain.then(() => {
-      const backend = this.entries.find(isRoutable)?.runner.backend;
-      if (backend !== undefined && backend !== "llama-server") {
-        throw new EdgeError("unsupported", `${this.name} runs on ${backend}, which cannot select adapters per request; serve it with engine.backend llama-server`, { param: "adapters" });
-      }
-      return this.swapNow({ adapters: change(this.spec.adapters ?? []) }, { mode: "overlap" });
-    });
+    const run = this.swapChain.then(() => this.swapNow({ adapters: change(this.spec.adapters ?? []) }, { mode: "overlap" }));
     this.swapChain = run.catch(() => {});
     return run;
   }

@@ -1,8 +1,8 @@
 /**
  * Which LoRA adapters an OpenAI-dialect request applies: `model: "base+adapter[+adapter…]"`, an `adapters` field
  * (names, `{ name, scale }`, or llama-server's `{ id, scale }`), or llama-server's own `lora: [{ id, scale }]`.
- * Adapters are the served model's (`server.models[].adapters`); per-request selection needs the llama-server engine
- * (node-llama-cpp applies adapters per context, so it cannot switch them per request: a 400 naming the engine).
+ * Adapters are the served model's (`server.models[].adapters`), selectable on either engine (llama-server sends each
+ * request's scales; node-llama-cpp runs each adapter set on a context of its own).
  */
 import { EdgeError } from "../errors.js";
 import type { ServedModel, ServedModelStatus } from "../scheduler/served-model.js";
@@ -63,14 +63,6 @@ export function selectAdapters(directory: ModelDirectory, body: { model: string;
     chosen.set(choice.id, choice.scale);
   }
   if (chosen.size === 0) return { model, label: model.name };
-  const backend = status.info?.backend ?? status.runners[0]?.backend;
-  if (backend !== undefined && backend !== "llama-server") {
-    throw new EdgeError(
-      "unsupported",
-      `adapters: ${status.name} runs on ${backend}, which applies LoRA adapters per context and cannot select them per request; serve it with engine.backend llama-server`,
-      { param: "adapters" },
-    );
-  }
   const names = status.adapters ?? [];
   const adapters = [...chosen].map(([index, scale]) => ({ index, ...(scale !== undefined ? { scale } : {}), name: names[index]! })).sort((a, b) => a.index - b.index);
   return { model, adapters, label: [model.name, ...adapters.map((a) => names[a.index]!)].join("+") };

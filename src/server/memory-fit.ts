@@ -12,6 +12,7 @@ import { EdgeError } from "../errors.js";
 import { readGguf } from "../gguf/gguf-reader.js";
 import { summarizeGguf } from "../gguf/gguf-summary.js";
 import { estimateMemory } from "../gguf/memory-estimate.js";
+import { adapterSequences } from "../engine/node-llama-cpp-adapter-contexts.js";
 import { chooseMmap, engineCpuFeatures, type EngineResidency } from "../engine/weight-residency.js";
 import type { VariantFinder } from "../ops/policy-target.js";
 import { readSystemMemory, type SystemMemory } from "../ops/system-memory.js";
@@ -72,7 +73,13 @@ function describeMemory(memory: SystemMemory): string {
     : `${mib(memory.availableBytes)} is available of ${mib(memory.totalBytes)}`;
 }
 
-/** Estimated resident bytes of serving `path` as `spec` describes (all its runners) on `engine`. */
+/**
+ * Estimated resident bytes of serving `path` as `spec` describes (all its runners) on `engine`. A model with
+ * selectable adapters on node-llama-cpp counts one adapter context per runner besides its own (its KV cache and
+ * compute buffers at the model's context size × min(parallel, 2) sequences; weights and adapters are shared): a
+ * runner may keep up to 4 such contexts, each created on first use, so a workload that keeps several adapter sets
+ * busy at once needs up to three more of them.
+ */
 export function servedModelEstimate(path: string, spec: ServedModelSpec, engine: EngineResidency): number {
   const file = readGguf(path);
   const summary = summarizeGguf(file);
@@ -82,7 +89,12 @@ export function servedModelEstimate(path: string, spec: ServedModelSpec, engine:
   const estimate = estimateMemory(file, summary, contextSize, 512, parallel, cpu, false);
   const mmap = chooseMmap(engine.mmap, estimate.repackedBytes);
   const resident = mmap ? estimateMemory(file, summary, contextSize, 512, parallel, cpu, true).totalBytes : estimate.totalBytes;
-  const perRunner = resident + RUNNER_BASELINE_BYTES[engine.backend];
+  let adapterContext = 0;
+  if (engine.backend === "node-llama-cpp" && (spec.adapters?.length ?? 0) > 0) {
+    const extra = estimateMemory(file, summary, contextSize, 512, adapterSequences(parallel), cpu, false);
+    adapterContext = extra.kvCacheBytes + extra.computeBytes;
+  }
+  const perRunner = resident + adapterContext + RUNNER_BASELINE_BYTES[engine.backend];
   return perRunner * (spec.runners ?? 1);
 }
 

@@ -2,6 +2,9 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { loadConfig } from "../../src/config/load-config.js";
 import { isEdgeError } from "../../src/errors.js";
+import { readGguf } from "../../src/gguf/gguf-reader.js";
+import { summarizeGguf } from "../../src/gguf/gguf-summary.js";
+import { estimateMemory } from "../../src/gguf/memory-estimate.js";
 import { storeVariantFinder } from "../../src/ops/variant-ladder.js";
 import { planMemoryFit, servedModelEstimate } from "../../src/server/memory-fit.js";
 import type { SystemMemory } from "../../src/ops/system-memory.js";
@@ -61,6 +64,14 @@ describe("fit planner (memory_fit)", () => {
       const one = { name: "a", ref: "demo", parallel: 1, runners: 1, contextSize: 256 };
       const single = servedModelEstimate((await import("../../src/demo/demo-model-file.js")).DEMO_MODEL_PATH, one, { backend: "node-llama-cpp" });
       assert.equal(servedModelEstimate((await import("../../src/demo/demo-model-file.js")).DEMO_MODEL_PATH, { ...one, runners: 3 }, { backend: "node-llama-cpp" }), 3 * single);
+      // Selectable adapters on node-llama-cpp: one adapter context's KV cache and compute buffers more per runner; none on llama-server.
+      const withAdapters = { ...one, parallel: 4, adapters: [{ name: "x", path: "/unused.gguf" }] };
+      const demoPath = (await import("../../src/demo/demo-model-file.js")).DEMO_MODEL_PATH;
+      const without = servedModelEstimate(demoPath, { ...withAdapters, adapters: [] }, { backend: "node-llama-cpp" });
+      const summary = summarizeGguf(readGguf(demoPath));
+      const context = estimateMemory(readGguf(demoPath), summary, 256, 512, 2, undefined, false);
+      assert.equal(servedModelEstimate(demoPath, withAdapters, { backend: "node-llama-cpp" }) - without, context.kvCacheBytes + context.computeBytes);
+      assert.equal(servedModelEstimate(demoPath, withAdapters, { backend: "llama-server" }), servedModelEstimate(demoPath, { ...withAdapters, adapters: [] }, { backend: "llama-server" }));
       const budget = Math.round(config.server.memory_headroom_mb * MiB + single * 1.5);
       await assert.rejects(
         planMemoryFit([one, { ...one, name: "b" }], config, { engine: { backend: "node-llama-cpp" }, memory: capped(budget) }),

@@ -15,6 +15,7 @@ import { fileURLToPath } from "node:url";
 import { EdgeError, type SerializedEdgeError } from "../../errors.js";
 import { logger, type LogLevel } from "../../log.js";
 import type { Runner, RunnerExit, RunnerFactory, RunnerHealth, RunnerSpec, RunnerState } from "../runner.js";
+import { adapterSequences, DEFAULT_ADAPTER_CONTEXTS } from "../node-llama-cpp-adapter-contexts.js";
 import { abortError, describeExit, RunnerLifecycle } from "../runner-lifecycle.js";
 import { runnerPid } from "../sandbox/engine-pid.js";
 import { modelMemoryBudget } from "../sandbox/model-memory-budget.js";
@@ -100,10 +101,14 @@ export class ChildProcessRunner implements Runner {
       logger.warn(`runner ${this.id} (${this.spec.name}): warm prefixes are precomputed on the llama-server engine only; node-llama-cpp evaluates them on each sequence's first request`);
     }
     // A plain Node process (not the parent's flags, e.g. --test), confined by the sandbox when there is one.
-    const memoryBytes = modelMemoryBudget(this.spec.path, this.spec.contextSize, this.spec.parallel);
+    // Room for every context of per-request adapter sets the runner may keep (their KV caches; weights are shared).
+    const selectable = this.spec.selectableAdapters ?? [];
+    const adapterContexts =
+      selectable.length > 0 ? { count: Math.max(1, this.spec.adapterContexts?.max ?? DEFAULT_ADAPTER_CONTEXTS), sequences: adapterSequences(Math.max(1, this.spec.parallel ?? 1), this.spec.adapterContexts) } : undefined;
+    const memoryBytes = modelMemoryBudget(this.spec.path, this.spec.contextSize, this.spec.parallel, undefined, adapterContexts);
     const child = spawnRunner(
       this.options.sandbox,
-      { command: process.execPath, args: [RUNNER_MAIN], programPaths: nodeProgramPaths(RUNNER_MAIN), modelPaths: [this.spec.path, ...(this.spec.adapters ?? []).map((a) => a.path)], writableDirs: [], env: process.env, ...(memoryBytes ? { memoryBytes } : {}) },
+      { command: process.execPath, args: [RUNNER_MAIN], programPaths: nodeProgramPaths(RUNNER_MAIN), modelPaths: [this.spec.path, ...(this.spec.adapters ?? []).map((a) => a.path), ...selectable.map((a) => a.path)], writableDirs: [], env: process.env, ...(memoryBytes ? { memoryBytes } : {}) },
       { serialization: "advanced", stdio: ["ignore", "pipe", "pipe", "ipc"] },
     );
     this.child = child;
