@@ -101,7 +101,8 @@ describe("gateway on llama-server runners", () => {
     const end = await ended;
     assert.equal(end.status, 499);
     assert.equal(end.finishReason, "abort");
-    await waitFor(async () => (await runner.health()).activeSequences === 0, 2000, "llama-server to free the slot");
+    // The bound that matters is the token count below: unstopped, this model makes hundreds of tokens a second here.
+    await waitFor(async () => (await runner.health()).activeSequences === 0, 10_000, "llama-server to free the slot");
     const generated = (await tokensPredicted(runner)) - before;
     assert.ok(generated < 300, `llama-server generated ${generated} of 1500 tokens after the client left`);
     assert.equal(fixture.gateway.pool("slow").describe().queue.inFlight, 0);
@@ -221,7 +222,15 @@ describe("gateway on llama-server runners", () => {
     assert.notEqual(now.runners[0]!.id, before.runners[0]!.id);
     assert.equal(now.runners[0]!.backend, "llama-server");
     assert.equal(now.info?.hasChatTemplate, true);
-    // The old llama-server is gone.
-    assert.throws(() => process.kill(before.runners[0]!.pid!, 0));
+    // The old llama-server is gone (its exit is reaped a moment after the swap returns on a busy machine).
+    const alive = (pid: number): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    await waitFor(() => !alive(before.runners[0]!.pid!), 10_000, "the old llama-server to exit");
   });
 });
