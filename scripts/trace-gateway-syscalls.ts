@@ -136,8 +136,10 @@ function writeProfile(traced: Set<string>, families: Set<string>): void {
   const STORE_CALLS = ["unlink", "unlinkat", "rmdir", "mkdirat", "ftruncate", "fdatasync", "fsync", "rename", "renameat", "renameat2", "link", "linkat", "copy_file_range", "sendfile", "fchmod", "fchmodat", "chmod", "utimensat", "statfs", "faccessat", "faccessat2", "readlinkat", "flock"];
   /** What an operator's `podman exec … sh -c …` needs beyond the gateway's own calls: Debian's dash starts commands with vfork. */
   const SHELL_CALLS = ["vfork"];
+  /** edgelm-seccomp-exec confines each runner's files with Landlock before its filter (they only take rights away). */
+  const LANDLOCK_CALLS = ["landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self"];
   const tracedCount = traced.size;
-  for (const call of [...STORE_CALLS, ...SHELL_CALLS]) traced.add(call);
+  for (const call of [...STORE_CALLS, ...SHELL_CALLS, ...LANDLOCK_CALLS]) traced.add(call);
   const names = [...new Set([...traced, ...runnerNames])].filter((n) => !checked.has(n) && !n.startsWith("io_uring")).sort();
   const CLONE_NEW_MASK = 0x7e020080;
   const profile = {

@@ -131,6 +131,13 @@ describe("container image (podman)", { timeout: 90 * 60_000 }, () => {
     assert.match(caps.stdout, /NoNewPrivs:\s+1/);
     const rss = /VmRSS:\s+(\d+) kB/.exec(podman(["exec", name, "cat", "/proc/1/status"]).stdout)?.[1];
     const logs = podman(["logs", name]);
+    // Runners in the container: no bwrap (no user namespaces), so the loader applies their seccomp filter and,
+    // where the kernel has Landlock under this profile, their file rules.
+    const sandboxLine = /runner sandbox .*/.exec(`${logs.stdout}${logs.stderr}`)?.[0] ?? "";
+    assert.match(sandboxLine, /system calls: seccomp allow-list .*AF_UNIX only \(edgelm-seccomp-exec\)/, sandboxLine);
+    const landlock = Number(podman(["exec", name, "edgelm-seccomp-exec", "--landlock-abi"]).stdout.trim());
+    if (landlock >= 1) assert.match(sandboxLine, new RegExp(`files: .*\\(Landlock ABI ${landlock}, edgelm-seccomp-exec\\)`), sandboxLine);
+    process.stdout.write(`# runners in the container: ${sandboxLine}\n`);
     process.stdout.write(`# idle gateway (pid 1) VmRSS in the container: ${(Number(rss) / 1024).toFixed(0)} MiB; ${/engine: .*/.exec(logs.stdout)?.[0] ?? ""}\n`);
   });
 

@@ -15,7 +15,9 @@
  *
  * and what is missing on this machine is said, with why (sandbox-capabilities.ts).
  * Without bwrap (no user namespaces, e.g. in a container) the filter is loaded
- * by edgelm-seccomp-exec <fd> -- in bwrap's place, when it is installed.
+ * by edgelm-seccomp-exec <fd> -- in bwrap's place, when it is installed; where
+ * the kernel has Landlock, the loader also confines the file system to what
+ * bwrap would have mounted (--read/--write) and refuses TCP.
  */
 import { spawnSync } from "node:child_process";
 import { chmodSync, chownSync, closeSync, existsSync, mkdtempSync, openSync, readdirSync, realpathSync, rmSync, statSync } from "node:fs";
@@ -84,6 +86,15 @@ const KEPT_ENV = /^(LANG|LANGUAGE|LC_[A-Z]+|TZ|NODE_LLAMA_CPP_[A-Z0-9_]+|GGML_[A
 /** System folders every runner gets read-only: shared libraries and the CPU topology llama.cpp and OpenMP read. */
 const SYSTEM_BINDS = ["/usr/lib", "/usr/lib64", "/usr/lib32", "/etc/ld.so.cache", "/etc/localtime", "/sys/devices/system/cpu", "/sys/devices/system/node"];
 
+/** Devices a runner without bwrap may open (bwrap's --dev gives it these and the like). */
+const LANDLOCK_DEVICES = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"];
+
+/**
+ * Files a runner without bwrap may read besides SYSTEM_BINDS: where bwrap's file system simply lacks a file (ENOENT),
+ * Landlock refuses it (EACCES), and Debian's Node treats a refused OpenSSL configuration as fatal.
+ */
+const LANDLOCK_READ = ["/etc/ssl/openssl.cnf"];
+
 /** The tmpfs size of a runner's /tmp, in bytes: engines write nothing there, a misbehaving one cannot fill RAM through it. */
 const TMPFS_BYTES = 16 << 20;
 
@@ -147,8 +158,11 @@ export class RunnerSandbox {
       applied.push("temp: private /tmp (tmpfs)");
       applied.push("processes: own PID and IPC namespaces (bwrap)");
     } else {
-      missing.push(`network isolation: ${caps.bwrap.reason}`);
-      missing.push(`file system isolation: ${caps.bwrap.reason}`);
+      const landlock = this.landlockAbi();
+      if (landlock >= 4) applied.push(`network: every TCP bind and connect refused (Landlock ABI ${landlock}, edgelm-seccomp-exec); no network namespace (${caps.bwrap.reason})`);
+      else missing.push(`network isolation: ${caps.bwrap.reason}${landlock > 0 ? `; Landlock ABI ${landlock} cannot refuse TCP (4 can)` : ""}`);
+      if (landlock >= 1) applied.push(`files: system libraries, the program and the model read-only, its own folders writable; nothing else of the file system, no $EDGELM_HOME, keys or config (Landlock ABI ${landlock}, edgelm-seccomp-exec)`);
+      else missing.push(`file system isolation: ${caps.bwrap.reason}; Landlock: ${this.seccompFile && caps.seccompExec.path ? caps.landlock.reason : "needs edgelm-seccomp-exec and the seccomp program"}`);
       applied.push("temp: private 0700 TMPDIR");
     }
     if (this.seccompFile) applied.push(`system calls: seccomp allow-list deploy/seccomp/edgelm-runner.json, sockets AF_UNIX only${caps.bwrap.path ? "" : " (edgelm-seccomp-exec)"}`);
@@ -203,13 +217,14 @@ export class RunnerSandbox {
         "--", ...inner,
       ];
     } else {
-      // No bwrap: the filter is loaded by edgelm's own loader, right before setpriv (the profile covers both).
-      if (this.seccompFile && caps.seccompExec.path) {
-        fds.push(openSync(this.seccompFile, "r"));
-        inner = [caps.seccompExec.path, String(request.firstFd), "--", ...inner];
-      }
+      // No bwrap: the filter (and Landlock's file rules) are loaded by edgelm's own loader, right before setpriv.
       privateTmp = mkdtempSync(join(tmpdir(), "edgelm-runner-tmp-"));
       this.giveToRunner(privateTmp);
+      if (this.seccompFile && caps.seccompExec.path) {
+        fds.push(openSync(this.seccompFile, "r"));
+        const rules = this.landlockAbi() >= 1 ? this.landlockRules(request, caps.setpriv.path, privateTmp) : [];
+        inner = [caps.seccompExec.path, String(request.firstFd), ...rules, "--", ...inner];
+      }
       env.HOME = privateTmp;
       env.TMPDIR = privateTmp;
       env.PATH = request.env.PATH ?? "/usr/bin:/bin";
@@ -220,6 +235,28 @@ export class RunnerSandbox {
     }
     const [command, ...args] = inner;
     return { command: command!, args, env, extraStdio: fds, protection, release: releaseAll };
+  }
+
+  /** The Landlock ABI runners get (0 when the loader is not used or the kernel has none). */
+  private landlockAbi(): number {
+    return this.seccompFile && this.caps.seccompExec.path && !this.caps.bwrap.path ? this.caps.landlock.abi : 0;
+  }
+
+  /** What bwrap would mount, as the loader's --read/--write paths (a runner without bwrap reaches nothing else). */
+  private landlockRules(request: SandboxRequest, setpriv: string | undefined, privateTmp: string): string[] {
+    const rules: string[] = [];
+    const read = (path: string): void => void rules.push("--read", path);
+    const write = (path: string): void => void rules.push("--write", path);
+    for (const path of [...SYSTEM_BINDS, ...LANDLOCK_READ]) read(path);
+    read("/proc");
+    for (const path of LANDLOCK_DEVICES) write(path);
+    for (const path of [request.command, ...(setpriv ? [setpriv] : []), ...request.programPaths]) {
+      read(resolve(path));
+      if (existsSync(path)) read(realpathSync(path));
+    }
+    for (const path of request.modelPaths) read(resolve(path));
+    for (const dir of [...request.writableDirs, privateTmp]) write(resolve(dir));
+    return rules;
   }
 
   private bwrapMounts(request: SandboxRequest, setpriv: string | undefined): string[] {

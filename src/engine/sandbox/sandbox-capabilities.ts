@@ -26,6 +26,11 @@ export interface SandboxCapabilities {
    * the runner's seccomp filter where bwrap cannot load it (no user namespaces).
    */
   seccompExec: SandboxTool;
+  /**
+   * The kernel's Landlock ABI (0: none), as edgelm-seccomp-exec reports it: with 1 or more the loader also confines
+   * the runner's file system where bwrap cannot, and with 4 or more refuses it every TCP bind and connect.
+   */
+  landlock: { abi: number; reason?: string };
   /** Our effective uid (0 when root). */
   uid: number;
 }
@@ -35,14 +40,26 @@ let cached: SandboxCapabilities | undefined;
 
 /** Probes the tools once per process (a few ms each) and caches the answer. */
 export function sandboxCapabilities(): SandboxCapabilities {
-  cached ??= {
-    bwrap: probeBwrap(),
-    setpriv: probe("setpriv", ["--no-new-privs", "--", "true"]),
-    prlimit: probe("prlimit", ["--core=0", "--", "true"]),
-    seccompExec: probeSeccompExec(),
-    uid: process.getuid?.() ?? -1,
-  };
+  if (!cached) {
+    const seccompExec = probeSeccompExec();
+    cached = {
+      bwrap: probeBwrap(),
+      setpriv: probe("setpriv", ["--no-new-privs", "--", "true"]),
+      prlimit: probe("prlimit", ["--core=0", "--", "true"]),
+      seccompExec,
+      landlock: seccompExec.path ? probeLandlock(seccompExec.path) : { abi: 0, reason: "it is applied by edgelm-seccomp-exec, which is not available" },
+      uid: process.getuid?.() ?? -1,
+    };
+  }
   return cached;
+}
+
+/** The Landlock ABI the loader at `loader` finds in this kernel. */
+export function probeLandlock(loader: string): { abi: number; reason?: string } {
+  const run = spawnSync(loader, ["--landlock-abi"], { encoding: "utf8", timeout: PROBE_TIMEOUT_MS });
+  const abi = run.status === 0 ? Number.parseInt(`${run.stdout}`.trim(), 10) : Number.NaN;
+  if (!Number.isInteger(abi)) return { abi: 0, reason: `edgelm-seccomp-exec --landlock-abi failed (an older build of the loader?): ${`${run.stderr ?? ""}`.trim() || `exit ${run.status}`}` };
+  return abi > 0 ? { abi } : { abi: 0, reason: "this kernel offers no Landlock (not built in, or not in its lsm= list)" };
 }
 
 function probeBwrap(): SandboxTool {

@@ -8,10 +8,12 @@ import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import { RunnerSandbox, type SandboxRequest } from "../../../src/engine/sandbox/runner-sandbox.js";
 import { nodeProgramPaths } from "../../../src/engine/sandbox/spawn-sandboxed.js";
-import { sandboxCapabilities } from "../../../src/engine/sandbox/sandbox-capabilities.js";
+import { probeLandlock, sandboxCapabilities } from "../../../src/engine/sandbox/sandbox-capabilities.js";
+import { ChildProcessRunner } from "../../../src/engine/runners/child-process-runner.js";
+import { LlamaServerRunner } from "../../../src/engine/llama-server/llama-server-runner.js";
 import { compileSeccomp, readSeccompProfile, SECCOMP_PROFILE_PATH } from "../../../src/engine/sandbox/seccomp-program.js";
 import { isEdgeError } from "../../../src/errors.js";
-import { TEST_MODEL } from "../../helpers.js";
+import { testLlamaServer, TEST_MODEL } from "../../helpers.js";
 import { testSandbox, testSandboxPolicy } from "./test-sandbox.js";
 
 const PROBE = fileURLToPath(new URL("../../support/sandbox-escape-probe.js", import.meta.url));
@@ -111,34 +113,74 @@ describe("runner sandbox", () => {
     });
   }
 
-  it("without bwrap (no user namespaces, as in a container) edgelm-seccomp-exec loads the filter: TCP and unlisted calls are refused", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "edgelm-seccomp-exec-"));
-    try {
-      const loader = join(dir, "edgelm-seccomp-exec");
-      const cc = spawnSync("cc", ["-O2", "-Wall", "-Werror", "-o", loader, SECCOMP_EXEC_SOURCE], { encoding: "utf8" });
-      assert.equal(cc.status, 0, cc.stderr);
-      // The loader refuses what is not a whole program, before running anything.
-      const bad = spawnSync(loader, ["0", "--", "/bin/true"], { input: Buffer.alloc(5), encoding: "utf8" });
-      assert.equal(bad.status, 125, bad.stderr);
-      assert.match(bad.stderr, /not whole sock_filter records/);
-      const caps = { ...sandboxCapabilities(), bwrap: { reason: "bwrap cannot create namespaces here (as in a container)" }, seccompExec: { path: loader } };
-      const sandbox = RunnerSandbox.create(testSandboxPolicy({ mode: "auto", hiddenPaths: [home] }), caps);
-      const protection = sandbox.describe();
-      assert.ok(protection.applied.some((p) => /^system calls: .*AF_UNIX only \(edgelm-seccomp-exec\)$/.test(p)), protection.applied.join("; "));
-      assert.ok(protection.missing.some((p) => p.startsWith("network isolation: bwrap cannot")));
-      const before = connections;
-      const result = await run(sandbox, probe());
-      const seen = attempts(result.stdout);
-      assert.equal(result.code, 0, result.stderr);
-      assert.equal(seen.get("tcp-connect")?.ok, false, seen.get("tcp-connect")?.detail);
-      assert.match(seen.get("tcp-connect")!.detail, /EAFNOSUPPORT|EPERM/);
-      assert.equal(seen.get("syscall-outside-profile")?.ok, false, seen.get("syscall-outside-profile")?.detail);
-      assert.match(seen.get("syscall-outside-profile")!.detail, /EPERM/);
-      assert.equal(connections, before, "no TCP connection reached the test's listener");
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+  /** A sandbox as in a container: no bwrap, edgelm-seccomp-exec (compiled from the shipped source) in its place. */
+  function withoutBwrap(loader: string): RunnerSandbox {
+    const caps = { ...sandboxCapabilities(), bwrap: { reason: "bwrap cannot create namespaces here (as in a container)" }, seccompExec: { path: loader }, landlock: probeLandlock(loader) };
+    return RunnerSandbox.create(testSandboxPolicy({ mode: "auto", hiddenPaths: [home] }), caps);
+  }
+  let loaderDir: string;
+  let loader: string;
+  before(() => {
+    loaderDir = mkdtempSync(join(tmpdir(), "edgelm-seccomp-exec-"));
+    loader = join(loaderDir, "edgelm-seccomp-exec");
+    const cc = spawnSync("cc", ["-O2", "-Wall", "-Werror", "-o", loader, SECCOMP_EXEC_SOURCE], { encoding: "utf8" });
+    assert.equal(cc.status, 0, cc.stderr);
   });
+  after(() => rmSync(loaderDir, { recursive: true, force: true }));
+
+  it("without bwrap (no user namespaces, as in a container) edgelm-seccomp-exec loads the filter and Landlock: TCP, writes outside, the key, a shell and unlisted calls are refused", async () => {
+    // The loader refuses what is not a whole program, before running anything.
+    const bad = spawnSync(loader, ["0", "--", "/bin/true"], { input: Buffer.alloc(5), encoding: "utf8" });
+    assert.equal(bad.status, 125, bad.stderr);
+    assert.match(bad.stderr, /not whole sock_filter records/);
+    const landlock = probeLandlock(loader);
+    const sandbox = withoutBwrap(loader);
+    const protection = sandbox.describe();
+    assert.ok(protection.applied.some((p) => /^system calls: .*AF_UNIX only \(edgelm-seccomp-exec\)$/.test(p)), protection.applied.join("; "));
+    const ownDir = mkdtempSync(join(tmpdir(), "edgelm-landlock-own-"));
+    const before = connections;
+    const result = await run(sandbox, probe(ownDir));
+    const seen = attempts(result.stdout);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(seen.get("tcp-connect")?.ok, false, seen.get("tcp-connect")?.detail);
+    assert.match(seen.get("tcp-connect")!.detail, /EAFNOSUPPORT|EPERM/);
+    assert.equal(seen.get("syscall-outside-profile")?.ok, false, seen.get("syscall-outside-profile")?.detail);
+    assert.match(seen.get("syscall-outside-profile")!.detail, /EPERM/);
+    assert.equal(connections, before, "no TCP connection reached the test's listener");
+    if (landlock.abi >= 1) {
+      // Landlock keeps the file system to what bwrap would mount: the key, a world-writable folder and a shell are out of reach.
+      assert.ok(protection.applied.some((p) => p.startsWith("files: ") && p.includes(`Landlock ABI ${landlock.abi}`)), protection.applied.join("; "));
+      for (const name of ["write-outside", "read-key", "exec-shell"]) {
+        assert.equal(seen.get(name)?.ok, false, `${name}: ${seen.get(name)?.detail}`);
+        assert.match(seen.get(name)!.detail, /EACCES/, name);
+      }
+      assert.equal(existsSync(join(outside, "escaped")), false);
+      assert.equal(seen.get("write-own-dir")?.ok, true, seen.get("write-own-dir")?.detail);
+      if (landlock.abi >= 4) assert.ok(protection.applied.some((p) => p.startsWith("network: every TCP bind and connect refused")), protection.applied.join("; "));
+    } else {
+      assert.ok(protection.missing.some((p) => p.startsWith("file system isolation: ") && p.includes("Landlock")), protection.missing.join("; "));
+    }
+    rmSync(ownDir, { recursive: true, force: true });
+  });
+
+  for (const engine of ["node-llama-cpp", "llama-server"] as const) {
+    it(`without bwrap, a ${engine} runner loads the model and answers under edgelm-seccomp-exec and Landlock`, async () => {
+      const sandbox = withoutBwrap(loader);
+      const options = { path: TEST_MODEL, name: "stories", parallel: 1, contextSize: 256, threads: { decode: 1, prompt: 1 } };
+      const runner =
+        engine === "llama-server" ? new LlamaServerRunner(options, { binary: await testLlamaServer(), sandbox }) : new ChildProcessRunner(options, { sandbox });
+      await runner.start();
+      try {
+        const stream = await runner.generate({ prompt: "Once upon a time", maxTokens: 8, temperature: 0 });
+        for await (const _ of stream);
+        const result = await stream.result;
+        assert.ok(result.text.length > 0, JSON.stringify(result));
+        assert.equal(result.finishReason, "length");
+      } finally {
+        await runner.dispose();
+      }
+    });
+  }
 
   it("says which protection runners get, and nothing is missing on this machine", () => {
     const protection = testSandbox().describe();
