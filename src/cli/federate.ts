@@ -32,6 +32,7 @@ interface PublishFlags extends ClientFlags {
   dpDelta?: number;
   deadline?: number;
   minParticipants?: number;
+  pushTo?: string;
 }
 
 interface JoinFlags extends ClientFlags {
@@ -60,6 +61,7 @@ export function registerFederate(program: Command): void {
     .option("--dp-delta <delta>", "δ the round's (ε, δ) is stated for (default 1e-5)", numberFlag("--dp-delta", { min: Number.MIN_VALUE, max: 0.999 }))
     .option("--deadline <seconds>", "seconds until the round aggregates what arrived (default 600)", numberFlag("--deadline", { min: 1 }))
     .option("--min-participants <n>", "updates needed at the deadline (default 2)", integerFlag("--min-participants", { min: 1 }))
+    .option("--push-to <oci-ref>", "push the aggregated version to this registry tag (oci://host/repo:tag), e.g. the one a fleet follows")
     .option("--key <key>", "an admin key of the coordinator")
     .option("--json", "print the round as JSON")
     .option("--config <file>", "config file")
@@ -102,6 +104,7 @@ async function publishCommand(url: string, flags: PublishFlags): Promise<void> {
     ...(flags.dpDelta !== undefined ? { dp_delta: flags.dpDelta } : {}),
     ...(flags.deadline !== undefined ? { deadline_s: flags.deadline } : {}),
     ...(flags.minParticipants !== undefined ? { min_participants: flags.minParticipants } : {}),
+    ...(flags.pushTo !== undefined ? { publish: flags.pushTo } : {}),
   };
   const round = (await coordinatorRequest(`${base(url)}/federated/rounds`, { method: "POST", body: JSON.stringify(body), contentType: "application/json", ...(flags.key ? { key: flags.key } : {}) })) as RoundStatus;
   printRound(round, flags.json);
@@ -178,6 +181,9 @@ function printRound(round: RoundStatus, json: boolean | undefined): void {
     ["deadline", round.deadline],
     ...round.refused.map((r) => [`refused ${r.key ?? "-"}`, `${r.reason}: ${r.message}`]),
     ...(round.result ? [["result", `${round.result.model} (${round.result.participants} participants, ${round.result.total_tokens} tokens${round.result.signed ? ", signed" : ""})`]] : []),
+    ...(round.publish && !round.result ? [["push to", round.publish]] : []),
+    ...(round.result?.published ? [["pushed", `${round.result.published.reference}`]] : []),
+    ...(round.result?.publish_error ? [["push failed", `${round.result.publish_error} (the version is in the coordinator's store: edgelm push it)`]] : []),
   ];
   printTable(process.stdout, rows);
   if (round.state === "failed") throw new EdgeError("round_closed", `round ${round.id} failed: ${round.reason ?? "unknown reason"}`);

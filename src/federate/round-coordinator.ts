@@ -13,6 +13,8 @@ import type { CoordinatorConfig } from "../config/sections/federated.js";
 import { EdgeError, isEdgeError, toEdgeError } from "../errors.js";
 import { readGguf, type GgufFile } from "../gguf/gguf-reader.js";
 import { logger } from "../log.js";
+import { pushOciModel } from "../store/oci/oci-push.js";
+import { formatOciRef, parseOciRef } from "../store/oci/oci-ref.js";
 import { formatStoreName, parseStoreName } from "../store/model-ref.js";
 import { ModelStore } from "../store/model-store.js";
 import { ed25519PublicKey } from "../trust/ed25519-key.js";
@@ -90,6 +92,17 @@ export class RoundCoordinator {
     const id = `r-${randomBytes(6).toString("hex")}`;
     const output = formatStoreName(parseStoreName(spec.output ?? `${entry.name}:fed-${id}`, "output"));
     if (this.store.get(output)) throw new EdgeError("model_exists", `${output} is already in the store; give the round another output`, { param: "output" });
+    let publish: string | undefined;
+    if (spec.publish !== undefined) {
+      let ref;
+      try {
+        ref = parseOciRef(spec.publish);
+      } catch (error) {
+        throw new EdgeError("invalid_request", `publish: ${(error as Error).message}`, { param: "publish" });
+      }
+      if (!ref.tag) throw new EdgeError("invalid_request", `publish: ${spec.publish} has no tag to push to (e.g. oci://host/repo:stable)`, { param: "publish" });
+      publish = formatOciRef(ref);
+    }
     const base = await readF32Tensors(entry.model.path, file);
     const created = new Date();
     const status: RoundStatus = {
@@ -102,6 +115,7 @@ export class RoundCoordinator {
       noise_multiplier: spec.noise_multiplier,
       norm_bound: normBound(spec.clip_norm, spec.noise_multiplier, valueCount(base)),
       min_participants: spec.min_participants,
+      ...(publish !== undefined ? { publish } : {}),
       created: created.toISOString(),
       deadline: new Date(created.getTime() + spec.deadline_s * 1000).toISOString(),
       privacy: privacyJson(gaussianPrivacy(spec.noise_multiplier, spec.dp_delta), gaussianPrivacy(spec.noise_multiplier / 2, spec.dp_delta)),
@@ -232,9 +246,11 @@ export class RoundCoordinator {
           delta: s.privacy.delta,
         },
       });
-      s.result = { model: entry.reference, sha256: entry.model.sha256, signed, participants: s.accepted.length, total_tokens: totalTokens, seconds: Number(((performance.now() - started) / 1000).toFixed(3)) };
+      s.result = { model: entry.reference, sha256: entry.model.sha256, signed, participants: s.accepted.length, total_tokens: totalTokens, seconds: 0 };
+      if (s.publish !== undefined) await this.pushResult(s, entry.reference, s.publish);
+      s.result.seconds = Number(((performance.now() - started) / 1000).toFixed(3));
       s.state = "done";
-      logger.info(`federated round ${s.id} done (${why}): ${entry.reference} from ${s.accepted.length} participants, ${totalTokens} tokens`);
+      logger.info(`federated round ${s.id} done (${why}): ${entry.reference} from ${s.accepted.length} participants, ${totalTokens} tokens${s.result.published ? `, pushed to ${s.result.published.reference}` : ""}`);
     } catch (error) {
       s.state = "failed";
       s.reason = `aggregation failed: ${toEdgeError(error).message}`;
@@ -244,6 +260,21 @@ export class RoundCoordinator {
       await rm(sig, { force: true }).catch(() => {});
       // The base and the sum are no longer needed.
       round.base = [];
+    }
+  }
+
+  /**
+   * Pushes the round's new version to its registry tag (with its signature as a referrer, as `edgelm push` does), so a
+   * fleet following that tag rolls it out through its health gate. A failed push leaves the version in the store
+   * and says why in the result.
+   */
+  private async pushResult(s: RoundStatus, reference: string, publish: string): Promise<void> {
+    try {
+      const pushed = await pushOciModel(reference, parseOciRef(publish), this.config, { version: `federated-${s.id}` });
+      s.result!.published = { reference: pushed.reference, digest: pushed.digest };
+    } catch (error) {
+      s.result!.publish_error = toEdgeError(error).message;
+      logger.error(`federated round ${s.id}: ${reference} is in the store but pushing it to ${publish} failed: ${s.result!.publish_error}`);
     }
   }
 

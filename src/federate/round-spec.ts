@@ -25,6 +25,11 @@ export const publishRoundSchema = z
     deadline_s: z.number().min(1).max(7 * 86400).default(600),
     /** Updates needed to aggregate at the deadline (default 2); fewer and the round fails. */
     min_participants: z.number().int().min(1).max(10_000).default(2),
+    /**
+     * A registry tag (`oci://host/repo:tag`) the aggregated version is pushed to once written and signed, e.g. the tag
+     * a fleet rollout follows. Absent: the version stays in the coordinator's store.
+     */
+    publish: z.string().min(1).max(2048).optional(),
   })
   .strict();
 
@@ -44,6 +49,8 @@ export interface RoundStatus {
   /** Largest global L2 norm an update may measure: C, plus room for the noise (C + z·C·(√values + 6)). */
   norm_bound: number;
   min_participants: number;
+  /** The registry tag the result is pushed to, when the round was published with one. */
+  publish?: string;
   created: string;
   deadline: string;
   privacy: {
@@ -61,8 +68,20 @@ export interface RoundStatus {
   refused: Array<{ key: string | null; reason: string; message: string; at: string }>;
   /** Why the round failed (state failed). */
   reason?: string;
-  /** The aggregated model (state done). */
-  result?: { model: string; sha256: string; signed: boolean; participants: number; total_tokens: number; seconds: number };
+  /**
+   * The aggregated model (state done); `published` once pushed to the round's registry tag, `publish_error` when
+   * that push failed (the version is in the store all the same: `edgelm push` it).
+   */
+  result?: {
+    model: string;
+    sha256: string;
+    signed: boolean;
+    participants: number;
+    total_tokens: number;
+    seconds: number;
+    published?: { reference: string; digest: string };
+    publish_error?: string;
+  };
 }
 
 /** The privacy block of a round's status. */

@@ -11,10 +11,16 @@ import { readF32Tensors } from "../../src/federate/model-delta.js";
 import { gaussianPrivacy } from "../../src/federate/privacy-accountant.js";
 import type { RoundStatus } from "../../src/federate/round-spec.js";
 import { ModelStore } from "../../src/store/model-store.js";
+import { pullOciModel } from "../../src/store/oci/oci-pull.js";
+import { parseOciRef } from "../../src/store/oci/oci-ref.js";
+import { TestRegistry } from "../store/oci/registry-fixture.js";
+import { tempHome } from "../helpers.js";
+import { loadConfig } from "../../src/config/load-config.js";
 import { resolveModel } from "../../src/store/resolve-model.js";
 import { ed25519PublicKey } from "../../src/trust/ed25519-key.js";
 import { CLI, TEST_MODEL, testTrainer } from "../helpers.js";
 import {
+  ADMIN_KEY,
   ed25519Pair,
   eightGrams,
   FLEET_KEY,
@@ -48,6 +54,7 @@ function updateBodies(stream: Buffer): Buffer[] {
 describe("federated rounds on loopback (a coordinator and 3 participant gateways, stories260K, the real trainer)", () => {
   let trainer: string;
   let coordinator: Member;
+  let registry: TestRegistry;
   const participants: Member[] = [];
   const proxies: RecordingProxy[] = [];
   const pairs = ["dev-garden", "dev-boat", "dev-bakery"].map((id) => ({ id, ...ed25519Pair() }));
@@ -57,7 +64,8 @@ describe("federated rounds on loopback (a coordinator and 3 participant gateways
 
   before(async () => {
     trainer = await testTrainer();
-    coordinator = await startCoordinator(trainer, pairs);
+    registry = await TestRegistry.start();
+    coordinator = await startCoordinator(trainer, pairs, undefined, { oci: { insecure: [registry.host] } });
     for (const [i, pair] of pairs.entries()) {
       keys.set(pair.id, ed25519PublicKey(pair.publicBase64, pair.id));
       const proxy = await RecordingProxy.start(coordinator.url);
@@ -69,6 +77,7 @@ describe("federated rounds on loopback (a coordinator and 3 participant gateways
     await Promise.all(participants.map((p) => p.close()));
     await coordinator?.close();
     await Promise.all(proxies.map((p) => p.close()));
+    await registry?.stop();
     if (Object.keys(table).length > 0) console.log(`held-out perplexity: ${JSON.stringify(table)}`);
   });
 
@@ -178,6 +187,40 @@ describe("federated rounds on loopback (a coordinator and 3 participant gateways
       for (const gram of grams) assert.ok(!asText.includes(gram), `participant ${pairs[i]!.id} sent "${gram}"`);
       assert.ok(!asText.includes(trainingTextHash(train)), "not even the text's hash");
     }
+  });
+
+  it("pushes the aggregated version to the round's registry tag, where a gateway pulls the same file; a failed push leaves it in the store and says why", async () => {
+    const tag = `oci://${registry.host}/fleet/stories:federated`;
+    const round = await publishRound(coordinator.url, { ...TRAINING, deadline_s: 120, min_participants: 3, output: "stories:fed-pushed", publish: tag });
+    assert.equal(round.publish, tag);
+    const done = await settledRound(coordinator.url, round.id);
+    assert.equal(done.state, "done", JSON.stringify(done));
+    assert.equal(done.result!.publish_error, undefined, done.result!.publish_error);
+    assert.ok(done.result!.published!.reference.startsWith(`${tag}@sha256:`), JSON.stringify(done.result));
+    // A device following the tag gets the federated file itself.
+    const device = tempHome();
+    try {
+      const { config } = loadConfig({ env: { EDGELM_HOME: device.home, EDGELM_OCI_INSECURE: registry.host } });
+      const pulled = await pullOciModel(parseOciRef(tag), config, { name: { name: "stories", tag: "federated" } });
+      assert.equal(pulled.entry.model.sha256, done.result!.sha256);
+    } finally {
+      device.cleanup();
+    }
+    // A registry that cannot be reached: the version is still written, and the round says the push failed.
+    const unreachable = await publishRound(coordinator.url, { ...TRAINING, deadline_s: 120, min_participants: 3, output: "stories:fed-unpushed", publish: "oci://127.0.0.1:9/fleet/stories:federated" });
+    const failed = await settledRound(coordinator.url, unreachable.id);
+    assert.equal(failed.state, "done", JSON.stringify(failed));
+    assert.equal(failed.result!.published, undefined);
+    assert.match(failed.result!.publish_error ?? "", /127\.0\.0\.1:9/);
+    assert.equal(ModelStore.open(coordinator.config).require("stories:fed-unpushed").model.sha256, failed.result!.sha256);
+    // A reference without a tag (a digest only) is refused when the round is published.
+    const refused = await fetch(`${coordinator.url}/federated/rounds`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${ADMIN_KEY}` },
+      body: JSON.stringify({ ...TRAINING, publish: `oci://${registry.host}/fleet/stories@sha256:${"0".repeat(64)}` }),
+    });
+    assert.equal(refused.status, 400);
+    assert.match(await refused.text(), /publish: .*no tag/);
   });
 
   it("a participant killed mid-round (SIGKILL) does not block the round: at the deadline it aggregates the others' updates", async () => {

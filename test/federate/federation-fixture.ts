@@ -124,9 +124,14 @@ async function startMember(id: string, flags: ConfigInput, setup: (home: string)
   };
 }
 
-/** The coordinator: stories260K as stories:base in its store, `participants` trusted (id → public key). */
-export function startCoordinator(trainer: string, participants: Array<{ id: string; publicBase64: string }>, maxUpdateBytes = 2 * 1024 * 1024): Promise<Member> {
-  return startMember("coordinator", { engine: { trainer } }, () => ({
+/** The coordinator: stories260K as stories:base in its store, `participants` trusted (id → public key); `store` merged into its config. */
+export function startCoordinator(
+  trainer: string,
+  participants: Array<{ id: string; publicBase64: string }>,
+  maxUpdateBytes = 2 * 1024 * 1024,
+  store: ConfigInput["store"] = {},
+): Promise<Member> {
+  return startMember("coordinator", { engine: { trainer }, store }, () => ({
     server: {
       api_keys: [FLEET_KEY],
       admin_keys: [ADMIN_KEY],
