@@ -77,15 +77,17 @@ describe("gRPC API", () => {
   });
 
   it("streams Generate chunk by chunk, the same text as REST, ending with usage and timings", async () => {
-    const request = { model: "stories", prompt: "Once upon a time", options: { max_tokens: 24, temperature: 0 } };
+    // Long enough to outlast several flush intervals even when a loaded machine delivers tokens in bursts (chunk-writer.ts).
+    const tokens = 160;
+    const request = { model: "stories", prompt: "Once upon a time", options: { max_tokens: tokens, temperature: 0 } };
     const started = endOf(fixture, "grpc.generate");
     const streamed = await collect(client.Generate(request, auth));
     assert.ok(streamed.chunks.length > 1, "several chunks");
     assert.ok(streamed.chunks.every((c) => typeof c.text === "string"));
     const done = streamed.done;
     assert.equal(done.finish_reason, "FINISH_REASON_LENGTH");
-    assert.equal(done.usage.completion_tokens, 24);
-    assert.equal(streamed.chunks.reduce((n, c) => n + (c.token_ids?.length ?? 0), 0), 24);
+    assert.equal(done.usage.completion_tokens, tokens);
+    assert.equal(streamed.chunks.reduce((n, c) => n + (c.token_ids?.length ?? 0), 0), tokens);
     assert.ok(done.usage.prompt_tokens > 1);
     assert.ok(done.timings.time_to_first_token_ms > 0);
     assert.ok(done.timings.decode_tokens_per_second > 0);
@@ -93,10 +95,10 @@ describe("gRPC API", () => {
     assert.match(done.request_id, /^req-/);
     const event = await started;
     assert.equal(event.status, 200);
-    assert.equal(event.completionTokens, 24);
+    assert.equal(event.completionTokens, tokens);
 
     const openai = new OpenAI({ baseURL: `${fixture.url}/v1`, apiKey: KEY, maxRetries: 0 });
-    const rest = await openai.completions.create({ model: "stories", prompt: "Once upon a time", max_tokens: 24, temperature: 0 });
+    const rest = await openai.completions.create({ model: "stories", prompt: "Once upon a time", max_tokens: tokens, temperature: 0 });
     assert.equal(streamed.text, rest.choices[0]!.text);
   });
 
