@@ -22,6 +22,7 @@ import { readGguf, type GgufFile, type GgufTensorInfo } from "../gguf/gguf-reade
 import { GgufValueType, type TypedGgufValue } from "../gguf/gguf-values.js";
 import { writeGguf, type GgufTensorSpec } from "../gguf/gguf-writer.js";
 import { readTensorF32 } from "../gguf/f32-tensors.js";
+import { copiedTensor } from "../gguf/tensor-bytes.js";
 import { typedMetadata } from "../gguf/typed-metadata.js";
 import { sha256File } from "../trust/file-hash.js";
 import { lowRankFactors } from "./low-rank.js";
@@ -251,18 +252,7 @@ export async function mergeLora(basePath: string, adapterPath: string, output: s
   try {
     const tensors: GgufTensorSpec[] = base.tensors.map((t) => {
       const pair = adapter.pairs.get(t.name);
-      if (!pair) {
-        return {
-          name: t.name,
-          dims: t.dims,
-          type: t.type,
-          data: async function* () {
-            const bytes = new Uint8Array(t.byteSize);
-            await baseFile.read(bytes, 0, t.byteSize, t.fileOffset);
-            yield bytes;
-          },
-        };
-      }
+      if (!pair) return copiedTensor(baseFile, t, basePath);
       return {
         name: t.name,
         dims: t.dims,

@@ -9,7 +9,7 @@ import { summarizeGguf } from "../gguf/gguf-summary.js";
 import { estimateMemory, sizeAtTarget } from "../gguf/memory-estimate.js";
 import { readSystemMemory } from "../ops/system-memory.js";
 import { llamaServerCandidate } from "../engine/engine-choice.js";
-import { chooseMmap, configuredResidency, engineCpuFeatures } from "../engine/weight-residency.js";
+import { configuredResidency, engineCpuFeatures } from "../engine/weight-residency.js";
 import { DEMO_NOTICE, resolveModel } from "../store/resolve-model.js";
 import { checkTrust } from "../trust/check-trust.js";
 import { trustSubjectFor } from "../trust/trust-subject.js";
@@ -58,9 +58,7 @@ async function inspectCommand(modelArg: string | undefined, flags: InspectFlags)
   // The engine serve would most likely pick (engine-choice.ts also smoke-tests a built llama-server).
   const backend = config.engine.backend === "auto" ? (llamaServerCandidate(config) ? "llama-server" : "node-llama-cpp") : config.engine.backend;
   const engine = configuredResidency(config, backend);
-  const cpu = engineCpuFeatures(engine);
-  const copies = estimateMemory(file, summary, contextSize, 512, flags.parallel ?? 1, cpu, false).repackedBytes;
-  const memory = estimateMemory(file, summary, contextSize, 512, flags.parallel ?? 1, cpu, chooseMmap(engine.mmap, copies));
+  const memory = estimateMemory(file, summary, contextSize, 512, flags.parallel ?? 1, engineCpuFeatures(engine), engine.mmap);
   const system = readSystemMemory();
   const sizes = Object.fromEntries(
     (["F16", "Q8_0", "Q4_0"] as const).map((name) => [name, sizeAtTarget(file, name.toLowerCase() as "f16" | "q8_0" | "q4_0")]),

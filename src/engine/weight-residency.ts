@@ -15,11 +15,10 @@
 import { dirname } from "node:path";
 import { readCpuFeatures, repackedWeightBytes, type CpuFeatures } from "../gguf/cpu-repack.js";
 import type { GgufFile } from "../gguf/gguf-reader.js";
+import { chooseMmap, type MmapSetting } from "../gguf/memory-estimate.js";
 import type { Config } from "../config/schema.js";
 import { readLlamaServerBuild } from "./engine-build.js";
 import { llamaServerCandidate } from "./engine-choice.js";
-
-export type MmapSetting = "auto" | "on" | "off";
 
 export type BackendName = "node-llama-cpp" | "llama-server";
 
@@ -45,14 +44,7 @@ export function engineCpuFeatures(engine: EngineResidency, cpu: CpuFeatures = re
   return { ...cpu, amx: record.cmakeOptions.GGML_AMX_INT8 === "ON" };
 }
 
-/** Whether the engine should map the model file (see the module comment). */
-export function chooseMmap(setting: MmapSetting | undefined, repackedBytes: number): boolean {
-  if (setting === "on") return true;
-  if (setting === "off") return false;
-  return repackedBytes === 0;
-}
-
-/** The mmap choice for a model file on an engine. */
+/** The mmap choice for a model file on an engine (see the module comment). */
 export function modelUsesMmap(file: GgufFile, engine: EngineResidency): boolean {
   return chooseMmap(engine.mmap, repackedWeightBytes(file, engineCpuFeatures(engine)));
 }

@@ -10,15 +10,12 @@ import type { GgufFile, GgufTensorInfo } from "./gguf-reader.js";
 import { GgufValueType } from "./gguf-values.js";
 import { writeGguf, type GgufTensorSpec } from "./gguf-writer.js";
 import { decodeTensor } from "./quant/tensor-codec.js";
+import { readTensorBytes } from "./tensor-bytes.js";
 import { typedMetadata } from "./typed-metadata.js";
 
 /** Reads `tensor` of an open GGUF file as F32 values (elementCount of them). */
 export async function readTensorF32(handle: FileHandle, tensor: GgufTensorInfo, where: string): Promise<Float32Array> {
-  const bytes = new Uint8Array(tensor.byteSize);
-  const { bytesRead } = await handle.read(bytes, 0, tensor.byteSize, tensor.fileOffset).catch((error: unknown) => {
-    throw toEdgeError(error, `cannot read tensor ${tensor.name} of ${where}`);
-  });
-  if (bytesRead !== tensor.byteSize) throw new EdgeError("invalid_gguf", `${where} is truncated: tensor ${tensor.name} ends past the end of the file`);
+  const bytes = await readTensorBytes(handle, tensor, where);
   if (tensor.type.id === GGML_TYPE.F32) return new Float32Array(bytes.buffer, 0, tensor.elementCount);
   try {
     return decodeTensor(tensor.type, bytes);

@@ -19,6 +19,16 @@ export function sizeAtTarget(file: GgufFile, target: QuantTargetName): number {
   return bytes;
 }
 
+/** `engine.mmap`: map the model file (on), read it (off), or auto: read it when the engine copies any of its weights. */
+export type MmapSetting = "auto" | "on" | "off";
+
+/** Whether a model is mapped under `setting` when the engine copies `copiedBytes` of its weights (engine/weight-residency.ts says why). */
+export function chooseMmap(setting: MmapSetting | undefined, copiedBytes: number): boolean {
+  if (setting === "on") return true;
+  if (setting === "off") return false;
+  return copiedBytes === 0;
+}
+
 export interface MemoryEstimate {
   contextSize: number;
   /** The weights as the file holds them (mapped file pages, resident once loaded; or read into memory). */
@@ -73,8 +83,7 @@ export function modelShape(file: GgufFile, summary: GgufSummary): ModelShape {
  * @param sequences sequences decoded together (default 1)
  * @param cpu the CPU features the engine uses (default: this CPU's, from /proc/cpuinfo; engine/weight-residency.ts
  *   narrows them per engine)
- * @param mmap whether the engine maps the file (default: engine.mmap auto's choice, mapped only when nothing is
- *   repacked; engine/weight-residency.ts)
+ * @param mmap engine.mmap (default auto: mapped only when nothing is copied)
  */
 export function estimateMemory(
   file: GgufFile,
@@ -83,7 +92,7 @@ export function estimateMemory(
   batchSize = 512,
   sequences = 1,
   cpu: CpuFeatures = readCpuFeatures(),
-  mmap?: boolean,
+  mmap: MmapSetting = "auto",
 ): MemoryEstimate {
   const { layers, embd, heads, headsKv, keyLength, valueLength, ff, vocab } = modelShape(file, summary);
   const cells = contextSize * sequences;
@@ -92,7 +101,7 @@ export function estimateMemory(
   const computeBytes = 4 * batch * (heads * Math.min(cells, contextSize) + 4 * embd + 2 * ff) + 4 * vocab * Math.max(sequences, 8);
   const weightsBytes = summary.weightBytes;
   const { copyBytes: repackedBytes, replacedBytes } = weightCopies(file, cpu);
-  const mapped = mmap ?? repackedBytes === 0;
+  const mapped = chooseMmap(mmap, repackedBytes);
   const weightsResident = weightsBytes + repackedBytes - (mapped ? 0 : replacedBytes);
   return { contextSize, weightsBytes, repackedBytes, mmap: mapped, kvCacheBytes, computeBytes, totalBytes: weightsResident + kvCacheBytes + computeBytes };
 }

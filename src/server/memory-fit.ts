@@ -13,7 +13,7 @@ import { readGguf } from "../gguf/gguf-reader.js";
 import { summarizeGguf } from "../gguf/gguf-summary.js";
 import { estimateMemory } from "../gguf/memory-estimate.js";
 import { adapterSequences } from "../engine/node-llama-cpp-adapter-contexts.js";
-import { chooseMmap, engineCpuFeatures, type EngineResidency } from "../engine/weight-residency.js";
+import { engineCpuFeatures, type EngineResidency } from "../engine/weight-residency.js";
 import type { VariantFinder } from "../ops/policy-target.js";
 import { readSystemMemory, type SystemMemory } from "../ops/system-memory.js";
 import type { ServedModelSpec } from "../scheduler/model-pool.js";
@@ -86,12 +86,10 @@ export function servedModelEstimate(path: string, spec: ServedModelSpec, engine:
   const contextSize = spec.contextSize ?? Math.min(summary.contextLength ?? 4096, 4096);
   const parallel = spec.parallel ?? 1;
   const cpu = engineCpuFeatures(engine);
-  const estimate = estimateMemory(file, summary, contextSize, 512, parallel, cpu, false);
-  const mmap = chooseMmap(engine.mmap, estimate.repackedBytes);
-  const resident = mmap ? estimateMemory(file, summary, contextSize, 512, parallel, cpu, true).totalBytes : estimate.totalBytes;
+  const resident = estimateMemory(file, summary, contextSize, 512, parallel, cpu, engine.mmap).totalBytes;
   let adapterContext = 0;
   if (engine.backend === "node-llama-cpp" && (spec.adapters?.length ?? 0) > 0) {
-    const extra = estimateMemory(file, summary, contextSize, 512, adapterSequences(parallel), cpu, false);
+    const extra = estimateMemory(file, summary, contextSize, 512, adapterSequences(parallel), cpu);
     adapterContext = extra.kvCacheBytes + extra.computeBytes;
   }
   const perRunner = resident + adapterContext + RUNNER_BASELINE_BYTES[engine.backend];

@@ -17,6 +17,7 @@ import { open } from "node:fs/promises";
 import { ADAPTER_BASE_KEY, extractLora } from "../../src/adapt/lora-adapter.js";
 import { readGguf } from "../../src/gguf/gguf-reader.js";
 import { writeGguf } from "../../src/gguf/gguf-writer.js";
+import { copiedTensor } from "../../src/gguf/tensor-bytes.js";
 import { typedMetadata } from "../../src/gguf/typed-metadata.js";
 import { ModelStore } from "../../src/store/model-store.js";
 import { runCli, TEST_MODEL, testLlamaServer } from "../helpers.js";
@@ -100,16 +101,7 @@ describe("Ollama ADAPTER in /api/create", () => {
         metadata,
         tensors: source.tensors
           .filter((t) => t.name.startsWith("blk.0.ffn_down.weight.lora_"))
-          .map((t) => ({
-            name: t.name.replace("ffn_down", "attn_output"),
-            dims: t.dims,
-            type: t.type,
-            data: async function* () {
-              const bytes = new Uint8Array(t.byteSize);
-              await file.read(bytes, 0, bytes.length, t.fileOffset);
-              yield bytes;
-            },
-          })),
+          .map((t) => ({ ...copiedTensor(file, t, adapterPath), name: t.name.replace("ffn_down", "attn_output") })),
       });
     } finally {
       await file.close();

@@ -5,6 +5,7 @@
  */
 import { open } from "node:fs/promises";
 import { readTensorF32 } from "../../src/gguf/f32-tensors.js";
+import { readTensorBytes } from "../../src/gguf/tensor-bytes.js";
 import { GGML_TYPE, ggmlTypeInfo } from "../../src/gguf/ggml-types.js";
 import { readGguf } from "../../src/gguf/gguf-reader.js";
 import { writeGguf } from "../../src/gguf/gguf-writer.js";
@@ -29,9 +30,7 @@ export async function perturbedModel(basePath: string, output: string, seed = 1,
           type: changed ? F32 : t.type,
           data: async function* () {
             if (!changed) {
-              const bytes = new Uint8Array(t.byteSize);
-              await file.read(bytes, 0, bytes.length, t.fileOffset);
-              yield bytes;
+              yield await readTensorBytes(file, t, basePath);
               return;
             }
             const w = Float32Array.from(await readTensorF32(file, t, basePath));

@@ -11,7 +11,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { chooseMmap, engineCpuFeatures } from "../../src/engine/weight-residency.js";
+import { engineCpuFeatures } from "../../src/engine/weight-residency.js";
+import { chooseMmap } from "../../src/gguf/memory-estimate.js";
 import { readCpuFeatures, weightCopies, type CpuFeatures } from "../../src/gguf/cpu-repack.js";
 import type { GgufFile, GgufTensorInfo } from "../../src/gguf/gguf-reader.js";
 

@@ -69,7 +69,7 @@ describe("fit planner (memory_fit)", () => {
       const demoPath = (await import("../../src/demo/demo-model-file.js")).DEMO_MODEL_PATH;
       const without = servedModelEstimate(demoPath, { ...withAdapters, adapters: [] }, { backend: "node-llama-cpp" });
       const summary = summarizeGguf(readGguf(demoPath));
-      const context = estimateMemory(readGguf(demoPath), summary, 256, 512, 2, undefined, false);
+      const context = estimateMemory(readGguf(demoPath), summary, 256, 512, 2, undefined, "off");
       assert.equal(servedModelEstimate(demoPath, withAdapters, { backend: "node-llama-cpp" }) - without, context.kvCacheBytes + context.computeBytes);
       assert.equal(servedModelEstimate(demoPath, withAdapters, { backend: "llama-server" }), servedModelEstimate(demoPath, { ...withAdapters, adapters: [] }, { backend: "llama-server" }));
       const budget = Math.round(config.server.memory_headroom_mb * MiB + single * 1.5);
